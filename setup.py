@@ -1,0 +1,37 @@
+from setuptools import find_packages, setup
+
+requires = [
+    "alembic>=1.13",
+    "colander>=2.0",
+    "plaster_pastedeploy>=1.0",
+    "psycopg[binary]>=3.1",
+    "pyramid>=2.0",
+    "pyramid_tm>=2.5",
+    "sqlalchemy>=2.0",
+    "transaction>=4.0",
+    "waitress>=3.0",
+    "zope.sqlalchemy>=3.0",
+]
+
+tests_require = [
+    "pytest>=8",
+    "webtest>=3.0",
+]
+
+setup(
+    name="wiggledesk-scim",
+    version="0.1.0",
+    description="SCIM 2.0 service provider through which identity providers manage WiggleDesk members",
+    package_dir={"": "src"},
+    packages=find_packages("src"),
+    include_package_data=True,
+    package_data={"wiggledesk_scim.adapters.sqlalchemy": ["migrations/*.py", "migrations/*.mako",
+                                                           "migrations/versions/*.py"]},
+    python_requires=">=3.11",
+    install_requires=requires,
+    extras_require={"testing": tests_require},
+    entry_points={
+        "paste.app_factory": ["main = wiggledesk_scim.entrypoints.pyramid_app:main"],
+        "console_scripts": ["wiggledesk-scim = wiggledesk_scim.entrypoints.cli:main"],
+    },
+)

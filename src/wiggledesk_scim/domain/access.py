@@ -1,0 +1,101 @@
+"""Who may use the SCIM API: token secrets, their digests, and the rules a token must pass on every request.
+
+Rules (ENTRA.md §2): the token exists and is not revoked; its organisation has API access; its owner
+exists, is active, is an admin and has API access. Each refusal says what the admin must change.
+"""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from datetime import timedelta
+
+from .errors import AccessRefused, NotFound
+from .model import ApiToken, Principal
+from .ports import Clock, IdGenerator, TokenAuthority, UnitOfWork
+
+#: Every token starts with this, so secret scanners (and people) can recognise a leaked one.
+TOKEN_PREFIX = "wdscim_"
+
+#: ``last_used`` is written at most this often per token, so that reads do not all become writes.
+LAST_USED_RESOLUTION = timedelta(minutes=1)
+
+NO_TOKEN = "No API token was sent. Paste your WiggleDesk API token into Entra's Secret Token field."
+UNKNOWN_TOKEN = ("This API token is not valid or was revoked. "
+                 "Create a new token in WiggleDesk and paste it into Entra.")
+NOT_ADMIN = "The admin who owns this token is no longer an admin. An admin must create a new token."
+DEACTIVATED = "The admin who owns this token is deactivated. An active admin must create a new token."
+ORGANISATION_OFF = ("API access is switched off for this organisation. "
+                    "An admin can switch it on in WiggleDesk's settings.")
+ADMIN_OFF = ("API access is switched off for the admin who owns this token. "
+             "Switch it on, or use another admin's token.")
+
+
+def new_secret() -> str:
+    """A fresh token: the prefix and 256 random bits, URL-safe."""
+    return TOKEN_PREFIX + secrets.token_urlsafe(32)
+
+
+def digest(secret: str) -> str:
+    """The only form of a token that is ever stored: its SHA-256, hex."""
+    return hashlib.sha256(secret.encode("utf-8")).hexdigest()
+
+
+def parse_authorization(header: str | None) -> str | None:
+    """The token in an ``Authorization: Bearer <token>`` header (scheme case-insensitive, RFC 7235 §2.1)."""
+    if not header:
+        return None
+    scheme, _, credentials = header.strip().partition(" ")
+    credentials = credentials.strip()
+    if scheme.lower() != "bearer" or not credentials or " " in credentials:
+        return None
+    return credentials
+
+
+class StoredTokenAuthority(TokenAuthority):
+    """The token authority over tokens kept by the unit of work's token repository."""
+
+    def __init__(self, uow: UnitOfWork, clock: Clock, ids: IdGenerator):
+        self.uow = uow
+        self.clock = clock
+        self.ids = ids
+
+    def authenticate(self, bearer_token: str | None) -> Principal:
+        if not bearer_token:
+            raise AccessRefused(NO_TOKEN)
+        presented = digest(bearer_token)
+        with self.uow:
+            token = self.uow.tokens.find_by_digest(presented)
+            # The lookup is by digest, so its timing says nothing about the secret; the comparison
+            # that accepts a token is still constant-time, on the digests.
+            if token is None or not hmac.compare_digest(token.digest, presented) or token.revoked:
+                raise AccessRefused(UNKNOWN_TOKEN)
+            try:
+                owner = self.uow.members.get(token.organisation_id, token.admin_id)
+                organisation = self.uow.organisations.get(token.organisation_id)
+            except NotFound:
+                raise AccessRefused(UNKNOWN_TOKEN) from None
+            if not owner.active:
+                raise AccessRefused(DEACTIVATED)
+            if not owner.is_admin:
+                raise AccessRefused(NOT_ADMIN)
+            if not organisation.api_access:
+                raise AccessRefused(ORGANISATION_OFF, forbidden=True)
+            if not owner.api_access:
+                raise AccessRefused(ADMIN_OFF, forbidden=True)
+            now = self.clock.now()
+            if token.last_used is None or now - token.last_used >= LAST_USED_RESOLUTION:
+                self.uow.tokens.mark_used(token.id, now)
+            self.uow.commit()
+        return Principal(organisation_id=token.organisation_id, admin_id=token.admin_id, token_id=token.id)
+
+    def issue(self, organisation_id: str, admin_id: str) -> str:
+        secret = new_secret()
+        with self.uow:
+            self.uow.members.get(organisation_id, admin_id)
+            self.uow.tokens.add(ApiToken(
+                id=self.ids.new_id(), organisation_id=organisation_id, admin_id=admin_id,
+                digest=digest(secret), created=self.clock.now(),
+            ))
+            self.uow.commit()
+        return secret

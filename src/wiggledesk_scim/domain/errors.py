@@ -1,0 +1,39 @@
+"""What can go wrong in the domain, in the domain's words. ``scim.errors`` maps each to a SCIM error."""
+from __future__ import annotations
+
+
+class DomainError(Exception):
+    """Base of every refusal the domain makes; ``detail`` is a sentence a person can act on."""
+
+    def __init__(self, detail: str):
+        super().__init__(detail)
+        self.detail = detail
+
+
+class NotFound(DomainError):
+    """No such thing in this organisation (another organisation's things are indistinguishable)."""
+
+
+class UniquenessConflict(DomainError):
+    """A value that must be unique in the organisation is already taken."""
+
+    def __init__(self, attribute: str, value: str, detail: str | None = None):
+        super().__init__(detail or f'{attribute} "{value}" is already used by another member')
+        self.attribute = attribute
+        self.value = value
+
+
+class InvalidValue(DomainError):
+    """A value the domain's rules refuse."""
+
+
+class VersionMismatch(DomainError):
+    """The member changed since it was read (optimistic concurrency, RFC 7644 §3.14)."""
+
+
+class AccessRefused(DomainError):
+    """A bearer token that may not be used; ``forbidden`` when the token is genuine but access is off."""
+
+    def __init__(self, detail: str, *, forbidden: bool = False):
+        super().__init__(detail)
+        self.forbidden = forbidden

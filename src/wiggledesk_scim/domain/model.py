@@ -1,0 +1,186 @@
+"""The members of WiggleDesk organisations, the organisations themselves and their API tokens.
+
+Plain immutable values: changing a member means building a new one (``dataclasses.replace``), so a
+repository can hand out its objects without a caller ever changing stored state by accident.
+Knows nothing of SCIM, HTTP or storage.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+
+
+def user_name_key(user_name: str) -> str:
+    """The form of a userName that uniqueness and matching compare (RFC 7643 §4.1.1: caseExact false).
+
+    Computed here rather than by the database's ``lower()`` because SQLite lowers ASCII only: one
+    function keeps the in-memory store, SQLite and PostgreSQL in agreement.
+    """
+    return user_name.lower()
+
+
+#: Case-insensitive comparison key for any string attribute whose schema says ``caseExact: false``.
+case_key = user_name_key
+
+
+@dataclass(frozen=True)
+class Name:
+    formatted: str | None = None
+    family_name: str | None = None
+    given_name: str | None = None
+    middle_name: str | None = None
+    honorific_prefix: str | None = None
+    honorific_suffix: str | None = None
+
+    def is_empty(self) -> bool:
+        return all(value is None for value in vars(self).values())
+
+
+@dataclass(frozen=True)
+class Email:
+    value: str
+    type: str | None = None
+    primary: bool = False
+    display: str | None = None
+
+
+@dataclass(frozen=True)
+class PhoneNumber:
+    value: str
+    type: str | None = None
+    primary: bool = False
+    display: str | None = None
+
+
+@dataclass(frozen=True)
+class Address:
+    formatted: str | None = None
+    street_address: str | None = None
+    locality: str | None = None
+    region: str | None = None
+    postal_code: str | None = None
+    country: str | None = None
+    type: str | None = None
+    primary: bool = False
+
+
+@dataclass(frozen=True)
+class EnterpriseInfo:
+    """RFC 7643 §4.3, the enterprise User extension; ``manager_id`` is a member id of the same organisation."""
+
+    employee_number: str | None = None
+    cost_center: str | None = None
+    organization: str | None = None
+    division: str | None = None
+    department: str | None = None
+    manager_id: str | None = None
+
+    def is_empty(self) -> bool:
+        return all(value is None for value in vars(self).values())
+
+
+@dataclass(frozen=True)
+class MemberFields:
+    """Everything an identity provider may write about a member: the content of a SCIM User."""
+
+    user_name: str
+    external_id: str | None = None
+    active: bool = True
+    name: Name = field(default_factory=Name)
+    display_name: str | None = None
+    nick_name: str | None = None
+    profile_url: str | None = None
+    title: str | None = None
+    user_type: str | None = None
+    preferred_language: str | None = None
+    locale: str | None = None
+    timezone: str | None = None
+    emails: tuple[Email, ...] = ()
+    phone_numbers: tuple[PhoneNumber, ...] = ()
+    addresses: tuple[Address, ...] = ()
+    enterprise: EnterpriseInfo = field(default_factory=EnterpriseInfo)
+
+    @property
+    def user_name_key(self) -> str:
+        return user_name_key(self.user_name)
+
+
+@dataclass(frozen=True)
+class Organisation:
+    id: str
+    name: str
+    api_access: bool = True
+
+
+@dataclass(frozen=True)
+class Member:
+    """A member of one organisation.
+
+    ``version`` starts at 1 and grows by one with every change of content; it is SCIM's ``meta.version``
+    and the repositories' optimistic-concurrency check.
+    """
+
+    id: str
+    organisation_id: str
+    fields: MemberFields
+    created: datetime
+    last_modified: datetime
+    version: int = 1
+    is_admin: bool = False
+    api_access: bool = False
+
+    @property
+    def active(self) -> bool:
+        return self.fields.active
+
+    @property
+    def user_name(self) -> str:
+        return self.fields.user_name
+
+    @property
+    def external_id(self) -> str | None:
+        return self.fields.external_id
+
+    def with_fields(self, fields: MemberFields, now: datetime) -> Member:
+        """This member holding ``fields``; unchanged (same version) when the content is the same."""
+        if fields == self.fields:
+            return self
+        return replace(self, fields=fields, last_modified=now, version=self.version + 1)
+
+    def deprovision(self, now: datetime) -> Member:
+        """Soft delete: the member keeps everything but can no longer sign in or use API tokens."""
+        return self.with_fields(replace(self.fields, active=False), now)
+
+    def restore(self, now: datetime) -> Member:
+        """Undo a deprovision: the member comes back exactly as they were."""
+        return self.with_fields(replace(self.fields, active=True), now)
+
+    def with_settings(self, *, is_admin: bool | None = None, api_access: bool | None = None) -> Member:
+        """WiggleDesk's own settings for a member; not SCIM content, so the version does not move."""
+        return replace(
+            self,
+            is_admin=self.is_admin if is_admin is None else is_admin,
+            api_access=self.api_access if api_access is None else api_access,
+        )
+
+
+@dataclass(frozen=True)
+class ApiToken:
+    """A bearer token as stored: only the SHA-256 digest of the secret, never the secret itself."""
+
+    id: str
+    organisation_id: str
+    admin_id: str
+    digest: str
+    created: datetime
+    last_used: datetime | None = None
+    revoked: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who a request acts for, once its token has been accepted."""
+
+    organisation_id: str
+    admin_id: str
+    token_id: str

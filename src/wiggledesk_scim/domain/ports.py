@@ -1,0 +1,148 @@
+"""The ports: what the domain needs from storage, time, identifiers and token checking.
+
+Each port is an ABC so that an adapter missing a method fails when it is built, not when it is called,
+and ``grep "(MemberRepository)"`` finds every adapter. Adapters live in ``adapters/`` (and the token
+authority over stored tokens in ``access.py``).
+"""
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from datetime import datetime
+
+from .model import ApiToken, Member, Organisation, Principal
+from .query import MemberQuery, Page
+
+
+class OrganisationRepository(ABC):
+    @abstractmethod
+    def add(self, organisation: Organisation) -> None:
+        """Store a new organisation."""
+
+    @abstractmethod
+    def get(self, organisation_id: str) -> Organisation:
+        """The organisation with this id; raises ``NotFound``."""
+
+    @abstractmethod
+    def update(self, organisation: Organisation) -> None:
+        """Store the new state of an existing organisation; raises ``NotFound``."""
+
+    @abstractmethod
+    def list(self) -> list[Organisation]:
+        """Every organisation, ordered by name then id."""
+
+
+class MemberRepository(ABC):
+    """Members, always within one organisation: every call names it, and another organisation's
+    members are indistinguishable from members that never existed.
+
+    Returned members are values (immutable), so nothing a caller does changes what is stored until
+    ``add`` or ``update``. Uniqueness within an organisation (userName ignoring case, externalId
+    exactly) is enforced by the store itself, so two concurrent writers cannot both win.
+    """
+
+    @abstractmethod
+    def add(self, member: Member) -> None:
+        """Store a new member; raises ``UniquenessConflict`` naming the attribute that is taken."""
+
+    @abstractmethod
+    def get(self, organisation_id: str, member_id: str) -> Member:
+        """The member; raises ``NotFound`` (also for another organisation's member or a malformed id)."""
+
+    @abstractmethod
+    def find(self, organisation_id: str, *, user_name: str | None = None,
+             external_id: str | None = None) -> Member | None:
+        """The member holding this userName (compared by ``user_name_key``) or this externalId (exactly).
+
+        Exactly one of the two is given; these are the lookups Entra runs every cycle, so they are
+        index-backed in every store that has indexes.
+        """
+
+    @abstractmethod
+    def search(self, organisation_id: str, query: MemberQuery) -> Page:
+        """The page of members matching ``query.filter``, ordered by creation time then id.
+
+        ``Page.total`` counts every match before paging (RFC 7644 §3.4.2.4); paging happens in the
+        store, never after it.
+        """
+
+    @abstractmethod
+    def update(self, member: Member, *, expected_version: int) -> None:
+        """Replace the stored member with ``member`` if its stored version is still ``expected_version``.
+
+        Raises ``NotFound`` if it is gone, ``VersionMismatch`` if someone changed it since it was read,
+        ``UniquenessConflict`` if the new userName or externalId is taken.
+        """
+
+    @abstractmethod
+    def remove(self, organisation_id: str, member_id: str) -> None:
+        """Delete the member for good, with their tokens; raises ``NotFound``."""
+
+    @abstractmethod
+    def count(self, organisation_id: str) -> int:
+        """How many members the organisation has."""
+
+
+class ApiTokenRepository(ABC):
+    @abstractmethod
+    def add(self, token: ApiToken) -> None:
+        """Store a new token (its digest; the secret is never stored)."""
+
+    @abstractmethod
+    def find_by_digest(self, digest: str) -> ApiToken | None:
+        """The token whose SHA-256 digest is ``digest``, revoked or not; None if there is none."""
+
+    @abstractmethod
+    def mark_used(self, token_id: str, at: datetime) -> None:
+        """Record that the token was last used at ``at``."""
+
+    @abstractmethod
+    def list_for_organisation(self, organisation_id: str) -> list[ApiToken]:
+        """The organisation's tokens, oldest first."""
+
+
+class UnitOfWork(ABC):
+    """The only way to change stored state: ``with uow: ...; uow.commit()``.
+
+    Leaving the block without ``commit()`` discards the work. What ``commit()`` means is the adapter's
+    business: the SQLAlchemy one flushes and leaves the real COMMIT to the request's transaction
+    manager; the in-memory one keeps its changes.
+    """
+
+    organisations: OrganisationRepository
+    members: MemberRepository
+    tokens: ApiTokenRepository
+
+    @abstractmethod
+    def __enter__(self) -> "UnitOfWork":
+        ...
+
+    @abstractmethod
+    def __exit__(self, *exc_info) -> None:
+        ...
+
+    @abstractmethod
+    def commit(self) -> None:
+        ...
+
+
+class TokenAuthority(ABC):
+    @abstractmethod
+    def authenticate(self, bearer_token: str | None) -> Principal:
+        """Who the token acts for; raises ``AccessRefused`` (``forbidden`` set for a genuine token whose
+        API access is switched off) with a detail saying what the admin must change."""
+
+    @abstractmethod
+    def issue(self, organisation_id: str, admin_id: str) -> str:
+        """A new token for this admin; the plaintext is returned once and only its digest is stored."""
+
+
+class Clock(ABC):
+    @abstractmethod
+    def now(self) -> datetime:
+        """The current time, timezone-aware UTC."""
+
+
+class IdGenerator(ABC):
+    @abstractmethod
+    def new_id(self) -> str:
+        """A new unique id (a UUID in production)."""

@@ -1,0 +1,146 @@
+"""The use cases identity providers drive: provision, replace, update, deprovision, restore, delete, get, query.
+
+Each runs in one unit of work and names the organisation it acts in. The services know members, not
+SCIM: PATCH arrives as a pure ``edit`` function built by ``scim.patch``, PUT as a whole ``MemberFields``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Callable
+
+from .access import StoredTokenAuthority
+from .errors import InvalidValue, NotFound, UniquenessConflict, VersionMismatch
+from .model import Email, Member, MemberFields, Organisation
+from .ports import Clock, IdGenerator, UnitOfWork
+from .query import MemberQuery, Page
+
+Edit = Callable[[MemberFields], MemberFields]
+
+#: How often an update is re-read and re-applied when a concurrent writer got there first.
+#: Each round means someone else's change landed, so a handful covers any real contention.
+UPDATE_ATTEMPTS = 8
+
+
+class MemberService:
+    def __init__(self, uow: UnitOfWork, clock: Clock, ids: IdGenerator):
+        self.uow = uow
+        self.clock = clock
+        self.ids = ids
+
+    def provision(self, organisation_id: str, fields: MemberFields) -> Member:
+        """Create a member; raises ``UniquenessConflict`` or ``InvalidValue``."""
+        with self.uow:
+            self._check(organisation_id, None, fields)
+            now = self.clock.now()
+            member = Member(id=self.ids.new_id(), organisation_id=organisation_id, fields=fields,
+                            created=now, last_modified=now)
+            self.uow.members.add(member)
+            self.uow.commit()
+        return member
+
+    def get(self, organisation_id: str, member_id: str) -> Member:
+        with self.uow:
+            return self.uow.members.get(organisation_id, member_id)
+
+    def query(self, organisation_id: str, query: MemberQuery) -> Page:
+        with self.uow:
+            return self.uow.members.search(organisation_id, query)
+
+    def update(self, organisation_id: str, member_id: str, edit: Edit, *,
+               expected_version: int | None = None) -> Member:
+        """Apply ``edit`` to the member's current fields and store the result.
+
+        With ``expected_version`` the change applies only to that version (``VersionMismatch``
+        otherwise). Without it, a concurrent change is not lost: the member is read again and
+        ``edit`` re-applied, since ``edit`` describes a change, not a final state. A change that
+        changes nothing keeps the version.
+        """
+        with self.uow:
+            for _ in range(UPDATE_ATTEMPTS):
+                current = self.uow.members.get(organisation_id, member_id)
+                if expected_version is not None and current.version != expected_version:
+                    raise VersionMismatch(f"Member {member_id} has changed since version {expected_version}")
+                changed = current.with_fields(edit(current.fields), self.clock.now())
+                if changed is current:
+                    self.uow.commit()
+                    return current
+                self._check(organisation_id, member_id, changed.fields)
+                try:
+                    self.uow.members.update(changed, expected_version=current.version)
+                except VersionMismatch:
+                    if expected_version is not None:
+                        raise
+                    continue
+                self.uow.commit()
+                return changed
+            raise VersionMismatch(f"Member {member_id} keeps changing; try again")
+
+    def replace(self, organisation_id: str, member_id: str, fields: MemberFields, *,
+                keep_active: bool = False, expected_version: int | None = None) -> Member:
+        """Replace everything a provider may write (PUT); ``keep_active`` when the request did not say."""
+        def edit(current: MemberFields) -> MemberFields:
+            return replace(fields, active=current.active) if keep_active else fields
+        return self.update(organisation_id, member_id, edit, expected_version=expected_version)
+
+    def deprovision(self, organisation_id: str, member_id: str) -> Member:
+        """Soft delete: the member and all their data stay, marked inactive."""
+        return self.update(organisation_id, member_id, lambda fields: replace(fields, active=False))
+
+    def restore(self, organisation_id: str, member_id: str) -> Member:
+        """Bring a deprovisioned member back, exactly as they were."""
+        return self.update(organisation_id, member_id, lambda fields: replace(fields, active=True))
+
+    def delete(self, organisation_id: str, member_id: str) -> None:
+        """Hard delete: the member is gone, and their userName and externalId are free again."""
+        with self.uow:
+            self.uow.members.remove(organisation_id, member_id)
+            self.uow.commit()
+
+    def _check(self, organisation_id: str, member_id: str | None, fields: MemberFields) -> None:
+        """The rules a member's fields must keep, checked before the store's own constraints so that a
+        conflict is reported with a clear detail; the store's constraints still decide a race."""
+        if not fields.user_name or not fields.user_name.strip():
+            raise InvalidValue("userName is required and must not be empty")
+        holder = self.uow.members.find(organisation_id, user_name=fields.user_name)
+        if holder is not None and holder.id != member_id:
+            raise UniquenessConflict("userName", fields.user_name)
+        if fields.external_id is not None:
+            holder = self.uow.members.find(organisation_id, external_id=fields.external_id)
+            if holder is not None and holder.id != member_id:
+                raise UniquenessConflict("externalId", fields.external_id)
+        manager_id = fields.enterprise.manager_id
+        if manager_id is not None:
+            try:
+                self.uow.members.get(organisation_id, manager_id)
+            except NotFound:
+                raise InvalidValue(f"manager {manager_id} is not a member of this organisation") from None
+
+
+@dataclass(frozen=True)
+class Onboarding:
+    organisation: Organisation
+    admin: Member
+    token: str
+
+
+def onboard(uow: UnitOfWork, clock: Clock, ids: IdGenerator, organisation_name: str,
+            admin_email: str) -> Onboarding:
+    """Create an organisation with API access, its first admin (with API access) and that admin's token."""
+    if not organisation_name.strip():
+        raise InvalidValue("The organisation needs a name")
+    if "@" not in admin_email:
+        raise InvalidValue(f'"{admin_email}" is not an e-mail address')
+    with uow:
+        organisation = Organisation(id=ids.new_id(), name=organisation_name.strip(), api_access=True)
+        uow.organisations.add(organisation)
+        now = clock.now()
+        admin = Member(
+            id=ids.new_id(), organisation_id=organisation.id,
+            fields=MemberFields(user_name=admin_email, emails=(Email(value=admin_email, type="work",
+                                                                     primary=True),)),
+            created=now, last_modified=now, is_admin=True, api_access=True,
+        )
+        uow.members.add(admin)
+        uow.commit()
+    token = StoredTokenAuthority(uow, clock, ids).issue(organisation.id, admin.id)
+    return Onboarding(organisation=organisation, admin=admin, token=token)
