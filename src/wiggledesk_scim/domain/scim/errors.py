@@ -1,0 +1,62 @@
+"""SCIM errors (RFC 7644 §3.12): one exception, one table from domain errors, one body."""
+from __future__ import annotations
+
+from ..errors import (AccessRefused, DomainError, InvalidValue, NotFound, UniquenessConflict,
+                      VersionMismatch)
+
+ERROR_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:Error"
+
+INVALID_FILTER = "invalidFilter"
+INVALID_SYNTAX = "invalidSyntax"
+INVALID_PATH = "invalidPath"
+NO_TARGET = "noTarget"
+INVALID_VALUE = "invalidValue"
+MUTABILITY = "mutability"
+UNIQUENESS = "uniqueness"
+TOO_MANY = "tooMany"
+
+#: RFC 6750 §3: every 401 names the scheme and realm.
+WWW_AUTHENTICATE = 'Bearer realm="WiggleDesk"'
+
+
+class ScimError(Exception):
+    """A refusal in SCIM terms: HTTP status, optional ``scimType``, a detail a person can act on."""
+
+    def __init__(self, status: int, detail: str, scim_type: str | None = None,
+                 headers: dict[str, str] | None = None):
+        super().__init__(detail)
+        self.status = status
+        self.detail = detail
+        self.scim_type = scim_type
+        self.headers = dict(headers or {})
+
+    def body(self) -> dict:
+        body = {"schemas": [ERROR_SCHEMA], "status": str(self.status)}
+        if self.scim_type:
+            body["scimType"] = self.scim_type
+        body["detail"] = self.detail
+        return body
+
+    def __repr__(self) -> str:
+        return f"ScimError({self.status}, {self.scim_type!r}, {self.detail!r})"
+
+
+def bad_request(detail: str, scim_type: str = INVALID_VALUE) -> ScimError:
+    return ScimError(400, detail, scim_type)
+
+
+def from_domain(error: DomainError) -> ScimError:
+    """The one table from domain refusals to SCIM errors (STYLE.md §2.4)."""
+    if isinstance(error, AccessRefused):
+        if error.forbidden:
+            return ScimError(403, error.detail)
+        return ScimError(401, error.detail, headers={"WWW-Authenticate": WWW_AUTHENTICATE})
+    if isinstance(error, NotFound):
+        return ScimError(404, error.detail)
+    if isinstance(error, UniquenessConflict):
+        return ScimError(409, error.detail, UNIQUENESS)
+    if isinstance(error, VersionMismatch):
+        return ScimError(412, error.detail)
+    if isinstance(error, InvalidValue):
+        return ScimError(400, error.detail, INVALID_VALUE)
+    return ScimError(400, error.detail)  # pragma: no cover - every DomainError subclass is listed above
