@@ -40,7 +40,7 @@ class Name:
 class Email:
     value: str
     type: str | None = None
-    primary: bool = False
+    primary: bool | None = None
     display: str | None = None
 
 
@@ -48,7 +48,7 @@ class Email:
 class PhoneNumber:
     value: str
     type: str | None = None
-    primary: bool = False
+    primary: bool | None = None
     display: str | None = None
 
 
@@ -61,7 +61,7 @@ class Address:
     postal_code: str | None = None
     country: str | None = None
     type: str | None = None
-    primary: bool = False
+    primary: bool | None = None
 
 
 @dataclass(frozen=True)

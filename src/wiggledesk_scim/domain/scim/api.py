@@ -12,6 +12,19 @@ import json
 from dataclasses import dataclass, field
 from typing import Mapping
 
+from ..access import parse_authorization
+from ..errors import DomainError
+from ..model import Member
+from ..ports import TokenAuthority
+from ..query import MemberQuery
+from ..services import MemberService
+from .errors import INVALID_SYNTAX, INVALID_VALUE, ScimError, from_domain
+from .filter import to_member_filter
+from .patch import compile_patch
+from .representation import (etag, list_response, member_location, project, schema_documents,
+                             service_provider_config, user_resource, user_resource_type)
+from .schema import fields_from_user, validate_patch, validate_user
+
 SCIM_CONTENT_TYPE = "application/scim+json; charset=utf-8"
 
 
@@ -24,6 +37,8 @@ class ScimRequest:
     headers: Mapping[str, str] = field(default_factory=dict)
     query: Mapping[str, str] = field(default_factory=dict)
     body: bytes = b""
+    method: str = "GET"
+    path: str = ""          # below base_url, for error details only: "/Bulk"
 
     def header(self, name: str) -> str | None:
         wanted = name.lower()
@@ -49,3 +64,200 @@ class ScimResponse:
         if self.body is None:
             return b""
         return json.dumps(self.body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+# -- the operations ---------------------------------------------------------------------------
+
+GROUPS_DETAIL = ('WiggleDesk does not provision groups. In Entra, set "Provision Microsoft Entra ID Groups" '
+                 "to No under Provisioning → Mappings.")
+ACCEPTED_MEDIA_TYPES = ("application/scim+json", "application/json")
+DEFAULT_COUNT = 100
+
+
+def _reject_constant(name: str):
+    raise ValueError(f"{name} is not JSON")
+
+
+def parse_json(body: bytes):
+    """The request body as JSON; 400 ``invalidSyntax`` for anything that is not UTF-8 JSON."""
+    if not body or not body.strip():
+        raise ScimError(400, "The request body is empty; send a JSON object", INVALID_SYNTAX)
+    try:
+        return json.loads(body.decode("utf-8"), parse_constant=_reject_constant)
+    except UnicodeDecodeError:
+        raise ScimError(400, "The request body is not valid UTF-8", INVALID_SYNTAX) from None
+    except RecursionError:
+        raise ScimError(400, "The request body nests too deeply", INVALID_SYNTAX) from None
+    except ValueError as error:
+        raise ScimError(400, f"The request body is not valid JSON: {error}", INVALID_SYNTAX) from None
+
+
+def _version_from_etag(value: str) -> int | None:
+    text = value.strip()
+    if text.startswith("W/"):
+        text = text[2:]
+    text = text.strip('"')
+    return int(text) if text.isdigit() else -1
+
+
+class ScimApi:
+    """The SCIM service for Users, acting for whoever the bearer token names."""
+
+    def __init__(self, members: MemberService, authority: TokenAuthority, *, max_results: int = 200):
+        self.members = members
+        self.authority = authority
+        self.max_results = max_results
+
+    # -- plumbing ---------------------------------------------------------------------------
+
+    def _organisation(self, request: ScimRequest) -> str:
+        try:
+            principal = self.authority.authenticate(parse_authorization(request.header("Authorization")))
+        except DomainError as error:
+            raise from_domain(error) from None
+        return principal.organisation_id
+
+    @staticmethod
+    def _domain(call, *args, **kwargs):
+        try:
+            return call(*args, **kwargs)
+        except DomainError as error:
+            raise from_domain(error) from None
+
+    @staticmethod
+    def _json_body(request: ScimRequest):
+        content_type = request.header("Content-Type")
+        if content_type:
+            media_type = content_type.split(";", 1)[0].strip().lower()
+            if media_type not in ACCEPTED_MEDIA_TYPES:
+                raise ScimError(415, f'Content-Type "{media_type}" is not accepted; send application/scim+json '
+                                     "or application/json")
+        return parse_json(request.body)
+
+    def _parameter(self, request: ScimRequest, name: str) -> str | None:
+        # Query parameter names are matched ignoring case, like attribute names.
+        lowered = name.lower()
+        return next((v for k, v in request.query.items() if k.lower() == lowered), None)
+
+    def _expected_version(self, request: ScimRequest) -> int | None:
+        header = request.header("If-Match")
+        if header is None or header.strip() == "*":
+            return None
+        return _version_from_etag(header.split(",")[0])
+
+    def _user_response(self, request: ScimRequest, member: Member, status: int = 200) -> ScimResponse:
+        resource = project(user_resource(member, request.base_url),
+                           self._parameter(request, "attributes"), self._parameter(request, "excludedAttributes"))
+        headers = {"ETag": etag(member)}
+        if status == 201:
+            headers["Location"] = member_location(request.base_url, member.id)
+        return ScimResponse(status, resource, headers)
+
+    # -- Users ------------------------------------------------------------------------------
+
+    def list_users(self, request: ScimRequest) -> ScimResponse:
+        """GET /Users with optional filter, startIndex and count (RFC 7644 §3.4.2)."""
+        organisation_id = self._organisation(request)
+        text = self._parameter(request, "filter")
+        member_filter = to_member_filter(text) if text and text.strip() else None
+        start_index = max(self._integer(request, "startIndex", 1), 1)
+        count = min(max(self._integer(request, "count", DEFAULT_COUNT), 0), self.max_results)
+        page = self._domain(self.members.query, organisation_id,
+                            MemberQuery(filter=member_filter, start_index=start_index, count=count))
+        attributes = self._parameter(request, "attributes")
+        excluded = self._parameter(request, "excludedAttributes")
+        resources = [project(user_resource(m, request.base_url), attributes, excluded) for m in page.members]
+        return ScimResponse(200, list_response(resources, page.total, start_index))
+
+    def _integer(self, request: ScimRequest, name: str, default: int) -> int:
+        text = self._parameter(request, name)
+        if text is None or not text.strip():
+            return default
+        try:
+            return int(text.strip())
+        except ValueError:
+            raise ScimError(400, f'{name} must be an integer, got "{text}"', INVALID_VALUE) from None
+
+    def get_user(self, request: ScimRequest, member_id: str) -> ScimResponse:
+        organisation_id = self._organisation(request)
+        member = self._domain(self.members.get, organisation_id, member_id)
+        if_none_match = request.header("If-None-Match")
+        if if_none_match and etag(member) in (v.strip() for v in if_none_match.split(",")):
+            return ScimResponse(304, None, {"ETag": etag(member)})
+        return self._user_response(request, member)
+
+    def create_user(self, request: ScimRequest) -> ScimResponse:
+        """POST /Users (RFC 7644 §3.3): 201 with Location and ETag."""
+        organisation_id = self._organisation(request)
+        user, _ = validate_user(self._json_body(request))
+        member = self._domain(self.members.provision, organisation_id, fields_from_user(user))
+        return self._user_response(request, member, 201)
+
+    def replace_user(self, request: ScimRequest, member_id: str) -> ScimResponse:
+        """PUT /Users/{id} (RFC 7644 §3.5.1); ``active`` left out keeps its value (ENTRA.md §11)."""
+        organisation_id = self._organisation(request)
+        user, active_given = validate_user(self._json_body(request))
+        member = self._domain(self.members.replace, organisation_id, member_id, fields_from_user(user),
+                              keep_active=not active_given, expected_version=self._expected_version(request))
+        return self._user_response(request, member)
+
+    def patch_user(self, request: ScimRequest, member_id: str) -> ScimResponse:
+        """PATCH /Users/{id} (RFC 7644 §3.5.2): all operations or none; 200 with the member."""
+        organisation_id = self._organisation(request)
+        edit = compile_patch(validate_patch(self._json_body(request)))
+        member = self._domain(self.members.update, organisation_id, member_id, edit,
+                              expected_version=self._expected_version(request))
+        return self._user_response(request, member)
+
+    def delete_user(self, request: ScimRequest, member_id: str) -> ScimResponse:
+        """DELETE /Users/{id} (RFC 7644 §3.6): 204, and the member is gone."""
+        organisation_id = self._organisation(request)
+        self._domain(self.members.delete, organisation_id, member_id,
+                     expected_version=self._expected_version(request))
+        return ScimResponse(204)
+
+    # -- discovery (RFC 7644 §4) ---------------------------------------------------------------
+
+    def service_provider_config(self, request: ScimRequest) -> ScimResponse:
+        self._organisation(request)
+        return ScimResponse(200, service_provider_config(request.base_url, self.max_results))
+
+    def list_resource_types(self, request: ScimRequest) -> ScimResponse:
+        self._organisation(request)
+        return ScimResponse(200, list_response([user_resource_type(request.base_url)], 1, 1))
+
+    def get_resource_type(self, request: ScimRequest, name: str) -> ScimResponse:
+        self._organisation(request)
+        if name != "User":
+            raise ScimError(404, f'No resource type "{name}"; WiggleDesk serves User only')
+        return ScimResponse(200, user_resource_type(request.base_url))
+
+    def list_schemas(self, request: ScimRequest) -> ScimResponse:
+        self._organisation(request)
+        documents = schema_documents(request.base_url)
+        return ScimResponse(200, list_response(documents, len(documents), 1))
+
+    def get_schema(self, request: ScimRequest, urn: str) -> ScimResponse:
+        self._organisation(request)
+        for document in schema_documents(request.base_url):
+            if document["id"].lower() == urn.lower():
+                return ScimResponse(200, document)
+        raise ScimError(404, f'No schema "{urn}"')
+
+    # -- what is not offered ------------------------------------------------------------------
+
+    def groups(self, request: ScimRequest) -> ScimResponse:
+        """Every method on /Groups: 404 with advice (ENTRA.md §3), after authentication."""
+        self._organisation(request)
+        raise ScimError(404, GROUPS_DETAIL)
+
+    def unsupported(self, request: ScimRequest) -> ScimResponse:
+        """/Bulk, /Me and methods not offered on an endpoint: 501 (RFC 7644 §3.12)."""
+        self._organisation(request)
+        what = f"{request.method} {request.path}".strip() or "This operation"
+        raise ScimError(501, f"{what} is not supported by WiggleDesk's SCIM service")
+
+    def unknown_endpoint(self, request: ScimRequest) -> ScimResponse:
+        """Any other path under the SCIM root: 404, but only once the token is accepted."""
+        self._organisation(request)
+        raise ScimError(404, f"No SCIM endpoint {request.path or 'here'}; WiggleDesk serves /Users")

@@ -258,8 +258,7 @@ def _node(definition: AttributeDef, name: str | None = None) -> colander.SchemaN
             return colander.SchemaNode(StrictSequence(), entry, name=name or definition.name, missing=())
         return entry
     kind = ScimBoolean() if definition.type == "boolean" else StrictString()
-    default = False if definition.name == "primary" else missing
-    return colander.SchemaNode(kind, name=name or definition.name, missing=default)
+    return colander.SchemaNode(kind, name=name or definition.name, missing=missing)
 
 
 def _user_schema() -> colander.SchemaNode:
@@ -352,16 +351,16 @@ def fields_from_user(user: dict, *, active_default: bool = True) -> MemberFields
         preferred_language=_opt(user.get("preferredLanguage")),
         locale=_opt(user.get("locale")),
         timezone=_opt(user.get("timezone")),
-        emails=tuple(Email(value=e["value"], type=_opt(e.get("type")), primary=bool(e.get("primary")),
+        emails=tuple(Email(value=e["value"], type=_opt(e.get("type")), primary=e.get("primary"),
                            display=_opt(e.get("display"))) for e in user.get("emails") or ()),
         phone_numbers=tuple(PhoneNumber(value=p["value"], type=_opt(p.get("type")),
-                                        primary=bool(p.get("primary")), display=_opt(p.get("display")))
+                                        primary=p.get("primary"), display=_opt(p.get("display")))
                             for p in user.get("phoneNumbers") or ()),
         addresses=tuple(Address(
             formatted=_opt(a.get("formatted")), street_address=_opt(a.get("streetAddress")),
             locality=_opt(a.get("locality")), region=_opt(a.get("region")),
             postal_code=_opt(a.get("postalCode")), country=_opt(a.get("country")),
-            type=_opt(a.get("type")), primary=bool(a.get("primary")),
+            type=_opt(a.get("type")), primary=a.get("primary"),
         ) for a in user.get("addresses") or ()),
         enterprise=EnterpriseInfo(
             employee_number=_opt(extension.get("employeeNumber")),

@@ -1,0 +1,216 @@
+"""Members as SCIM Users (RFC 7643 §4), ListResponses (RFC 7644 §3.4.2), projections (§3.9) and the
+discovery documents (RFC 7644 §4, RFC 7643 §5–7). Builds JSON-ready dicts; never serialises or does I/O.
+"""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from urllib.parse import urlsplit
+
+from ..model import Member
+from .filter import CORE_USER, ENTERPRISE_USER, parse_path
+from .errors import ScimError
+from .schema import ENTERPRISE_ATTRIBUTES, USER_ATTRIBUTES, AttributeDef, user_from_fields
+
+LIST_RESPONSE = "urn:ietf:params:scim:api:messages:2.0:ListResponse"
+SERVICE_PROVIDER_CONFIG = "urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig"
+RESOURCE_TYPE = "urn:ietf:params:scim:schemas:core:2.0:ResourceType"
+SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:Schema"
+
+#: Returned whatever ``attributes`` or ``excludedAttributes`` say (ENTRA.md §9.1, RFC 7643 §7 "always").
+ALWAYS_RETURNED = ("schemas", "id", "meta")
+
+
+def timestamp(moment: datetime) -> str:
+    """RFC 3339 in UTC, to the second, as Entra's examples show."""
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def etag(member: Member) -> str:
+    """``meta.version`` and the ETag header (RFC 7644 §3.14): weak, changing with every change."""
+    return f'W/"{member.version}"'
+
+
+def member_location(base_url: str, member_id: str) -> str:
+    return f"{base_url}/Users/{member_id}"
+
+
+def user_resource(member: Member, base_url: str) -> dict:
+    """The full User for ``member``; locations are built on the SCIM root the request used."""
+    manager_id = member.fields.enterprise.manager_id
+    attributes = user_from_fields(
+        member.fields, manager_ref=member_location(base_url, manager_id) if manager_id else None)
+    schemas = [CORE_USER] + ([ENTERPRISE_USER] if ENTERPRISE_USER in attributes else [])
+    resource = {"schemas": schemas, "id": member.id}
+    resource.update(attributes)
+    resource["meta"] = {
+        "resourceType": "User",
+        "created": timestamp(member.created),
+        "lastModified": timestamp(member.last_modified),
+        "location": member_location(base_url, member.id),
+        "version": etag(member),
+    }
+    return resource
+
+
+# -- attributes / excludedAttributes (RFC 7644 §3.9) ------------------------------------------
+
+def _parse_names(text: str | None) -> list[tuple[str, str | None]]:
+    """(top-level key, sub-attribute or None) for each name; names a User does not have are ignored
+    (Entra sends excludedAttributes=members, ENTRA.md §5)."""
+    names = []
+    for raw in (text or "").split(","):
+        raw = raw.strip()
+        if not raw:
+            continue
+        if raw.lower() == ENTERPRISE_USER.lower():
+            names.append((ENTERPRISE_USER, None))
+            continue
+        try:
+            path = parse_path(raw)
+        except ScimError:
+            continue
+        if path.urn == ENTERPRISE_USER:
+            names.append((ENTERPRISE_USER, path.attribute))
+        elif path.urn in (None, CORE_USER):
+            names.append((path.attribute, path.sub_attribute))
+    return names
+
+
+def _key(resource: dict, name: str) -> str | None:
+    lowered = name.lower()
+    return next((k for k in resource if k.lower() == lowered), None)
+
+
+def project(resource: dict, attributes: str | None = None, excluded: str | None = None) -> dict:
+    """``resource`` narrowed by the ``attributes`` / ``excludedAttributes`` query parameters."""
+    wanted, unwanted = _parse_names(attributes), _parse_names(excluded)
+    if not wanted and not unwanted:
+        return resource
+    if wanted:
+        subs_by_key: dict[str, set[str] | None] = {}
+        for name, sub in wanted:
+            key = _key(resource, name)
+            if key is None or key in ALWAYS_RETURNED:
+                continue
+            if sub is None:
+                subs_by_key[key] = None
+            elif subs_by_key.get(key, set()) is not None:
+                subs_by_key.setdefault(key, set()).add(sub.lower())
+        result = {k: v for k, v in resource.items() if k in ALWAYS_RETURNED}
+        for key, subs in subs_by_key.items():
+            picked = resource[key] if subs is None else _pick(resource[key], subs)
+            if picked:
+                result[key] = picked
+    else:
+        result = dict(resource)
+        for name, sub in unwanted:
+            key = _key(result, name)
+            if key is None or key in ALWAYS_RETURNED:
+                continue
+            if sub is None:
+                del result[key]
+            else:
+                trimmed = _drop(result[key], sub)
+                if trimmed:
+                    result[key] = trimmed
+                else:
+                    del result[key]
+    ordered = {k: result[k] for k in resource if k in result}
+    ordered["schemas"] = [s for s in resource["schemas"] if s == CORE_USER or s in ordered]
+    return ordered
+
+
+def _pick(value, subs: set[str]):
+    if isinstance(value, dict):
+        return {k: v for k, v in value.items() if k.lower() in subs}
+    if isinstance(value, list):
+        return [p for p in (_pick(entry, subs) for entry in value) if p]
+    return None
+
+
+def _drop(value, sub: str):
+    if isinstance(value, dict):
+        return {k: v for k, v in value.items() if k.lower() != sub.lower()}
+    if isinstance(value, list):
+        return [d for d in (_drop(entry, sub) for entry in value) if d]
+    return value
+
+
+def list_response(resources: list[dict], total: int, start_index: int) -> dict:
+    """RFC 7644 §3.4.2; the key order of ENTRA.md §5, ``Resources`` present even when empty."""
+    return {"schemas": [LIST_RESPONSE], "totalResults": total, "Resources": resources,
+            "startIndex": start_index, "itemsPerPage": len(resources)}
+
+
+# -- discovery -------------------------------------------------------------------------------
+
+def _origin(base_url: str) -> str:
+    parts = urlsplit(base_url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def service_provider_config(base_url: str, max_results: int) -> dict:
+    """What the service offers, no more and no less (ENTRA.md §3)."""
+    return {
+        "schemas": [SERVICE_PROVIDER_CONFIG],
+        "documentationUri": f"{_origin(base_url)}/help/scim",
+        "patch": {"supported": True},
+        "bulk": {"supported": False, "maxOperations": 0, "maxPayloadSize": 0},
+        "filter": {"supported": True, "maxResults": max_results},
+        "changePassword": {"supported": False},
+        "sort": {"supported": False},
+        "etag": {"supported": True},
+        "authenticationSchemes": [{
+            "type": "oauthbearertoken", "name": "WiggleDesk API token",
+            "description": "Bearer token created by a WiggleDesk admin", "primary": True,
+        }],
+        "meta": {"resourceType": "ServiceProviderConfig", "location": f"{base_url}/ServiceProviderConfig"},
+    }
+
+
+def user_resource_type(base_url: str) -> dict:
+    return {
+        "schemas": [RESOURCE_TYPE],
+        "id": "User",
+        "name": "User",
+        "endpoint": "/Users",
+        "description": "A member of the WiggleDesk organisation the API token belongs to",
+        "schema": CORE_USER,
+        "schemaExtensions": [{"schema": ENTERPRISE_USER, "required": False}],
+        "meta": {"resourceType": "ResourceType", "location": f"{base_url}/ResourceTypes/User"},
+    }
+
+
+def _attribute_document(definition: AttributeDef) -> dict:
+    document = {
+        "name": definition.name,
+        "type": definition.type,
+        "multiValued": definition.multi_valued,
+        "description": definition.description,
+        "required": definition.required,
+        "caseExact": definition.case_exact,
+        "mutability": definition.mutability,
+        "returned": definition.returned,
+        "uniqueness": definition.uniqueness,
+    }
+    if definition.canonical_values:
+        document["canonicalValues"] = list(definition.canonical_values)
+    if definition.reference_types:
+        document["referenceTypes"] = list(definition.reference_types)
+    if definition.sub_attributes:
+        document["subAttributes"] = [_attribute_document(sub) for sub in definition.sub_attributes]
+    return document
+
+
+def schema_documents(base_url: str) -> list[dict]:
+    """The core User schema and the enterprise extension, with every attribute we store (RFC 7643 §7)."""
+    return [
+        {"schemas": [SCHEMA], "id": urn, "name": name, "description": description,
+         "attributes": [_attribute_document(d) for d in attributes],
+         "meta": {"resourceType": "Schema", "location": f"{base_url}/Schemas/{urn}"}}
+        for urn, name, description, attributes in (
+            (CORE_USER, "User", "A WiggleDesk member", USER_ATTRIBUTES),
+            (ENTERPRISE_USER, "EnterpriseUser", "Enterprise attributes of a WiggleDesk member",
+             ENTERPRISE_ATTRIBUTES),
+        )
+    ]
