@@ -1,0 +1,76 @@
+"""The WSGI application: PasteDeploy's ``main`` builds the container and hands each request a unit of work.
+
+What it owns: the transaction per request (pyramid_tm), the request id, routes and views. What it does
+not: any SCIM rule (``domain.scim``), any storage detail (``adapters``), any setting's meaning (``wiring``).
+"""
+from __future__ import annotations
+
+import re
+import uuid
+
+from pyramid.config import Configurator
+from pyramid.events import NewResponse
+
+from .routes import add_scim_routes
+from .views import add_error_views
+from .wiring import Container, build_container
+
+CONTAINER_KEY = "wiggledesk.container"
+REQUEST_ID_HEADER = "X-Request-Id"
+
+#: An incoming request id is reused only if it is short and plain, since it ends up in our logs
+#: and response headers; anything else is replaced by a fresh one.
+_SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
+
+#: Both trees Entra may call (ENTRA.md §1). The second must be routed first: its fixed names
+#: (``/scim/v2/Users/Users``, ``/scim/v2/Users/Schemas`` ...) would otherwise be taken for member
+#: ids by the first tree's ``/scim/v2/Users/{id}``; member ids are UUIDs, never one of those names.
+SCIM_TREES = (("/scim/v2/Users", "scim_users_root"), ("/scim/v2", "scim"))
+SCIM_ROOT = "/scim/v2"
+
+
+def main(global_config, **settings):
+    """PasteDeploy's app factory (``use = egg:wiggledesk-scim``), and the tests' way in."""
+    container = build_container(settings)
+    config = Configurator(settings=settings)
+    config.registry[CONTAINER_KEY] = container
+    # One transaction manager per request, strict about work outside a transaction; and a veto
+    # that aborts on every 4xx/5xx, so an error rendered by an exception view still rolls back.
+    config.add_settings({
+        "tm.manager_hook": "pyramid_tm.explicit_manager",
+        "tm.commit_veto": "pyramid_tm.default_commit_veto",
+    })
+    config.include("pyramid_tm")
+    config.add_request_method(_uow, "uow", reify=True)
+    config.add_request_method(_scim, "scim", reify=True)
+    config.add_request_method(_request_id, "request_id", reify=True)
+    config.add_subscriber(_echo_request_id, NewResponse)
+    for prefix, name_prefix in SCIM_TREES:
+        add_scim_routes(config, prefix, name_prefix)
+    add_error_views(config, scim_root=SCIM_ROOT)
+    return config.make_wsgi_app()
+
+
+def container_of(request) -> Container:
+    return request.registry[CONTAINER_KEY]
+
+
+def _uow(request):
+    uow = container_of(request).storage.open(request.tm)
+    request.add_finished_callback(lambda _request: uow.close())
+    return uow
+
+
+def _scim(request):
+    return container_of(request).api(request.uow)
+
+
+def _request_id(request) -> str:
+    incoming = request.headers.get(REQUEST_ID_HEADER, "")
+    if _SANE_REQUEST_ID.fullmatch(incoming):
+        return incoming
+    return str(uuid.uuid4())
+
+
+def _echo_request_id(event: NewResponse) -> None:
+    event.response.headers[REQUEST_ID_HEADER] = event.request.request_id

@@ -1,0 +1,172 @@
+"""Thin views: a WebOb request becomes a ``ScimRequest``, one ``ScimApi`` call answers it, and the
+``ScimResponse`` (or the raised ``ScimError``) becomes a WebOb response.
+
+The views decide nothing about SCIM: content types, JSON parsing, authentication and every status come
+from ``domain.scim``. They only add the backstops no SCIM call can give: unknown paths, and a bare 500
+for the unexpected, logged with the request id and never with the token or the body.
+"""
+from __future__ import annotations
+
+import json
+import logging
+from urllib.parse import parse_qsl
+
+from pyramid.exceptions import URLDecodeError
+from pyramid.httpexceptions import HTTPException, HTTPNotFound
+from pyramid.response import Response
+from pyramid.tweens import INGRESS
+
+from ..domain.scim.api import SCIM_CONTENT_TYPE, ScimRequest, ScimResponse
+from ..domain.scim.errors import ERROR_SCHEMA, ScimError
+
+log = logging.getLogger(__name__)
+
+
+# -- requests and responses -------------------------------------------------------------------------
+
+def to_scim_request(request, prefix: str) -> ScimRequest:
+    """The plain request ``ScimApi`` takes. ``base_url`` is built from the scheme and host the request
+    arrived with (waitress rewrites them from a trusted proxy's X-Forwarded-* headers) and the tree's
+    prefix, so that locations point back at the form of Tenant URL the client uses."""
+    return ScimRequest(
+        base_url=request.application_url + prefix,
+        headers=dict(request.headers),
+        query=_query(request.environ.get("QUERY_STRING", "")),
+        body=request.body,
+        method=request.method,
+        path=_path_below(request, prefix),
+    )
+
+
+def _path_below(request, prefix: str) -> str:
+    """The path below the tree's prefix (``/Bulk``), for error details."""
+    try:
+        path = request.path_info
+    except UnicodeDecodeError:
+        path = request.environ.get("PATH_INFO", "")
+    return path[len(prefix):] if path.startswith(prefix) else path
+
+
+def _query(query_string: str) -> dict[str, str]:
+    """Decoded query parameters, the last value of a repeated name winning. Undecodable bytes become
+    U+FFFD instead of an error: a filter with them simply matches nothing."""
+    # WSGI hands the query string over as latin-1; undo that to reach the bytes the client sent.
+    raw = query_string.encode("latin-1", "replace").decode("utf-8", "replace")
+    return dict(parse_qsl(raw, keep_blank_values=True, encoding="utf-8", errors="replace"))
+
+
+def to_response(scim_response: ScimResponse) -> Response:
+    headers = [(name, value) for name, value in scim_response.headers.items()
+               if scim_response.body is not None or name.lower() != "content-type"]
+    if scim_response.body is None:
+        # 204 and 304 carry neither a body nor a Content-Length (RFC 9110 §8.6).
+        return Response(status=scim_response.status, headerlist=headers, app_iter=[])
+    body = scim_response.body_bytes()
+    headers.append(("Content-Length", str(len(body))))
+    return Response(status=scim_response.status, headerlist=headers, app_iter=[body])
+
+
+def error_response(error: ScimError) -> Response:
+    return _json_response(error.status, error.body(), error.headers)
+
+
+def _json_response(status: int, body: dict, headers: dict[str, str] | None = None) -> Response:
+    payload = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    headerlist = [(name, value) for name, value in (headers or {}).items()
+                  if name.lower() not in ("content-type", "content-length")]
+    headerlist += [("Content-Type", SCIM_CONTENT_TYPE), ("Content-Length", str(len(payload)))]
+    return Response(status=status, headerlist=headerlist, app_iter=[payload])
+
+
+def internal_error_response(request) -> Response:
+    """RFC 7644 §3.12's error body with nothing internal in it; the request id finds the log entry."""
+    return _json_response(500, {
+        "schemas": [ERROR_SCHEMA],
+        "status": "500",
+        "detail": f"Internal server error (request id {request.request_id})",
+    })
+
+
+# -- the views --------------------------------------------------------------------------------------
+
+def scim_view(operation: str, prefix: str, argument: str | None = None):
+    """A view calling ``ScimApi.<operation>``, with the matched path segment ``argument`` if given."""
+
+    def view(request):
+        call = getattr(request.scim, operation)
+        scim_request = to_scim_request(request, prefix)
+        if argument is None:
+            return to_response(call(scim_request))
+        return to_response(call(scim_request, request.matchdict[argument]))
+
+    view.__name__ = view.__qualname__ = f"scim_{operation}"
+    return view
+
+
+def scim_error_view(error: ScimError, request) -> Response:
+    """Every SCIM refusal. Raised, never returned, so that pyramid_tm's veto sees the 4xx/5xx and the
+    request's transaction aborts."""
+    return error_response(error)
+
+
+def not_found_view(scim_root: str):
+    """A path no route matches. Under the SCIM root the token is checked first (ENTRA.md §2: an
+    unauthenticated request must not learn which paths exist); elsewhere it is a plain SCIM 404."""
+
+    def view(exc, request):
+        # The raw PATH_INFO, because a path that is not UTF-8 lands here too (URLDecodeError).
+        path = request.environ.get("PATH_INFO", "")
+        if path == scim_root or path.startswith(scim_root + "/"):
+            try:
+                request.scim.unknown_endpoint(to_scim_request(request, scim_root))
+            except ScimError as error:
+                return error_response(error)
+            except Exception as unexpected:
+                return _log_unexpected(unexpected, request)
+        return error_response(ScimError(404, "There is nothing at this address. The SCIM service is at "
+                                             f"{request.application_url}{scim_root}"))
+
+    view.__name__ = view.__qualname__ = "scim_not_found"
+    return view
+
+
+def http_exception_view(exc: HTTPException, request) -> Response:
+    """Any other HTTP refusal Pyramid or WebOb raise, as a SCIM error body."""
+    if exc.code is None or exc.code < 400:
+        return exc
+    return _json_response(exc.code, {"schemas": [ERROR_SCHEMA], "status": str(exc.code),
+                                     "detail": exc.title})
+
+
+def unexpected_error_view(exc: Exception, request) -> Response:
+    return _log_unexpected(exc, request)
+
+
+def _log_unexpected(exc: BaseException, request) -> Response:
+    # The method and path only: the headers hold the token, the query and body personal data.
+    log.error("Unexpected %s while answering %s %s (request id %s)", type(exc).__name__,
+              request.method, request.environ.get("PATH_INFO", ""), request.request_id,
+              exc_info=(type(exc), exc, exc.__traceback__))
+    return internal_error_response(request)
+
+
+def last_resort_tween_factory(handler, registry):
+    """Outside pyramid_tm: an error while committing (after the view answered) gets the same bare,
+    logged 500 as an error in a view, not waitress's plain-text page."""
+
+    def last_resort_tween(request):
+        try:
+            return handler(request)
+        except Exception as exc:
+            return _log_unexpected(exc, request)
+
+    return last_resort_tween
+
+
+def add_error_views(config, scim_root: str) -> None:
+    config.add_exception_view(scim_error_view, context=ScimError)
+    config.add_exception_view(not_found_view(scim_root), context=HTTPNotFound)
+    config.add_exception_view(not_found_view(scim_root), context=URLDecodeError)
+    config.add_exception_view(http_exception_view, context=HTTPException)
+    config.add_exception_view(unexpected_error_view, context=Exception)
+    config.add_tween(f"{__name__}.last_resort_tween_factory", under=INGRESS)

@@ -1,0 +1,212 @@
+"""The composition root: reads the settings once and builds the object graph the web app and the CLI share.
+
+Imports no Pyramid, so the web app, the CLI and the integration tests all wire the product the same way.
+Knows which adapter backs which port; knows nothing of HTTP, routes or requests.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Protocol
+from urllib.parse import urlsplit
+
+from ..adapters.memory import InMemoryStore, InMemoryUnitOfWork
+from ..adapters.system import SystemClock, UuidGenerator
+from ..domain.access import StoredTokenAuthority
+from ..domain.ports import Clock, IdGenerator, UnitOfWork
+from ..domain.scim.api import ScimApi
+from ..domain.services import MemberService, Onboarding, onboard
+
+STORAGE_KEY = "wiggledesk.storage"
+URL_KEY = "sqlalchemy.url"
+MAX_RESULTS_KEY = "wiggledesk.scim.max_results"
+AUTO_MIGRATE_KEY = "wiggledesk.auto_migrate"
+PUBLIC_URL_KEY = "wiggledesk.public_url"
+
+STORAGES = ("sqlalchemy", "memory")
+DEFAULT_MAX_RESULTS = 200
+MAX_RESULTS_LIMIT = 1000
+DEFAULT_PUBLIC_URL = "http://127.0.0.1:6543"
+
+#: ``sqlalchemy.url = env:NAME`` reads the URL from the environment variable NAME. PasteDeploy has no
+#: way to interpolate environment variables into an ini, and production keeps its credentials out of
+#: files, so this one indirection lives here, where a missing variable can be reported plainly.
+ENV_PREFIX = "env:"
+
+_TRUE = ("true", "yes", "on", "1")
+_FALSE = ("false", "no", "off", "0")
+
+
+class SettingsError(ValueError):
+    """A setting an operator must fix; the message names the key and says what to write."""
+
+
+@dataclass(frozen=True)
+class AppSettings:
+    """The validated ``[app:main]`` settings. ``engine_settings`` holds every ``sqlalchemy.*`` key, the
+    URL already resolved, ready for the engine factory (pool options become ini keys that way)."""
+
+    storage: str = "sqlalchemy"
+    database_url: str | None = None
+    max_results: int = DEFAULT_MAX_RESULTS
+    auto_migrate: bool = False
+    public_url: str = DEFAULT_PUBLIC_URL
+    engine_settings: Mapping[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_settings(cls, settings: Mapping[str, Any], environ: Mapping[str, str] | None = None
+                      ) -> "AppSettings":
+        environ = os.environ if environ is None else environ
+        storage = _text(settings, STORAGE_KEY, "sqlalchemy").lower()
+        if storage not in STORAGES:
+            raise SettingsError(
+                f"{STORAGE_KEY} = {storage!r} is not a storage we have; write "
+                f"{STORAGE_KEY} = sqlalchemy (a database, the default) or memory (nothing survives a restart)")
+        database_url = None
+        engine_settings: dict[str, Any] = {}
+        if storage == "sqlalchemy":
+            database_url = _database_url(settings, environ)
+            engine_settings = {key: value for key, value in settings.items()
+                               if key.startswith("sqlalchemy.")}
+            engine_settings[URL_KEY] = database_url
+        return cls(
+            storage=storage,
+            database_url=database_url,
+            max_results=_max_results(settings),
+            auto_migrate=_boolean(settings, AUTO_MIGRATE_KEY, False),
+            public_url=_public_url(settings),
+            engine_settings=engine_settings,
+        )
+
+
+def _text(settings: Mapping[str, Any], key: str, default: str) -> str:
+    value = settings.get(key)
+    if value is None:
+        return default
+    value = str(value).strip()
+    return value or default
+
+
+def _boolean(settings: Mapping[str, Any], key: str, default: bool) -> bool:
+    value = settings.get(key)
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return default
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in _TRUE:
+        return True
+    if text in _FALSE:
+        return False
+    raise SettingsError(f"{key} = {value!r} is not a yes/no value; write {key} = true or {key} = false")
+
+
+def _max_results(settings: Mapping[str, Any]) -> int:
+    value = settings.get(MAX_RESULTS_KEY)
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return DEFAULT_MAX_RESULTS
+    try:
+        number = int(str(value).strip())
+    except ValueError:
+        number = None
+    if number is None or not 1 <= number <= MAX_RESULTS_LIMIT:
+        raise SettingsError(
+            f"{MAX_RESULTS_KEY} = {value!r} must be a whole number from 1 to {MAX_RESULTS_LIMIT} "
+            f"(the most members one list request returns; the default is {DEFAULT_MAX_RESULTS})")
+    return number
+
+
+def _public_url(settings: Mapping[str, Any]) -> str:
+    value = _text(settings, PUBLIC_URL_KEY, DEFAULT_PUBLIC_URL)
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
+        raise SettingsError(
+            f"{PUBLIC_URL_KEY} = {value!r} must be the address Entra reaches this service at, "
+            f"such as https://scim.wiggledesk.example")
+    return value.rstrip("/")
+
+
+def _database_url(settings: Mapping[str, Any], environ: Mapping[str, str]) -> str:
+    value = _text(settings, URL_KEY, "")
+    if not value:
+        raise SettingsError(
+            f"{URL_KEY} is not set in the [app:main] section; set it to a database URL such as "
+            f"postgresql+psycopg://wiggledesk@db.internal/wiggledesk or sqlite:///%(here)s/var/wiggledesk-scim.sqlite, "
+            f"or write {STORAGE_KEY} = memory to keep everything in memory")
+    if value.startswith(ENV_PREFIX):
+        name = value[len(ENV_PREFIX):].strip()
+        resolved = environ.get(name, "").strip() if name else ""
+        if not resolved:
+            raise SettingsError(
+                f"{URL_KEY} = {value} reads the environment variable {name or '(no name given)'}, "
+                f"which is not set; export it with the database URL "
+                f"(e.g. {name or 'WIGGLEDESK_DATABASE_URL'}=postgresql+psycopg://wiggledesk@db.internal/wiggledesk)")
+        value = resolved
+    if "://" not in value:
+        # Never echo the value: it may hold a password.
+        raise SettingsError(
+            f"{URL_KEY} is not a database URL; it must look like dialect+driver://user@host/database, "
+            f"e.g. postgresql+psycopg://wiggledesk@db.internal/wiggledesk")
+    return value
+
+
+class Storage(Protocol):
+    """What the web app and the CLI need from a storage: a unit of work per request, closed afterwards."""
+
+    def open(self, transaction_manager: Any) -> UnitOfWork: ...
+
+
+class InMemoryRequestUnitOfWork(InMemoryUnitOfWork):
+    """An in-memory unit of work with the ``close()`` every request calls; there is nothing to release."""
+
+    def close(self) -> None:
+        pass
+
+
+class InMemoryStorage:
+    """``wiggledesk.storage = memory``: one store per process, shared by every request.
+
+    Each unit-of-work block is atomic on its own (the store's lock and snapshot); the request's
+    transaction manager is not involved, as there is no database to commit to.
+    """
+
+    def __init__(self, store: InMemoryStore | None = None):
+        self.store = store or InMemoryStore()
+
+    def open(self, transaction_manager: Any) -> InMemoryRequestUnitOfWork:
+        return InMemoryRequestUnitOfWork(self.store)
+
+
+@dataclass
+class Container:
+    """The object graph: one per process, built once by ``build_container``; request-scoped objects are
+    made from it per unit of work."""
+
+    settings: AppSettings
+    storage: Any
+    clock: Clock = field(default_factory=SystemClock)
+    ids: IdGenerator = field(default_factory=UuidGenerator)
+    engine: Any = None
+
+    def api(self, uow: UnitOfWork) -> ScimApi:
+        return ScimApi(MemberService(uow, self.clock, self.ids),
+                       StoredTokenAuthority(uow, self.clock, self.ids),
+                       max_results=self.settings.max_results)
+
+    def onboard(self, uow: UnitOfWork, organisation_name: str, admin_email: str) -> Onboarding:
+        return onboard(uow, self.clock, self.ids, organisation_name, admin_email)
+
+
+def build_container(settings: Mapping[str, Any] | AppSettings) -> Container:
+    """Validate the settings and build the adapters. Opens no connection, except to migrate the schema
+    when ``wiggledesk.auto_migrate`` is on (development)."""
+    app_settings = settings if isinstance(settings, AppSettings) else AppSettings.from_settings(settings)
+    if app_settings.storage == "memory":
+        return Container(settings=app_settings, storage=InMemoryStorage())
+    # Imported here so that memory storage never loads SQLAlchemy.
+    from ..adapters.sqlalchemy import SqlAlchemyStorage, engine_from_settings, migrate
+
+    engine = engine_from_settings(dict(app_settings.engine_settings), prefix="sqlalchemy.")
+    if app_settings.auto_migrate:
+        migrate.upgrade(engine)
+    return Container(settings=app_settings, storage=SqlAlchemyStorage(engine), engine=engine)
