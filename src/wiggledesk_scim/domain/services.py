@@ -30,7 +30,7 @@ class MemberService:
     def provision(self, organisation_id: str, fields: MemberFields) -> Member:
         """Create a member; raises ``UniquenessConflict`` or ``InvalidValue``."""
         with self.uow:
-            self._check(organisation_id, None, fields)
+            self._check(organisation_id, None, fields, previous=None)
             now = self.clock.now()
             member = Member(id=self.ids.new_id(), organisation_id=organisation_id, fields=fields,
                             created=now, last_modified=now)
@@ -64,7 +64,7 @@ class MemberService:
                 if changed is current:
                     self.uow.commit()
                     return current
-                self._check(organisation_id, member_id, changed.fields)
+                self._check(organisation_id, member_id, changed.fields, previous=current.fields)
                 try:
                     self.uow.members.update(changed, expected_version=current.version)
                 except VersionMismatch:
@@ -100,9 +100,12 @@ class MemberService:
             self.uow.members.remove(organisation_id, member_id)
             self.uow.commit()
 
-    def _check(self, organisation_id: str, member_id: str | None, fields: MemberFields) -> None:
+    def _check(self, organisation_id: str, member_id: str | None, fields: MemberFields,
+               previous: MemberFields | None) -> None:
         """The rules a member's fields must keep, checked before the store's own constraints so that a
-        conflict is reported with a clear detail; the store's constraints still decide a race."""
+        conflict is reported with a clear detail; the store's constraints still decide a race.
+        The manager is checked only when it changes: a manager deleted later must not block every
+        other change to the members they managed."""
         if not fields.user_name or not fields.user_name.strip():
             raise InvalidValue("userName is required and must not be empty")
         holder = self.uow.members.find(organisation_id, user_name=fields.user_name)
@@ -113,7 +116,7 @@ class MemberService:
             if holder is not None and holder.id != member_id:
                 raise UniquenessConflict("externalId", fields.external_id)
         manager_id = fields.enterprise.manager_id
-        if manager_id is not None:
+        if manager_id is not None and (previous is None or previous.enterprise.manager_id != manager_id):
             try:
                 self.uow.members.get(organisation_id, manager_id)
             except NotFound:
