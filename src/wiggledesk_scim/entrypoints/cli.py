@@ -73,10 +73,15 @@ def _migrate(config_uri: str) -> None:
 
     engine = engine_from_settings(dict(settings.engine_settings), prefix="sqlalchemy.")
     try:
-        revision = migrate.upgrade(engine)
+        before = migrate.current_revision(engine)
+        migrate.upgrade(engine)
+        after = migrate.current_revision(engine)
     finally:
         engine.dispose()
-    print(f"The database schema is at revision {revision} (the latest).")
+    if before == after:
+        print(f"The database schema was already at the latest revision, {after}.")
+    else:
+        print(f"The database schema is now at revision {after} (the latest; it was at {before or 'none'}).")
 
 
 def _onboard(config_uri: str, organisation_name: str, admin_email: str, base_url: str | None) -> None:

@@ -22,6 +22,7 @@ URL_KEY = "sqlalchemy.url"
 MAX_RESULTS_KEY = "wiggledesk.scim.max_results"
 AUTO_MIGRATE_KEY = "wiggledesk.auto_migrate"
 PUBLIC_URL_KEY = "wiggledesk.public_url"
+HIDE_PARAMETERS_KEY = "sqlalchemy.hide_parameters"
 
 STORAGES = ("sqlalchemy", "memory")
 DEFAULT_MAX_RESULTS = 200
@@ -69,6 +70,9 @@ class AppSettings:
             engine_settings = {key: value for key, value in settings.items()
                                if key.startswith("sqlalchemy.")}
             engine_settings[URL_KEY] = database_url
+            # SQLAlchemy puts a failed statement's parameters into the exception's message, which
+            # the 500 handler logs; they hold token digests and personal data. Hidden unless asked.
+            engine_settings[HIDE_PARAMETERS_KEY] = _boolean(settings, HIDE_PARAMETERS_KEY, True)
         return cls(
             storage=storage,
             database_url=database_url,
