@@ -1,0 +1,311 @@
+"""Who may use the SCIM API: token secrets, their digests, and every refusal of ENTRA.md §2."""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import re
+
+import pytest
+
+from wiggledesk_scim.domain.access import LAST_USED_RESOLUTION, TOKEN_PREFIX, digest, parse_authorization
+from wiggledesk_scim.domain.errors import AccessRefused, NotFound
+from wiggledesk_scim.domain.model import Principal
+
+# The wording ENTRA.md §2 asks for: each one tells the admin what to change.
+NO_TOKEN = "No API token was sent. Paste your WiggleDesk API token into Entra's Secret Token field."
+UNKNOWN_TOKEN = ("This API token is not valid or was revoked. "
+                 "Create a new token in WiggleDesk and paste it into Entra.")
+NOT_ADMIN = "The admin who owns this token is no longer an admin. An admin must create a new token."
+DEACTIVATED = "The admin who owns this token is deactivated. An active admin must create a new token."
+ORGANISATION_OFF = ("API access is switched off for this organisation. "
+                    "An admin can switch it on in WiggleDesk's settings.")
+ADMIN_OFF = ("API access is switched off for the admin who owns this token. "
+             "Switch it on, or use another admin's token.")
+
+
+def stored_token(uow, secret: str):
+    with uow:
+        return uow.tokens.find_by_digest(hashlib.sha256(secret.encode()).hexdigest())
+
+
+def change_admin(uow, admin, **settings) -> None:
+    with uow:
+        current = uow.members.get(admin.organisation_id, admin.id)
+        uow.members.update(current.with_settings(**settings), expected_version=current.version)
+        uow.commit()
+
+
+def switch_off_organisation(uow, organisation) -> None:
+    with uow:
+        uow.organisations.update(dataclasses.replace(organisation, api_access=False))
+        uow.commit()
+
+
+def refusal(authority, token) -> AccessRefused:
+    with pytest.raises(AccessRefused) as refused:
+        authority.authenticate(token)
+    return refused.value
+
+
+def store_contents(store) -> str:
+    return repr((store.organisations, store.members, store.tokens))
+
+
+# -- tokens ----------------------------------------------------------------------------------------------------
+
+def test_a_token_starts_with_the_prefix(contoso):
+    """Tokens carry a recognisable prefix, so secret scanners and people spot a leaked one."""
+    assert contoso.token.startswith(TOKEN_PREFIX)
+    assert TOKEN_PREFIX == "wdscim_"
+
+
+def test_a_token_holds_256_random_bits_in_url_safe_characters(contoso):
+    """After the prefix comes at least 43 URL-safe characters (256 bits), pasteable into Entra as is."""
+    assert re.fullmatch(r"[A-Za-z0-9_-]{43,}", contoso.token[len(TOKEN_PREFIX):])
+
+
+def test_two_tokens_differ(authority, contoso):
+    """Tokens are random: issuing twice for the same admin gives two different secrets."""
+    first = authority.issue(contoso.organisation.id, contoso.admin.id)
+    second = authority.issue(contoso.organisation.id, contoso.admin.id)
+
+    assert len({first, second, contoso.token}) == 3
+
+
+def test_only_the_digest_is_stored_never_the_plaintext(store, contoso, fabrikam):
+    """Nothing in the store contains a token's secret; its SHA-256 is there instead."""
+    contents = store_contents(store)
+
+    for secret in (contoso.token, fabrikam.token):
+        assert secret not in contents
+        assert secret[len(TOKEN_PREFIX):] not in contents
+        assert hashlib.sha256(secret.encode("utf-8")).hexdigest() in contents
+
+
+def test_the_digest_is_sha256_in_hex(uow, contoso):
+    """The stored digest is the lower-case hex SHA-256 of the secret, the same in every store."""
+    token = stored_token(uow, contoso.token)
+
+    assert token.digest == hashlib.sha256(contoso.token.encode("utf-8")).hexdigest()
+    assert re.fullmatch(r"[0-9a-f]{64}", token.digest)
+    assert digest(contoso.token) == token.digest
+
+
+def test_a_token_is_stored_for_its_admin_and_organisation(uow, clock, contoso):
+    """The stored token names its owner and organisation, was created now, is unused and not revoked."""
+    token = stored_token(uow, contoso.token)
+
+    assert (token.organisation_id, token.admin_id, token.created) == (contoso.organisation.id, contoso.admin.id,
+                                                                       clock.now())
+    assert (token.last_used, token.revoked) == (None, None)
+
+
+def test_a_token_for_another_organisations_admin_is_not_issued(store, authority, contoso, fabrikam):
+    """Contoso cannot issue a token for Fabrikam's admin: not found, and no token stored."""
+    before = store_contents(store)
+
+    with pytest.raises(NotFound):
+        authority.issue(contoso.organisation.id, fabrikam.admin.id)
+
+    assert store_contents(store) == before
+
+
+# -- the Authorization header ----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("header", "token"), [
+    ("Bearer wdscim_abc", "wdscim_abc"),
+    ("bearer wdscim_abc", "wdscim_abc"),
+    ("BEARER wdscim_abc", "wdscim_abc"),
+    ("  Bearer   wdscim_abc  ", "wdscim_abc"),
+])
+def test_the_bearer_scheme_is_matched_ignoring_case(header, token):
+    """``Bearer`` in any case (RFC 7235 §2.1), with stray spaces, yields the token."""
+    assert parse_authorization(header) == token
+
+
+@pytest.mark.parametrize("header", [None, "", "   ", "Bearer", "Bearer ", "Basic x", "Basic d2Rz",
+                                    "Token wdscim_abc", "wdscim_abc", "Bearer wdscim_abc extra",
+                                    "Bearerwdscim_abc"])
+def test_a_missing_or_malformed_header_yields_no_token(header):
+    """No header, an empty one, another scheme or more than one credential yields no token at all."""
+    assert parse_authorization(header) is None
+
+
+@pytest.mark.parametrize("header", [None, "", "Basic x", "Bearer"])
+def test_a_request_without_a_bearer_token_is_refused_as_no_token(authority, contoso, header):
+    """Without a usable header the refusal is 401 and says to paste the token into Entra."""
+    refused = refusal(authority, parse_authorization(header))
+
+    assert (refused.detail, refused.forbidden) == (NO_TOKEN, False)
+
+
+# -- authenticate ----------------------------------------------------------------------------------------------
+
+def test_a_good_token_authenticates_as_its_admin_and_organisation(uow, authority, contoso):
+    """A valid token yields the Principal of its organisation, admin and token."""
+    token = stored_token(uow, contoso.token)
+
+    assert authority.authenticate(contoso.token) == Principal(organisation_id=contoso.organisation.id,
+                                                              admin_id=contoso.admin.id, token_id=token.id)
+
+
+def test_each_organisations_token_acts_for_its_own_organisation(authority, contoso, fabrikam):
+    """Fabrikam's token authenticates as Fabrikam, Contoso's as Contoso."""
+    assert authority.authenticate(fabrikam.token).organisation_id == fabrikam.organisation.id
+    assert authority.authenticate(contoso.token).organisation_id == contoso.organisation.id
+
+
+@pytest.mark.parametrize("token", ["wdscim_notarealtoken", "x"])
+def test_an_unknown_token_is_refused(authority, contoso, token):
+    """A token nobody issued is refused with 401 and told to create a new one."""
+    refused = refusal(authority, token)
+
+    assert (refused.detail, refused.forbidden) == (UNKNOWN_TOKEN, False)
+
+
+def test_a_token_differing_in_one_character_is_refused(authority, contoso):
+    """Tokens are compared whole: the secret with its last character changed is unknown."""
+    tampered = contoso.token[:-1] + ("A" if contoso.token[-1] != "A" else "B")
+
+    assert refusal(authority, tampered).detail == UNKNOWN_TOKEN
+
+
+def test_a_revoked_token_is_refused_like_an_unknown_one(uow, clock, authority, contoso):
+    """A revoked token gets the same 401 as an unknown one."""
+    with uow:
+        token = uow.tokens.find_by_digest(digest(contoso.token))
+        uow.tokens.add(dataclasses.replace(token, revoked=clock.now()))
+        uow.commit()
+    clock.advance()
+
+    refused = refusal(authority, contoso.token)
+
+    assert (refused.detail, refused.forbidden) == (UNKNOWN_TOKEN, False)
+
+
+def test_a_token_whose_owner_is_no_longer_an_admin_is_refused(uow, authority, contoso):
+    """When its owner stops being an admin, the token gets 401 saying an admin must create a new one."""
+    change_admin(uow, contoso.admin, is_admin=False)
+
+    refused = refusal(authority, contoso.token)
+
+    assert (refused.detail, refused.forbidden) == (NOT_ADMIN, False)
+
+
+def test_a_token_whose_owner_was_deactivated_is_refused(members, authority, contoso):
+    """When its owner is deprovisioned (perhaps by Entra itself), the token gets 401 (ENTRA.md §10)."""
+    members.deprovision(contoso.organisation.id, contoso.admin.id)
+
+    refused = refusal(authority, contoso.token)
+
+    assert (refused.detail, refused.forbidden) == (DEACTIVATED, False)
+
+
+def test_a_token_works_again_when_its_owner_is_restored(members, authority, contoso):
+    """Restoring the deprovisioned owner brings their token back with them."""
+    members.deprovision(contoso.organisation.id, contoso.admin.id)
+    refusal(authority, contoso.token)
+
+    members.restore(contoso.organisation.id, contoso.admin.id)
+
+    assert authority.authenticate(contoso.token).admin_id == contoso.admin.id
+
+
+def test_a_token_of_an_organisation_with_api_access_off_is_forbidden(uow, authority, contoso):
+    """A genuine token of an organisation whose API access is off gets 403 saying where to switch it on."""
+    switch_off_organisation(uow, contoso.organisation)
+
+    refused = refusal(authority, contoso.token)
+
+    assert (refused.detail, refused.forbidden) == (ORGANISATION_OFF, True)
+
+
+def test_a_token_whose_owner_has_api_access_off_is_forbidden(uow, authority, contoso):
+    """A genuine token whose owner's API access is off gets 403 saying to switch it on or use another token."""
+    change_admin(uow, contoso.admin, api_access=False)
+
+    refused = refusal(authority, contoso.token)
+
+    assert (refused.detail, refused.forbidden) == (ADMIN_OFF, True)
+
+
+def test_a_token_whose_owner_was_deleted_is_refused_as_unknown(members, authority, contoso):
+    """Once its owner is hard-deleted, the token is as unknown as one never issued."""
+    members.delete(contoso.organisation.id, contoso.admin.id)
+
+    refused = refusal(authority, contoso.token)
+
+    assert (refused.detail, refused.forbidden) == (UNKNOWN_TOKEN, False)
+
+
+def test_a_token_left_behind_by_a_vanished_owner_is_refused_as_unknown(uow, authority, clock, contoso):
+    """A stored token whose owner no longer exists (a store that kept it) is refused like an unknown one."""
+    with uow:
+        token = uow.tokens.find_by_digest(digest(contoso.token))
+        uow.tokens.add(dataclasses.replace(token, admin_id="00000000-0000-4000-8000-999999999999"))
+        uow.commit()
+
+    refused = refusal(authority, contoso.token)
+
+    assert (refused.detail, refused.forbidden) == (UNKNOWN_TOKEN, False)
+
+
+def test_switching_off_one_organisation_leaves_the_other_working(uow, authority, contoso, fabrikam):
+    """Contoso's API access setting has no effect on Fabrikam's token."""
+    switch_off_organisation(uow, contoso.organisation)
+
+    assert authority.authenticate(fabrikam.token).organisation_id == fabrikam.organisation.id
+
+
+@pytest.mark.parametrize("spoil", ["deactivate", "demote", "organisation off", "admin off", "unknown"])
+def test_a_refusal_changes_nothing(store, uow, members, authority, clock, contoso, spoil):
+    """A refused request writes nothing: in particular the token's last_used stays unset."""
+    if spoil == "deactivate":
+        members.deprovision(contoso.organisation.id, contoso.admin.id)
+    elif spoil == "demote":
+        change_admin(uow, contoso.admin, is_admin=False)
+    elif spoil == "organisation off":
+        switch_off_organisation(uow, contoso.organisation)
+    elif spoil == "admin off":
+        change_admin(uow, contoso.admin, api_access=False)
+    token = contoso.token if spoil != "unknown" else "wdscim_notarealtoken"
+    clock.advance(3600)
+    before = store_contents(store)
+
+    refusal(authority, token)
+
+    assert store_contents(store) == before
+    assert stored_token(uow, contoso.token).last_used is None
+
+
+# -- last_used -------------------------------------------------------------------------------------------------
+
+def test_last_used_is_written_on_first_use(uow, authority, clock, contoso):
+    """The first accepted request records when the token was used."""
+    clock.advance(30)
+
+    authority.authenticate(contoso.token)
+
+    assert stored_token(uow, contoso.token).last_used == clock.now()
+
+
+def test_last_used_is_written_at_most_once_per_resolution(uow, authority, clock, contoso):
+    """Within LAST_USED_RESOLUTION of the recorded use nothing is written; once it has passed, it moves on."""
+    first = clock.now()
+    authority.authenticate(contoso.token)
+    resolution = LAST_USED_RESOLUTION.total_seconds()
+
+    clock.advance(resolution - 1)
+    authority.authenticate(contoso.token)
+    assert stored_token(uow, contoso.token).last_used == first
+
+    clock.advance(1)
+    authority.authenticate(contoso.token)
+    assert stored_token(uow, contoso.token).last_used == clock.now()
+
+
+def test_last_used_of_one_token_leaves_the_others_alone(uow, authority, clock, contoso, fabrikam):
+    """Using Contoso's token records nothing on Fabrikam's."""
+    authority.authenticate(contoso.token)
+
+    assert stored_token(uow, fabrikam.token).last_used is None

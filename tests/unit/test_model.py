@@ -1,0 +1,182 @@
+"""The rules a member carries with it: versions, soft delete, userName keys, immutability."""
+from __future__ import annotations
+
+import dataclasses
+from datetime import timedelta
+
+import pytest
+
+from tests.support import START
+from wiggledesk_scim.domain.model import (Address, Email, EnterpriseInfo, Member, MemberFields, Name,
+                                          PhoneNumber, user_name_key)
+
+LATER = START + timedelta(minutes=5)
+
+
+def bjensen(**changes) -> Member:
+    """Barbara Jensen of Contoso, as RFC 7643's examples know her, at version 3."""
+    fields = MemberFields(
+        user_name="bjensen@contoso.example",
+        external_id="bjensen",
+        name=Name(formatted="Ms. Barbara J Jensen, III", family_name="Jensen", given_name="Barbara"),
+        display_name="Babs Jensen",
+        title="Tour Guide",
+        emails=(Email("bjensen@contoso.example", type="work", primary=True),
+                Email("babs@jensen.example", type="home")),
+        phone_numbers=(PhoneNumber("+1 555 555 5555", type="work"),),
+        addresses=(Address(street_address="100 Universal City Plaza", locality="Hollywood", region="CA",
+                           postal_code="91608", country="US", type="work"),),
+        enterprise=EnterpriseInfo(employee_number="701984", department="Tour Operations",
+                                  manager_id="00000000-0000-4000-8000-000000000002"),
+    )
+    member = Member(id="00000000-0000-4000-8000-000000000007",
+                    organisation_id="00000000-0000-4000-8000-000000000001", fields=fields, created=START,
+                    last_modified=START + timedelta(minutes=1), version=3)
+    return dataclasses.replace(member, **changes)
+
+
+def test_with_equal_fields_keeps_the_member_unchanged():
+    """Writing the same content again is no change: version and last_modified stay."""
+    member = bjensen()
+
+    same = member.with_fields(dataclasses.replace(member.fields), LATER)
+
+    assert same == member
+    assert (same.version, same.last_modified) == (3, START + timedelta(minutes=1))
+
+
+def test_with_different_fields_bumps_version_and_last_modified():
+    """Any change of content adds one to the version and stamps last_modified; id and created stay."""
+    member = bjensen()
+    promoted = dataclasses.replace(member.fields, title="Head Tour Guide")
+
+    changed = member.with_fields(promoted, LATER)
+
+    assert changed.fields == promoted
+    assert (changed.version, changed.last_modified) == (4, LATER)
+    assert (changed.id, changed.organisation_id, changed.created) == (member.id, member.organisation_id, START)
+
+
+def test_with_fields_leaves_the_original_member_untouched():
+    """Members are values: deriving a changed member never changes the one it came from."""
+    member = bjensen()
+
+    member.with_fields(dataclasses.replace(member.fields, title="Head Tour Guide"), LATER)
+
+    assert member == bjensen()
+
+
+def test_deprovision_keeps_all_data_and_only_clears_active():
+    """A soft delete flips active to false and keeps every other attribute of the member."""
+    member = bjensen()
+
+    gone = member.deprovision(LATER)
+
+    assert gone.active is False
+    assert gone.fields == dataclasses.replace(member.fields, active=False)
+    assert (gone.version, gone.last_modified) == (4, LATER)
+    assert (gone.is_admin, gone.api_access) == (member.is_admin, member.api_access)
+
+
+def test_restore_brings_back_exactly_the_member_that_was_deprovisioned():
+    """Restoring sets active again, and the content equals what the member had before."""
+    member = bjensen()
+
+    back = member.deprovision(LATER).restore(LATER + timedelta(minutes=1))
+
+    assert back.active is True
+    assert back.fields == member.fields
+    assert back.version == 5
+
+
+def test_deprovisioning_an_inactive_member_changes_nothing():
+    """A repeated deprovision (Entra repeats itself) is no change, so the version stays."""
+    gone = bjensen().deprovision(LATER)
+
+    assert gone.deprovision(LATER + timedelta(hours=1)) == gone
+
+
+def test_restoring_an_active_member_changes_nothing():
+    """Restoring someone who is active is no change, so the version stays."""
+    member = bjensen()
+
+    assert member.restore(LATER) == member
+
+
+def test_settings_are_not_content_and_keep_the_version():
+    """Making a member an admin or giving API access is WiggleDesk's business, not SCIM content."""
+    member = bjensen()
+
+    admin = member.with_settings(is_admin=True, api_access=True)
+
+    assert (admin.is_admin, admin.api_access) == (True, True)
+    assert (admin.version, admin.last_modified, admin.fields) == (member.version, member.last_modified,
+                                                                  member.fields)
+
+
+def test_with_settings_changes_only_the_setting_it_names():
+    """Naming one setting leaves the other as it was."""
+    admin = bjensen(is_admin=True, api_access=True)
+
+    assert (admin.with_settings(api_access=False).is_admin, admin.with_settings(is_admin=False).api_access) \
+        == (True, True)
+
+
+def test_a_new_member_starts_at_version_1_as_a_plain_member():
+    """Without being told otherwise a member is version 1, active, no admin and without API access."""
+    member = Member(id="m", organisation_id="o", fields=MemberFields(user_name="bjensen"), created=START,
+                    last_modified=START)
+
+    assert (member.version, member.active, member.is_admin, member.api_access) == (1, True, False, False)
+
+
+@pytest.mark.parametrize("spelling", ["bjensen@contoso.example", "BJensen@Contoso.Example",
+                                      "BJENSEN@CONTOSO.EXAMPLE"])
+def test_user_name_key_ignores_case(spelling):
+    """userName is caseExact false (RFC 7643 §4.1.1): every spelling has the same key."""
+    assert user_name_key(spelling) == user_name_key("bjensen@contoso.example")
+    assert MemberFields(user_name=spelling).user_name_key == user_name_key("bjensen@contoso.example")
+
+
+def test_user_name_key_keeps_other_differences():
+    """Only case is ignored: a different name has a different key."""
+    assert user_name_key("bjensen@contoso.example") != user_name_key("b.jensen@contoso.example")
+
+
+def test_member_shortcuts_read_the_fields():
+    """userName, externalId and active on a member are those of its fields."""
+    member = bjensen()
+
+    assert (member.user_name, member.external_id, member.active) == ("bjensen@contoso.example", "bjensen", True)
+
+
+@pytest.mark.parametrize("value", [Name(), EnterpriseInfo()])
+def test_an_unset_complex_attribute_is_empty(value):
+    """A name or enterprise part with no sub-attribute set counts as absent."""
+    assert value.is_empty()
+
+
+@pytest.mark.parametrize("value", [Name(given_name="Barbara"), EnterpriseInfo(department="Tour Operations"),
+                                   EnterpriseInfo(manager_id="00000000-0000-4000-8000-000000000002")])
+def test_a_complex_attribute_with_one_sub_attribute_is_not_empty(value):
+    """One sub-attribute is enough for a name or enterprise part to be present."""
+    assert not value.is_empty()
+
+
+@pytest.mark.parametrize(("value", "attribute"), [
+    (bjensen(), "version"),
+    (bjensen().fields, "user_name"),
+    (bjensen().fields.name, "given_name"),
+    (bjensen().fields.emails[0], "value"),
+])
+def test_domain_values_cannot_be_changed_in_place(value, attribute):
+    """Members and their parts are immutable, so a caller can never change stored state by accident."""
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        setattr(value, attribute, "changed")
+
+
+def test_multi_valued_attributes_are_tuples():
+    """E-mails, phone numbers and addresses default to immutable tuples, never a shared list."""
+    fields = MemberFields(user_name="bjensen")
+
+    assert (fields.emails, fields.phone_numbers, fields.addresses) == ((), (), ())
