@@ -1,0 +1,436 @@
+"""The SCIM API's refusals, tenancy, PUT, paging, versions and discovery, driven without a web server.
+
+Every refusal test also proves that nothing stored changed."""
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+
+from tests.unit.scim_requests import BASE, BASE_USERS, ENTERPRISE, FULL_USER, SEED_USER, patch_body, scim_request
+from wiggledesk_scim.domain import access
+from wiggledesk_scim.domain.scim.api import GROUPS_DETAIL
+from wiggledesk_scim.domain.scim.errors import ScimError
+
+ERROR_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:Error"
+
+
+@pytest.fixture
+def adele(scim, token_a) -> dict:
+    """Adele Vance, created in Contoso with Entra's full mapping."""
+    return scim.create_user(scim_request(token_a, FULL_USER, method="POST")).body
+
+
+@pytest.fixture
+def unchanged(store, adele):
+    """Asserts at the end of the test that no organisation or member changed since the test began."""
+    before = (dict(store.organisations), dict(store.members))
+    yield
+    assert (dict(store.organisations), dict(store.members)) == before
+
+
+def refused(call) -> ScimError:
+    with pytest.raises(ScimError) as info:
+        call()
+    error = info.value
+    body = error.body()
+    assert body["schemas"] == [ERROR_SCHEMA]
+    assert body["status"] == str(error.status)
+    assert body["detail"]
+    return error
+
+
+# -- authentication (ENTRA.md §2) -------------------------------------------------------------
+
+@pytest.mark.parametrize("authorization", [None, "", "Bearer", "Bearer ", "Basic YWRhOnNlY3JldA==", "Token abc"])
+def test_a_request_without_a_bearer_token_is_401(scim, unchanged, authorization):
+    """No Authorization header, or one that is not Bearer <token>, is a 401 that says to paste the token."""
+    headers = {} if authorization is None else {"Authorization": authorization}
+    error = refused(lambda: scim.list_users(scim_request(None, headers=headers)))
+    assert error.status == 401
+    assert error.detail == access.NO_TOKEN
+    assert error.headers["WWW-Authenticate"] == 'Bearer realm="WiggleDesk"'
+    assert error.scim_type is None
+
+
+def test_the_bearer_scheme_is_matched_ignoring_case(scim, token_a):
+    """RFC 7235 §2.1: "bearer" and "BEARER" are the same scheme."""
+    response = scim.list_users(scim_request(None, headers={"Authorization": f"bEaReR {token_a}"}))
+    assert response.status == 200
+
+
+def test_an_unknown_token_is_401(scim, unchanged, token_a):
+    """A token WiggleDesk never issued is refused with advice to create a new one."""
+    error = refused(lambda: scim.list_users(scim_request(token_a + "x")))
+    assert (error.status, error.detail) == (401, access.UNKNOWN_TOKEN)
+
+
+def test_a_revoked_token_is_401(scim, store, uow, token_a, clock):
+    """A revoked token is refused like an unknown one."""
+    with uow:
+        token = uow.tokens.find_by_digest(access.digest(token_a))
+        uow.tokens.add(replace(token, revoked=clock.now()))
+        uow.commit()
+    error = refused(lambda: scim.list_users(scim_request(token_a)))
+    assert (error.status, error.detail) == (401, access.UNKNOWN_TOKEN)
+
+
+def _change_admin(uow, contoso, **settings):
+    with uow:
+        admin = uow.members.get(contoso.organisation.id, contoso.admin.id)
+        uow.members.update(admin.with_settings(**settings), expected_version=admin.version)
+        uow.commit()
+
+
+def test_a_token_of_an_admin_who_is_no_longer_admin_is_401(scim, uow, contoso, token_a):
+    """Once its owner is no longer an admin, the token is refused with 401."""
+    _change_admin(uow, contoso, is_admin=False)
+    error = refused(lambda: scim.list_users(scim_request(token_a)))
+    assert (error.status, error.detail) == (401, access.NOT_ADMIN)
+
+
+def test_a_token_of_an_admin_with_api_access_off_is_403(scim, uow, contoso, token_a):
+    """A genuine token whose owner's API access is off is 403, saying what to switch on."""
+    _change_admin(uow, contoso, api_access=False)
+    error = refused(lambda: scim.list_users(scim_request(token_a)))
+    assert (error.status, error.detail) == (403, access.ADMIN_OFF)
+    assert "WWW-Authenticate" not in error.headers
+
+
+def test_a_token_of_an_organisation_with_api_access_off_is_403(scim, uow, contoso, token_a):
+    """A genuine token of an organisation whose API access is off is 403."""
+    with uow:
+        uow.organisations.update(replace(contoso.organisation, api_access=False))
+        uow.commit()
+    error = refused(lambda: scim.list_users(scim_request(token_a)))
+    assert (error.status, error.detail) == (403, access.ORGANISATION_OFF)
+
+
+def test_an_admin_deprovisioned_by_entra_loses_their_token(scim, contoso, token_a, token_b):
+    """When Entra deprovisions the admin who owns the token, the token stops working (§10)."""
+    scim.patch_user(scim_request(token_a, patch_body({"op": "Replace", "path": "active", "value": "False"})),
+                    contoso.admin.id)
+    error = refused(lambda: scim.list_users(scim_request(token_a)))
+    assert (error.status, error.detail) == (401, access.DEACTIVATED)
+    assert scim.list_users(scim_request(token_b)).status == 200
+
+
+@pytest.mark.parametrize("call", [
+    lambda scim, req: scim.service_provider_config(req),
+    lambda scim, req: scim.list_schemas(req),
+    lambda scim, req: scim.list_resource_types(req),
+    lambda scim, req: scim.groups(req),
+    lambda scim, req: scim.unsupported(req),
+    lambda scim, req: scim.unknown_endpoint(req),
+    lambda scim, req: scim.get_user(req, "00000000-0000-4000-8000-000000000099"),
+])
+def test_every_endpoint_asks_for_the_token_first(scim, call):
+    """Discovery, Groups, unknown paths and ids all answer 401 without a token: nothing is revealed (§2)."""
+    error = refused(lambda: call(scim, scim_request(None)))
+    assert error.status == 401
+
+
+# -- isolation between organisations ------------------------------------------------------------
+
+def test_another_organisations_member_is_invisible(scim, unchanged, adele, token_b):
+    """Fabrikam's token gets 404 for Contoso's member on every verb, and empty filters (§2)."""
+    for call in (lambda: scim.get_user(scim_request(token_b), adele["id"]),
+                 lambda: scim.patch_user(scim_request(token_b, patch_body(
+                     {"op": "replace", "path": "active", "value": False})), adele["id"]),
+                 lambda: scim.replace_user(scim_request(token_b, FULL_USER), adele["id"]),
+                 lambda: scim.delete_user(scim_request(token_b), adele["id"])):
+        error = refused(call)
+        assert error.status == 404
+        assert error.detail == f"No member with id {adele['id']} in this organisation"
+    for filter_text in ('userName eq "adele.vance@contoso.example"', 'externalId eq "adele.vance"',
+                        f'id eq "{adele["id"]}"'):
+        body = scim.list_users(scim_request(token_b, query={"filter": filter_text})).body
+        assert body["totalResults"] == 0
+
+
+def test_the_same_user_name_may_exist_in_two_organisations(scim, adele, token_b):
+    """userName and externalId are unique per organisation, not across them."""
+    other = scim.create_user(scim_request(token_b, FULL_USER)).body
+    assert other["id"] != adele["id"]
+    listed = scim.list_users(scim_request(token_b)).body
+    assert [r["userName"] for r in listed["Resources"]] == ["grace@fabrikam.example", "adele.vance@contoso.example"]
+
+
+def test_a_manager_from_another_organisation_is_refused_like_a_missing_one(scim, token_a, token_b, adele):
+    """Naming another organisation's member as manager gives the same 400 as an id that never existed."""
+    stranger = scim.create_user(scim_request(token_b, SEED_USER)).body["id"]
+    details = []
+    for manager in (stranger, "00000000-0000-4000-8000-000000000999"):
+        error = refused(lambda: scim.patch_user(scim_request(token_a, patch_body(
+            {"op": "Add", "path": f"{ENTERPRISE}:manager", "value": manager})), adele["id"]))
+        assert (error.status, error.scim_type) == (400, "invalidValue")
+        details.append(error.detail.replace(manager, "ID"))
+    assert details[0] == details[1]
+
+
+# -- bad input: a clear 4xx and nothing changed ----------------------------------------------------
+
+@pytest.mark.parametrize("body, scim_type", [
+    (b"{not json", "invalidSyntax"),
+    (b"", "invalidSyntax"),
+    (b"\xff\xfe{}", "invalidSyntax"),
+    (b"[1, 2]", "invalidSyntax"),
+    (b'{"userName": NaN}', "invalidSyntax"),
+    (b"[" * 100000 + b"]" * 100000, "invalidSyntax"),
+    (b'{"active": true}', "invalidValue"),
+    (b'{"userName": ""}', "invalidValue"),
+    (b'{"userName": "bjensen", "active": 3}', "invalidValue"),
+    (b'{"userName": "bjensen", "emails": "x"}', "invalidValue"),
+    (b'{"userName": "bjensen", "emails": [{"type": "work", "value": "a@b"}, {"type": "work", "value": "c@d"}]}',
+     "invalidValue"),
+])
+def test_a_bad_create_is_400_and_stores_nothing(scim, unchanged, token_a, body, scim_type):
+    """Unparsable JSON is invalidSyntax; a missing or mistyped attribute is invalidValue (§7c)."""
+    error = refused(lambda: scim.create_user(scim_request(token_a, body)))
+    assert (error.status, error.scim_type) == (400, scim_type)
+
+
+@pytest.mark.parametrize("content_type", ["text/plain", "application/x-www-form-urlencoded"])
+def test_a_body_that_is_not_json_by_content_type_is_415(scim, unchanged, token_a, content_type):
+    """Only application/scim+json and application/json are accepted as request bodies."""
+    error = refused(lambda: scim.create_user(scim_request(token_a, SEED_USER,
+                                                          headers={"Content-Type": content_type})))
+    assert error.status == 415
+
+
+@pytest.mark.parametrize("content_type", ["application/json", "application/scim+json; charset=utf-8",
+                                          "Application/JSON; charset=UTF-8"])
+def test_json_and_scim_json_are_both_accepted(scim, token_a, content_type):
+    """Entra sends application/scim+json, sometimes application/json, with or without charset (§1)."""
+    response = scim.create_user(scim_request(token_a, SEED_USER, headers={"Content-Type": content_type}))
+    assert response.status == 201
+
+
+@pytest.mark.parametrize("body, field", [
+    ({"userName": "Adele.Vance@Contoso.Example"}, "userName"),
+    ({"userName": "someone.else", "externalId": "adele.vance"}, "externalId"),
+])
+def test_a_duplicate_is_409_uniqueness(scim, unchanged, token_a, body, field):
+    """userName is unique ignoring case and externalId exactly, per organisation (§8)."""
+    error = refused(lambda: scim.create_user(scim_request(token_a, body)))
+    assert (error.status, error.scim_type) == (409, "uniqueness")
+    assert error.detail.startswith(f'{field} "')
+
+
+def test_a_patch_into_a_taken_user_name_changes_nothing(scim, store, token_a, adele):
+    """A PATCH whose userName is taken is 409, and its other operations are not applied either (§9.7)."""
+    other = scim.create_user(scim_request(token_a, SEED_USER)).body
+    before = dict(store.members)
+    error = refused(lambda: scim.patch_user(scim_request(token_a, patch_body(
+        {"op": "Replace", "path": "displayName", "value": "Someone"},
+        {"op": "Replace", "path": "userName", "value": "ADELE.VANCE@contoso.example"})), other["id"]))
+    assert (error.status, error.scim_type) == (409, "uniqueness")
+    assert dict(store.members) == before
+
+
+@pytest.mark.parametrize("operations, scim_type", [
+    ([{"op": "remove"}], "noTarget"),
+    ([{"op": "frobnicate", "path": "displayName", "value": "x"}], "invalidSyntax"),
+    ([{"op": "replace", "path": "emails[type eq", "value": "x"}], "invalidPath"),
+    ([{"op": "replace", "path": "favouriteColour", "value": "x"}], "invalidPath"),
+    ([{"op": "replace", "path": "id", "value": "x"}], "mutability"),
+    ([{"op": "replace", "path": "displayName", "value": "New"},
+      {"op": "replace", "path": "active", "value": "maybe"}], "invalidValue"),
+])
+def test_a_bad_patch_is_400_and_changes_nothing(scim, unchanged, token_a, adele, operations, scim_type):
+    """A bad PATCH is refused as a whole with the scimType of its fault (§4, §9.2)."""
+    error = refused(lambda: scim.patch_user(scim_request(token_a, patch_body(*operations)), adele["id"]))
+    assert (error.status, error.scim_type) == (400, scim_type)
+
+
+def test_a_patch_error_names_the_failing_operation(scim, token_a, adele):
+    """All or nothing, and the detail says which operation failed (§9.2)."""
+    error = refused(lambda: scim.patch_user(scim_request(token_a, patch_body(
+        {"op": "replace", "path": "displayName", "value": "New"},
+        {"op": "Replace", "path": "active", "value": "maybe"})), adele["id"]))
+    assert error.detail.startswith("Operation 2")
+    assert '"maybe"' in error.detail
+
+
+@pytest.mark.parametrize("body", [b'{"Operations": []}', b'{"schemas": ["x"], "Operations": [{"op": "add"}]}',
+                                  b"[]"])
+def test_a_malformed_patch_op_is_invalid_syntax(scim, unchanged, token_a, adele, body):
+    """A body that is not a PatchOp is 400 invalidSyntax."""
+    error = refused(lambda: scim.patch_user(scim_request(token_a, body), adele["id"]))
+    assert (error.status, error.scim_type) == (400, "invalidSyntax")
+
+
+@pytest.mark.parametrize("filter_text, named", [
+    ('title eq "Retail Manager"', "title"),
+    ('userName co "adele"', "co"),
+    ('userName zz "adele"', "zz"),
+    ('userName eq "unterminated', "position"),
+])
+def test_a_bad_filter_is_400_invalid_filter(scim, unchanged, token_a, filter_text, named):
+    """An unknown attribute or operator, or broken syntax, is invalidFilter naming the culprit (§6)."""
+    error = refused(lambda: scim.list_users(scim_request(token_a, query={"filter": filter_text})))
+    assert (error.status, error.scim_type) == (400, "invalidFilter")
+    assert named in error.detail
+
+
+@pytest.mark.parametrize("member_id", ["00000000-0000-4000-8000-000000000999", "not-a-uuid", "Users", "' OR 1=1"])
+def test_an_unknown_or_malformed_id_is_404(scim, unchanged, token_a, member_id):
+    """GET of an id that does not exist in this organisation is a 404 without scimType (§9.1)."""
+    error = refused(lambda: scim.get_user(scim_request(token_a), member_id))
+    assert (error.status, error.scim_type) == (404, None)
+
+
+# -- PUT (ENTRA.md §11) ----------------------------------------------------------------------------
+
+def test_put_replaces_everything_and_keeps_active_when_absent(scim, token_a, adele):
+    """Attributes missing from a PUT become unassigned; a missing active keeps its value; id and meta are ignored."""
+    scim.patch_user(scim_request(token_a, patch_body({"op": "replace", "path": "active", "value": False})),
+                    adele["id"])
+    body = {"userName": "adele.vance@contoso.example", "displayName": "Adele", "id": "ignored",
+            "meta": {"version": 'W/"77"'}}
+    replaced = scim.replace_user(scim_request(token_a, body), adele["id"])
+    assert replaced.status == 200
+    assert replaced.body["id"] == adele["id"]
+    assert replaced.body["active"] is False
+    assert replaced.body["displayName"] == "Adele"
+    assert "emails" not in replaced.body and "externalId" not in replaced.body and ENTERPRISE not in replaced.body
+    assert replaced.body["schemas"] == ["urn:ietf:params:scim:schemas:core:2.0:User"]
+    assert replaced.headers["ETag"] == 'W/"3"'
+
+
+def test_put_with_active_sets_it(scim, token_a, adele):
+    """A PUT that says active false deprovisions."""
+    body = dict(FULL_USER, active=False)
+    assert scim.replace_user(scim_request(token_a, body), adele["id"]).body["active"] is False
+
+
+@pytest.mark.parametrize("body, status, scim_type", [
+    ({"displayName": "No userName"}, 400, "invalidValue"),
+    ({"userName": "Example Username"}, 409, "uniqueness"),
+])
+def test_a_bad_put_is_refused_and_changes_nothing(scim, store, token_a, adele, body, status, scim_type):
+    """PUT without userName is 400; into a taken userName is 409; nothing changes."""
+    scim.create_user(scim_request(token_a, SEED_USER))
+    before = dict(store.members)
+    error = refused(lambda: scim.replace_user(scim_request(token_a, body), adele["id"]))
+    assert (error.status, error.scim_type) == (status, scim_type)
+    assert dict(store.members) == before
+
+
+# -- versions (RFC 7644 §3.14) -----------------------------------------------------------------------
+
+def test_a_stale_if_match_is_412_and_a_current_one_succeeds(scim, unchanged, token_a, adele):
+    """If-Match with an old version is refused with 412; the current version is accepted."""
+    stale = {"If-Match": 'W/"0"'}
+    for call in (lambda: scim.patch_user(scim_request(token_a, patch_body(
+                     {"op": "replace", "path": "displayName", "value": "x"}), headers=stale), adele["id"]),
+                 lambda: scim.replace_user(scim_request(token_a, FULL_USER, headers=stale), adele["id"]),
+                 lambda: scim.delete_user(scim_request(token_a, headers=stale), adele["id"])):
+        assert refused(call).status == 412
+
+
+def test_a_current_if_match_is_accepted(scim, token_a, adele):
+    """If-Match with the member's ETag lets the change through."""
+    response = scim.patch_user(scim_request(token_a, patch_body(
+        {"op": "replace", "path": "displayName", "value": "x"}), headers={"If-Match": 'W/"1"'}), adele["id"])
+    assert response.headers["ETag"] == 'W/"2"'
+
+
+def test_if_none_match_with_the_current_etag_is_304(scim, token_a, adele):
+    """A GET whose If-None-Match is the current ETag answers 304 without a body."""
+    response = scim.get_user(scim_request(token_a, headers={"If-None-Match": 'W/"1"'}), adele["id"])
+    assert (response.status, response.body, response.headers["ETag"]) == (304, None, 'W/"1"')
+
+
+def test_a_no_op_patch_keeps_the_version(scim, token_a, adele):
+    """Sending what is already there changes nothing, so the version stays (Entra re-sends every cycle)."""
+    response = scim.patch_user(scim_request(token_a, patch_body(
+        {"op": "Replace", "path": "displayName", "value": "Adele Vance"})), adele["id"])
+    assert response.headers["ETag"] == 'W/"1"'
+
+
+# -- listing and paging (ENTRA.md §6) ---------------------------------------------------------------
+
+@pytest.fixture
+def six_members(scim, token_a, clock):
+    """Contoso's admin plus five members created a second apart: bjensen1 … bjensen5."""
+    for n in range(1, 6):
+        clock.advance()
+        scim.create_user(scim_request(token_a, {"userName": f"bjensen{n}"}))
+
+
+def _page(scim, token, **query):
+    body = scim.list_users(scim_request(token, query={k: str(v) for k, v in query.items()})).body
+    return body["totalResults"], body["startIndex"], body["itemsPerPage"], [r["userName"] for r in body["Resources"]]
+
+
+@pytest.mark.parametrize("query, expected", [
+    ({}, (6, 1, 6, ["ada@contoso.example", "bjensen1", "bjensen2", "bjensen3", "bjensen4", "bjensen5"])),
+    ({"startIndex": 2, "count": 2}, (6, 2, 2, ["bjensen1", "bjensen2"])),
+    ({"startIndex": 0, "count": 1}, (6, 1, 1, ["ada@contoso.example"])),
+    ({"startIndex": -5, "count": 1}, (6, 1, 1, ["ada@contoso.example"])),
+    ({"count": 0}, (6, 1, 0, [])),
+    ({"count": -3}, (6, 1, 0, [])),
+    ({"startIndex": 6, "count": 10}, (6, 6, 1, ["bjensen5"])),
+    ({"startIndex": 7}, (6, 7, 0, [])),
+    ({"StartIndex": 3, "COUNT": 1}, (6, 3, 1, ["bjensen2"])),
+])
+def test_paging_follows_rfc_7644(scim, token_a, six_members, query, expected):
+    """startIndex is 1-based (below 1 means 1), count=0 gives only the total, order is by creation."""
+    assert _page(scim, token_a, **query) == expected
+
+
+def test_count_is_capped_at_max_results(members, authority, onboarded, token_a, six_members):
+    """count above filter.maxResults is cut to it."""
+    from wiggledesk_scim.domain.scim.api import ScimApi
+    small = ScimApi(members, authority, max_results=2)
+    assert _page(small, token_a, count=100)[2] == 2
+
+
+@pytest.mark.parametrize("query", [{"startIndex": "one"}, {"count": "1.5"}])
+def test_a_non_integer_page_parameter_is_400(scim, token_a, query):
+    """startIndex and count must be integers."""
+    error = refused(lambda: scim.list_users(scim_request(token_a, query=query)))
+    assert (error.status, error.scim_type) == (400, "invalidValue")
+
+
+# -- discovery and what is not offered (ENTRA.md §3) ----------------------------------------------------
+
+@pytest.mark.parametrize("base", [BASE, BASE_USERS])
+def test_discovery_documents_name_the_base_used(scim, token_a, base):
+    """ServiceProviderConfig, ResourceTypes and Schemas answer with locations on the base used."""
+    spc = scim.service_provider_config(scim_request(token_a, base=base)).body
+    assert spc["meta"]["location"] == f"{base}/ServiceProviderConfig"
+    assert spc["filter"] == {"supported": True, "maxResults": 200}
+    types = scim.list_resource_types(scim_request(token_a, base=base)).body
+    assert types["totalResults"] == 1 and types["Resources"][0]["endpoint"] == "/Users"
+    assert scim.get_resource_type(scim_request(token_a, base=base), "User").body["id"] == "User"
+    schemas = scim.list_schemas(scim_request(token_a, base=base)).body
+    assert [s["id"] for s in schemas["Resources"]] == ["urn:ietf:params:scim:schemas:core:2.0:User", ENTERPRISE]
+    one = scim.get_schema(scim_request(token_a, base=base), ENTERPRISE).body
+    assert one["meta"]["location"] == f"{base}/Schemas/{ENTERPRISE}"
+
+
+def test_unknown_resource_types_and_schemas_are_404(scim, token_a):
+    """Group is not a resource type here, and unknown schema URNs are not found."""
+    assert refused(lambda: scim.get_resource_type(scim_request(token_a), "Group")).status == 404
+    assert refused(lambda: scim.get_schema(scim_request(token_a), "urn:x")).status == 404
+
+
+def test_groups_are_404_with_advice(scim, token_a):
+    """Every call on /Groups says how to switch group provisioning off (§3)."""
+    error = refused(lambda: scim.groups(scim_request(token_a)))
+    assert (error.status, error.detail, error.scim_type) == (404, GROUPS_DETAIL, None)
+
+
+def test_bulk_is_501(scim, token_a):
+    """What the ServiceProviderConfig does not announce is refused with 501 (§3)."""
+    error = refused(lambda: scim.unsupported(scim_request(token_a, method="POST", path="/Bulk")))
+    assert error.status == 501
+    assert "POST /Bulk" in error.detail
+
+
+def test_an_unknown_endpoint_is_404_once_authenticated(scim, token_a):
+    """Paths we do not serve are 404, but only for a caller with a valid token."""
+    error = refused(lambda: scim.unknown_endpoint(scim_request(token_a, path="/Widgets")))
+    assert error.status == 404
