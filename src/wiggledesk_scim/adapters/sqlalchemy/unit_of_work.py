@@ -1,0 +1,184 @@
+"""Engines, and the SQLAlchemy unit of work: a Session joined to a ``transaction`` manager.
+
+The transaction manager owns the COMMIT (pyramid_tm in the app, ``transaction.TransactionManager`` in
+tests and scripts). ``SqlAlchemyUnitOfWork.commit()`` only flushes: constraint violations surface inside
+the service call, where the repositories turn them into domain errors. Leaving ``with uow:`` with an
+exception dooms the transaction, so the request can no longer commit however the error is handled later;
+so does leaving it without ``commit()`` after writing, because without savepoints the only way to discard
+part of a transaction is to discard all of it.
+
+What this module does not do: decide transaction boundaries (the manager does), retry, or know SCIM.
+
+SQLite and concurrency. Python's sqlite3 driver, left to itself, emits BEGIN before the first INSERT,
+UPDATE or DELETE only (its "legacy transaction control", no longer the default from Python 3.16). We take
+BEGIN over and emit ``BEGIN IMMEDIATE`` at the start of every transaction instead:
+
+- SQLite has one writer lock for the whole file anyway. A deferred transaction that reads first and
+  writes later must upgrade its read lock, and when another connection holds the writer lock SQLite
+  refuses that upgrade at once with "database is locked" (waiting could deadlock), whatever the busy
+  timeout. Every use case here reads before it writes (MemberService.update reads, checks, then
+  updates), so under deferred BEGIN concurrent writers fail instead of queueing.
+- ``BEGIN IMMEDIATE`` takes the writer lock before the first read, so a transaction never upgrades: it
+  waits (up to the busy timeout, 30 s) until the previous one commits, then reads committed data. Every
+  unit of work is serialisable, the in-memory store's one-lock behaviour, and DDL (alembic) is
+  transactional too.
+- The price: transactions on one SQLite file run one at a time, readers included (readers outside a
+  transaction, e.g. the sqlite3 shell, are not blocked except during a commit). That suits SQLite's use
+  here, development and small single-node installs; PostgreSQL (READ COMMITTED, row locks) is the
+  concurrent store.
+- The rollback journal stays (no WAL): under WAL, readers keep a snapshot, and a transaction that began
+  by reading an old snapshot cannot write; with BEGIN IMMEDIATE it would buy nothing but -wal/-shm files.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Mapping
+
+import zope.sqlalchemy
+from sqlalchemy import Engine, create_engine, engine_from_config, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session
+from transaction.interfaces import ITransactionManager, NoTransaction
+
+from ...domain.ports import UnitOfWork
+from .repositories import SqlAlchemyApiTokenRepository, SqlAlchemyMemberRepository, SqlAlchemyOrganisationRepository
+
+#: How long (seconds) a SQLite connection waits for another transaction's lock before giving up with
+#: "database is locked". Long, because with BEGIN IMMEDIATE waiting is the normal way writers queue.
+SQLITE_BUSY_TIMEOUT = 30.0
+
+
+def make_engine(url: str, **options: Any) -> Engine:
+    """An engine for ``url``, set up as this service needs; ``options`` go to ``create_engine`` as given.
+
+    SQLite (a file): its folder is created if missing, foreign keys are enforced, the busy timeout is
+    ``SQLITE_BUSY_TIMEOUT`` unless ``connect_args`` says otherwise, and every transaction starts with
+    BEGIN IMMEDIATE (module docstring). PostgreSQL: ``pool_pre_ping``, so a connection the server dropped
+    is replaced rather than failing a request.
+    """
+    return _make_engine(url, options, from_config=False)
+
+
+def engine_from_settings(settings: Mapping[str, Any], prefix: str = "sqlalchemy.") -> Engine:
+    """``make_engine`` from an ini's settings: ``<prefix>url`` and any other ``<prefix>*`` option.
+
+    Values may be the ini's strings: SQLAlchemy's ``engine_from_config`` coerces the options it knows
+    (``sqlalchemy.pool_size = 10``, ``sqlalchemy.echo = true``), so every engine option is an ini key.
+    """
+    options = {key[len(prefix):]: value for key, value in settings.items() if key.startswith(prefix)}
+    url = options.pop("url", None)
+    if not url:
+        raise ValueError(f"The setting {prefix}url is missing: it names the database, "
+                         f"e.g. {prefix}url = sqlite:///%(here)s/var/wiggledesk.sqlite")
+    return _make_engine(url, options, from_config=True)
+
+
+def _make_engine(url: str, options: dict[str, Any], *, from_config: bool) -> Engine:
+    parsed = make_url(url)
+    backend = parsed.get_backend_name()
+    defaults: dict[str, Any] = {}
+    if backend == "sqlite":
+        database = parsed.database or ""
+        if database and database != ":memory:" and not database.startswith("file:"):
+            Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        options["connect_args"] = {"timeout": SQLITE_BUSY_TIMEOUT, **options.get("connect_args", {})}
+    elif backend == "postgresql":
+        defaults["pool_pre_ping"] = True
+    defaults = {key: value for key, value in defaults.items() if key not in options}
+    if from_config:
+        engine = engine_from_config({"url": url, **options}, prefix="", **defaults)
+    else:
+        engine = create_engine(url, **defaults, **options)
+    if backend == "sqlite":
+        _configure_sqlite(engine)
+    return engine
+
+
+def _configure_sqlite(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def on_connect(dbapi_connection, connection_record) -> None:
+        # Stop the driver from emitting BEGIN itself; ``on_begin`` does it (module docstring).
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        # Off by default in SQLite, and a no-op inside a transaction: set per connection, right here.
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def on_begin(connection) -> None:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+class SqlAlchemyStorage:
+    """Opens units of work on one engine: the storage the composition root builds once at startup."""
+
+    def __init__(self, engine: Engine):
+        self.engine = engine
+
+    def open(self, transaction_manager: ITransactionManager) -> "SqlAlchemyUnitOfWork":
+        """A unit of work whose Session joins ``transaction_manager``'s transactions (zope.sqlalchemy).
+
+        The caller closes it (``close()``) when the request is finished.
+        """
+        session = Session(bind=self.engine)
+        events = zope.sqlalchemy.register(session, transaction_manager=transaction_manager)
+        return SqlAlchemyUnitOfWork(session, transaction_manager, events.mark_changed)
+
+
+class _Block:
+    """The state of one ``with uow:`` block."""
+
+    __slots__ = ("wrote", "committed")
+
+    def __init__(self) -> None:
+        self.wrote = False
+        self.committed = False
+
+
+class SqlAlchemyUnitOfWork(UnitOfWork):
+    """One Session, used by the three repositories, within the transaction manager's transactions.
+
+    May be entered again and again (and nested), within one transaction or across several: each
+    transaction the manager begins is joined afresh.
+    """
+
+    def __init__(self, session: Session, transaction_manager: ITransactionManager, mark_changed):
+        self.session = session
+        self.transaction_manager = transaction_manager
+        self._mark_changed = mark_changed
+        self._blocks: list[_Block] = []
+        self.organisations = SqlAlchemyOrganisationRepository(session, self._changed)
+        self.members = SqlAlchemyMemberRepository(session, self._changed)
+        self.tokens = SqlAlchemyApiTokenRepository(session, self._changed)
+
+    def __enter__(self) -> "SqlAlchemyUnitOfWork":
+        self._blocks.append(_Block())
+        return self
+
+    def __exit__(self, exc_type, exc, traceback) -> None:
+        block = self._blocks.pop()
+        if exc_type is not None or (block.wrote and not block.committed):
+            self._doom()
+
+    def commit(self) -> None:
+        """This unit's work is complete: flush it (the transaction manager will COMMIT it)."""
+        self.session.flush()
+        if self._blocks:
+            self._blocks[-1].committed = True
+
+    def close(self) -> None:
+        """Release the Session (and its connection); for the request's finished callback."""
+        self.session.close()
+
+    def _changed(self) -> None:
+        # Core statements are invisible to zope.sqlalchemy, which would otherwise roll back a
+        # transaction it believes only read.
+        self._mark_changed(self.session)
+        for block in self._blocks:
+            block.wrote = True
+
+    def _doom(self) -> None:
+        try:
+            self.transaction_manager.get().doom()
+        except NoTransaction:
+            pass  # an explicit manager outside a transaction: there is nothing to doom

@@ -1,0 +1,1 @@
+"""Tests that need a real database (SQLite, PostgreSQL) or a running WSGI stack."""
