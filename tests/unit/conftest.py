@@ -11,6 +11,7 @@ import pytest
 from tests.support import FixedClock, SequentialIds
 from wiggledesk_scim.adapters.memory import InMemoryStore, InMemoryUnitOfWork
 from wiggledesk_scim.domain.access import StoredTokenAuthority
+from wiggledesk_scim.domain.scim.api import ScimApi
 from wiggledesk_scim.domain.services import MemberService, Onboarding, onboard
 
 
@@ -73,9 +74,6 @@ def fabrikam(onboarded: tuple[Onboarding, Onboarding]) -> Onboarding:
 
 
 # -- the SCIM layer (scim, token_a, token_b) ----------------------------------------------------
-# Reserved for the SCIM fixtures; they build on the fixtures above.
-
-from wiggledesk_scim.domain.scim.api import ScimApi  # noqa: E402  (kept beside the fixtures that use it)
 
 
 @pytest.fixture
