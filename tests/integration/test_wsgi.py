@@ -1,0 +1,565 @@
+"""The WSGI application over WebTest, with pyramid_tm live and a fresh database per test (SQLite and PostgreSQL).
+
+What belongs here: what only the assembled app can show. Routing of both Tenant URL forms, the HTTP
+shape of answers (status, headers, content types, absolute locations), and that a request's database
+transaction really commits on 2xx and really aborts on 4xx/5xx. SCIM rules themselves are pinned in
+tests/unit; waitress and real sockets in test_server.py.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import warnings
+from urllib.parse import quote, urlsplit
+
+import pytest
+
+with warnings.catch_warnings():
+    # WebOb 1.8 (under Pyramid and WebTest) imports the cgi module, deprecated since Python 3.11; the
+    # warning is WebOb's to fix and harmless until Python 3.13, and pytest.ini makes warnings errors.
+    warnings.filterwarnings("ignore", r"'cgi' is deprecated", DeprecationWarning)
+    import webob  # noqa: F401
+from pyramid.config import Configurator
+from pyramid.scripting import prepare
+from webtest import TestApp
+
+from wiggledesk_scim.domain.services import MemberService
+from wiggledesk_scim.entrypoints.pyramid_app import CONTAINER_KEY, main
+
+SCIM_JSON = "application/scim+json; charset=utf-8"
+ERROR = "urn:ietf:params:scim:api:messages:2.0:Error"
+LIST_RESPONSE = "urn:ietf:params:scim:api:messages:2.0:ListResponse"
+PATCH_OP = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
+CORE_USER = "urn:ietf:params:scim:schemas:core:2.0:User"
+ENTERPRISE_USER = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
+GROUPS_DETAIL = ('WiggleDesk does not provision groups. In Entra, set "Provision Microsoft Entra ID Groups" '
+                 "to No under Provisioning → Mappings.")
+
+#: The two Tenant URL forms admins enter (ENTRA.md §1); Entra appends /Users, /ServiceProviderConfig ...
+TREES = ("/scim/v2", "/scim/v2/Users")
+HOST = "http://localhost"
+NOBODY = "5171a35d-8207-4e06-8ce2-0f1b2c3d4e5f"
+
+#: ENTRA.md §7a, WiggleDesk's seed mapping: no schemas, a userName with a space.
+SEED_BODY = {"active": True, "emails": [{"type": "work", "value": "example@example.info"}],
+             "externalId": "d8ffd6a9-cede-41a4-815e-a52a53180333", "userName": "Example Username"}
+
+
+# -- the app, its database and an onboarded organisation ------------------------------------------
+
+@pytest.fixture
+def app(database_url, migrated_engine):
+    """``main()`` as PasteDeploy calls it, over the test's own freshly migrated database."""
+    wsgi_app = main({}, **{"wiggledesk.storage": "sqlalchemy", "sqlalchemy.url": database_url})
+    yield wsgi_app
+    wsgi_app.registry[CONTAINER_KEY].engine.dispose()
+
+
+@pytest.fixture
+def testapp(app) -> TestApp:
+    return TestApp(app)
+
+
+def in_transaction(app, work):
+    """Run ``work(container, uow)`` in a transaction of its own, wired as the CLI wires it."""
+    env = prepare(registry=app.registry)
+    try:
+        request = env["request"]
+        with request.tm:
+            return work(request.registry[CONTAINER_KEY], request.uow)
+    finally:
+        env["closer"]()
+
+
+@pytest.fixture
+def contoso(app):
+    """Contoso, onboarded as `wiggledesk-scim onboard` does it: organisation, admin, token."""
+    return in_transaction(app, lambda container, uow: container.onboard(uow, "Contoso", "ada@contoso.example"))
+
+
+@pytest.fixture
+def fabrikam(app, contoso):
+    return in_transaction(app, lambda container, uow: container.onboard(uow, "Fabrikam", "grace@fabrikam.example"))
+
+
+def stored_members(app, organisation_id):
+    """The organisation's members as the database holds them, read in a transaction of its own."""
+    def read(container, uow):
+        with uow:
+            return {m.user_name: m for m in uow.members.search(organisation_id, _everything()).members}
+    return in_transaction(app, read)
+
+
+def stored_token(app, organisation_id):
+    def read(container, uow):
+        with uow:
+            (token,) = uow.tokens.list_for_organisation(organisation_id)
+            return token
+    return in_transaction(app, read)
+
+
+def _everything():
+    from wiggledesk_scim.domain.query import MemberQuery
+    return MemberQuery(filter=None, start_index=1, count=1000)
+
+
+class Scim:
+    """A SCIM client over WebTest for one token and one Tenant URL form. Returns WebTest responses;
+    never asserts a status itself, so each test states the status it expects."""
+
+    def __init__(self, testapp: TestApp, token: str | None, tree: str = "/scim/v2"):
+        self.testapp = testapp
+        self.token = token
+        self.tree = tree
+
+    def headers(self, extra=None):
+        headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
+        headers.update(extra or {})
+        return headers
+
+    def url(self, path: str) -> str:
+        return path if path.startswith("http") or path.startswith("/scim") else self.tree + path
+
+    def request(self, method: str, path: str, body=None, content_type="application/scim+json", headers=None):
+        url = self.url(path)
+        if url.startswith("http"):
+            parts = urlsplit(url)
+            assert f"{parts.scheme}://{parts.netloc}" == HOST
+            url = parts.path + (f"?{parts.query}" if parts.query else "")
+        extra = dict(headers or {})
+        if body is not None:
+            extra.setdefault("Content-Type", content_type)
+            body = body if isinstance(body, bytes) else json.dumps(body).encode("utf-8")
+        return self.testapp.request(url, method=method, body=body or b"", headers=self.headers(extra),
+                                    expect_errors=True)
+
+    def get(self, path, **kwargs):
+        return self.request("GET", path, **kwargs)
+
+    def post(self, path, body, **kwargs):
+        return self.request("POST", path, body, **kwargs)
+
+    def patch(self, path, body, **kwargs):
+        return self.request("PATCH", path, body, **kwargs)
+
+    def put(self, path, body, **kwargs):
+        return self.request("PUT", path, body, **kwargs)
+
+    def delete(self, path, **kwargs):
+        return self.request("DELETE", path, **kwargs)
+
+    def find(self, attribute: str, value: str):
+        return self.get(f"/Users?filter={attribute}+eq+%22{quote(value, safe='')}%22")
+
+
+@pytest.fixture(params=TREES, ids=["tenant-url-scim-v2", "tenant-url-scim-v2-Users"])
+def scim(request, testapp, contoso) -> Scim:
+    """Contoso's client, once for each Tenant URL form."""
+    return Scim(testapp, contoso.token, request.param)
+
+
+def assert_scim_json(response):
+    assert response.headers["Content-Type"] == SCIM_JSON
+    return response.json
+
+
+def assert_error(response, status: int, scim_type: str | None = None) -> dict:
+    assert response.status_int == status, response.text
+    body = assert_scim_json(response)
+    assert body["schemas"] == [ERROR]
+    assert body["status"] == str(status)
+    assert body.get("scimType") == scim_type
+    assert body["detail"]
+    return body
+
+
+# -- Test Connection, matching, and the whole life of a member -------------------------------------
+
+@pytest.mark.parametrize("query", [
+    "filter=userName+eq+%2241d1c5e2-5f7a-4d8e-9b0c-3a6f2e1d7c44%22",
+    "filter=userName%20eq%20%2241d1c5e2-5f7a-4d8e-9b0c-3a6f2e1d7c44%22",
+    'filter=userName eq "41d1c5e2-5f7a-4d8e-9b0c-3a6f2e1d7c44"&aadOptscim062020',
+    "filter=externalId+eq+%2241d1c5e2-5f7a-4d8e-9b0c-3a6f2e1d7c44%22&excludedAttributes=members",
+])
+def test_test_connection_gets_exactly_the_empty_list_response(scim, query):
+    """Entra's Test Connection query for a random GUID answers 200 and ENTRA.md §5's body, under both trees."""
+    response = scim.get(f"/Users?{query}")
+    assert response.status_int == 200
+    assert assert_scim_json(response) == {"schemas": [LIST_RESPONSE], "totalResults": 0, "Resources": [],
+                                          "startIndex": 1, "itemsPerPage": 0}
+
+
+def test_member_lifecycle_under_each_tenant_url(app, scim, contoso):
+    """Create, read, match, patch, replace, deprovision and delete a member, with absolute locations in the
+    tree's own form that answer GET."""
+    created = scim.post("/Users", SEED_BODY)
+    assert created.status_int == 201, created.text
+    user = assert_scim_json(created)
+    location = created.headers["Location"]
+    assert location == f"{HOST}{scim.tree}/Users/{user['id']}"
+    assert user["meta"]["location"] == location
+    assert created.headers["ETag"] == user["meta"]["version"] == 'W/"1"'
+
+    fetched = scim.get(location)
+    assert fetched.status_int == 200
+    assert assert_scim_json(fetched) == user
+
+    by_external_id = scim.find("externalId", SEED_BODY["externalId"]).json
+    assert (by_external_id["totalResults"], by_external_id["Resources"]) == (1, [user])
+    assert scim.find("userName", "EXAMPLE USERNAME").json["Resources"] == [user]
+
+    patched = scim.patch(location, {"schemas": [PATCH_OP], "Operations": [
+        {"op": "Replace", "path": 'emails[type eq "work"].value', "value": "example@fabrikam.example"}]})
+    assert patched.status_int == 200, patched.text
+    assert patched.json["emails"] == [{"type": "work", "value": "example@fabrikam.example"}]
+    assert patched.headers["ETag"] == patched.json["meta"]["version"] == 'W/"2"'
+
+    replaced = scim.put(location, {"schemas": [CORE_USER], "userName": "Example Username",
+                                   "externalId": SEED_BODY["externalId"], "displayName": "Example Person"})
+    assert replaced.status_int == 200, replaced.text
+    assert replaced.json["displayName"] == "Example Person"
+    assert "emails" not in replaced.json
+    assert replaced.json["active"] is True
+
+    deprovisioned = scim.patch(location, {"schemas": [PATCH_OP], "Operations": [
+        {"op": "Replace", "path": "active", "value": "False"}]})
+    assert deprovisioned.status_int == 200 and deprovisioned.json["active"] is False
+    still_matched = scim.find("externalId", SEED_BODY["externalId"]).json["Resources"]
+    assert [m["active"] for m in still_matched] == [False]
+
+    deleted = scim.delete(location)
+    assert deleted.status_int == 204
+    assert deleted.body == b""
+    assert "Content-Type" not in deleted.headers and "Content-Length" not in deleted.headers
+    assert_error(scim.get(location), 404)
+    assert scim.find("externalId", SEED_BODY["externalId"]).json["totalResults"] == 0
+    assert "Example Username" not in stored_members(app, contoso.organisation.id)
+
+
+def test_a_member_is_reachable_under_either_tree_with_locations_in_that_form(testapp, contoso):
+    """The trees are one service: a member created under /scim/v2 is read under /scim/v2/Users/Users and
+    gets that form's location there."""
+    created = Scim(testapp, contoso.token, "/scim/v2").post("/Users", SEED_BODY).json
+    other = Scim(testapp, contoso.token, "/scim/v2/Users").get(f"/Users/{created['id']}")
+    assert other.status_int == 200
+    assert other.json["meta"]["location"] == f"{HOST}/scim/v2/Users/Users/{created['id']}"
+
+
+@pytest.mark.parametrize("path, expected", [
+    ("/scim/v2/Users", LIST_RESPONSE),
+    ("/scim/v2/Users/", LIST_RESPONSE),
+    ("/scim/v2/Users/Users", LIST_RESPONSE),
+    ("/scim/v2/Users/Users/", LIST_RESPONSE),
+    ("/scim/v2/ServiceProviderConfig", "urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig"),
+    ("/scim/v2/Users/ServiceProviderConfig", "urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig"),
+    ("/scim/v2/Users/ServiceProviderConfig/", "urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig"),
+    ("/scim/v2/ResourceTypes", LIST_RESPONSE),
+    ("/scim/v2/Users/ResourceTypes", LIST_RESPONSE),
+    ("/scim/v2/ResourceTypes/User", "urn:ietf:params:scim:schemas:core:2.0:ResourceType"),
+    ("/scim/v2/Users/ResourceTypes/User", "urn:ietf:params:scim:schemas:core:2.0:ResourceType"),
+    ("/scim/v2/Schemas", LIST_RESPONSE),
+    ("/scim/v2/Users/Schemas", LIST_RESPONSE),
+    (f"/scim/v2/Schemas/{CORE_USER}", "urn:ietf:params:scim:schemas:core:2.0:Schema"),
+    (f"/scim/v2/Users/Schemas/{ENTERPRISE_USER}", "urn:ietf:params:scim:schemas:core:2.0:Schema"),
+])
+def test_every_path_form_reaches_its_endpoint(testapp, contoso, path, expected):
+    """Both trees, with and without a trailing slash: the second tree's fixed names are never taken
+    for member ids of the first."""
+    response = Scim(testapp, contoso.token).get(path)
+    assert response.status_int == 200, response.text
+    assert assert_scim_json(response)["schemas"] == [expected]
+
+
+@pytest.mark.parametrize("tree", TREES)
+def test_discovery_locations_follow_the_tree(testapp, contoso, tree):
+    """The ServiceProviderConfig's meta.location is under the root the client used."""
+    body = Scim(testapp, contoso.token, tree).get("/ServiceProviderConfig").json
+    assert body["meta"]["location"] == f"{HOST}{tree}/ServiceProviderConfig"
+
+
+@pytest.mark.parametrize("suffix", ["", "/"])
+def test_member_path_answers_with_or_without_trailing_slash(scim, suffix):
+    """/Users/{id}/ is the member, like /Users/{id}."""
+    user = scim.post("/Users", SEED_BODY).json
+    response = scim.get(f"/Users/{user['id']}{suffix}")
+    assert response.status_int == 200
+    assert response.json["id"] == user["id"]
+
+
+def test_another_organisations_member_is_not_found(testapp, contoso, fabrikam):
+    """Isolation holds through the whole stack: Fabrikam's token cannot see Contoso's member."""
+    user = Scim(testapp, contoso.token).post("/Users", SEED_BODY).json
+    assert_error(Scim(testapp, fabrikam.token).get(f"/Users/{user['id']}"), 404)
+    assert Scim(testapp, fabrikam.token).find("userName", "Example Username").json["totalResults"] == 0
+
+
+# -- content types ----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("content_type", ["application/scim+json", "application/json",
+                                          "application/scim+json; charset=utf-8", "application/json; charset=UTF-8"])
+def test_request_bodies_are_accepted_as_scim_json_or_json(scim, content_type):
+    """Entra sends either media type, with or without a charset (ENTRA.md §1)."""
+    response = scim.post("/Users", SEED_BODY, content_type=content_type)
+    assert response.status_int == 201, response.text
+    assert response.headers["Content-Type"] == SCIM_JSON
+
+
+def test_other_request_media_types_are_415(scim):
+    """A body that says it is not JSON is refused with a SCIM error, in SCIM JSON."""
+    assert_error(scim.post("/Users", b"userName=bjensen", content_type="application/x-www-form-urlencoded"), 415)
+
+
+def test_unparsable_json_is_400_invalid_syntax(scim):
+    assert_error(scim.post("/Users", b'{"userName": '), 400, "invalidSyntax")
+
+
+@pytest.mark.parametrize("accept", [None, "application/scim+json", "application/json", "*/*", "text/html"])
+@pytest.mark.parametrize("path, status", [("/Users", 200), (f"/Users/{NOBODY}", 404)])
+def test_responses_are_scim_json_whatever_the_accept_header(testapp, contoso, accept, path, status):
+    """Every body is application/scim+json; charset=utf-8 (ENTRA.md §1), success or error."""
+    headers = {"Accept": accept} if accept else {}
+    response = Scim(testapp, contoso.token).get(path, headers=headers)
+    assert response.status_int == status
+    assert response.headers["Content-Type"] == SCIM_JSON
+
+
+def test_a_not_modified_answer_has_no_body_and_no_content_type(scim):
+    """304, like 204, carries neither body nor Content-Type."""
+    created = scim.post("/Users", SEED_BODY)
+    response = scim.get(created.headers["Location"], headers={"If-None-Match": created.headers["ETag"]})
+    assert response.status_int == 304
+    assert response.body == b"" and "Content-Type" not in response.headers
+
+
+# -- the request's transaction ---------------------------------------------------------------------
+
+def test_a_patch_failing_in_its_second_operation_changes_nothing(app, scim, contoso):
+    """ENTRA.md §9.2: all or nothing; the first operation's change is not in the database."""
+    location = scim.post("/Users", SEED_BODY).headers["Location"]
+    response = scim.patch(location, {"schemas": [PATCH_OP], "Operations": [
+        {"op": "Replace", "path": "displayName", "value": "Changed"},
+        {"op": "Replace", "path": "active", "value": "maybe"}]})
+    assert_error(response, 400, "invalidValue")
+    stored = stored_members(app, contoso.organisation.id)["Example Username"]
+    assert stored.fields.display_name is None and stored.version == 1
+
+
+def test_a_patch_failing_on_uniqueness_changes_nothing(app, scim, contoso):
+    """ENTRA.md §9.7: a 409 on userName in a PATCH with other changes leaves the member as it was."""
+    scim.post("/Users", {"userName": "bjensen"})
+    location = scim.post("/Users", SEED_BODY).headers["Location"]
+    response = scim.patch(location, {"Operations": [
+        {"op": "Replace", "path": "displayName", "value": "Changed"},
+        {"op": "Replace", "path": "userName", "value": "BJensen"}]})
+    assert_error(response, 409, "uniqueness")
+    stored = stored_members(app, contoso.organisation.id)["Example Username"]
+    assert stored.fields.display_name is None and stored.version == 1
+
+
+def test_a_conflicting_post_leaves_no_row(app, scim, contoso):
+    """A 409 POST stores nothing: the organisation still has its admin and the first member only."""
+    assert scim.post("/Users", {"userName": "bjensen"}).status_int == 201
+    assert_error(scim.post("/Users", {"userName": "BJENSEN", "externalId": "other"}), 409, "uniqueness")
+    assert sorted(stored_members(app, contoso.organisation.id)) == ["ada@contoso.example", "bjensen"]
+
+
+def test_a_refused_request_rolls_back_and_a_successful_one_commits(app, testapp, contoso):
+    """The token's last-use stamp is written inside every authenticated request: a 404 aborts that write,
+    a 200 commits it, as seen from a new transaction."""
+    client = Scim(testapp, contoso.token)
+    assert stored_token(app, contoso.organisation.id).last_used is None
+    assert_error(client.get(f"/Users/{NOBODY}"), 404)
+    assert stored_token(app, contoso.organisation.id).last_used is None
+    assert client.get("/Users").status_int == 200
+    assert stored_token(app, contoso.organisation.id).last_used is not None
+
+
+def test_a_created_member_is_committed(app, scim, contoso):
+    """A 201 is durable: the member is in the database for the next transaction."""
+    scim.post("/Users", SEED_BODY)
+    assert "Example Username" in stored_members(app, contoso.organisation.id)
+
+
+# -- what is not offered, and paths that do not exist ------------------------------------------------
+
+@pytest.mark.parametrize("method", ["GET", "POST", "PATCH", "PUT", "DELETE"])
+@pytest.mark.parametrize("path", ["/Groups", "/Groups/", "/Groups/7a2c1e9b-5d3f-4a8e-b6c0-1f2e3d4c5b6a",
+                                  "/Groups?filter=displayName+eq+%22Sales%22&excludedAttributes=members"])
+def test_groups_answer_404_with_entras_advice(scim, method, path):
+    """ENTRA.md §3: every method on /Groups and /Groups/{id}, under both trees."""
+    body = {"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "displayName": "Sales"}
+    response = scim.request(method, path, body if method in ("POST", "PUT", "PATCH") else None)
+    assert assert_error(response, 404)["detail"] == GROUPS_DETAIL
+
+
+@pytest.mark.parametrize("method, path", [
+    ("POST", "/Bulk"), ("GET", "/Me"), ("POST", "/.search"), ("POST", "/Users/.search"),
+    ("PUT", "/Users"), ("DELETE", "/Users"), ("PATCH", "/Users"), ("POST", f"/Users/{NOBODY}"),
+    ("DELETE", "/ServiceProviderConfig"), ("POST", "/Schemas"), ("OPTIONS", "/Users"),
+])
+def test_operations_not_offered_answer_501(scim, method, path):
+    """RFC 7644 §3.12: /Bulk, /Me, .search and methods an endpoint does not offer are 501."""
+    assert_error(scim.request(method, path, {} if method in ("POST", "PUT", "PATCH") else None), 501)
+
+
+@pytest.mark.parametrize("path", ["/scim/v2", "/scim/v2/", "/scim/v2/Nothing", "/scim/v2/Users/Users/x/y",
+                                  "/scim/v2/Groups", "/scim/v2/Bulk", "/scim/v2/%FF", f"/scim/v2/Users/{NOBODY}"])
+def test_nothing_under_the_scim_root_answers_without_a_token(testapp, path):
+    """ENTRA.md §2: authentication comes before routing, so no path or id is revealed to a stranger."""
+    response = Scim(testapp, None).get(path)
+    assert_error(response, 401)
+    assert response.headers["WWW-Authenticate"] == 'Bearer realm="WiggleDesk"'
+
+
+@pytest.mark.parametrize("path", ["/scim/v2", "/scim/v2/Nothing", "/scim/v2/Users/Users/x/y", "/scim/v2/%FF",
+                                  "/scim/v2/Users/Users/.."])
+def test_unknown_paths_under_the_scim_root_are_404_once_authenticated(testapp, contoso, path):
+    assert_error(Scim(testapp, contoso.token).get(path), 404)
+
+
+@pytest.mark.parametrize("path", ["/", "/favicon.ico", "/scim", "/scim/v1/Users"])
+def test_paths_outside_the_scim_root_are_a_plain_scim_404(testapp, path):
+    """Outside /scim/v2 there is nothing to protect: 404 with a SCIM body pointing at the service."""
+    response = testapp.get(path, expect_errors=True)
+    body = assert_error(response, 404)
+    assert "http://localhost/scim/v2" in body["detail"]
+    assert "WWW-Authenticate" not in response.headers
+
+
+def test_a_query_that_is_not_utf8_is_no_server_error(scim):
+    """Undecodable bytes in a filter are no 5xx: the filter just matches nothing."""
+    response = scim.get("/Users?filter=userName+eq+%22%FF%FE%22")
+    assert response.status_int == 200
+    assert response.json["totalResults"] == 0
+
+
+# -- the unexpected --------------------------------------------------------------------------------
+
+def _explode(*args, **kwargs):
+    raise RuntimeError("connection to db.internal:5432 failed for user wiggledesk")
+
+
+def test_an_unexpected_error_is_a_bare_logged_500(scim, monkeypatch, caplog):
+    """A bug answers RFC 7644's error body naming only the request id; the traceback goes to the log."""
+    monkeypatch.setattr(MemberService, "get", _explode)
+    response = scim.get(f"/Users/{NOBODY}", headers={"X-Request-Id": "entra-4711"})
+    assert response.status_int == 500
+    assert assert_scim_json(response) == {"schemas": [ERROR], "status": "500",
+                                          "detail": "Internal server error (request id entra-4711)"}
+    assert response.headers["X-Request-Id"] == "entra-4711"
+    assert "db.internal" not in response.text and "Traceback" not in response.text
+    (record,) = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert "entra-4711" in record.getMessage()
+    assert record.exc_info[0] is RuntimeError
+
+
+def test_an_unexpected_error_after_a_write_aborts_the_transaction(app, scim, contoso, monkeypatch):
+    """The member the service already flushed is not committed when the request then fails with a 500."""
+    provision = MemberService.provision
+
+    def provision_then_explode(self, *args, **kwargs):
+        provision(self, *args, **kwargs)
+        _explode()
+
+    monkeypatch.setattr(MemberService, "provision", provision_then_explode)
+    assert scim.post("/Users", SEED_BODY).status_int == 500
+    assert "Example Username" not in stored_members(app, contoso.organisation.id)
+
+
+class FailingVote:
+    """A data manager whose vote fails, so that the request's COMMIT fails after the view has answered."""
+
+    def __init__(self, transaction_manager):
+        self.transaction_manager = transaction_manager
+
+    def sortKey(self):
+        # Sorted before zope.sqlalchemy's "~sqlalchemy:…", so this vote fails before the database commits.
+        return "0-failing-vote"
+
+    def abort(self, transaction):
+        pass
+
+    def tpc_begin(self, transaction):
+        pass
+
+    def commit(self, transaction):
+        pass
+
+    def tpc_vote(self, transaction):
+        raise RuntimeError("could not serialize access due to concurrent update")
+
+    def tpc_finish(self, transaction):
+        pass
+
+    def tpc_abort(self, transaction):
+        pass
+
+
+def test_an_error_while_committing_is_a_bare_logged_500(app, testapp, contoso, caplog):
+    """A COMMIT failing after the view answered 201 is no success: a bare 500, logged, and nothing stored."""
+    def create_but_fail_to_commit(request):
+        from wiggledesk_scim.entrypoints.views import scim_view
+        response = scim_view("create_user", "/scim/v2")(request)
+        request.tm.get().join(FailingVote(request.tm))
+        return response
+
+    config = Configurator(registry=app.registry)
+    config.add_route("test_only_commit_failure", "/test-only/commit-failure")
+    config.add_view(create_but_fail_to_commit, route_name="test_only_commit_failure")
+    config.commit()
+
+    response = testapp.post("/test-only/commit-failure", json.dumps(SEED_BODY).encode(), expect_errors=True,
+                            headers={"Authorization": f"Bearer {contoso.token}",
+                                     "Content-Type": "application/scim+json"})
+    assert response.status_int == 500
+    request_id = response.headers["X-Request-Id"]
+    assert assert_scim_json(response)["detail"] == f"Internal server error (request id {request_id})"
+    assert any(request_id in r.getMessage() and r.exc_info for r in caplog.records)
+    assert "Example Username" not in stored_members(app, contoso.organisation.id)
+
+
+def test_tokens_never_reach_the_logs(testapp, contoso, monkeypatch, caplog):
+    """Neither a token nor its digest is logged, at any level, whatever happens to the request."""
+    caplog.set_level(logging.DEBUG)
+    wrong = "wdscim_" + "x" * 43
+    client = Scim(testapp, contoso.token)
+    client.post("/Users", SEED_BODY)
+    client.get("/Users?filter=userName+eq+%22Example+Username%22")
+    client.get("/Nothing")
+    Scim(testapp, wrong).get("/Users")
+    monkeypatch.setattr(MemberService, "query", _explode)
+    assert client.get("/Users").status_int == 500
+    logged = caplog.text + "".join(repr(r.args) for r in caplog.records)
+    for secret in (contoso.token, wrong):
+        assert secret not in logged
+        assert hashlib.sha256(secret.encode()).hexdigest() not in logged
+
+
+# -- request ids ----------------------------------------------------------------------------------
+
+def test_a_plain_request_id_is_echoed(testapp):
+    response = testapp.get("/", headers={"X-Request-Id": "b4b7c3b6-0c5e-4c2e-9a77-2c1d2f1e0a9b"},
+                           expect_errors=True)
+    assert response.headers["X-Request-Id"] == "b4b7c3b6-0c5e-4c2e-9a77-2c1d2f1e0a9b"
+
+
+@pytest.mark.parametrize("incoming", ["", "x" * 200, "evil\tvalue", "<script>", "a b"])
+def test_an_odd_request_id_is_replaced_by_a_fresh_one(testapp, incoming):
+    response = testapp.get("/", headers={"X-Request-Id": incoming}, expect_errors=True)
+    assert response.headers["X-Request-Id"] != incoming
+    assert len(response.headers["X-Request-Id"]) == 36
+
+
+# -- memory storage ---------------------------------------------------------------------------------
+
+def test_memory_storage_serves_without_a_database():
+    """``wiggledesk.storage = memory`` needs no database: onboard, create, match, delete."""
+    app = main({}, **{"wiggledesk.storage": "memory"})
+    contoso = in_transaction(app, lambda container, uow: container.onboard(uow, "Contoso", "ada@contoso.example"))
+    client = Scim(TestApp(app), contoso.token, "/scim/v2/Users")
+    created = client.post("/Users", SEED_BODY)
+    assert created.status_int == 201
+    assert client.find("externalId", SEED_BODY["externalId"]).json["totalResults"] == 1
+    assert client.delete(created.headers["Location"]).status_int == 204
+    assert client.find("externalId", SEED_BODY["externalId"]).json["totalResults"] == 0
