@@ -1,0 +1,357 @@
+"""The SCIM filter language (RFC 7644 §3.4.2.2, ENTRA.md §5–§6): text -> the member query model, refusals,
+and the evaluation of PATCH value filters over one multi-valued entry."""
+from __future__ import annotations
+
+import pytest
+
+from wiggledesk_scim.domain import query as q
+from wiggledesk_scim.domain.scim.errors import ScimError
+from wiggledesk_scim.domain.scim.filter import (MAX_FILTER_DEPTH, MAX_FILTER_LENGTH, matches_value,
+                                                parse_filter, to_member_filter)
+
+A = q.Attribute
+EQ = q.Operator.EQ
+CORE = "urn:ietf:params:scim:schemas:core:2.0:User"
+ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
+PROBE_GUID = "41d1c5e2-5f7a-4d8e-9b0c-3a6f2e1d7c44"
+ADELE = "adele.vance@contoso.example"
+
+
+def eq(attribute: q.Attribute, value) -> q.Compare:
+    return q.Compare(attribute, EQ, value)
+
+
+def refusal(text: str) -> ScimError:
+    """The error ``to_member_filter`` raises for ``text``; fails the test if it raises nothing else."""
+    with pytest.raises(ScimError) as caught:
+        to_member_filter(text)
+    return caught.value
+
+
+# -- what Entra sends (ENTRA.md §5, §6) ------------------------------------------------------------
+
+@pytest.mark.parametrize("text, expected", [
+    # Test Connection: a random GUID in the matching attribute (§5).
+    (f'userName eq "{PROBE_GUID}"', eq(A.USER_NAME, PROBE_GUID)),
+    (f'externalId eq "{PROBE_GUID}"', eq(A.EXTERNAL_ID, PROBE_GUID)),
+    # Matching queries (§6).
+    ('externalId eq "58342554-38d6-4ec8-948c-50044d0a33fd"',
+     eq(A.EXTERNAL_ID, "58342554-38d6-4ec8-948c-50044d0a33fd")),
+    (f'userName eq "{ADELE}"', eq(A.USER_NAME, ADELE)),
+    # Entra's mail matching, not RFC grammar, and its RFC equivalent, and the plain dotted form (§6).
+    (f'emails[type eq "work"].value eq "{ADELE}"',
+     q.AnyEmail(q.And(eq(A.EMAIL_TYPE, "work"), eq(A.EMAIL_VALUE, ADELE)))),
+    (f'emails[type eq "work" and value eq "{ADELE}"]',
+     q.AnyEmail(q.And(eq(A.EMAIL_TYPE, "work"), eq(A.EMAIL_VALUE, ADELE)))),
+    (f'emails.value eq "{ADELE}"', eq(A.EMAIL_VALUE, ADELE)),
+    ('emails.type eq "work"', eq(A.EMAIL_TYPE, "work")),
+    ('id eq "8c5a2f0e-3d1b-4f6a-9e2c-71b0d4a5c613"', eq(A.ID, "8c5a2f0e-3d1b-4f6a-9e2c-71b0d4a5c613")),
+    ('displayName eq "Adele Vance"', eq(A.DISPLAY_NAME, "Adele Vance")),
+])
+def test_every_entra_lookup_becomes_the_expected_member_query(text, expected):
+    """Each filter Entra sends for Test Connection and matching translates to exactly one query tree."""
+    assert to_member_filter(text) == expected
+
+
+@pytest.mark.parametrize("text", [
+    'USERNAME EQ "bjensen"',
+    'username eq "bjensen"',
+    'UserName Eq "bjensen"',
+    f'{CORE}:userName eq "bjensen"',
+    f'{CORE.upper()}:USERNAME eq "bjensen"',
+    ' userName   eq\t"bjensen" ',
+])
+def test_attribute_names_operators_and_the_core_urn_are_case_insensitive(text):
+    """Attribute names, operators and the core schema URN prefix may be written in any case (RFC 7644 §3.4.2.2)."""
+    assert to_member_filter(text) == eq(A.USER_NAME, "bjensen")
+
+
+@pytest.mark.parametrize("text", [
+    f'EMAILS[TYPE EQ "work"].VALUE EQ "{ADELE}"',
+    f'Emails[Type eq "work" AND Value eq "{ADELE}"]',
+    f'{CORE}:emails[type eq "work" and value eq "{ADELE}"]',
+])
+def test_email_value_filters_accept_any_case_and_the_core_urn(text):
+    """The mail-matching forms keep their meaning whatever the case of names and keywords."""
+    assert to_member_filter(text) == q.AnyEmail(q.And(eq(A.EMAIL_TYPE, "work"), eq(A.EMAIL_VALUE, ADELE)))
+
+
+def test_urn_prefixed_email_sub_attribute_is_the_email_value():
+    """``urn:…:core:2.0:User:emails.value`` names the same attribute as ``emails.value``."""
+    assert to_member_filter(f'{CORE}:emails.value eq "{ADELE}"') == eq(A.EMAIL_VALUE, ADELE)
+
+
+def test_values_keep_their_case_and_characters():
+    """A filter value is passed on exactly as sent; case rules are the repository's business."""
+    assert to_member_filter('userName eq "Adele.Vance@Contoso.Example"') == eq(
+        A.USER_NAME, "Adele.Vance@Contoso.Example")
+
+
+# -- logical operators, grouping and precedence ----------------------------------------------------
+
+@pytest.mark.parametrize("text, expected", [
+    ('userName eq "bjensen" and active eq true',
+     q.And(eq(A.USER_NAME, "bjensen"), eq(A.ACTIVE, True))),
+    ('userName eq "bjensen" or externalId eq "bj-1"',
+     q.Or(eq(A.USER_NAME, "bjensen"), eq(A.EXTERNAL_ID, "bj-1"))),
+    ('not (active eq false)', q.Not(eq(A.ACTIVE, False))),
+    ('NOT(active eq false)', q.Not(eq(A.ACTIVE, False))),
+    # and binds tighter than or, on either side.
+    ('userName eq "a" or userName eq "b" and active eq true',
+     q.Or(eq(A.USER_NAME, "a"), q.And(eq(A.USER_NAME, "b"), eq(A.ACTIVE, True)))),
+    ('userName eq "a" and active eq true or userName eq "b"',
+     q.Or(q.And(eq(A.USER_NAME, "a"), eq(A.ACTIVE, True)), eq(A.USER_NAME, "b"))),
+    # Parentheses override precedence.
+    ('(userName eq "a" or userName eq "b") and active eq true',
+     q.And(q.Or(eq(A.USER_NAME, "a"), eq(A.USER_NAME, "b")), eq(A.ACTIVE, True))),
+    # Chains associate to the left.
+    ('userName eq "a" or userName eq "b" or userName eq "c"',
+     q.Or(q.Or(eq(A.USER_NAME, "a"), eq(A.USER_NAME, "b")), eq(A.USER_NAME, "c"))),
+    ('userName eq "a" AND displayName eq "b" And externalId eq "c"',
+     q.And(q.And(eq(A.USER_NAME, "a"), eq(A.DISPLAY_NAME, "b")), eq(A.EXTERNAL_ID, "c"))),
+    ('((userName eq "bjensen"))', eq(A.USER_NAME, "bjensen")),
+    ('not (not (userName eq "bjensen"))', q.Not(q.Not(eq(A.USER_NAME, "bjensen")))),
+    ('emails[type eq "work" or type eq "home"]',
+     q.AnyEmail(q.Or(eq(A.EMAIL_TYPE, "work"), eq(A.EMAIL_TYPE, "home")))),
+    ('emails[not (type eq "work")]', q.AnyEmail(q.Not(eq(A.EMAIL_TYPE, "work")))),
+])
+def test_logical_operators_build_the_tree_with_and_binding_tighter_than_or(text, expected):
+    """and/or/not and parentheses map one to one onto the query model, with RFC 7644 precedence."""
+    assert to_member_filter(text) == expected
+
+
+# -- values: pr, null, booleans, string escapes ----------------------------------------------------
+
+@pytest.mark.parametrize("text, expected", [
+    ("externalId pr", q.Present(A.EXTERNAL_ID)),
+    ("displayName PR", q.Present(A.DISPLAY_NAME)),
+    ("emails pr", q.Present(A.EMAIL_VALUE)),
+    ("emails[value pr]", q.AnyEmail(q.Present(A.EMAIL_VALUE))),
+    ('emails[type eq "work"].value pr', q.AnyEmail(q.And(eq(A.EMAIL_TYPE, "work"), q.Present(A.EMAIL_VALUE)))),
+    ("externalId eq null", eq(A.EXTERNAL_ID, None)),
+    ("active eq NULL", eq(A.ACTIVE, None)),
+    ("active eq true", eq(A.ACTIVE, True)),
+    ("active eq False", eq(A.ACTIVE, False)),
+    ("active eq TRUE", eq(A.ACTIVE, True)),
+])
+def test_presence_null_and_boolean_literals(text, expected):
+    """pr, null, true and false are keywords in any case and become Present or a typed comparison."""
+    assert to_member_filter(text) == expected
+
+
+@pytest.mark.parametrize("text, value", [
+    (r'displayName eq "Barbara \"Babs\" Jensen"', 'Barbara "Babs" Jensen'),
+    (r'displayName eq "C:\\Users\\bjensen"', "C:\\Users\\bjensen"),
+    (r'displayName eq "Bj\u00f8rn"', "Bjørn"),
+    ('displayName eq "Bjørn Jensen"', "Bjørn Jensen"),
+    ('displayName eq ""', ""),
+    ('displayName eq "and or not ( ) [ ]"', "and or not ( ) [ ]"),
+])
+def test_string_values_follow_json_escapes(text, value):
+    """Quoted values are JSON strings: escaped quotes, backslashes and unicode escapes decode."""
+    assert to_member_filter(text) == eq(A.DISPLAY_NAME, value)
+
+
+# -- refusals --------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("text, named", [
+    ('title eq "Retail Manager"', "title"),
+    ('name.familyName eq "Jensen"', "name.familyName"),
+    ('phoneNumbers eq "+44 113 496 0000"', "phoneNumbers"),
+    ('phoneNumbers[type eq "work"]', "phoneNumbers"),
+    ('addresses[type eq "work"].locality eq "Leeds"', "addresses"),
+    ('emails.display eq "Babs"', "emails.display"),
+    ('emails[display eq "Babs"]', "display"),
+    ('emails[type eq "work"].primary eq true', "primary"),
+    ('meta.lastModified eq "2026-11-23T09:14:07Z"', "meta.lastModified"),
+    (f'{ENTERPRISE}:department eq "Retail"', "department"),
+    ('urn:example:params:scim:schemas:extension:acme:2.0:User:badge eq "7"', "badge"),
+    ('nickName pr', "nickName"),
+])
+def test_unknown_or_unfilterable_attribute_is_refused_naming_it(text, named):
+    """A filter on an attribute the repositories cannot answer is 400 invalidFilter naming that attribute."""
+    error = refusal(text)
+    assert (error.status, error.scim_type) == (400, "invalidFilter")
+    assert named in error.detail
+
+
+@pytest.mark.parametrize("operator", ["co", "sw", "ew", "gt", "ge", "lt", "le", "ne", "CO", "Ne"])
+def test_unsupported_comparison_operator_is_refused_naming_it(operator):
+    """The RFC operators other than eq and pr are not offered yet; the refusal names the operator."""
+    error = refusal(f'userName {operator} "bjensen"')
+    assert (error.status, error.scim_type) == (400, "invalidFilter")
+    assert f'"{operator.lower()}"' in error.detail
+
+
+@pytest.mark.parametrize("operator", ["equals", "like", "in", "=="])
+def test_unknown_operator_is_refused_naming_it(operator):
+    """A word that is no SCIM operator is invalidFilter, and the detail quotes it."""
+    error = refusal(f'userName {operator} "bjensen"')
+    assert (error.status, error.scim_type) == (400, "invalidFilter")
+    assert operator[0] in error.detail
+    if operator.isalpha():
+        assert operator in error.detail
+
+
+@pytest.mark.parametrize("text, named", [
+    ('active eq "yes"', "active"),
+    ('active eq "true"', "active"),
+    ("active eq 1", "active"),
+    ("userName eq 3", "userName"),
+    ("userName eq true", "userName"),
+    ("externalId eq 3.5", "externalId"),
+    ('emails[type eq "work"].value eq 42', "emails.value"),
+])
+def test_value_of_the_wrong_type_is_refused_naming_the_attribute(text, named):
+    """Booleans compare with true/false, strings with quoted strings; anything else is invalidFilter."""
+    error = refusal(text)
+    assert (error.status, error.scim_type) == (400, "invalidFilter")
+    assert named in error.detail
+
+
+@pytest.mark.parametrize("text", [
+    'userName eq "bjensen',                  # unterminated string
+    'userName eq',                           # missing value
+    'userName',                              # missing operator
+    'userName eq bjensen',                   # unquoted value
+    'userName eq "bjensen" and',             # dangling and
+    'and userName eq "bjensen"',             # leading and
+    'userName eq "bjensen" or or active eq true',
+    '(userName eq "bjensen"',                # unbalanced parentheses
+    'userName eq "bjensen")',
+    ')userName eq "bjensen"(',
+    'not userName eq "bjensen"',             # not needs parentheses
+    'not ()',
+    '()',
+    'emails[type eq "work"',                 # unbalanced bracket
+    'emails type eq "work"]',
+    'emails[]',
+    'emails[type eq "work"]] ',
+    'emails[type eq "work"].value',          # sub-attribute without a comparison
+    'emails.value[type eq "work"]',          # value filter after a sub-attribute
+    'userName eq "bjensen" #',               # stray characters
+    'userName eq "bjensen" ;',
+    'userName = "bjensen"',
+    'userName eq "a" "b"',
+    r'userName eq "bad \q escape"',
+    'userName eq 3abc',
+    'name. eq "x"',
+    'name.givenName.x eq "x"',
+])
+def test_malformed_syntax_is_invalid_filter(text):
+    """Anything that is not RFC 7644 filter grammar is 400 invalidFilter, never another exception."""
+    error = refusal(text)
+    assert (error.status, error.scim_type) == (400, "invalidFilter")
+    assert error.detail
+
+
+@pytest.mark.parametrize("text", ["", " ", "\t\n "])
+def test_empty_filter_is_invalid_filter(text):
+    """An empty or blank filter is refused, not read as 'every member'."""
+    error = refusal(text)
+    assert (error.status, error.scim_type) == (400, "invalidFilter")
+    assert "empty" in error.detail
+
+
+def test_filter_longer_than_the_limit_is_refused_and_one_at_the_limit_is_not():
+    """Filters are bounded by MAX_FILTER_LENGTH characters; the detail states the limit."""
+    value = "b" * (MAX_FILTER_LENGTH - len('userName eq ""'))
+    assert to_member_filter(f'userName eq "{value}"') == eq(A.USER_NAME, value)
+    error = refusal(f'userName eq "{value}b"')
+    assert (error.status, error.scim_type) == (400, "invalidFilter")
+    assert str(MAX_FILTER_LENGTH) in error.detail
+
+
+@pytest.mark.parametrize("opening", ["(", "not (", "emails[", "NOT("])
+def test_ten_thousand_openings_are_a_scim_error_not_a_recursion_error(opening):
+    """A pathological nest is refused as invalidFilter before it can exhaust the stack."""
+    error = refusal(opening * 10_000)
+    assert (error.status, error.scim_type) == (400, "invalidFilter")
+
+
+@pytest.mark.parametrize("opening, closing", [("(", ")"), ("not (", ")")])
+def test_nesting_deeper_than_the_limit_is_refused_within_the_length_limit(opening, closing):
+    """One level more than MAX_FILTER_DEPTH is invalidFilter even when the text is short enough."""
+    depth = MAX_FILTER_DEPTH + 1
+    text = opening * depth + 'userName eq "bjensen"' + closing * depth
+    assert len(text) <= MAX_FILTER_LENGTH
+    error = refusal(text)
+    assert (error.status, error.scim_type) == (400, "invalidFilter")
+    assert str(MAX_FILTER_DEPTH) in error.detail
+
+
+def test_nesting_exactly_at_the_limit_is_accepted():
+    """MAX_FILTER_DEPTH levels of parentheses are allowed: only deeper ones are refused."""
+    text = "(" * MAX_FILTER_DEPTH + 'userName eq "bjensen"' + ")" * MAX_FILTER_DEPTH
+    assert to_member_filter(text) == eq(A.USER_NAME, "bjensen")
+
+
+def test_longest_flat_chain_translates_without_recursion_trouble():
+    """A left-deep chain of ``or`` filling the whole length limit still translates."""
+    clause = "id pr or "
+    text = clause * ((MAX_FILTER_LENGTH - len("id pr")) // len(clause)) + "id pr"
+    node = to_member_filter(text)
+    depth = 0
+    while isinstance(node, q.Or):
+        node, depth = node.left, depth + 1
+    assert node == q.Present(A.ID)
+    assert depth == text.count(" or ")
+
+
+# -- matches_value: PATCH value filters over one entry ---------------------------------------------
+
+WORK_EMAIL = {"type": "work", "value": ADELE, "primary": True}
+HOME_EMAIL = {"type": "home", "value": "adele@fabrikam.example"}
+
+
+def matches(entry: dict, condition: str) -> bool:
+    return matches_value(entry, parse_filter(condition))
+
+
+@pytest.mark.parametrize("entry, condition, expected", [
+    (WORK_EMAIL, 'type eq "work"', True),
+    (WORK_EMAIL, 'type eq "WORK"', True),
+    (WORK_EMAIL, 'TYPE eq "Work"', True),
+    ({"Type": "Work", "Value": ADELE}, 'type eq "work"', True),
+    (WORK_EMAIL, 'value eq "Adele.Vance@Contoso.Example"', True),
+    (HOME_EMAIL, 'type eq "work"', False),
+    (WORK_EMAIL, 'type ne "work"', False),
+    (HOME_EMAIL, 'type ne "work"', True),
+    ({"value": ADELE}, 'type ne "work"', True),
+    (WORK_EMAIL, "primary eq true", True),
+    (HOME_EMAIL, "primary eq true", False),
+    (WORK_EMAIL, 'primary eq "true"', False),
+    ({"value": ADELE, "primary": 1}, "primary eq true", False),
+    (WORK_EMAIL, "display eq null", True),
+    (WORK_EMAIL, "type pr", True),
+    ({"value": ADELE}, "type pr", False),
+    ({"value": ADELE, "type": ""}, "type pr", False),
+    ({"value": ADELE, "type": None}, "type pr", False),
+    (WORK_EMAIL, f'type eq "work" and value eq "{ADELE}"', True),
+    (WORK_EMAIL, 'type eq "work" and value eq "someone@else.example"', False),
+    (HOME_EMAIL, 'type eq "work" or type eq "home"', True),
+    (HOME_EMAIL, 'type eq "work" or type eq "other"', False),
+    (WORK_EMAIL, 'not (type eq "work")', False),
+    (HOME_EMAIL, 'not (type eq "work")', True),
+])
+def test_value_filter_matching_on_one_entry(entry, condition, expected):
+    """Strings compare ignoring case, pr means neither null nor empty, and and/or/not/ne behave as in logic."""
+    assert matches(entry, condition) is expected
+
+
+@pytest.mark.parametrize("condition", ['value co "contoso"', 'value sw "adele"', 'value gt "a"'])
+def test_value_filter_refuses_operators_it_cannot_evaluate(condition):
+    """Only eq and ne are evaluated in PATCH paths; others are invalidPath naming the operator."""
+    with pytest.raises(ScimError) as caught:
+        matches(WORK_EMAIL, condition)
+    assert (caught.value.status, caught.value.scim_type) == (400, "invalidPath")
+    assert condition.split()[1] in caught.value.detail
+
+
+@pytest.mark.parametrize("condition", ['emails[type eq "work"]', 'name.givenName eq "Adele"',
+                                       f'{CORE}:type eq "work"'])
+def test_value_filter_refuses_nested_filters_and_dotted_or_qualified_names(condition):
+    """Inside a value filter only plain sub-attribute names make sense; anything else is invalidPath."""
+    with pytest.raises(ScimError) as caught:
+        matches(WORK_EMAIL, condition)
+    assert (caught.value.status, caught.value.scim_type) == (400, "invalidPath")
