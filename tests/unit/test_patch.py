@@ -209,6 +209,29 @@ def test_add_and_replace_create_the_typed_entry_when_none_exists(name, path, val
     assert patched(BJENSEN, op(name, path, value=value)) == expected
 
 
+@pytest.mark.parametrize("name", ["Add", "Replace"])
+def test_a_filter_pinning_several_sub_attributes_creates_an_entry_with_all_of_them(name):
+    """``emails[type eq "work" and value eq "x"].primary`` with no such entry creates it with type and value."""
+    path = 'emails[type eq "work" and value eq "bjensen@contoso.example"].primary'
+    assert patched(BJENSEN, op(name, path, value=True)) == replace(
+        BJENSEN, emails=(Email("bjensen@contoso.example", "work", True),))
+
+
+@pytest.mark.parametrize("path", ['emails[type ne "work"].value', 'emails[type eq "work" or type eq "home"].value',
+                                  'emails[value pr].value'])
+def test_a_filter_that_matches_nothing_and_pins_nothing_is_no_target(path):
+    """RFC 7644 §3.5.2.3: with no match and no simple ``eq`` to build an entry from, the answer is noTarget."""
+    error = refusal(BJENSEN, op("Replace", path, value="bjensen@contoso.example"))
+    assert (error.status, error.scim_type) == (400, "noTarget")
+    assert "emails" in error.detail
+
+
+def test_unknown_sub_attributes_of_a_new_entry_are_dropped():
+    """Sub-attributes the schema does not define are ignored, as on POST."""
+    result = patched(BJENSEN, op("Add", "emails", value=[{"value": "bjensen@contoso.example", "colour": "teal"}]))
+    assert result == replace(BJENSEN, emails=(Email("bjensen@contoso.example"),))
+
+
 def test_creating_a_typed_entry_keeps_the_entries_of_other_types():
     """A new work e-mail joins the existing home e-mail rather than replacing it."""
     start = replace(BJENSEN, emails=(Email("babs@home.example", "home"),))
@@ -419,6 +442,8 @@ def test_a_failing_third_operation_fails_the_whole_patch_and_is_named(third, sci
     (op("Replace", 'emails[type eq "work"].colour', value="teal"), "invalidPath", "colour"),
     (op("Replace", 'displayName[type eq "work"]', value="Addy"), "invalidPath", "displayName"),
     (op("Replace", 'emails.value[type eq "work"]', value=FABRIKAM), "invalidPath", "emails"),
+    (op("Replace", "name.givenName.first", value="Adele"), "invalidPath", "name.givenName.first"),
+    (op("Replace", "name.", value="Adele"), "invalidPath", "name."),
     (op("Replace", "id", value="someone-else"), "mutability", "id"),
     (op("Replace", "ID", value="someone-else"), "mutability", "ID"),
     (op("Remove", "meta"), "mutability", "meta"),
@@ -467,6 +492,7 @@ def test_not_stored_attributes_and_unknown_extensions_are_accepted_without_chang
     op("Replace", "active", value="True"),
     op("Remove", "nickName"),
     op("Remove", 'emails[type eq "home"]'),
+    op("Replace", 'emails[type eq "home"].value', value=None),
     op("replace", value={"name": {"givenName": "Adele"}, MANAGER: MANAGER_ID}),
 ])
 def test_a_patch_that_changes_nothing_returns_equal_fields(operation):

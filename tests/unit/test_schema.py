@@ -196,6 +196,7 @@ def test_attributes_we_do_not_store_and_unknown_ones_are_ignored():
         "favouriteColour": "teal", "Roles": "not even a list", "employeeNumber": 7,
         ACME: {"badge": 7, "userName": 3},
         f"{ACME}:badge": {"colour": "red"},
+        f"{ENTERPRISE}:badge": "7", f"{ENTERPRISE}:department": None,
         3: "a non-string key from a hostile client",
     }
     assert fields_of(payload) == MemberFields(user_name="bjensen")
