@@ -186,7 +186,7 @@ class _Parser:
         return node
 
     def unary(self, depth: int) -> Node:
-        if depth >= MAX_FILTER_DEPTH:
+        if depth > MAX_FILTER_DEPTH:
             raise _invalid(f"The filter nests more than {MAX_FILTER_DEPTH} levels deep")
         token = self.peek()
         if token is not None and token.kind == "word" and token.text.lower() == "not":

@@ -129,9 +129,13 @@ def _same_type(a: dict, b: dict) -> bool:
             and case_key(a["type"]) == case_key(b["type"]))
 
 
+def _is_true(value: Any) -> bool:
+    return value is True or (isinstance(value, str) and value.lower() == "true")
+
+
 def _only_one_primary(entries: list, written: list) -> list:
     """RFC 7643 §2.4: at most one primary value; the one just written wins."""
-    winners = [e for e in written if isinstance(e, dict) and e.get("primary") in (True, "True", "true")]
+    winners = [e for e in written if isinstance(e, dict) and _is_true(e.get("primary"))]
     if not winners:
         return entries
     keep = winners[-1]
@@ -185,6 +189,8 @@ def _apply_multi(container: dict, target: Target, op: str, value: Any, has_value
 
     matched = [i for i, e in enumerate(entries) if isinstance(e, dict) and (
         target.value_filter is None or scim_filter.matches_value(e, target.value_filter))]
+    if target.sub is not None and _unassigned(value):
+        op = "remove"  # null or "" clears (ENTRA.md §9.2); an e-mail without its value is no e-mail
     if op == "remove":
         if target.sub is None or (target.sub.name == "value" and definition.name != "addresses"):
             entries = [e for i, e in enumerate(entries) if i not in matched]
@@ -263,9 +269,17 @@ def _apply_operation(user: dict, operation: PatchOperation, target: Target | Non
         raise ScimError(400, "remove needs a path", NO_TARGET)
     if not isinstance(operation.value, dict):
         raise ScimError(400, f"{operation.op} without a path needs an object value", INVALID_VALUE)
-    # Each key is a path: plain, dotted (name.givenName) or URN-qualified (ENTRA.md §9.5).
-    for key, value in operation.value.items():
-        _apply(user, operation.op, parse_target(str(key)), value, True)
+    _apply_value_object(user, operation.op, operation.value)
+
+
+def _apply_value_object(user: dict, op: str, value: dict) -> None:
+    # Each key is a path: plain, dotted (name.givenName) or URN-qualified (ENTRA.md §9.5); the core
+    # schema's URN as a key holds more of them.
+    for key, sub_value in value.items():
+        if str(key).lower() == scim_filter.CORE_USER.lower() and isinstance(sub_value, dict):
+            _apply_value_object(user, op, sub_value)
+        else:
+            _apply(user, op, parse_target(str(key)), sub_value, True)
 
 
 def _describe(number: int, operation: PatchOperation) -> str:

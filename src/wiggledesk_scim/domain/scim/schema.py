@@ -141,7 +141,8 @@ def _normalise_value(definition: AttributeDef, value: Any) -> Any:
     if definition.multi_valued:
         if not isinstance(value, list):
             return value  # colander reports the wrong type
-        return [_normalise_complex(definition, entry) for entry in value if not _unassigned(entry)]
+        entries = (_normalise_complex(definition, entry) for entry in value)
+        return [entry for entry in entries if not _unassigned(entry)]
     return _normalise_complex(definition, value)
 
 
@@ -159,6 +160,14 @@ def _normalise_complex(definition: AttributeDef, value: Any) -> Any:
     return result
 
 
+def _assign(target: dict, definition: AttributeDef, value: Any) -> None:
+    """Set the normalised value unless it is unassigned, also once its null parts are gone."""
+    if not _unassigned(value):
+        value = _normalise_value(definition, value)
+        if not _unassigned(value):
+            target[definition.name] = value
+
+
 def normalise_user(payload: dict) -> dict:
     """The payload with canonical attribute names, unassigned values removed, and unknown or read-only
     attributes dropped. The enterprise extension, if present, sits under ``ENTERPRISE_USER``.
@@ -174,19 +183,19 @@ def normalise_user(payload: dict) -> dict:
                 raise ScimError(400, f"{ENTERPRISE_USER} must be an object", INVALID_VALUE)
             for sub_key, sub_value in (value or {}).items():
                 definition = ENTERPRISE_BY_NAME.get(str(sub_key).lower())
-                if definition is not None and not _unassigned(sub_value):
-                    extension[definition.name] = _normalise_value(definition, sub_value)
+                if definition is not None:
+                    _assign(extension, definition, sub_value)
             continue
         if lowered.startswith(ENTERPRISE_USER.lower() + ":"):
             definition = ENTERPRISE_BY_NAME.get(lowered[len(ENTERPRISE_USER) + 1:])
-            if definition is not None and not _unassigned(value):
-                extension[definition.name] = _normalise_value(definition, value)
+            if definition is not None:
+                _assign(extension, definition, value)
             continue
         if lowered.startswith(CORE_USER.lower() + ":"):
             lowered = lowered[len(CORE_USER) + 1:]
         definition = USER_BY_NAME.get(lowered)
-        if definition is not None and not _unassigned(value):
-            result[definition.name] = _normalise_value(definition, value)
+        if definition is not None:
+            _assign(result, definition, value)
     if extension:
         result[ENTERPRISE_USER] = extension
     return result
@@ -441,6 +450,8 @@ class _AnyJson(colander.SchemaType):
 class _OperationName(colander.SchemaType):
     def deserialize(self, node, cstruct):
         # Entra sends Add/Replace/Remove capitalised (ENTRA.md §9.2).
+        if cstruct is colander.null:
+            raise colander.Invalid(node, "Required")
         if isinstance(cstruct, str) and cstruct.lower() in ("add", "replace", "remove"):
             return cstruct.lower()
         raise colander.Invalid(node, f"must be add, replace or remove, got {_describe(cstruct)}")
