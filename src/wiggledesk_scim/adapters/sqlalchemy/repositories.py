@@ -250,7 +250,9 @@ class _FilterCompiler:
         raise ValueError(f"unsupported filter node {node!r}")
 
     def _exists_email(self, row, condition: ColumnElement[bool]) -> ColumnElement[bool]:
-        return exists().where(row.c.member_id == members.c.id, condition)
+        # Correlated explicitly: SQLAlchemy's automatic correlation looks one level up only, and an
+        # EXISTS inside ``emails[...]`` sits two levels below the query over ``members``.
+        return exists().where(row.c.member_id == members.c.id, condition).correlate(members)
 
     def _email_condition(self, node: Compare | Present, email) -> ColumnElement[bool]:
         row = member_email_keys.alias() if email is None else email
