@@ -1,0 +1,457 @@
+"""The running stack: ``pserve`` serving a copy of development.ini or production.ini over real HTTP, and the
+``wiggledesk-scim`` command, each in its own process, as an operator and Entra use them.
+
+What belongs here: what needs real processes and sockets. Startup from the inis, onboarding through the
+CLI, Entra's provisioning cycle over HTTP under both Tenant URL forms, concurrent requests through
+waitress's threads, and X-Forwarded-* from a trusted proxy. Everything else is faster in test_wsgi.py.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import quote
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.pool import NullPool
+
+REPO = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+PSERVE = BIN / "pserve"
+CLI = BIN / "wiggledesk-scim"
+
+LIST_RESPONSE = "urn:ietf:params:scim:api:messages:2.0:ListResponse"
+PATCH_OP = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
+CORE_USER = "urn:ietf:params:scim:schemas:core:2.0:User"
+ENTERPRISE_USER = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
+SCIM_JSON = "application/scim+json; charset=utf-8"
+EMPTY_LIST = {"schemas": [LIST_RESPONSE], "totalResults": 0, "Resources": [], "startIndex": 1, "itemsPerPage": 0}
+TREES = ("/scim/v2", "/scim/v2/Users")
+STARTUP_SECONDS = 60
+
+#: ENTRA.md §7a: WiggleDesk's seed mapping, matched on externalId.
+SEED_BODY = {"active": True, "emails": [{"type": "work", "value": "example@example.info"}],
+             "externalId": "d8ffd6a9-cede-41a4-815e-a52a53180333", "userName": "Example Username"}
+
+#: ENTRA.md §7b: Entra's default full mapping, matched on userName.
+FULL_BODY = {
+    "schemas": [CORE_USER, ENTERPRISE_USER],
+    "externalId": "adele.vance", "userName": "adele.vance@contoso.example", "active": True,
+    "displayName": "Adele Vance", "title": "Retail Manager", "preferredLanguage": "en-GB",
+    "nickName": None,
+    "name": {"formatted": "Adele Vance", "givenName": "Adele", "familyName": "Vance"},
+    "emails": [{"primary": True, "type": "work", "value": "adele.vance@contoso.example"}],
+    "addresses": [{"type": "work", "formatted": "Building 4, Floor 2", "streetAddress": "18 Harbour Road",
+                   "locality": "Leeds", "region": None, "postalCode": "LS1 4AB", "country": "GB",
+                   "primary": False}],
+    "phoneNumbers": [{"type": "work", "value": "+44 113 496 0000"},
+                     {"type": "mobile", "value": "+44 7700 900123"},
+                     {"type": "fax", "value": "+44 113 496 0999"}],
+    "roles": [],
+    "meta": {"resourceType": "User"},
+    ENTERPRISE_USER: {"employeeNumber": "000417", "department": "Retail", "costCenter": "CC-210",
+                      "organization": "Contoso", "division": "North", "manager": None},
+}
+
+
+# -- HTTP, as Entra speaks it ------------------------------------------------------------------------
+
+@dataclass
+class Reply:
+    status: int
+    headers: dict
+    body: bytes
+
+    @property
+    def json(self):
+        return json.loads(self.body)
+
+
+#: No proxy from the environment may stand between the tests and 127.0.0.1.
+_opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
+def http(method: str, url: str, body=None, token: str | None = None, headers: dict | None = None) -> Reply:
+    data = json.dumps(body).encode("utf-8") if body is not None else None
+    request = urllib.request.Request(url, data=data, method=method)
+    if token:
+        request.add_header("Authorization", f"Bearer {token}")
+    if data is not None:
+        request.add_header("Content-Type", "application/scim+json")
+    for name, value in (headers or {}).items():
+        request.add_header(name, value)
+    try:
+        with _opener.open(request, timeout=60) as response:
+            return Reply(response.status, dict(response.headers), response.read())
+    except urllib.error.HTTPError as error:
+        try:
+            return Reply(error.code, dict(error.headers), error.read())
+        finally:
+            error.close()
+
+
+def find(base: str, token: str, attribute: str, value: str) -> dict:
+    reply = http("GET", f"{base}/Users?filter={attribute}+eq+%22{quote(value, safe='')}%22", token=token)
+    assert reply.status == 200, reply.body
+    assert reply.headers["Content-Type"] == SCIM_JSON
+    return reply.json
+
+
+# -- processes --------------------------------------------------------------------------------------
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def ini_copy(source: str, directory: Path, port: int, **settings: str) -> Path:
+    """``source`` (an ini at the repository root) copied into ``directory``, listening on ``port``, with
+    ``settings`` (dots written as ``__``) replaced. ``%(here)s`` then points into ``directory``."""
+    text = (REPO / source).read_text()
+    text = re.sub(r"(?m)^listen = .*$", f"listen = 127.0.0.1:{port}", text)
+    for key, value in settings.items():
+        key = key.replace("__", ".")
+        # ConfigParser would read a "%" in the value (e.g. options=-csearch_path%3D...) as interpolation.
+        line = f"{key} = {value.replace('%', '%%')}"
+        text, count = re.subn(rf"(?m)^{re.escape(key)} = .*$", lambda _match: line, text)
+        assert count == 1, f"{key} is not in {source}"
+    target = directory / source
+    target.write_text(text)
+    return target
+
+
+def without_database_variable(**extra: str) -> dict:
+    environ = {k: v for k, v in os.environ.items() if k != "WIGGLEDESK_DATABASE_URL"}
+    environ.update(extra)
+    return environ
+
+
+def run_cli(ini: Path, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([str(CLI), str(ini), *args], capture_output=True, text=True, timeout=120,
+                          env=env or without_database_variable(), cwd=ini.parent)
+
+
+def onboard(ini: Path, name: str, email: str, base_url: str, env: dict | None = None) -> str:
+    """Onboard through the CLI, as an operator does; the token is the last line of stdout."""
+    done = run_cli(ini, "onboard", name, email, "--base-url", base_url, env=env)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.strip().splitlines()
+    assert f"Tenant URL:    {base_url}/scim/v2" in done.stdout
+    assert f"{base_url}/scim/v2/Users" in done.stdout
+    return lines[-1]
+
+
+class Server:
+    """``pserve INI`` in a process of its own, logging to a file next to the ini."""
+
+    def __init__(self, ini: Path, port: int, env: dict):
+        self.ini = ini
+        self.port = port
+        self.env = env
+        self.url = f"http://127.0.0.1:{port}"
+        self.log_path = ini.with_suffix(".log")
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> "Server":
+        with open(self.log_path, "wb") as log:
+            self.process = subprocess.Popen([str(PSERVE), str(self.ini)], stdout=log, stderr=subprocess.STDOUT,
+                                            env=self.env, cwd=self.ini.parent)
+        deadline = time.monotonic() + STARTUP_SECONDS
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                pytest.fail(f"pserve exited with {self.process.returncode}:\n{self.log()}")
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
+                    return self
+            except OSError:
+                time.sleep(0.1)
+        self.stop()
+        pytest.fail(f"pserve did not answer on port {self.port} within {STARTUP_SECONDS}s:\n{self.log()}")
+
+    def stop(self) -> None:
+        if self.process is None:
+            return
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(timeout=15)
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+
+@dataclass
+class Stack:
+    server: Server
+    ini: Path
+    token: str
+    env: dict
+
+    @property
+    def url(self) -> str:
+        return self.server.url
+
+
+@pytest.fixture(scope="module")
+def postgres_schema_url(postgres_server):
+    """A PostgreSQL schema for this module's server, dropped afterwards (as ``postgres_url``, module-wide)."""
+    schema = f"wiggledesk_server_test_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(postgres_server, poolclass=NullPool)
+    with admin.begin() as connection:
+        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+    options = " ".join(filter(None, [postgres_server.query.get("options"), f"-csearch_path={schema}"]))
+    try:
+        yield postgres_server.update_query_dict({"options": options}).render_as_string(hide_password=False)
+    finally:
+        with admin.begin() as connection:
+            connection.execute(text("SET LOCAL lock_timeout = '10s'"))
+            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+@pytest.fixture(scope="module", params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def stack(request, tmp_path_factory):
+    """development.ini served by pserve, with Contoso onboarded through the CLI; one per database kind,
+    shared by this module's tests, which therefore each use data of their own and clean up after a cycle.
+
+    On SQLite the ini is used as shipped: its database file (and var/) is created and migrated on first
+    use. On PostgreSQL it points at a schema of its own, migrated with the CLI first, as in production.
+    """
+    directory = tmp_path_factory.mktemp(f"stack-{request.param}")
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    env = without_database_variable()
+    if request.param == "sqlite":
+        ini = ini_copy("development.ini", directory, port)
+        assert not (directory / "var").exists()
+    else:
+        ini = ini_copy("development.ini", directory, port, sqlalchemy__url=request.getfixturevalue("postgres_schema_url"),
+                       wiggledesk__auto_migrate="false")
+        migrated = run_cli(ini, "migrate", env=env)
+        assert migrated.returncode == 0, migrated.stderr
+    token = onboard(ini, "Contoso", "ada@contoso.example", base, env)
+    server = Server(ini, port, env).start()
+    try:
+        yield Stack(server, ini, token, env)
+    finally:
+        server.stop()
+
+
+# -- Entra's provisioning cycle --------------------------------------------------------------------
+
+def entra_cycle(base: str, token: str, body: dict, matching_attribute: str) -> dict:
+    """ENTRA.md §5-§12 in Entra's order for one user; returns the member as created."""
+    assert find(base, token, "userName", str(uuid.uuid4())) == EMPTY_LIST           # Test Connection
+    match_value = body[matching_attribute]
+    assert find(base, token, matching_attribute, match_value) == EMPTY_LIST         # matching: miss
+
+    created = http("POST", f"{base}/Users", body, token)                            # create
+    assert created.status == 201, created.body
+    assert created.headers["Content-Type"] == SCIM_JSON
+    member = created.json
+    location = created.headers["Location"]
+    assert location == member["meta"]["location"] == f"{base}/Users/{member['id']}"
+    assert http("GET", location, token=token).json == member
+
+    hit = find(base, token, matching_attribute, match_value)                        # matching: hit
+    assert (hit["totalResults"], hit["itemsPerPage"], hit["Resources"]) == (1, 1, [member])
+
+    mail = http("PATCH", location, {"schemas": [PATCH_OP], "Operations": [          # change of mail (§9.4)
+        {"op": "Replace", "path": 'emails[type eq "work"].value', "value": "changed@fabrikam.example"}]}, token)
+    assert mail.status == 200, mail.body
+    assert [e["value"] for e in mail.json["emails"] if e.get("type") == "work"] == ["changed@fabrikam.example"]
+
+    off = http("PATCH", location, {"schemas": [PATCH_OP], "Operations": [           # deprovision (§10)
+        {"op": "Replace", "path": "active", "value": "False"}]}, token)
+    assert off.status == 200 and off.json["active"] is False
+    still = find(base, token, matching_attribute, match_value)["Resources"]
+    assert [(m["id"], m["active"]) for m in still] == [(member["id"], False)]
+
+    on = http("PATCH", location, {"schemas": [PATCH_OP], "Operations": [            # restore
+        {"op": "replace", "value": {"active": True}}]}, token)
+    assert on.status == 200 and on.json["active"] is True
+    unchanged = {k: v for k, v in mail.json.items() if k != "meta"}
+    assert {k: v for k, v in on.json.items() if k != "meta"} == unchanged
+
+    deleted = http("DELETE", location, token=token)                                 # hard delete (§12)
+    assert deleted.status == 204 and deleted.body == b""
+    assert "Content-Type" not in deleted.headers
+    assert http("GET", location, token=token).status == 404
+    assert find(base, token, matching_attribute, match_value) == EMPTY_LIST
+    return member
+
+
+@pytest.mark.parametrize("tree", TREES)
+def test_entra_cycle_with_the_seed_mapping_over_http(stack, tree):
+    """The seed mapping's cycle (matching on externalId) under each Tenant URL form."""
+    entra_cycle(stack.url + tree, stack.token, SEED_BODY, "externalId")
+
+
+def test_entra_cycle_with_the_default_full_mapping_over_http(stack):
+    """Entra's default mapping (§7b), matching on userName: every non-null value echoed, nulls left out."""
+    member = entra_cycle(stack.url + "/scim/v2", stack.token, FULL_BODY, "userName")
+    assert member["schemas"] == [CORE_USER, ENTERPRISE_USER]
+    assert member[ENTERPRISE_USER] == {"employeeNumber": "000417", "department": "Retail",
+                                       "costCenter": "CC-210", "organization": "Contoso", "division": "North"}
+    assert member["addresses"] == [{"type": "work", "formatted": "Building 4, Floor 2",
+                                    "streetAddress": "18 Harbour Road", "locality": "Leeds",
+                                    "postalCode": "LS1 4AB", "country": "GB", "primary": False}]
+    assert [p["type"] for p in member["phoneNumbers"]] == ["work", "mobile", "fax"]
+    for absent in ("nickName", "roles"):
+        assert absent not in member
+
+
+def test_a_second_organisation_onboarded_later_is_kept_apart(stack):
+    """`onboard` runs again while the service is up; each token sees its own organisation only."""
+    fabrikam = onboard(stack.ini, "Fabrikam", "grace@fabrikam.example", stack.url, stack.env)
+    base = stack.url + "/scim/v2"
+    body = {"userName": "bjensen@example.org", "externalId": "bjensen"}
+    assert http("POST", f"{base}/Users", body, stack.token).status == 201
+    assert find(base, fabrikam, "externalId", "bjensen") == EMPTY_LIST
+    assert http("POST", f"{base}/Users", body, fabrikam).status == 201
+
+
+# -- concurrency through waitress's threads ---------------------------------------------------------
+
+def concurrently(calls):
+    """Run the calls at the same moment, one thread each, and return their replies in order."""
+    barrier = threading.Barrier(len(calls))
+
+    def run(call):
+        barrier.wait(timeout=30)
+        return call()
+
+    with ThreadPoolExecutor(max_workers=len(calls)) as pool:
+        return list(pool.map(run, calls))
+
+
+def test_concurrent_creates_of_one_user_name_give_one_201_and_seven_409(stack):
+    """ENTRA.md §8: simultaneous POSTs of one userName make exactly one member, never a 5xx."""
+    base = stack.url + "/scim/v2"
+    bodies = [{"userName": "megan.bowen@contoso.example", "externalId": f"attempt-{n}"} for n in range(8)]
+    replies = concurrently([lambda body=body: http("POST", f"{base}/Users", body, stack.token) for body in bodies])
+    assert sorted(r.status for r in replies) == [201] + [409] * 7, [r.body for r in replies]
+    assert {r.json["scimType"] for r in replies if r.status == 409} == {"uniqueness"}
+    assert find(base, stack.token, "userName", "Megan.Bowen@contoso.example")["totalResults"] == 1
+
+
+def test_concurrent_patches_of_one_member_lose_nothing(stack):
+    """Eight PATCHes at once, each changing something else, all succeed and all changes are kept."""
+    base = stack.url + "/scim/v2"
+    body = {"userName": "lee.gu@contoso.example", "externalId": "lee.gu"}
+    location = http("POST", f"{base}/Users", body, stack.token).headers["Location"]
+    phones = {"work": "+44 113 496 0000", "mobile": "+44 7700 900123", "fax": "+44 113 496 0999",
+              "home": "+44 113 496 0555"}
+    attributes = {"displayName": "Example Person", "title": "Retail Manager", "nickName": "Ex",
+                  "preferredLanguage": "en-GB"}
+    operations = [{"op": "Add", "path": f'phoneNumbers[type eq "{kind}"].value', "value": number}
+                  for kind, number in phones.items()]
+    operations += [{"op": "Replace", "path": name, "value": value} for name, value in attributes.items()]
+    replies = concurrently([
+        lambda op=op: http("PATCH", location, {"schemas": [PATCH_OP], "Operations": [op]}, stack.token)
+        for op in operations])
+    assert [r.status for r in replies] == [200] * 8, [r.body for r in replies]
+    member = http("GET", location, token=stack.token).json
+    assert {p["type"]: p["value"] for p in member["phoneNumbers"]} == phones
+    assert {name: member.get(name) for name in attributes} == attributes
+    assert member["meta"]["version"] == 'W/"9"'
+
+
+# -- production.ini -----------------------------------------------------------------------------------
+
+@pytest.fixture
+def production(tmp_path):
+    """A copy of production.ini listening on a free port, its database a fresh SQLite file named by
+    WIGGLEDESK_DATABASE_URL as in production."""
+    port = free_port()
+    ini = ini_copy("production.ini", tmp_path, port)
+    env = without_database_variable(WIGGLEDESK_DATABASE_URL=f"sqlite:///{tmp_path / 'production.sqlite'}")
+    return ini, port, env
+
+
+def test_production_serves_https_locations_behind_a_trusted_proxy(production):
+    """Behind the TLS-terminating proxy (trusted_proxy), X-Forwarded-Proto/Host make locations https."""
+    ini, port, env = production
+    migrated = run_cli(ini, "migrate", env=env)
+    assert migrated.returncode == 0, migrated.stderr
+    token = onboard(ini, "Contoso", "ada@contoso.example", "https://scim.contoso.example", env)
+    server = Server(ini, port, env).start()
+    try:
+        forwarded = {"X-Forwarded-Proto": "https", "X-Forwarded-Host": "scim.contoso.example",
+                     "X-Forwarded-For": "203.0.113.9"}
+        created = http("POST", f"{server.url}/scim/v2/Users/Users", SEED_BODY, token, forwarded)
+        assert created.status == 201, created.body
+        assert created.headers["Location"] == f"https://scim.contoso.example/scim/v2/Users/Users/{created.json['id']}"
+        direct = http("GET", f"{server.url}/scim/v2/Users/{created.json['id']}", token=token)
+        assert direct.json["meta"]["location"] == f"{server.url}/scim/v2/Users/{created.json['id']}"
+    finally:
+        server.stop()
+
+
+def test_production_refuses_to_start_without_its_database_variable(production):
+    """An unset WIGGLEDESK_DATABASE_URL stops pserve at startup with a message naming the variable."""
+    ini, _port, _env = production
+    done = subprocess.run([str(PSERVE), str(ini)], capture_output=True, text=True, timeout=120,
+                          env=without_database_variable(), cwd=ini.parent)
+    assert done.returncode != 0
+    assert "WIGGLEDESK_DATABASE_URL, which is not set" in done.stderr
+
+
+# -- the command line -----------------------------------------------------------------------------
+
+def test_migrate_creates_a_fresh_database_and_can_be_repeated(production):
+    """`migrate` on a database that does not exist yet brings it to the latest revision, and says so again."""
+    ini, _port, env = production
+    first = run_cli(ini, "migrate", env=env)
+    assert first.returncode == 0, first.stderr
+    assert "is now at revision" in first.stdout
+    again = run_cli(ini, "migrate", env=env)
+    assert again.returncode == 0 and "already at the latest revision" in again.stdout
+
+
+def test_onboard_before_migrate_says_to_migrate(production):
+    """Without auto-migration, onboarding into an empty database fails with the command to run."""
+    ini, _port, env = production
+    done = run_cli(ini, "onboard", "Contoso", "ada@contoso.example", env=env)
+    assert done.returncode == 1
+    assert done.stdout == ""
+    assert done.stderr.count("\n") == 1 and f"wiggledesk-scim {ini} migrate" in done.stderr
+
+
+@pytest.mark.parametrize("name, email, reason", [
+    ("Contoso", "not-an-address", '"not-an-address" is not an e-mail address'),
+    (" ", "ada@contoso.example", "The organisation needs a name"),
+])
+def test_onboard_refusals_are_one_line_on_stderr(tmp_path, name, email, reason):
+    """A refused onboarding prints why on one line of stderr, nothing on stdout, and exits 1."""
+    done = run_cli(ini_copy("development.ini", tmp_path, free_port()), "onboard", name, email)
+    assert (done.returncode, done.stdout) == (1, "")
+    assert done.stderr.count("\n") == 1 and reason in done.stderr
+
+
+def test_migrate_without_the_database_variable_says_which_variable(production):
+    ini, _port, _env = production
+    done = run_cli(ini, "migrate", env=without_database_variable())
+    assert (done.returncode, done.stdout) == (1, "")
+    assert done.stderr.count("\n") == 1 and "WIGGLEDESK_DATABASE_URL, which is not set" in done.stderr
+
+
+def test_cli_names_a_missing_ini(tmp_path):
+    done = run_cli(tmp_path / "nowhere.ini", "migrate")
+    assert done.returncode == 1
+    assert done.stderr.count("\n") == 1 and "nowhere.ini" in done.stderr
