@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import re
 import warnings
 from urllib.parse import quote, urlsplit
 
@@ -563,3 +564,36 @@ def test_memory_storage_serves_without_a_database():
     assert client.find("externalId", SEED_BODY["externalId"]).json["totalResults"] == 1
     assert client.delete(created.headers["Location"]).status_int == 204
     assert client.find("externalId", SEED_BODY["externalId"]).json["totalResults"] == 0
+
+
+# -- settings ---------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("settings, words", [
+    ({"wiggledesk.storage": "redis"}, "wiggledesk.storage = 'redis' is not a storage we have"),
+    ({}, "sqlalchemy.url is not set"),
+    ({"sqlalchemy.url": "env:WIGGLEDESK_TEST_UNSET_VARIABLE"}, "WIGGLEDESK_TEST_UNSET_VARIABLE, which is not set"),
+    ({"sqlalchemy.url": "postgres at db.internal"}, "sqlalchemy.url is not a database URL"),
+    ({"wiggledesk.storage": "memory", "wiggledesk.scim.max_results": "5000"}, "from 1 to 1000"),
+    ({"wiggledesk.storage": "memory", "wiggledesk.scim.max_results": "lots"}, "must be a whole number"),
+    ({"wiggledesk.storage": "memory", "wiggledesk.auto_migrate": "sometimes"}, "write wiggledesk.auto_migrate = true"),
+    ({"wiggledesk.storage": "memory", "wiggledesk.public_url": "scim.example"}, "wiggledesk.public_url"),
+])
+def test_bad_settings_stop_startup_with_a_message_naming_the_key(settings, words, monkeypatch):
+    """``main()`` checks the ini once, and says what to write instead."""
+    from wiggledesk_scim.entrypoints.wiring import SettingsError
+
+    monkeypatch.delenv("WIGGLEDESK_TEST_UNSET_VARIABLE", raising=False)
+    with pytest.raises(SettingsError, match=re.escape(words)):
+        main({}, **settings)
+
+
+def test_the_database_url_may_come_from_the_environment(sqlite_url, monkeypatch):
+    """``sqlalchemy.url = env:NAME`` reads the URL from NAME, as production.ini does."""
+    from wiggledesk_scim.entrypoints.wiring import AppSettings
+
+    monkeypatch.setenv("WIGGLEDESK_TEST_DATABASE_URL", sqlite_url)
+    settings = AppSettings.from_settings({"sqlalchemy.url": "env:WIGGLEDESK_TEST_DATABASE_URL",
+                                          "sqlalchemy.pool_size": "3"})
+    assert settings.database_url == sqlite_url
+    assert settings.engine_settings == {"sqlalchemy.url": sqlite_url, "sqlalchemy.pool_size": "3",
+                                        "sqlalchemy.hide_parameters": True}
