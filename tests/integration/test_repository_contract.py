@@ -23,7 +23,7 @@ from tests.support import START, FixedClock, SequentialIds
 from wiggledesk_scim.adapters.memory import InMemoryStore, InMemoryUnitOfWork, matches_filter
 from wiggledesk_scim.adapters.sqlalchemy import SqlAlchemyStorage
 from wiggledesk_scim.adapters.sqlalchemy.tables import api_tokens, member_email_keys, members, organisations
-from wiggledesk_scim.domain.errors import NotFound, UniquenessConflict, VersionMismatch
+from wiggledesk_scim.domain.errors import InvalidValue, NotFound, UniquenessConflict, VersionMismatch
 from wiggledesk_scim.domain.model import (Address, ApiToken, Email, EnterpriseInfo, Member, MemberFields, Name,
                                           Organisation, PhoneNumber)
 from wiggledesk_scim.domain.ports import UnitOfWork
@@ -991,3 +991,22 @@ class TestPostgresRepositories(SqlRepositoryContract):
                 assert reader.members.get(contoso.id, bjensen.id).version == 1
                 store.run(lambda uow: uow.members.update(changed, expected_version=1))
                 assert reader.members.get(contoso.id, bjensen.id) == changed
+
+    @pytest.mark.parametrize("fields", [
+        {"user_name": "bjensen\x00"},
+        {"user_name": "bjensen", "emails": (Email(value="bjensen@contoso.example\x00"),)},
+        {"user_name": "bjensen", "title": "Tour\x00Guide"},
+    ], ids=["userName", "e-mail", "title"])
+    def test_text_postgresql_cannot_store_is_an_invalid_value(self, store, people, contoso, fields):
+        """A NUL character, which PostgreSQL text cannot hold, is refused as InvalidValue, not a 500."""
+        user_name = fields.pop("user_name")
+
+        with pytest.raises(InvalidValue):
+            self.add(store, people.member(contoso, user_name, **fields))
+
+    def test_nul_inside_json_attributes_round_trips(self, store, people, contoso):
+        """JSON escapes NUL, so a phone number's display may hold one and reads back unchanged."""
+        bjensen = people.member(contoso, "bjensen", phone_numbers=(PhoneNumber(value="+1 555", display="a\x00b"),))
+        self.add(store, bjensen)
+
+        assert self.get(store, contoso, bjensen.id) == bjensen

@@ -21,7 +21,7 @@ from sqlalchemy import ColumnElement, and_, delete, exists, false, func, insert,
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from ...domain.errors import NotFound, UniquenessConflict, VersionMismatch
+from ...domain.errors import InvalidValue, NotFound, UniquenessConflict, VersionMismatch
 from ...domain.model import (Address, ApiToken, Email, EnterpriseInfo, Member, MemberFields, Name, Organisation,
                              PhoneNumber, case_key, user_name_key)
 from ...domain.ports import ApiTokenRepository, MemberRepository, OrganisationRepository
@@ -38,6 +38,13 @@ def _storable(session: Session, text: str) -> bool:
     """Whether ``text`` could be stored at all: PostgreSQL text cannot hold NUL, and psycopg refuses to
     even send it, so a lookup by such a value must simply find nothing rather than fail."""
     return "\x00" not in text or session.get_bind().dialect.name != "postgresql"
+
+
+def _refuse_unstorable(session: Session, texts) -> None:
+    """``InvalidValue`` rather than a database error (a 500) for text PostgreSQL cannot store."""
+    if session.get_bind().dialect.name == "postgresql":
+        if any(isinstance(text, str) and "\x00" in text for text in texts):
+            raise InvalidValue("Text values must not contain the NUL character (U+0000)")
 
 
 def _plausible_id(session: Session, value: Any) -> bool:
@@ -62,6 +69,7 @@ class SqlAlchemyOrganisationRepository(OrganisationRepository):
         self.changed = changed
 
     def add(self, organisation: Organisation) -> None:
+        _refuse_unstorable(self.session, [organisation.name])
         self.session.execute(insert(organisations).values(_organisation_row(organisation)))
         self.changed()
 
@@ -77,6 +85,7 @@ class SqlAlchemyOrganisationRepository(OrganisationRepository):
     def update(self, organisation: Organisation) -> None:
         if not _plausible_id(self.session, organisation.id):
             raise NotFound(f"No organisation with id {organisation.id}")
+        _refuse_unstorable(self.session, [organisation.name])
         result = self.session.execute(
             update(organisations).where(organisations.c.id == organisation.id)
             .values(_organisation_row(organisation)))
@@ -96,8 +105,10 @@ class SqlAlchemyMemberRepository(MemberRepository):
         self.changed = changed
 
     def add(self, member: Member) -> None:
+        row = _member_row(member)
+        _refuse_unstorable(self.session, _texts(row, member))
         try:
-            self.session.execute(insert(members).values(_member_row(member)))
+            self.session.execute(insert(members).values(row))
         except IntegrityError as error:
             raise _uniqueness_conflict(error, member) from error
         self._write_email_keys(member)
@@ -147,6 +158,7 @@ class SqlAlchemyMemberRepository(MemberRepository):
         if not (_plausible_id(self.session, member.organisation_id) and _plausible_id(self.session, member.id)):
             raise NotFound(f"No member with id {member.id} in this organisation")
         row = _member_row(member)
+        _refuse_unstorable(self.session, _texts(row, member))
         del row["id"], row["organisation_id"], row["created"]
         try:
             result = self.session.execute(
@@ -314,6 +326,13 @@ def _uniqueness_conflict(error: IntegrityError, member: Member) -> Exception:
     if EXTERNAL_ID_INDEX in text or "members.external_id" in text:
         return UniquenessConflict("externalId", member.external_id or "")
     return error
+
+
+def _texts(row: dict[str, Any], member: Member) -> list[str]:
+    """The member's text that lands in text columns (the JSON columns escape what they hold)."""
+    emails = member.fields.emails
+    return [v for v in row.values() if isinstance(v, str)] + [e.value for e in emails] + [
+        e.type for e in emails if e.type is not None]
 
 
 def _organisation_row(organisation: Organisation) -> dict[str, Any]:

@@ -10,24 +10,26 @@ part of a transaction is to discard all of it.
 What this module does not do: decide transaction boundaries (the manager does), retry, or know SCIM.
 
 SQLite and concurrency. Python's sqlite3 driver, left to itself, emits BEGIN before the first INSERT,
-UPDATE or DELETE only (its "legacy transaction control", no longer the default from Python 3.16). We take
-BEGIN over and emit ``BEGIN IMMEDIATE`` at the start of every transaction instead:
+UPDATE or DELETE only (its "legacy transaction control", which stops being the default in Python 3.16),
+so reads before the first write are outside the transaction. We take BEGIN over and emit
+``BEGIN IMMEDIATE`` at the start of every transaction instead:
 
-- SQLite has one writer lock for the whole file anyway. A deferred transaction that reads first and
-  writes later must upgrade its read lock, and when another connection holds the writer lock SQLite
-  refuses that upgrade at once with "database is locked" (waiting could deadlock), whatever the busy
-  timeout. Every use case here reads before it writes (MemberService.update reads, checks, then
-  updates), so under deferred BEGIN concurrent writers fail instead of queueing.
+- SQLite has one writer lock for the whole file. A transaction that has read (BEGIN DEFERRED) and then
+  writes must upgrade its read lock; when another connection holds the writer lock SQLite refuses that
+  at once with "database is locked", busy timeout or not, since waiting could deadlock. Every use case
+  reads before it writes (MemberService.update reads, checks, then updates): with plain BEGIN, the
+  contract suite's eight concurrent updates fail that way.
 - ``BEGIN IMMEDIATE`` takes the writer lock before the first read, so a transaction never upgrades: it
-  waits (up to the busy timeout, 30 s) until the previous one commits, then reads committed data. Every
-  unit of work is serialisable, the in-memory store's one-lock behaviour, and DDL (alembic) is
-  transactional too.
-- The price: transactions on one SQLite file run one at a time, readers included (readers outside a
-  transaction, e.g. the sqlite3 shell, are not blocked except during a commit). That suits SQLite's use
-  here, development and small single-node installs; PostgreSQL (READ COMMITTED, row locks) is the
-  concurrent store.
-- The rollback journal stays (no WAL): under WAL, readers keep a snapshot, and a transaction that began
-  by reading an old snapshot cannot write; with BEGIN IMMEDIATE it would buy nothing but -wal/-shm files.
+  waits (busy timeout, 30 s) until the one before it ends, then reads committed data. Every unit of work
+  is serialisable, like the in-memory store's single lock; concurrent updates never even see a
+  ``VersionMismatch``; and DDL (alembic) is transactional.
+- The legacy mode passes the concurrency tests too, but its reads are not repeatable, it is going away,
+  and it leaves migrations non-transactional.
+- The price: transactions on one SQLite file run one at a time, read-only ones included. That suits
+  SQLite's use here (development, small single-node installs); PostgreSQL (READ COMMITTED, row locks,
+  the service's re-read-and-retry) is the store for concurrent load.
+- The rollback journal stays (no WAL): with every transaction taking the writer lock up front, WAL's
+  concurrent readers would not be used, and it adds -wal/-shm files beside the database.
 """
 from __future__ import annotations
 
