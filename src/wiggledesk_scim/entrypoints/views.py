@@ -56,14 +56,12 @@ def _query(query_string: str) -> dict[str, str]:
 
 
 def to_response(scim_response: ScimResponse) -> Response:
-    headers = [(name, value) for name, value in scim_response.headers.items()
-               if scim_response.body is not None or name.lower() != "content-type"]
     if scim_response.body is None:
-        # 204 and 304 carry neither a body nor a Content-Length (RFC 9110 §8.6).
+        # 204 and 304 carry neither a body nor Content-Type/Content-Length (RFC 9110 §8.6, §15.4.5).
+        headers = [(name, value) for name, value in scim_response.headers.items()
+                   if name.lower() not in ("content-type", "content-length")]
         return Response(status=scim_response.status, headerlist=headers, app_iter=[])
-    body = scim_response.body_bytes()
-    headers.append(("Content-Length", str(len(body))))
-    return Response(status=scim_response.status, headerlist=headers, app_iter=[body])
+    return _body_response(scim_response.status, scim_response.body_bytes(), scim_response.headers)
 
 
 def error_response(error: ScimError) -> Response:
@@ -71,8 +69,14 @@ def error_response(error: ScimError) -> Response:
 
 
 def _json_response(status: int, body: dict, headers: dict[str, str] | None = None) -> Response:
-    payload = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
-    headerlist = [(name, value) for name, value in (headers or {}).items()
+    # Serialised exactly as ScimResponse.body_bytes() does.
+    return _body_response(status, json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8"),
+                          headers or {})
+
+
+def _body_response(status: int, payload: bytes, headers: dict[str, str]) -> Response:
+    """Every body goes out as SCIM JSON, whatever the client's Accept said (ENTRA.md §1)."""
+    headerlist = [(name, value) for name, value in headers.items()
                   if name.lower() not in ("content-type", "content-length")]
     headerlist += [("Content-Type", SCIM_CONTENT_TYPE), ("Content-Length", str(len(payload)))]
     return Response(status=status, headerlist=headerlist, app_iter=[payload])
