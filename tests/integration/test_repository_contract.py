@@ -22,7 +22,7 @@ from transaction.interfaces import DoomedTransaction
 from tests.support import START, FixedClock, SequentialIds
 from wiggledesk_scim.adapters.memory import InMemoryStore, InMemoryUnitOfWork, matches_filter
 from wiggledesk_scim.adapters.sqlalchemy import SqlAlchemyStorage
-from wiggledesk_scim.adapters.sqlalchemy.tables import api_tokens, member_email_keys, members, organisations
+from wiggledesk_scim.adapters.sqlalchemy.tables import member_email_keys, members, organisations
 from wiggledesk_scim.domain.errors import InvalidValue, NotFound, UniquenessConflict, VersionMismatch
 from wiggledesk_scim.domain.model import (Address, ApiToken, Email, EnterpriseInfo, Member, MemberFields, Name,
                                           Organisation, PhoneNumber)
