@@ -16,9 +16,10 @@ from .query import MemberQuery, Page
 
 Edit = Callable[[MemberFields], MemberFields]
 
-#: How often an update is re-read and re-applied when a concurrent writer got there first.
-#: Each round means someone else's change landed, so a handful covers any real contention.
-UPDATE_ATTEMPTS = 8
+#: How often an update is re-read and re-applied when a concurrent writer got there first. Each
+#: failed round means another writer's change landed, so this bounds the writers one member may have
+#: at the same moment (Entra sends one request per member at a time; scripts may send more).
+UPDATE_ATTEMPTS = 32
 
 
 class MemberService:

@@ -219,6 +219,9 @@ class StrictString(colander.String):
             return colander.null
         if not isinstance(cstruct, str):
             raise colander.Invalid(node, f"must be a string, got {_describe(cstruct)}")
+        if "\x00" in cstruct:
+            # PostgreSQL cannot store NUL in text, and no real attribute holds one.
+            raise colander.Invalid(node, "must not contain the NUL character")
         return cstruct
 
 
