@@ -15,6 +15,7 @@ requires = [
 
 tests_require = [
     "pytest>=8",
+    "pytest-cov>=5",
     "webtest>=3.0",
 ]
 

@@ -11,16 +11,10 @@ import hashlib
 import json
 import logging
 import re
-import warnings
 from urllib.parse import quote, urlsplit
 
 import pytest
 
-with warnings.catch_warnings():
-    # WebOb 1.8 (under Pyramid and WebTest) imports the cgi module, deprecated since Python 3.11; the
-    # warning is WebOb's to fix and harmless until Python 3.13, and pytest.ini makes warnings errors.
-    warnings.filterwarnings("ignore", r"'cgi' is deprecated", DeprecationWarning)
-    import webob  # noqa: F401
 from pyramid.config import Configurator
 from pyramid.scripting import prepare
 from webtest import TestApp
@@ -597,3 +591,13 @@ def test_the_database_url_may_come_from_the_environment(sqlite_url, monkeypatch)
     assert settings.database_url == sqlite_url
     assert settings.engine_settings == {"sqlalchemy.url": sqlite_url, "sqlalchemy.pool_size": "3",
                                         "sqlalchemy.hide_parameters": True}
+
+
+def test_the_documentation_uri_of_the_service_provider_config_is_served(testapp, contoso):
+    """ServiceProviderConfig's documentationUri answers with the setup help, naming this host's Tenant URL."""
+    spc = testapp.get("/scim/v2/ServiceProviderConfig",
+                      headers={"Authorization": f"Bearer {contoso.token}"}).json
+    page = testapp.get(urlsplit(spc["documentationUri"]).path)
+    assert page.content_type == "text/html"
+    assert "http://localhost/scim/v2" in page.text
+    assert "Provision Microsoft Entra ID Groups" in page.text

@@ -435,3 +435,33 @@ def test_an_unknown_endpoint_is_404_once_authenticated(scim, token_a):
     """Paths we do not serve are 404, but only for a caller with a valid token."""
     error = refused(lambda: scim.unknown_endpoint(scim_request(token_a, path="/Widgets")))
     assert error.status == 404
+
+
+def test_a_strong_if_match_is_read_like_a_weak_one(scim, token_a, adele):
+    """If-Match "1" names the same version as W/"1"."""
+    response = scim.patch_user(scim_request(token_a, patch_body(
+        {"op": "replace", "path": "displayName", "value": "x"}), headers={"If-Match": '"1"'}), adele["id"])
+    assert response.headers["ETag"] == 'W/"2"'
+
+
+def test_a_body_without_content_type_is_read_as_json(scim, token_a):
+    """A client that omits Content-Type still gets its JSON read."""
+    request = scim_request(token_a, SEED_USER)
+    request = type(request)(base_url=request.base_url, query={}, body=request.body,
+                            headers={"Authorization": f"Bearer {token_a}"})
+    assert scim.create_user(request).status == 201
+
+
+def test_a_response_serialises_to_compact_utf8_json(scim, token_a):
+    """Bodies are UTF-8 JSON without ASCII escapes; a response without a body has no bytes."""
+    body = dict(SEED_USER, displayName="Zoë")
+    response = scim.create_user(scim_request(token_a, body))
+    assert '"displayName":"Zoë"'.encode() in response.body_bytes()
+    deleted = scim.delete_user(scim_request(token_a), response.body["id"])
+    assert deleted.body_bytes() == b""
+    assert "Content-Type" not in deleted.headers
+
+
+def test_a_scim_error_describes_itself():
+    """The repr of a SCIM error carries its status, scimType and detail, for logs and test output."""
+    assert repr(ScimError(409, "taken", "uniqueness")) == "ScimError(409, 'uniqueness', 'taken')"

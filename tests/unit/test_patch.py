@@ -498,3 +498,14 @@ def test_not_stored_attributes_and_unknown_extensions_are_accepted_without_chang
 def test_a_patch_that_changes_nothing_returns_equal_fields(operation):
     """A no-op patch yields fields equal to the input, so the member's version does not move."""
     assert patched(ADELE_FIELDS, operation) == ADELE_FIELDS
+
+
+def test_the_core_schema_urn_as_a_key_holds_more_paths():
+    """A path-less value may nest core attributes under the core schema's URN (RFC 7644 §3.5.2)."""
+    result = patched(ADELE_FIELDS, op("replace", value={CORE: {"displayName": "Adele V.", "name.givenName": "Ada"}}))
+    assert (result.display_name, result.name.given_name) == ("Adele V.", "Ada")
+
+
+def test_an_empty_object_on_a_value_filter_that_matches_nothing_changes_nothing():
+    """Replacing a missing typed entry with an empty object creates nothing."""
+    assert patched(ADELE_FIELDS, op("Replace", 'emails[type eq "home"]', value={})) == ADELE_FIELDS

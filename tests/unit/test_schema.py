@@ -504,3 +504,9 @@ def test_patch_with_too_many_operations_is_invalid_syntax():
     error = patch_refusal({"Operations": [operation] * (MAX_PATCH_OPERATIONS + 1)})
     assert (error.status, error.scim_type) == (400, "invalidSyntax")
     assert str(MAX_PATCH_OPERATIONS) in error.detail
+
+
+def test_unknown_keys_of_the_enterprise_extension_are_ignored():
+    """An enterprise key we do not know is dropped, like any unknown attribute (ENTRA.md §7b)."""
+    user, _ = validate_user({"userName": "bjensen", ENTERPRISE: {"department": "Retail", "shoeSize": "44"}})
+    assert fields_from_user(user).enterprise == EnterpriseInfo(department="Retail")

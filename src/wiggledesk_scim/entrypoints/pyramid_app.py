@@ -11,6 +11,7 @@ import uuid
 from pyramid.config import Configurator
 from pyramid.events import NewResponse
 
+from .help import add_help_route
 from .routes import add_scim_routes
 from .views import add_error_views
 from .wiring import Container, build_container
@@ -47,6 +48,7 @@ def main(global_config, **settings):
     config.add_subscriber(_echo_request_id, NewResponse)
     for prefix, name_prefix in SCIM_TREES:
         add_scim_routes(config, prefix, name_prefix)
+    add_help_route(config)
     add_error_views(config, scim_root=SCIM_ROOT)
     return config.make_wsgi_app()
 

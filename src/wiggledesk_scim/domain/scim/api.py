@@ -92,7 +92,8 @@ def parse_json(body: bytes):
         raise ScimError(400, f"The request body is not valid JSON: {error}", INVALID_SYNTAX) from None
 
 
-def _version_from_etag(value: str) -> int | None:
+def _version_from_etag(value: str) -> int:
+    """The version an ETag names; -1 (matching no version) for one we never issued."""
     text = value.strip()
     if text.startswith("W/"):
         text = text[2:]

@@ -41,10 +41,6 @@ class ScimError(Exception):
         return f"ScimError({self.status}, {self.scim_type!r}, {self.detail!r})"
 
 
-def bad_request(detail: str, scim_type: str = INVALID_VALUE) -> ScimError:
-    return ScimError(400, detail, scim_type)
-
-
 def from_domain(error: DomainError) -> ScimError:
     """The one table from domain refusals to SCIM errors (STYLE.md §2.4)."""
     if isinstance(error, AccessRefused):
