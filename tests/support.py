@@ -4,6 +4,7 @@ from __future__ import annotations
 import threading
 from datetime import datetime, timedelta, timezone
 
+from wiggledesk_scim.domain.model import Address, Email, EnterpriseInfo, MemberFields, Name, PhoneNumber
 from wiggledesk_scim.domain.ports import Clock, IdGenerator
 
 #: The moment every test starts at, unless it says otherwise.
@@ -42,3 +43,51 @@ class SequentialIds(IdGenerator):
         with self._lock:
             self._last += 1
             return f"00000000-0000-4000-8000-{self._last:012d}"
+
+
+# -- what Entra sends (ENTRA.md §7) -------------------------------------------------------------------
+
+CORE = "urn:ietf:params:scim:schemas:core:2.0:User"
+ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
+
+#: ENTRA.md §7a: WiggleDesk's seed mapping, as our announcement showed it (no schemas, a spaced userName).
+SEED_USER = {
+    "active": True,
+    "emails": [{"type": "work", "value": "example@example.info"}],
+    "externalId": "d8ffd6a9-cede-41a4-815e-a52a53180333",
+    "userName": "Example Username",
+}
+
+#: ENTRA.md §7b: Entra's default full mapping, with its nulls, empty roles and client-side meta.
+FULL_USER = {
+    "schemas": [CORE, ENTERPRISE],
+    "externalId": "adele.vance", "userName": "adele.vance@contoso.example", "active": True,
+    "displayName": "Adele Vance", "title": "Retail Manager", "preferredLanguage": "en-GB",
+    "nickName": None,
+    "name": {"formatted": "Adele Vance", "givenName": "Adele", "familyName": "Vance"},
+    "emails": [{"primary": True, "type": "work", "value": "adele.vance@contoso.example"}],
+    "addresses": [{"type": "work", "formatted": "Building 4, Floor 2", "streetAddress": "18 Harbour Road",
+                   "locality": "Leeds", "region": None, "postalCode": "LS1 4AB", "country": "GB",
+                   "primary": False}],
+    "phoneNumbers": [{"type": "work", "value": "+44 113 496 0000"},
+                     {"type": "mobile", "value": "+44 7700 900123"},
+                     {"type": "fax", "value": "+44 113 496 0999"}],
+    "roles": [],
+    "meta": {"resourceType": "User"},
+    ENTERPRISE: {"employeeNumber": "000417", "department": "Retail", "costCenter": "CC-210",
+                 "organization": "Contoso", "division": "North", "manager": None},
+}
+
+#: FULL_USER as the domain holds it.
+ADELE_FIELDS = MemberFields(
+    user_name="adele.vance@contoso.example", external_id="adele.vance", active=True,
+    name=Name(formatted="Adele Vance", family_name="Vance", given_name="Adele"),
+    display_name="Adele Vance", title="Retail Manager", preferred_language="en-GB",
+    emails=(Email("adele.vance@contoso.example", type="work", primary=True),),
+    phone_numbers=(PhoneNumber("+44 113 496 0000", type="work"), PhoneNumber("+44 7700 900123", type="mobile"),
+                   PhoneNumber("+44 113 496 0999", type="fax")),
+    addresses=(Address(formatted="Building 4, Floor 2", street_address="18 Harbour Road", locality="Leeds",
+                       postal_code="LS1 4AB", country="GB", type="work", primary=False),),
+    enterprise=EnterpriseInfo(employee_number="000417", cost_center="CC-210", organization="Contoso",
+                              division="North", department="Retail"),
+)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 import uuid
+from contextlib import contextmanager
 from typing import Iterator
 
 import pytest
@@ -60,22 +61,29 @@ def postgres_server() -> URL:
     return url
 
 
-@pytest.fixture
-def postgres_url(postgres_server: URL) -> Iterator[str]:
-    """A URL whose connections work in a fresh, empty schema of their own (dropped after the test)."""
-    schema = f"wiggledesk_test_{uuid.uuid4().hex[:16]}"
-    admin = create_engine(postgres_server, poolclass=NullPool)
+@contextmanager
+def fresh_postgres_schema(server: URL, prefix: str) -> Iterator[str]:
+    """A URL whose connections work in a fresh, empty schema of their own, dropped on leaving."""
+    schema = f"{prefix}_{uuid.uuid4().hex[:16]}"
+    admin = create_engine(server, poolclass=NullPool)
     with admin.begin() as connection:
         connection.execute(text(f'CREATE SCHEMA "{schema}"'))
-    options = " ".join(filter(None, [postgres_server.query.get("options"), f"-csearch_path={schema}"]))
+    options = " ".join(filter(None, [server.query.get("options"), f"-csearch_path={schema}"]))
     try:
-        yield postgres_server.update_query_dict({"options": options}).render_as_string(hide_password=False)
+        yield server.update_query_dict({"options": options}).render_as_string(hide_password=False)
     finally:
         with admin.begin() as connection:
             # A test that leaked a connection in a transaction would make DROP wait for ever.
             connection.execute(text("SET LOCAL lock_timeout = '10s'"))
             connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
         admin.dispose()
+
+
+@pytest.fixture
+def postgres_url(postgres_server: URL) -> Iterator[str]:
+    """A URL whose connections work in a fresh, empty schema of their own (dropped after the test)."""
+    with fresh_postgres_schema(postgres_server, "wiggledesk_test") as url:
+        yield url
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])

@@ -24,8 +24,9 @@ from pathlib import Path
 from urllib.parse import quote
 
 import pytest
-from sqlalchemy import create_engine, text
-from sqlalchemy.pool import NullPool
+
+from tests.integration.conftest import fresh_postgres_schema
+from tests.support import FULL_USER, SEED_USER
 
 REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -40,31 +41,6 @@ SCIM_JSON = "application/scim+json; charset=utf-8"
 EMPTY_LIST = {"schemas": [LIST_RESPONSE], "totalResults": 0, "Resources": [], "startIndex": 1, "itemsPerPage": 0}
 TREES = ("/scim/v2", "/scim/v2/Users")
 STARTUP_SECONDS = 60
-
-#: ENTRA.md §7a: WiggleDesk's seed mapping, matched on externalId.
-SEED_BODY = {"active": True, "emails": [{"type": "work", "value": "example@example.info"}],
-             "externalId": "d8ffd6a9-cede-41a4-815e-a52a53180333", "userName": "Example Username"}
-
-#: ENTRA.md §7b: Entra's default full mapping, matched on userName.
-FULL_BODY = {
-    "schemas": [CORE_USER, ENTERPRISE_USER],
-    "externalId": "adele.vance", "userName": "adele.vance@contoso.example", "active": True,
-    "displayName": "Adele Vance", "title": "Retail Manager", "preferredLanguage": "en-GB",
-    "nickName": None,
-    "name": {"formatted": "Adele Vance", "givenName": "Adele", "familyName": "Vance"},
-    "emails": [{"primary": True, "type": "work", "value": "adele.vance@contoso.example"}],
-    "addresses": [{"type": "work", "formatted": "Building 4, Floor 2", "streetAddress": "18 Harbour Road",
-                   "locality": "Leeds", "region": None, "postalCode": "LS1 4AB", "country": "GB",
-                   "primary": False}],
-    "phoneNumbers": [{"type": "work", "value": "+44 113 496 0000"},
-                     {"type": "mobile", "value": "+44 7700 900123"},
-                     {"type": "fax", "value": "+44 113 496 0999"}],
-    "roles": [],
-    "meta": {"resourceType": "User"},
-    ENTERPRISE_USER: {"employeeNumber": "000417", "department": "Retail", "costCenter": "CC-210",
-                      "organization": "Contoso", "division": "North", "manager": None},
-}
-
 
 # -- HTTP, as Entra speaks it ------------------------------------------------------------------------
 
@@ -210,18 +186,8 @@ class Stack:
 @pytest.fixture(scope="module")
 def postgres_schema_url(postgres_server):
     """A PostgreSQL schema for this module's server, dropped afterwards (as ``postgres_url``, module-wide)."""
-    schema = f"wiggledesk_server_test_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(postgres_server, poolclass=NullPool)
-    with admin.begin() as connection:
-        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
-    options = " ".join(filter(None, [postgres_server.query.get("options"), f"-csearch_path={schema}"]))
-    try:
-        yield postgres_server.update_query_dict({"options": options}).render_as_string(hide_password=False)
-    finally:
-        with admin.begin() as connection:
-            connection.execute(text("SET LOCAL lock_timeout = '10s'"))
-            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
+    with fresh_postgres_schema(postgres_server, "wiggledesk_server_test") as url:
+        yield url
 
 
 @pytest.fixture(scope="module", params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
@@ -299,12 +265,12 @@ def entra_cycle(base: str, token: str, body: dict, matching_attribute: str) -> d
 @pytest.mark.parametrize("tree", TREES)
 def test_entra_cycle_with_the_seed_mapping_over_http(stack, tree):
     """The seed mapping's cycle (matching on externalId) under each Tenant URL form."""
-    entra_cycle(stack.url + tree, stack.token, SEED_BODY, "externalId")
+    entra_cycle(stack.url + tree, stack.token, SEED_USER, "externalId")
 
 
 def test_entra_cycle_with_the_default_full_mapping_over_http(stack):
     """Entra's default mapping (§7b), matching on userName: every non-null value echoed, nulls left out."""
-    member = entra_cycle(stack.url + "/scim/v2", stack.token, FULL_BODY, "userName")
+    member = entra_cycle(stack.url + "/scim/v2", stack.token, FULL_USER, "userName")
     assert member["schemas"] == [CORE_USER, ENTERPRISE_USER]
     assert member[ENTERPRISE_USER] == {"employeeNumber": "000417", "department": "Retail",
                                        "costCenter": "CC-210", "organization": "Contoso", "division": "North"}
@@ -394,7 +360,7 @@ def test_production_serves_https_locations_behind_a_trusted_proxy(production):
     try:
         forwarded = {"X-Forwarded-Proto": "https", "X-Forwarded-Host": "scim.contoso.example",
                      "X-Forwarded-For": "203.0.113.9"}
-        created = http("POST", f"{server.url}/scim/v2/Users/Users", SEED_BODY, token, forwarded)
+        created = http("POST", f"{server.url}/scim/v2/Users/Users", SEED_USER, token, forwarded)
         assert created.status == 201, created.body
         assert created.headers["Location"] == f"https://scim.contoso.example/scim/v2/Users/Users/{created.json['id']}"
         direct = http("GET", f"{server.url}/scim/v2/Users/{created.json['id']}", token=token)

@@ -6,6 +6,7 @@ from dataclasses import replace
 
 import pytest
 
+from tests.support import ADELE_FIELDS as SUPPORT_ADELE
 from wiggledesk_scim.domain.model import Address, Email, EnterpriseInfo, MemberFields, Name, PhoneNumber
 from wiggledesk_scim.domain.scim.errors import ScimError
 from wiggledesk_scim.domain.scim.patch import compile_patch
@@ -20,18 +21,7 @@ ADELE = "adele.vance@contoso.example"
 FABRIKAM = "adele@fabrikam.example"
 
 #: Adele as Entra's full mapping created her (ENTRA.md §7b), with a manager.
-ADELE_FIELDS = MemberFields(
-    user_name=ADELE, external_id="adele.vance", active=True,
-    name=Name(formatted="Adele Vance", family_name="Vance", given_name="Adele"),
-    display_name="Adele Vance", title="Retail Manager", preferred_language="en-GB",
-    emails=(Email(ADELE, type="work", primary=True),),
-    phone_numbers=(PhoneNumber("+44 113 496 0000", type="work"), PhoneNumber("+44 7700 900123", type="mobile"),
-                   PhoneNumber("+44 113 496 0999", type="fax")),
-    addresses=(Address(formatted="Building 4, Floor 2", street_address="18 Harbour Road", locality="Leeds",
-                       postal_code="LS1 4AB", country="GB", type="work", primary=False),),
-    enterprise=EnterpriseInfo(employee_number="000417", cost_center="CC-210", organization="Contoso",
-                              division="North", department="Retail", manager_id=MANAGER_ID),
-)
+ADELE_FIELDS = replace(SUPPORT_ADELE, enterprise=replace(SUPPORT_ADELE.enterprise, manager_id=MANAGER_ID))
 BJENSEN = MemberFields(user_name="bjensen")
 
 

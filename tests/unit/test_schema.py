@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from tests.support import ADELE_FIELDS, FULL_USER
 from wiggledesk_scim.domain.model import Address, Email, EnterpriseInfo, MemberFields, Name, PhoneNumber
 from wiggledesk_scim.domain.scim.errors import ScimError
 from wiggledesk_scim.domain.scim.schema import (MAX_PATCH_OPERATIONS, PatchOperation, fields_from_user,
@@ -43,39 +44,6 @@ SEED_MAPPING_POST = {
     "externalId": "d8ffd6a9-cede-41a4-815e-a52a53180333", "userName": "Example Username",
 }
 
-ENTRA_FULL_MAPPING_POST = {
-    "schemas": [CORE, ENTERPRISE],
-    "externalId": "adele.vance", "userName": ADELE, "active": True,
-    "displayName": "Adele Vance", "title": "Retail Manager", "preferredLanguage": "en-GB",
-    "nickName": None,
-    "name": {"formatted": "Adele Vance", "givenName": "Adele", "familyName": "Vance"},
-    "emails": [{"primary": True, "type": "work", "value": ADELE}],
-    "addresses": [{"type": "work", "formatted": "Building 4, Floor 2", "streetAddress": "18 Harbour Road",
-                   "locality": "Leeds", "region": None, "postalCode": "LS1 4AB", "country": "GB",
-                   "primary": False}],
-    "phoneNumbers": [{"type": "work", "value": "+44 113 496 0000"},
-                     {"type": "mobile", "value": "+44 7700 900123"},
-                     {"type": "fax", "value": "+44 113 496 0999"}],
-    "roles": [],
-    "meta": {"resourceType": "User"},
-    ENTERPRISE: {"employeeNumber": "000417", "department": "Retail", "costCenter": "CC-210",
-                 "organization": "Contoso", "division": "North", "manager": None},
-}
-
-ADELE_FIELDS = MemberFields(
-    user_name=ADELE, external_id="adele.vance", active=True,
-    name=Name(formatted="Adele Vance", family_name="Vance", given_name="Adele"),
-    display_name="Adele Vance", title="Retail Manager", preferred_language="en-GB",
-    emails=(Email(ADELE, type="work", primary=True),),
-    phone_numbers=(PhoneNumber("+44 113 496 0000", type="work"), PhoneNumber("+44 7700 900123", type="mobile"),
-                   PhoneNumber("+44 113 496 0999", type="fax")),
-    addresses=(Address(formatted="Building 4, Floor 2", street_address="18 Harbour Road", locality="Leeds",
-                       postal_code="LS1 4AB", country="GB", type="work", primary=False),),
-    enterprise=EnterpriseInfo(employee_number="000417", cost_center="CC-210", organization="Contoso",
-                              division="North", department="Retail"),
-)
-
-
 def test_seed_mapping_post_without_schemas_and_with_a_spaced_user_name_is_accepted():
     """ENTRA.md §7a: no ``schemas`` key means the core User, and a userName may contain a space."""
     assert fields_of(SEED_MAPPING_POST) == MemberFields(
@@ -85,7 +53,7 @@ def test_seed_mapping_post_without_schemas_and_with_a_spaced_user_name_is_accept
 
 def test_entra_full_mapping_post_gives_exactly_the_assigned_fields():
     """ENTRA.md §7b: nulls, empty roles, client meta and a null manager all leave nothing behind."""
-    assert fields_of(ENTRA_FULL_MAPPING_POST) == ADELE_FIELDS
+    assert fields_of(FULL_USER) == ADELE_FIELDS
 
 
 def test_validate_user_reports_whether_active_was_given():
