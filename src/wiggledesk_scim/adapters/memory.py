@@ -14,8 +14,8 @@ from datetime import datetime
 from ..domain.errors import NotFound, UniquenessConflict, VersionMismatch
 from ..domain.model import ApiToken, Member, Organisation, case_key, user_name_key
 from ..domain.ports import ApiTokenRepository, MemberRepository, OrganisationRepository, UnitOfWork
-from ..domain.query import (And, AnyEmail, Attribute, Compare, Filter, MemberQuery, Not, Operator, Or, Page,
-                            Present)
+from ..domain.query import (STRING, And, AnyValue, Attribute, Compare, Filter, MemberQuery, Not, Operator, Or,
+                            Page, Present)
 
 
 class InMemoryStore:
@@ -92,9 +92,8 @@ class InMemoryMemberRepository(MemberRepository):
         return None
 
     def search(self, organisation_id: str, query: MemberQuery) -> Page:
-        matches = [m for m in self._members_of(organisation_id)
-                   if query.filter is None or matches_filter(m, query.filter)]
-        matches.sort(key=lambda m: (m.created, m.id))
+        matches = ordered([m for m in self._members_of(organisation_id)
+                           if query.filter is None or matches_filter(m, query.filter)], query)
         start = max(query.start_index, 1)
         page = matches[start - 1:start - 1 + max(query.count, 0)]
         return Page(total=len(matches), members=tuple(page), start_index=start)
@@ -169,52 +168,107 @@ class InMemoryUnitOfWork(UnitOfWork):
         self._committed[-1] = True
 
 
-# -- evaluating the query model in Python -------------------------------------------------------
+# -- evaluating the query model in Python (the semantics are in domain/query.py) -------------------
 
-def _scalar(member: Member, attribute: Attribute):
-    fields = member.fields
+_SINGULAR = {
+    Attribute.ID: lambda m: m.id,
+    Attribute.EXTERNAL_ID: lambda m: m.fields.external_id,
+    Attribute.USER_NAME: lambda m: m.fields.user_name,
+    Attribute.DISPLAY_NAME: lambda m: m.fields.display_name,
+    Attribute.NICK_NAME: lambda m: m.fields.nick_name,
+    Attribute.PROFILE_URL: lambda m: m.fields.profile_url,
+    Attribute.TITLE: lambda m: m.fields.title,
+    Attribute.USER_TYPE: lambda m: m.fields.user_type,
+    Attribute.PREFERRED_LANGUAGE: lambda m: m.fields.preferred_language,
+    Attribute.LOCALE: lambda m: m.fields.locale,
+    Attribute.TIMEZONE: lambda m: m.fields.timezone,
+    Attribute.ACTIVE: lambda m: m.fields.active,
+    Attribute.NAME_FORMATTED: lambda m: m.fields.name.formatted,
+    Attribute.NAME_FAMILY_NAME: lambda m: m.fields.name.family_name,
+    Attribute.NAME_GIVEN_NAME: lambda m: m.fields.name.given_name,
+    Attribute.NAME_MIDDLE_NAME: lambda m: m.fields.name.middle_name,
+    Attribute.NAME_HONORIFIC_PREFIX: lambda m: m.fields.name.honorific_prefix,
+    Attribute.NAME_HONORIFIC_SUFFIX: lambda m: m.fields.name.honorific_suffix,
+    Attribute.EMPLOYEE_NUMBER: lambda m: m.fields.enterprise.employee_number,
+    Attribute.COST_CENTER: lambda m: m.fields.enterprise.cost_center,
+    Attribute.ORGANIZATION: lambda m: m.fields.enterprise.organization,
+    Attribute.DIVISION: lambda m: m.fields.enterprise.division,
+    Attribute.DEPARTMENT: lambda m: m.fields.enterprise.department,
+    Attribute.MANAGER_ID: lambda m: m.fields.enterprise.manager_id,
+    Attribute.CREATED: lambda m: m.created,
+    Attribute.LAST_MODIFIED: lambda m: m.last_modified,
+}
+
+_ENTRIES = {
+    "emails": lambda m: m.fields.emails,
+    "phoneNumbers": lambda m: m.fields.phone_numbers,
+    "addresses": lambda m: m.fields.addresses,
+}
+
+_SUB_ATTRIBUTES = {"value": "value", "display": "display", "type": "type", "primary": "primary",
+                   "formatted": "formatted", "streetAddress": "street_address", "locality": "locality",
+                   "region": "region", "postalCode": "postal_code", "country": "country"}
+
+
+def _assigned(value) -> bool:
+    return value is not None and value != ""
+
+
+def _comparable(attribute: Attribute, value):
+    return case_key(value) if attribute.type == STRING and not attribute.case_exact else value
+
+
+def _compare(attribute: Attribute, operator: Operator, actual, expected) -> bool:
+    if expected is None:
+        return _assigned(actual) if operator is Operator.NE else not _assigned(actual)
+    if not _assigned(actual):
+        return operator is Operator.NE
+    a, e = _comparable(attribute, actual), _comparable(attribute, expected)
     return {
-        Attribute.ID: member.id,
-        Attribute.EXTERNAL_ID: fields.external_id,
-        Attribute.USER_NAME: fields.user_name,
-        Attribute.DISPLAY_NAME: fields.display_name,
-        Attribute.ACTIVE: fields.active,
-    }[attribute]
+        Operator.EQ: lambda: a == e, Operator.NE: lambda: a != e,
+        Operator.CO: lambda: e in a, Operator.SW: lambda: a.startswith(e), Operator.EW: lambda: a.endswith(e),
+        Operator.GT: lambda: a > e, Operator.GE: lambda: a >= e, Operator.LT: lambda: a < e,
+        Operator.LE: lambda: a <= e,
+    }[operator]()
 
 
-def _email_part(email, attribute: Attribute):
-    return email.value if attribute is Attribute.EMAIL_VALUE else email.type
+def _value_of(member: Member, attribute: Attribute, entry):
+    if attribute.collection is None:
+        return _SINGULAR[attribute](member)
+    return getattr(entry, _SUB_ATTRIBUTES[attribute.sub_attribute])
 
 
-def _compare(actual, node: Compare) -> bool:
-    if actual is None or node.value is None:
-        return actual is None and node.value is None
-    if isinstance(actual, bool) or isinstance(node.value, bool):
-        return isinstance(actual, bool) and isinstance(node.value, bool) and actual == node.value
-    if node.operator is Operator.EQ:
-        if node.attribute.case_exact:
-            return actual == node.value
-        return case_key(actual) == case_key(node.value)
-    raise ValueError(f"unsupported operator {node.operator}")  # pragma: no cover - the parser refuses it
-
-
-def matches_filter(member: Member, node: Filter, email=None) -> bool:
-    """Whether ``member`` satisfies ``node``; inside ``AnyEmail``, e-mail attributes refer to ``email``."""
-    if isinstance(node, And):
-        return matches_filter(member, node.left, email) and matches_filter(member, node.right, email)
-    if isinstance(node, Or):
-        return matches_filter(member, node.left, email) or matches_filter(member, node.right, email)
-    if isinstance(node, Not):
-        return not matches_filter(member, node.operand, email)
-    if isinstance(node, AnyEmail):
-        return any(matches_filter(member, node.condition, e) for e in member.fields.emails)
-    if node.attribute.is_email:
-        emails = (email,) if email is not None else member.fields.emails
-        values = [_email_part(e, node.attribute) for e in emails]
-        if isinstance(node, Present):
-            return any(v is not None and v != "" for v in values)
-        return any(_compare(v, node) for v in values)
-    actual = _scalar(member, node.attribute)
+def _holds(member: Member, node: Compare | Present, entry) -> bool:
+    value = _value_of(member, node.attribute, entry)
     if isinstance(node, Present):
-        return actual is not None and actual != ""
-    return _compare(actual, node)
+        return _assigned(value)
+    return _compare(node.attribute, node.operator, value, node.value)
+
+
+def matches_filter(member: Member, node: Filter, entry=None) -> bool:
+    """Whether ``member`` satisfies ``node``; inside ``AnyValue``, sub-attributes refer to ``entry``."""
+    if isinstance(node, And):
+        return matches_filter(member, node.left, entry) and matches_filter(member, node.right, entry)
+    if isinstance(node, Or):
+        return matches_filter(member, node.left, entry) or matches_filter(member, node.right, entry)
+    if isinstance(node, Not):
+        return not matches_filter(member, node.operand, entry)
+    if isinstance(node, AnyValue):
+        return any(matches_filter(member, node.condition, e) for e in _ENTRIES[node.collection](member))
+    if node.attribute.collection is None or entry is not None:
+        return _holds(member, node, entry)
+    return any(_holds(member, node, e) for e in _ENTRIES[node.attribute.collection](member))
+
+
+def ordered(members: list[Member], query: MemberQuery) -> list[Member]:
+    """``members`` in the query's order: ``sort_by`` (unassigned last when ascending), then created, id."""
+    result = sorted(members, key=lambda m: (m.created, m.id))
+    if query.sort_by is not None:
+        def key(member: Member):
+            value = _SINGULAR[query.sort_by](member)
+            if not _assigned(value):
+                return (1, "")
+            return (0, _comparable(query.sort_by, value))
+        # reverse=True keeps sort stability, so equal keys keep the created-then-id order.
+        result.sort(key=key, reverse=query.descending)
+    return result

@@ -10,11 +10,12 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
 from typing import Union
 
 from .. import query as q
 from ..model import case_key
-from .errors import INVALID_FILTER, ScimError
+from .errors import INVALID_FILTER, INVALID_VALUE, ScimError
 
 CORE_USER = "urn:ietf:params:scim:schemas:core:2.0:User"
 ENTERPRISE_USER = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
@@ -255,65 +256,138 @@ def parse_filter(text: str) -> Node:
 
 # -- the member query model -------------------------------------------------------------------
 
-_ATTRIBUTES = {
-    "id": q.Attribute.ID,
-    "externalid": q.Attribute.EXTERNAL_ID,
-    "username": q.Attribute.USER_NAME,
-    "displayname": q.Attribute.DISPLAY_NAME,
-    "active": q.Attribute.ACTIVE,
-}
-_EMAIL_PARTS = {"value": q.Attribute.EMAIL_VALUE, "type": q.Attribute.EMAIL_TYPE}
-_OPERATORS = {"eq": q.Operator.EQ}
+_CORE_SINGULAR = {a.path.lower(): a for a in q.Attribute
+                  if a.collection is None and not a.path.startswith("meta.") and a not in (
+                      q.Attribute.EMPLOYEE_NUMBER, q.Attribute.COST_CENTER, q.Attribute.ORGANIZATION,
+                      q.Attribute.DIVISION, q.Attribute.DEPARTMENT, q.Attribute.MANAGER_ID)}
+_META = {"meta.created": q.Attribute.CREATED, "meta.lastmodified": q.Attribute.LAST_MODIFIED}
+_ENTERPRISE = {"employeenumber": q.Attribute.EMPLOYEE_NUMBER, "costcenter": q.Attribute.COST_CENTER,
+               "organization": q.Attribute.ORGANIZATION, "division": q.Attribute.DIVISION,
+               "department": q.Attribute.DEPARTMENT, "manager": q.Attribute.MANAGER_ID,
+               "manager.value": q.Attribute.MANAGER_ID}
+_COLLECTIONS = {"emails": "emails", "phonenumbers": "phoneNumbers", "addresses": "addresses"}
+_SUBS = {(a.collection, a.sub_attribute.lower()): a for a in q.Attribute if a.collection}
+#: A multi-valued attribute named without a sub-attribute means its ``value`` (RFC 7644 §3.4.2.2).
+_DEFAULT_SUB = {"emails": "value", "phoneNumbers": "value"}
 
-SUPPORTED = "id, externalId, userName, displayName, active, emails.value and emails.type"
+
+def _unsupported(path) -> ScimError:
+    return _invalid(f'Filtering on "{path}" is not supported: it is not an attribute of a User, or is '
+                    "complex (name it with a sub-attribute, such as name.familyName)")
 
 
-def _attribute(path: AttrPath, in_emails: bool) -> q.Attribute:
-    if path.urn not in (None, CORE_USER):
-        raise _invalid(f'Filtering on "{path}" is not supported; filterable attributes are {SUPPORTED}')
+def _attribute(path: AttrPath, collection: str | None) -> q.Attribute:
+    if collection is not None:
+        # Inside a value filter: a sub-attribute of that collection, named plainly.
+        if path.urn is None and path.sub_attribute is None:
+            found = _SUBS.get((collection, path.attribute.lower()))
+            if found is not None:
+                return found
+        raise _invalid(f'"{path}" is not a sub-attribute of {collection}')
     name = path.attribute.lower()
-    if in_emails:
-        if path.sub_attribute is None and name in _EMAIL_PARTS:
-            return _EMAIL_PARTS[name]
-    elif name == "emails":
-        sub = (path.sub_attribute or "value").lower()
-        if sub in _EMAIL_PARTS:
-            return _EMAIL_PARTS[sub]
-    elif path.sub_attribute is None and name in _ATTRIBUTES:
-        return _ATTRIBUTES[name]
-    raise _invalid(f'Filtering on "{"emails." if in_emails else ""}{path}" is not supported; '
-                   f"filterable attributes are {SUPPORTED}")
+    dotted = f"{name}.{path.sub_attribute.lower()}" if path.sub_attribute else name
+    if path.urn == ENTERPRISE_USER:
+        found = _ENTERPRISE.get(dotted)
+    elif path.urn in (None, CORE_USER):
+        found = _CORE_SINGULAR.get(dotted) or _META.get(dotted)
+        if found is None and name in _COLLECTIONS:
+            collection = _COLLECTIONS[name]
+            sub = (path.sub_attribute or _DEFAULT_SUB.get(collection, "")).lower()
+            found = _SUBS.get((collection, sub))
+        if found is None and path.urn is None:
+            # Enterprise names (department) are unambiguous, so clients that leave the URN off are served.
+            found = _ENTERPRISE.get(dotted)
+    else:
+        found = None
+    if found is None:
+        raise _unsupported(path)
+    return found
 
 
-def _translate(node: Node, in_emails: bool = False) -> q.Filter:
+def _value(attribute: q.Attribute, operator: q.Operator, value):
+    if value is None:
+        if operator not in (q.Operator.EQ, q.Operator.NE):
+            raise _invalid(f"null can only be compared with eq or ne, not {operator.value}")
+        return None
+    if attribute.type == q.BOOLEAN:
+        if not isinstance(value, bool):
+            raise _invalid(f"{attribute.path} must be compared with true or false, got {json.dumps(value)}")
+        return value
+    if not isinstance(value, str):
+        raise _invalid(f"{attribute.path} must be compared with a quoted string, got {json.dumps(value)}")
+    if attribute.type == q.DATETIME:
+        return _instant(attribute, value)
+    return value
+
+
+def _instant(attribute: q.Attribute, text: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise _invalid(f'{attribute.path} must be compared with an RFC 3339 date-time such as '
+                       f'"2026-11-23T09:14:07Z", got "{text}"') from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return moment.astimezone(timezone.utc).replace(microsecond=0)
+
+
+def _date_comparison(attribute: q.Attribute, operator: q.Operator, moment: datetime) -> q.Filter:
+    """Date-times are shown to the second (meta.created), so a filter compares at that precision:
+    ``gt X`` means after the second X, and ``eq X`` within it."""
+    following = moment + timedelta(seconds=1)
+    at_or_after = q.Compare(attribute, q.Operator.GE, moment)
+    before_next = q.Compare(attribute, q.Operator.LT, following)
+    return {
+        q.Operator.EQ: lambda: q.And(at_or_after, before_next),
+        q.Operator.NE: lambda: q.Or(q.Compare(attribute, q.Operator.LT, moment),
+                                    q.Compare(attribute, q.Operator.GE, following)),
+        q.Operator.GT: lambda: q.Compare(attribute, q.Operator.GE, following),
+        q.Operator.GE: lambda: at_or_after,
+        q.Operator.LT: lambda: q.Compare(attribute, q.Operator.LT, moment),
+        q.Operator.LE: lambda: before_next,
+    }[operator]()
+
+
+def _translate(node: Node, collection: str | None = None) -> q.Filter:
     if isinstance(node, Conjunction):
-        return q.And(_translate(node.left, in_emails), _translate(node.right, in_emails))
+        return q.And(_translate(node.left, collection), _translate(node.right, collection))
     if isinstance(node, Disjunction):
-        return q.Or(_translate(node.left, in_emails), _translate(node.right, in_emails))
+        return q.Or(_translate(node.left, collection), _translate(node.right, collection))
     if isinstance(node, Negation):
-        return q.Not(_translate(node.operand, in_emails))
+        return q.Not(_translate(node.operand, collection))
     if isinstance(node, ValuePath):
-        if in_emails or node.path.urn not in (None, CORE_USER) or node.path.attribute.lower() != "emails":
-            raise _invalid(f'Value filters are supported on emails only, not on "{node.path}"')
-        return q.AnyEmail(_translate(node.condition, in_emails=True))
-    attribute = _attribute(node.path, in_emails)
+        target = _COLLECTIONS.get(node.path.attribute.lower())
+        if collection is not None or node.path.urn not in (None, CORE_USER) or target is None:
+            raise _invalid(f'Value filters apply to emails, phoneNumbers and addresses, not to "{node.path}"')
+        return q.AnyValue(target, _translate(node.condition, target))
+    attribute = _attribute(node.path, collection)
     if isinstance(node, Presence):
         return q.Present(attribute)
-    operator = _OPERATORS.get(node.operator)
-    if operator is None:
-        raise _invalid(f'The operator "{node.operator}" is not supported yet; use eq, pr, and, or, not')
-    value = node.value
-    if value is not None:
-        wants_boolean = attribute is q.Attribute.ACTIVE
-        if not isinstance(value, bool if wants_boolean else str):
-            kind = "true or false" if wants_boolean else "a quoted string"
-            raise _invalid(f"{attribute.value} must be compared with {kind}, got {json.dumps(value)}")
+    operator = q.Operator(node.operator)
+    if operator not in q.OPERATORS_BY_TYPE[attribute.type]:
+        raise _invalid(f'The operator "{operator.value}" cannot compare {attribute.path}, '
+                       f"which is a {attribute.type}")
+    value = _value(attribute, operator, node.value)
+    if isinstance(value, datetime):
+        return _date_comparison(attribute, operator, value)
     return q.Compare(attribute, operator, value)
 
 
 def to_member_filter(text: str) -> q.Filter:
     """A SCIM filter as the member repositories' query model; ``invalidFilter`` for what they cannot answer."""
     return _translate(parse_filter(text))
+
+
+def to_sort_attribute(text: str) -> q.Attribute:
+    """The attribute ``sortBy`` names (RFC 7644 §3.4.2.3); a singular attribute we can filter on."""
+    try:
+        attribute = _attribute(parse_path(text.strip()), None)
+    except ScimError:
+        attribute = None
+    if attribute is None or attribute not in q.SORTABLE:
+        raise ScimError(400, f'Sorting by "{text}" is not supported; sort by a single-valued attribute '
+                             "such as userName, name.familyName or meta.created", INVALID_VALUE)
+    return attribute
 
 
 # -- evaluation over JSON values (PATCH value paths) ------------------------------------------
