@@ -262,8 +262,8 @@ def test_a_malformed_patch_op_is_invalid_syntax(scim, unchanged, token_a, adele,
 
 
 @pytest.mark.parametrize("filter_text, named", [
-    ('title eq "Retail Manager"', "title"),
-    ('userName co "adele"', "co"),
+    ('favouriteColour eq "teal"', "favouriteColour"),
+    ("active gt true", "gt"),
     ('userName zz "adele"', "zz"),
     ('userName eq "unterminated', "position"),
 ])

@@ -14,7 +14,7 @@ from tests.support import START, FixedClock, SequentialIds
 from wiggledesk_scim.adapters.memory import InMemoryStore, InMemoryUnitOfWork, matches_filter
 from wiggledesk_scim.domain.errors import NotFound, UniquenessConflict, VersionMismatch
 from wiggledesk_scim.domain.model import ApiToken, Email, Member, MemberFields, Organisation, PhoneNumber
-from wiggledesk_scim.domain.query import (And, AnyEmail, Attribute, Compare, MemberQuery, Not, Operator, Or,
+from wiggledesk_scim.domain.query import (And, AnyValue, Attribute, Compare, MemberQuery, Not, Operator, Or,
                                           Present)
 from wiggledesk_scim.domain.services import MemberService
 
@@ -424,8 +424,8 @@ HOME_ADDRESS = eq(Attribute.EMAIL_VALUE, "babs@jensen.example")
 
 def test_any_email_needs_one_entry_to_satisfy_the_whole_condition():
     """emails[type eq "work" and value eq …] matches only when the same e-mail entry has both."""
-    assert not matches_filter(BJENSEN, AnyEmail(And(WORK, HOME_ADDRESS)))
-    assert matches_filter(BJENSEN, AnyEmail(And(eq(Attribute.EMAIL_TYPE, "home"), HOME_ADDRESS)))
+    assert not matches_filter(BJENSEN, AnyValue("emails", And(WORK, HOME_ADDRESS)))
+    assert matches_filter(BJENSEN, AnyValue("emails", And(eq(Attribute.EMAIL_TYPE, "home"), HOME_ADDRESS)))
 
 
 def test_email_attributes_outside_brackets_may_match_different_entries():
