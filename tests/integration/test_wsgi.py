@@ -389,12 +389,12 @@ def test_groups_answer_404_with_entras_advice(scim, method, path):
 
 
 @pytest.mark.parametrize("method, path", [
-    ("POST", "/Bulk"), ("GET", "/Me"), ("POST", "/.search"), ("POST", "/Users/.search"),
+    ("POST", "/Bulk"), ("GET", "/Me"), ("GET", "/.search"), ("GET", "/Users/.search"),
     ("PUT", "/Users"), ("DELETE", "/Users"), ("PATCH", "/Users"), ("POST", f"/Users/{NOBODY}"),
     ("DELETE", "/ServiceProviderConfig"), ("POST", "/Schemas"), ("OPTIONS", "/Users"),
 ])
 def test_operations_not_offered_answer_501(scim, method, path):
-    """RFC 7644 §3.12: /Bulk, /Me, .search and methods an endpoint does not offer are 501."""
+    """RFC 7644 §3.12: /Bulk, /Me and methods an endpoint does not offer (GET on .search) are 501."""
     assert_error(scim.request(method, path, {} if method in ("POST", "PUT", "PATCH") else None), 501)
 
 
@@ -601,3 +601,119 @@ def test_the_documentation_uri_of_the_service_provider_config_is_served(testapp,
     assert page.content_type == "text/html"
     assert "http://localhost/scim/v2" in page.text
     assert "Provision Microsoft Entra ID Groups" in page.text
+
+
+# -- searching and sorting (RFC 7644 §3.4.2.3, §3.4.3) ------------------------------------------------
+
+@pytest.fixture
+def crew(scim):
+    """Three more members of Contoso, created in this order."""
+    for user_name, family in (("bjensen", "Jensen"), ("ecarter", "Carter"), ("adavis", "Davis")):
+        assert scim.post("/Users", {"userName": user_name, "name": {"familyName": family},
+                                    "emails": [{"type": "work", "value": f"{user_name}@contoso.example"}]}
+                         ).status_int == 201
+
+
+@pytest.mark.parametrize("path", ["/Users/.search", "/.search"])
+def test_post_search_answers_like_a_filtered_list(scim, crew, path):
+    """POST .search takes the query in its body: filter, sort, paging and attribute lists (§3.4.3)."""
+    response = scim.post(path, {"schemas": ["urn:ietf:params:scim:api:messages:2.0:SearchRequest"],
+                                "filter": 'emails[value ew "@contoso.example"] and not (userName eq "adavis")',
+                                "sortBy": "name.familyName", "sortOrder": "descending",
+                                "startIndex": 1, "count": 2, "attributes": ["userName"]})
+    assert response.status_int == 200
+    body = assert_scim_json(response)
+    assert body["totalResults"] == 3
+    assert [r["userName"] for r in body["Resources"]] == ["bjensen", "ecarter"]
+    assert set(body["Resources"][0]) == {"schemas", "id", "userName", "meta"}
+    assert body["Resources"][0]["meta"]["location"].startswith(f"{HOST}{scim.tree}/Users/")
+
+
+def test_get_sorts_by_any_single_valued_attribute(scim, crew):
+    """sortBy/sortOrder on GET; members without the attribute come last when ascending (§3.4.2.3)."""
+    names = lambda query: [r["userName"] for r in assert_scim_json(scim.get(f"/Users?{query}"))["Resources"]]
+    assert names("sortBy=name.familyName") == ["ecarter", "adavis", "bjensen", "ada@contoso.example"]
+    assert names("sortBy=userName&sortOrder=descending") == ["ecarter", "bjensen", "adavis", "ada@contoso.example"]
+    assert names("sortBy=meta.created&count=2") == ["ada@contoso.example", "bjensen"]
+
+
+@pytest.mark.parametrize("query, scim_type", [
+    ("sortBy=emails.value", "invalidValue"),
+    ("sortBy=userName&sortOrder=sideways", "invalidValue"),
+    ("filter=name.familyName+co+", "invalidFilter"),
+])
+def test_a_bad_sort_or_filter_is_400(scim, crew, query, scim_type):
+    """Sorting by a multi-valued attribute, an unknown sortOrder and a broken filter are refused."""
+    assert_error(scim.get(f"/Users?{query}"), 400, scim_type)
+
+
+def test_a_search_body_that_is_not_a_search_request_is_400(scim):
+    """A .search body must be a SearchRequest object."""
+    assert_error(scim.post("/Users/.search", [1, 2]), 400, "invalidSyntax")
+    assert_error(scim.post("/Users/.search", {"count": "many"}), 400, "invalidValue")
+
+
+# -- other identity providers --------------------------------------------------------------------------
+
+OKTA_USER = {
+    "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+    "userName": "isaac.brock@contoso.example",
+    "name": {"givenName": "Isaac", "familyName": "Brock"},
+    "emails": [{"primary": True, "value": "isaac.brock@contoso.example", "type": "work"}],
+    "displayName": "Isaac Brock", "locale": "en-US", "externalId": "00ujl29u0le5T6Aj10h7",
+    "groups": [], "password": "1mz050nq", "active": True,
+}
+
+
+def test_oktas_flow_of_lookups_posts_and_puts(scim):
+    """Okta matches by userName with startIndex=1&count=100, creates, updates and deactivates with PUT."""
+    lookup = '/Users?filter=userName%20eq%20%22isaac.brock%40contoso.example%22&startIndex=1&count=100'
+    assert assert_scim_json(scim.get(lookup))["totalResults"] == 0
+    created = scim.post("/Users", OKTA_USER)
+    assert created.status_int == 201
+    member = created.json
+    assert "password" not in member and "groups" not in member
+    found = assert_scim_json(scim.get(lookup))
+    assert (found["totalResults"], found["Resources"][0]["id"]) == (1, member["id"])
+
+    update = dict(member, name={"givenName": "Isaac", "familyName": "Brock-Smith"}, displayName="Isaac B-S")
+    replaced = scim.put(f"/Users/{member['id']}", update)
+    assert replaced.status_int == 200
+    assert replaced.json["name"]["familyName"] == "Brock-Smith"
+    assert replaced.headers["ETag"] == 'W/"2"'
+
+    deactivated = scim.put(f"/Users/{member['id']}", dict(replaced.json, active=False))
+    assert deactivated.json["active"] is False
+    assert assert_scim_json(scim.get(lookup))["Resources"][0]["active"] is False
+    reactivated = scim.patch(f"/Users/{member['id']}", {
+        "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+        "Operations": [{"op": "replace", "value": {"active": True}}]})
+    assert reactivated.json["active"] is True
+    assert reactivated.json["name"]["familyName"] == "Brock-Smith"
+
+
+def test_a_put_echoing_the_whole_resource_changes_nothing(scim):
+    """A PUT of exactly what GET returned (meta and id included) keeps the version."""
+    member = scim.post("/Users", OKTA_USER).json
+    echoed = scim.put(f"/Users/{member['id']}", member)
+    assert echoed.status_int == 200
+    assert echoed.headers["ETag"] == 'W/"1"'
+
+
+def test_oneloginss_flow_with_the_enterprise_extension(scim):
+    """OneLogin looks up by userName, creates with the enterprise extension, updates with PUT, deletes."""
+    enterprise = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
+    body = {"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User", enterprise],
+            "userName": "mara.lind@contoso.example", "externalId": "48734412",
+            "name": {"givenName": "Mara", "familyName": "Lind"},
+            "emails": [{"value": "mara.lind@contoso.example", "type": "work", "primary": True}],
+            "title": "Engineer", enterprise: {"department": "R&D", "employeeNumber": "1207"}}
+    assert assert_scim_json(scim.find("userName", "mara.lind@contoso.example"))["totalResults"] == 0
+    member = scim.post("/Users", body).json
+    assert member[enterprise] == {"department": "R&D", "employeeNumber": "1207"}
+    changed = scim.put(f"/Users/{member['id']}", dict(body, title="Lead Engineer",
+                                                     **{enterprise: {"department": "Platform"}}))
+    assert changed.json["title"] == "Lead Engineer"
+    assert changed.json[enterprise] == {"department": "Platform"}
+    assert scim.delete(f"/Users/{member['id']}").status_int == 204
+    assert assert_scim_json(scim.find("userName", "mara.lind@contoso.example"))["totalResults"] == 0

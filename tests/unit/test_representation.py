@@ -317,7 +317,7 @@ def test_count_zero_page_carries_only_the_total():
 # -- discovery (ENTRA.md §3) ------------------------------------------------------------------------------
 
 def test_service_provider_config_is_exactly_what_entra_md_announces():
-    """ENTRA.md §3: the SPC announces patch, filter (maxResults), etag; no bulk, sort or changePassword."""
+    """ENTRA.md §3: the SPC announces patch, filter (maxResults), etag; sort (once built); no bulk or changePassword."""
     assert service_provider_config(BASE, 200) == {
         "schemas": ["urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig"],
         "documentationUri": "https://h.example/help/scim",
@@ -325,7 +325,7 @@ def test_service_provider_config_is_exactly_what_entra_md_announces():
         "bulk": {"supported": False, "maxOperations": 0, "maxPayloadSize": 0},
         "filter": {"supported": True, "maxResults": 200},
         "changePassword": {"supported": False},
-        "sort": {"supported": False},
+        "sort": {"supported": True},
         "etag": {"supported": True},
         "authenticationSchemes": [{"type": "oauthbearertoken", "name": "WiggleDesk API token",
                                    "description": "Bearer token created by a WiggleDesk admin", "primary": True}],

@@ -15,6 +15,8 @@ SLASH = "{trailing_slash:/?}"
 #: ``None`` as method means every method.
 _ROUTES = (
     ("/Users", "users", {"GET": "list_users", "POST": "create_user"}, None),
+    # Before /Users/{id}: RFC 7644 §3.4.3's query in a body.
+    ("/Users/.search", "users_search", {"POST": "search_users"}, None),
     ("/Users/{id}", "user", {"GET": "get_user", "PUT": "replace_user", "PATCH": "patch_user",
                              "DELETE": "delete_user"}, "id"),
     ("/ServiceProviderConfig", "service_provider_config", {"GET": "service_provider_config"}, None),
@@ -28,7 +30,7 @@ _ROUTES = (
     # RFC 7644 endpoints we do not offer: 501, as the ServiceProviderConfig announces.
     ("/Bulk", "bulk", {None: "unsupported"}, None),
     ("/Me", "me", {None: "unsupported"}, None),
-    ("/.search", "search", {None: "unsupported"}, None),
+    ("/.search", "search", {"POST": "search_users"}, None),
 )
 
 

@@ -19,11 +19,12 @@ from ..ports import TokenAuthority
 from ..query import MemberQuery
 from ..services import MemberService
 from .errors import INVALID_SYNTAX, INVALID_VALUE, ScimError, from_domain
-from .filter import to_member_filter
+from .filter import to_member_filter, to_sort_attribute
 from .patch import compile_patch
 from .representation import (etag, list_response, member_location, project, schema_documents,
                              service_provider_config, user_resource, user_resource_type)
-from .schema import fields_from_user, validate_patch, validate_user
+from .schema import (ListParameters, fields_from_user, list_parameters_from_query, list_parameters_from_search,
+                     validate_patch, validate_user)
 
 SCIM_CONTENT_TYPE = "application/scim+json; charset=utf-8"
 
@@ -157,27 +158,34 @@ class ScimApi:
     # -- Users ------------------------------------------------------------------------------
 
     def list_users(self, request: ScimRequest) -> ScimResponse:
-        """GET /Users with optional filter, startIndex and count (RFC 7644 §3.4.2)."""
+        """GET /Users with filter, sortBy/sortOrder, startIndex/count and projections (RFC 7644 §3.4.2)."""
         organisation_id = self._organisation(request)
-        text = self._parameter(request, "filter")
-        member_filter = to_member_filter(text) if text and text.strip() else None
-        start_index = max(self._integer(request, "startIndex", 1), 1)
-        count = min(max(self._integer(request, "count", DEFAULT_COUNT), 0), self.max_results)
-        page = self._domain(self.members.query, organisation_id,
-                            MemberQuery(filter=member_filter, start_index=start_index, count=count))
-        attributes = self._parameter(request, "attributes")
-        excluded = self._parameter(request, "excludedAttributes")
-        resources = [project(user_resource(m, request.base_url), attributes, excluded) for m in page.members]
-        return ScimResponse(200, list_response(resources, page.total, start_index))
+        return self._list(request, organisation_id, list_parameters_from_query(request.query))
 
-    def _integer(self, request: ScimRequest, name: str, default: int) -> int:
-        text = self._parameter(request, name)
-        if text is None or not text.strip():
-            return default
-        try:
-            return int(text.strip())
-        except ValueError:
-            raise ScimError(400, f'{name} must be an integer, got "{text}"', INVALID_VALUE) from None
+    def search_users(self, request: ScimRequest) -> ScimResponse:
+        """POST /Users/.search and POST /.search (RFC 7644 §3.4.3): the same query in a body, which keeps
+        filters out of URLs and logs. Users are the only resources, so both answer the same."""
+        organisation_id = self._organisation(request)
+        return self._list(request, organisation_id, list_parameters_from_search(self._json_body(request)))
+
+    def _list(self, request: ScimRequest, organisation_id: str, parameters: ListParameters) -> ScimResponse:
+        text = parameters.filter
+        member_filter = to_member_filter(text) if text and text.strip() else None
+        sort_by = to_sort_attribute(parameters.sort_by) if parameters.sort_by and parameters.sort_by.strip() else None
+        order = (parameters.sort_order or "ascending").strip().lower()
+        if order not in ("ascending", "descending"):
+            raise ScimError(400, f'sortOrder must be "ascending" or "descending", got "{parameters.sort_order}"',
+                            INVALID_VALUE)
+        # RFC 7644 §3.4.2.4: startIndex below 1 means 1; a negative count means 0; above maxResults, the cap.
+        start_index = max(parameters.start_index or 1, 1)
+        count = DEFAULT_COUNT if parameters.count is None else parameters.count
+        count = min(max(count, 0), self.max_results)
+        page = self._domain(self.members.query, organisation_id, MemberQuery(
+            filter=member_filter, start_index=start_index, count=count, sort_by=sort_by,
+            descending=order == "descending"))
+        resources = [project(user_resource(m, request.base_url), parameters.attributes,
+                             parameters.excluded_attributes) for m in page.members]
+        return ScimResponse(200, list_response(resources, page.total, start_index))
 
     def get_user(self, request: ScimRequest, member_id: str) -> ScimResponse:
         organisation_id = self._organisation(request)

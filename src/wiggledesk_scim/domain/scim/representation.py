@@ -158,7 +158,7 @@ def service_provider_config(base_url: str, max_results: int) -> dict:
         "bulk": {"supported": False, "maxOperations": 0, "maxPayloadSize": 0},
         "filter": {"supported": True, "maxResults": max_results},
         "changePassword": {"supported": False},
-        "sort": {"supported": False},
+        "sort": {"supported": True},
         "etag": {"supported": True},
         "authenticationSchemes": [{
             "type": "oauthbearertoken", "name": "WiggleDesk API token",

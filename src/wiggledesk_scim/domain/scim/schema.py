@@ -498,3 +498,80 @@ def validate_patch(payload: Any) -> list[PatchOperation]:
         result.append(PatchOperation(parsed["op"], parsed["path"], parsed["value"] if has_value else None,
                                      has_value))
     return result
+
+
+# -- list and search parameters (RFC 7644 §3.4.2, §3.4.3) ----------------------------------------
+
+SEARCH_REQUEST = "urn:ietf:params:scim:api:messages:2.0:SearchRequest"
+
+
+@dataclass(frozen=True)
+class ListParameters:
+    """What a list request (GET query or POST .search body) asks for, checked for type only."""
+
+    filter: str | None = None
+    start_index: int | None = None
+    count: int | None = None
+    sort_by: str | None = None
+    sort_order: str | None = None
+    attributes: str | None = None             # comma-separated, as in a query string
+    excluded_attributes: str | None = None
+
+
+def _integer_parameter(name: str, value: Any) -> int | None:
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lstrip("+-").isdigit():
+        return int(value.strip())
+    raise ScimError(400, f"{name} must be an integer, got {_describe(value)}", INVALID_VALUE)
+
+
+def list_parameters_from_query(query) -> ListParameters:
+    """The list parameters of a GET query string; names are matched ignoring case, others ignored."""
+    lowered = {str(k).lower(): v for k, v in query.items()}
+    return ListParameters(
+        filter=lowered.get("filter"),
+        start_index=_integer_parameter("startIndex", lowered.get("startindex")),
+        count=_integer_parameter("count", lowered.get("count")),
+        sort_by=lowered.get("sortby"),
+        sort_order=lowered.get("sortorder"),
+        attributes=lowered.get("attributes"),
+        excluded_attributes=lowered.get("excludedattributes"),
+    )
+
+
+def _names(key: str, value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return ",".join(value)
+    raise ScimError(400, f"{key} must be a list of attribute names", INVALID_VALUE)
+
+
+def _text(key: str, value: Any) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    raise ScimError(400, f"{key} must be a string, got {_describe(value)}", INVALID_VALUE)
+
+
+def list_parameters_from_search(payload: Any) -> ListParameters:
+    """The list parameters of a SearchRequest body (RFC 7644 §3.4.3)."""
+    if not isinstance(payload, dict):
+        raise ScimError(400, "A SearchRequest must be a JSON object", INVALID_SYNTAX)
+    lowered = {str(k).lower(): v for k, v in payload.items()}
+    schemas = lowered.get("schemas")
+    if schemas is not None and (not isinstance(schemas, list) or SEARCH_REQUEST not in schemas):
+        raise ScimError(400, f'schemas must be ["{SEARCH_REQUEST}"]', INVALID_SYNTAX)
+    return ListParameters(
+        filter=_text("filter", lowered.get("filter")),
+        start_index=_integer_parameter("startIndex", lowered.get("startindex")),
+        count=_integer_parameter("count", lowered.get("count")),
+        sort_by=_text("sortBy", lowered.get("sortby")),
+        sort_order=_text("sortOrder", lowered.get("sortorder")),
+        attributes=_names("attributes", lowered.get("attributes")),
+        excluded_attributes=_names("excludedAttributes", lowered.get("excludedattributes")),
+    )
