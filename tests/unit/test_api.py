@@ -465,3 +465,76 @@ def test_a_response_serialises_to_compact_utf8_json(scim, token_a):
 def test_a_scim_error_describes_itself():
     """The repr of a SCIM error carries its status, scimType and detail, for logs and test output."""
     assert repr(ScimError(409, "taken", "uniqueness")) == "ScimError(409, 'uniqueness', 'taken')"
+
+
+# -- sorting and POST .search (RFC 7644 §3.4.2.3, §3.4.3) ---------------------------------------------
+
+SEARCH = "urn:ietf:params:scim:api:messages:2.0:SearchRequest"
+
+
+@pytest.fixture
+def named_crew(scim, token_a, clock):
+    """Three members with family names, created a second apart, and Contoso's admin without one."""
+    for user_name, family in (("bjensen", "Jensen"), ("ecarter", "carter"), ("adavis", "Davis")):
+        clock.advance()
+        scim.create_user(scim_request(token_a, {"userName": user_name, "name": {"familyName": family}}))
+
+
+def _names(response) -> list[str]:
+    return [r["userName"] for r in response.body["Resources"]]
+
+
+@pytest.mark.parametrize("query, expected", [
+    ({"sortBy": "name.familyName"}, ["ecarter", "adavis", "bjensen", "ada@contoso.example"]),
+    ({"sortBy": "name.familyName", "sortOrder": "Descending"}, ["ada@contoso.example", "bjensen", "adavis", "ecarter"]),
+    ({"sortBy": "userName", "startIndex": "2", "count": "2"}, ["adavis", "bjensen"]),
+    ({"SORTBY": "meta.created", "sortorder": "descending", "count": "1"}, ["adavis"]),
+    ({"sortOrder": "descending"}, ["ada@contoso.example", "bjensen", "ecarter", "adavis"]),
+])
+def test_lists_sort_case_insensitively_with_unassigned_last(scim, token_a, named_crew, query, expected):
+    """sortBy compares as filters do (ignoring case); unassigned last ascending, first descending; ties by creation."""
+    assert _names(scim.list_users(scim_request(token_a, query=query))) == expected
+
+
+@pytest.mark.parametrize("query", [{"sortBy": "emails.value"}, {"sortBy": "favouriteColour"},
+                                   {"sortBy": "userName", "sortOrder": "upwards"}])
+def test_an_unsupported_sort_is_400_invalid_value(scim, token_a, query):
+    """Sorting needs a single-valued attribute and ascending or descending."""
+    error = refused(lambda: scim.list_users(scim_request(token_a, query=query)))
+    assert (error.status, error.scim_type) == (400, "invalidValue")
+
+
+def test_search_takes_the_query_in_its_body(scim, token_a, named_crew):
+    """POST .search answers like GET with the same parameters, attribute lists included."""
+    response = scim.search_users(scim_request(token_a, {
+        "schemas": [SEARCH], "filter": 'name.familyName pr and not (userName sw "e")',
+        "sortBy": "userName", "startIndex": 1, "count": 5, "attributes": ["userName", "name.familyName"],
+        "excludedAttributes": "meta"}, method="POST", path="/Users/.search"))
+    assert response.status == 200
+    assert response.body["totalResults"] == 2
+    assert response.body["Resources"][0] == {"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+                                             "id": response.body["Resources"][0]["id"], "userName": "adavis",
+                                             "name": {"familyName": "Davis"},
+                                             "meta": response.body["Resources"][0]["meta"]}
+
+
+@pytest.mark.parametrize("body, scim_type", [
+    ([1], "invalidSyntax"),
+    ({"schemas": ["urn:wrong"]}, "invalidSyntax"),
+    ({"filter": 3}, "invalidValue"),
+    ({"attributes": [1]}, "invalidValue"),
+    ({"count": "lots"}, "invalidValue"),
+    ({"count": True}, "invalidValue"),
+    ({"filter": 'userName eq "a" and'}, "invalidFilter"),
+])
+def test_a_bad_search_request_is_400(scim, token_a, body, scim_type):
+    """A body that is not a well-typed SearchRequest is refused with the scimType of its fault."""
+    error = refused(lambda: scim.search_users(scim_request(token_a, body, method="POST")))
+    assert (error.status, error.scim_type) == (400, scim_type)
+
+
+def test_search_counts_accept_integers_and_numeric_strings(scim, token_a, named_crew):
+    """count and startIndex may be JSON integers or numeric strings ("+2" included); empty means default."""
+    body = {"schemas": [SEARCH], "startIndex": "+2", "count": 1, "filter": "", "sortBy": " "}
+    assert scim.search_users(scim_request(token_a, body)).body["startIndex"] == 2
+    assert scim.list_users(scim_request(token_a, query={"count": " "})).body["itemsPerPage"] == 4

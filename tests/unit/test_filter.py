@@ -168,6 +168,7 @@ def test_string_values_follow_json_escapes(text, value):
     ('groups eq "x"', "groups"),
     ('urn:example:custom:2.0:User:shoeSize eq "44"', "shoeSize"),
     ('emails[favourite eq true]', "favourite"),
+    ('emails[value.domain eq "contoso.example"]', "value.domain"),
     ('name[givenName eq "Barbara"]', "name"),
     ('emails[type eq "work" and phoneNumbers[type eq "x"]]', "phoneNumbers"),
 ])
