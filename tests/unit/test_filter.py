@@ -361,16 +361,20 @@ def test_nesting_exactly_at_the_limit_is_accepted():
     assert to_member_filter(text) == eq(A.USER_NAME, "bjensen")
 
 
-def test_longest_flat_chain_translates_without_recursion_trouble():
-    """A left-deep chain of ``or`` filling the whole length limit still translates."""
+def test_longest_flat_chain_translates_into_a_shallow_tree():
+    """A chain of ``or`` filling the whole length limit becomes a balanced tree with every operand."""
     clause = "id pr or "
     text = clause * ((MAX_FILTER_LENGTH - len("id pr")) // len(clause)) + "id pr"
-    node = to_member_filter(text)
-    depth = 0
-    while isinstance(node, q.Or):
-        node, depth = node.left, depth + 1
-    assert node == q.Present(A.ID)
-    assert depth == text.count(" or ")
+
+    def leaves_and_depth(node):
+        if isinstance(node, q.Or):
+            (left, left_depth), (right, right_depth) = leaves_and_depth(node.left), leaves_and_depth(node.right)
+            return left + right, 1 + max(left_depth, right_depth)
+        return [node], 0
+
+    leaves, depth = leaves_and_depth(to_member_filter(text))
+    assert leaves == [q.Present(A.ID)] * (text.count(" or ") + 1)
+    assert depth <= 9
 
 
 # -- matches_value: PATCH value filters over one entry ---------------------------------------------
@@ -430,3 +434,37 @@ def test_value_filter_refuses_nested_filters_and_dotted_or_qualified_names(condi
     with pytest.raises(ScimError) as caught:
         matches(WORK_EMAIL, condition)
     assert (caught.value.status, caught.value.scim_type) == (400, "invalidPath")
+
+
+_PATHS = [a.path if not a.path.startswith(("employeeNumber", "costCenter", "organization", "division",
+                                           "department", "manager"))
+          else f"{ENTERPRISE}:{a.path}" for a in q.Attribute] + ["name", "emails", "addresses", "meta",
+                                                                  "meta.version", "schemas", "groups", "x"]
+_VALUES = ['"text"', '"2026-11-23T09:14:07Z"', "true", "false", "null", "42", "-1.5"]
+
+
+@pytest.mark.parametrize("operator", ["eq", "ne", "co", "sw", "ew", "gt", "ge", "lt", "le", "pr"])
+def test_every_operator_on_every_attribute_gives_a_query_or_invalid_filter(operator):
+    """Whatever attribute, operator and literal a client combines, the answer is a query or a 400."""
+    for path in _PATHS:
+        for value in ([""] if operator == "pr" else _VALUES):
+            text = f"{path} {operator} {value}".strip()
+            try:
+                result = to_member_filter(text)
+            except ScimError as error:
+                assert (error.status, error.scim_type) == (400, "invalidFilter"), text
+            else:
+                assert isinstance(result, (q.Compare, q.Present, q.And, q.Or)), text
+
+
+@pytest.mark.parametrize("text", [
+    "(" * 10_000 + 'userName eq "a"' + ")" * 10_000,
+    "not (" * 10_000 + 'userName eq "a"' + ")" * 10_000,
+    'userName eq "' + "a" * 1_000_000 + '"',
+    " or ".join(['userName eq "a"'] * 100_000),
+    "emails[" * 5_000 + 'value eq "a"' + "]" * 5_000,
+])
+def test_hostile_filters_are_refused_quickly(text):
+    """Deep nesting, megabyte strings and endless disjunctions are 400 invalidFilter, never a crash."""
+    error = refusal(text)
+    assert (error.status, error.scim_type) == (400, "invalidFilter")

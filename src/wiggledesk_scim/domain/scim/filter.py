@@ -137,6 +137,15 @@ def parse_path(text: str) -> AttrPath:
     return AttrPath(urn, attribute, sub or None)
 
 
+def _balanced(operands: list, combine) -> Node:
+    """``a or b or c ...`` as a balanced tree: its depth grows with the log of its length, so a long
+    flat chain cannot exhaust the stack of whoever walks the tree (evaluators, SQL compilers)."""
+    if len(operands) == 1:
+        return operands[0]
+    middle = (len(operands) + 1) // 2
+    return combine(_balanced(operands[:middle], combine), _balanced(operands[middle:], combine))
+
+
 class _Parser:
     def __init__(self, text: str):
         self.text = text
@@ -173,18 +182,18 @@ class _Parser:
         return node
 
     def disjunction(self, depth: int) -> Node:
-        node = self.conjunction(depth)
+        operands = [self.conjunction(depth)]
         while self.at_word("or"):
             self.next()
-            node = Disjunction(node, self.conjunction(depth))
-        return node
+            operands.append(self.conjunction(depth))
+        return _balanced(operands, Disjunction)
 
     def conjunction(self, depth: int) -> Node:
-        node = self.unary(depth)
+        operands = [self.unary(depth)]
         while self.at_word("and"):
             self.next()
-            node = Conjunction(node, self.unary(depth))
-        return node
+            operands.append(self.unary(depth))
+        return _balanced(operands, Conjunction)
 
     def unary(self, depth: int) -> Node:
         if depth > MAX_FILTER_DEPTH:
