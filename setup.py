@@ -19,6 +19,15 @@ tests_require = [
     "webtest>=3.0",
 ]
 
+# scripts/conformance.py: the third-party SCIM conformance suite, pinned, since its verdicts depend on
+# the exact versions of the suite, its client and its models (scim2-client talks HTTP through httpx2).
+conformance_require = [
+    "scim2-tester[httpx2]==0.5.2",
+    "scim2-client[httpx2]==0.13.2",
+    "scim2-models==0.12.3",
+    "httpx2==2.16.2",
+]
+
 setup(
     name="wiggledesk-scim",
     version="0.1.0",
@@ -30,7 +39,7 @@ setup(
                                                            "migrations/versions/*.py"]},
     python_requires=">=3.11",
     install_requires=requires,
-    extras_require={"testing": tests_require},
+    extras_require={"testing": tests_require, "conformance": conformance_require},
     entry_points={
         "paste.app_factory": ["main = wiggledesk_scim.entrypoints.pyramid_app:main"],
         "console_scripts": ["wiggledesk-scim = wiggledesk_scim.entrypoints.cli:main"],
