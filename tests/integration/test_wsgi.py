@@ -391,11 +391,23 @@ def test_groups_answer_404_with_entras_advice(scim, method, path):
 @pytest.mark.parametrize("method, path", [
     ("POST", "/Bulk"), ("GET", "/Me"), ("GET", "/.search"), ("GET", "/Users/.search"),
     ("PUT", "/Users"), ("DELETE", "/Users"), ("PATCH", "/Users"), ("POST", f"/Users/{NOBODY}"),
-    ("DELETE", "/ServiceProviderConfig"), ("POST", "/Schemas"), ("OPTIONS", "/Users"),
+    ("OPTIONS", "/Users"),
 ])
 def test_operations_not_offered_answer_501(scim, method, path):
     """RFC 7644 §3.12: /Bulk, /Me and methods an endpoint does not offer (GET on .search) are 501."""
     assert_error(scim.request(method, path, {} if method in ("POST", "PUT", "PATCH") else None), 501)
+
+
+@pytest.mark.parametrize("method, path", [
+    ("DELETE", "/ServiceProviderConfig"), ("POST", "/Schemas"), ("PUT", "/ResourceTypes/User"),
+    ("PATCH", "/Schemas/urn:ietf:params:scim:schemas:core:2.0:User"), ("POST", "/ResourceTypes"),
+])
+def test_discovery_documents_are_read_only(scim, method, path):
+    """RFC 7644 §4 defines discovery for GET only: any other method is 405 with Allow: GET."""
+    response = scim.request(method, path, {} if method in ("POST", "PUT", "PATCH") else None)
+    assert_error(response, 405)
+    assert response.headers["Allow"] == "GET"
+
 
 
 @pytest.mark.parametrize("path", ["/scim/v2", "/scim/v2/", "/scim/v2/Nothing", "/scim/v2/Users/Users/x/y",

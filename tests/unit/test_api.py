@@ -538,3 +538,30 @@ def test_search_counts_accept_integers_and_numeric_strings(scim, token_a, named_
     body = {"schemas": [SEARCH], "startIndex": "+2", "count": 1, "filter": "", "sortBy": " "}
     assert scim.search_users(scim_request(token_a, body)).body["startIndex"] == 2
     assert scim.list_users(scim_request(token_a, query={"count": " "})).body["itemsPerPage"] == 4
+
+
+def test_writing_to_a_discovery_document_is_405(scim, token_a):
+    """Discovery documents are read-only: 405 with Allow: GET, after authentication."""
+    error = refused(lambda: scim.read_only(scim_request(token_a, method="POST", path="/Schemas")))
+    assert (error.status, error.headers) == (405, {"Allow": "GET"})
+    assert "/Schemas" in error.detail
+    assert refused(lambda: scim.read_only(scim_request(None))).status == 401
+
+
+@pytest.mark.parametrize("operation", [{"op": "remove", "path": "active"},
+                                       {"op": "replace", "path": "active", "value": None},
+                                       {"op": "replace", "value": {"active": ""}}])
+def test_active_cannot_be_removed_only_set(scim, unchanged, token_a, adele, operation):
+    """A member is active or not: removing active is refused rather than silently ignored."""
+    error = refused(lambda: scim.patch_user(scim_request(token_a, patch_body(operation)), adele["id"]))
+    assert (error.status, error.scim_type) == (400, "invalidValue")
+
+
+def test_a_manager_with_its_ref_and_an_extension_object_carrying_schemas_are_accepted(scim, token_a, adele):
+    """$ref is writable (RFC 7643 §8.7.2) but the id decides; a schemas key inside the extension is ignored."""
+    boss = scim.create_user(scim_request(token_a, SEED_USER)).body
+    body = scim.patch_user(scim_request(token_a, patch_body({"op": "add", "path": ENTERPRISE, "value": {
+        "schemas": [ENTERPRISE], "employeeNumber": "000999",
+        "manager": {"value": boss["id"], "$ref": "https://elsewhere.example/Users/x"}}})), adele["id"]).body
+    assert body[ENTERPRISE]["employeeNumber"] == "000999"
+    assert body[ENTERPRISE]["manager"] == {"value": boss["id"], "$ref": f"{BASE}/Users/{boss['id']}"}

@@ -1,6 +1,7 @@
 """The SCIM URL tree, mounted once per Tenant URL form (ENTRA.md §1), and which ScimApi call each path reaches.
 
-Every method a route does not offer reaches ``ScimApi.unsupported`` (501 after authentication), and a
+Every method a route does not offer reaches ``ScimApi.unsupported`` (501 after authentication), except on
+the read-only discovery documents (``ScimApi.read_only``, 405 with ``Allow: GET``); and a
 path no route matches reaches ``ScimApi.unknown_endpoint`` through the not-found view (``views.py``),
 so no request under the SCIM root is answered before its token is checked.
 """
@@ -19,11 +20,12 @@ _ROUTES = (
     ("/Users/.search", "users_search", {"POST": "search_users"}, None),
     ("/Users/{id}", "user", {"GET": "get_user", "PUT": "replace_user", "PATCH": "patch_user",
                              "DELETE": "delete_user"}, "id"),
-    ("/ServiceProviderConfig", "service_provider_config", {"GET": "service_provider_config"}, None),
-    ("/ResourceTypes", "resource_types", {"GET": "list_resource_types"}, None),
-    ("/ResourceTypes/{name}", "resource_type", {"GET": "get_resource_type"}, "name"),
-    ("/Schemas", "schemas", {"GET": "list_schemas"}, None),
-    ("/Schemas/{urn}", "schema", {"GET": "get_schema"}, "urn"),
+    # Discovery documents are read-only (RFC 7644 §4): any other method is 405 with Allow: GET.
+    ("/ServiceProviderConfig", "service_provider_config", {"GET": "service_provider_config", None: "read_only"}, None),
+    ("/ResourceTypes", "resource_types", {"GET": "list_resource_types", None: "read_only"}, None),
+    ("/ResourceTypes/{name}", "resource_type", {"GET": "get_resource_type", None: "read_only"}, "name"),
+    ("/Schemas", "schemas", {"GET": "list_schemas", None: "read_only"}, None),
+    ("/Schemas/{urn}", "schema", {"GET": "get_schema", None: "read_only"}, "urn"),
     # Groups are not offered; every method gets ENTRA.md §3's 404 telling the admin what to switch off.
     ("/Groups", "groups", {None: "groups"}, None),
     ("/Groups/{rest:.+}", "groups_member", {None: "groups"}, None),

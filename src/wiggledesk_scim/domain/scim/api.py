@@ -266,6 +266,13 @@ class ScimApi:
         what = f"{request.method} {request.path}".strip() or "This operation"
         raise ScimError(501, f"{what} is not supported by WiggleDesk's SCIM service")
 
+    def read_only(self, request: ScimRequest) -> ScimResponse:
+        """A write to a discovery document (RFC 7644 §4 defines them for GET only): 405 with Allow.
+        Not a SCIM operation we decline (those are 501), but a method this resource never has."""
+        self._organisation(request)
+        raise ScimError(405, f"{request.path or 'This endpoint'} can only be read, with GET",
+                        headers={"Allow": "GET"})
+
     def unknown_endpoint(self, request: ScimRequest) -> ScimResponse:
         """Any other path under the SCIM root: 404, but only once the token is accepted."""
         self._organisation(request)

@@ -69,6 +69,8 @@ def parse_target(path: str) -> Target:
         raise _invalid_path(path)
     sub_name = sub_text or parsed.sub_attribute
     if parsed.urn == ENTERPRISE_USER:
+        if parsed.attribute.lower() == "schemas":
+            return IGNORED  # some clients repeat the extension's URN inside its object
         definition, extension = ENTERPRISE_BY_NAME.get(parsed.attribute.lower()), True
     elif parsed.urn in (None, scim_filter.CORE_USER):
         lowered = parsed.attribute.lower()
@@ -231,6 +233,10 @@ def _apply_single(container: dict, target: Target, op: str, value: Any) -> None:
         container[name] = current
         return
     if op == "remove" or _unassigned(value):
+        if definition.defaulted:
+            # Unassigned is not a state such an attribute can have: active is true or false.
+            raise ScimError(400, f"{name} cannot be removed, only set; to deactivate, replace it with false",
+                            INVALID_VALUE)
         container.pop(name, None)
         return
     if definition.type == "complex" and definition.name != "manager" and isinstance(value, dict):

@@ -37,6 +37,8 @@ class AttributeDef:
     sub_attributes: tuple["AttributeDef", ...] = ()
     canonical_values: tuple[str, ...] = ()
     reference_types: tuple[str, ...] = ()
+    #: Required of the resource, but supplied by the service when a request leaves it out.
+    defaulted: bool = False
 
     def sub(self, name: str) -> "AttributeDef | None":
         return _by_lower_name(self.sub_attributes).get(name.lower())
@@ -76,7 +78,10 @@ USER_ATTRIBUTES: tuple[AttributeDef, ...] = (
     _s("preferredLanguage", "The member's preferred written or spoken language, such as en-GB."),
     _s("locale", "The member's default location for localisation, such as en-GB."),
     _s("timezone", "The member's time zone in IANA format, such as Europe/London."),
-    AttributeDef("active", "boolean", "Whether the member may sign in; false once deprovisioned."),
+    # Declared required because a member always is active or not: absent from a POST it defaults to true,
+    # and it cannot be removed, only set (RFC 7643 §4.1.1 leaves this to the service provider).
+    AttributeDef("active", "boolean", "Whether the member may sign in; false once deprovisioned. Defaults to "
+                 "true on creation.", required=True, defaulted=True),
     AttributeDef("emails", "complex", "E-mail addresses of the member; at most one per type.",
                  multi_valued=True, sub_attributes=(
                      _s("value", "The e-mail address."),
@@ -107,9 +112,10 @@ ENTERPRISE_ATTRIBUTES: tuple[AttributeDef, ...] = (
     _s("department", "The member's department."),
     AttributeDef("manager", "complex", "The member's manager, a member of the same organisation.",
                  sub_attributes=(
-                     _s("value", "The id of the manager's member resource.", required=True),
+                     _s("value", "The id of the manager's member resource.", case_exact=True),
+                     # RFC 7643 §8.7.2 makes $ref writable; the id in value decides, a $ref sent is not kept.
                      AttributeDef("$ref", "reference", "The URI of the manager's member resource.",
-                                  reference_types=("User",), mutability="readOnly"),
+                                  reference_types=("User",)),
                      _s("displayName", "The manager's display name.", mutability="readOnly"),
                  )),
 )
@@ -260,7 +266,7 @@ class StrictSequence(colander.Sequence):
 
 
 def _node(definition: AttributeDef, name: str | None = None) -> colander.SchemaNode:
-    missing = colander.required if definition.required else None
+    missing = colander.required if definition.required and not definition.defaulted else None
     if definition.type == "complex":
         children = [_node(sub) for sub in definition.sub_attributes if sub.mutability != "readOnly"]
         entry = colander.SchemaNode(StrictMapping(), *children, name=name or definition.name,
@@ -275,7 +281,6 @@ def _node(definition: AttributeDef, name: str | None = None) -> colander.SchemaN
 
 def _user_schema() -> colander.SchemaNode:
     nodes = [_node(definition) for definition in USER_ATTRIBUTES]
-    # userName's emptiness reads better as "required" than "must not be empty".
     extension = colander.SchemaNode(StrictMapping(), *[_node(d) for d in ENTERPRISE_ATTRIBUTES],
                                     name=ENTERPRISE_USER, missing=None)
     return colander.SchemaNode(StrictMapping(), *nodes, extension)
