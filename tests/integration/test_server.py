@@ -340,6 +340,36 @@ def test_concurrent_patches_of_one_member_lose_nothing(stack):
 
 # -- production.ini -----------------------------------------------------------------------------------
 
+HOSTILE_FILTERS = [
+    "(" * 10_000 + 'userName eq "a"' + ")" * 10_000,
+    "not (" * 2_000 + 'userName eq "a"' + ")" * 2_000,
+    'userName eq "' + "a" * 1_000_000 + '"',
+    'favouriteColour eq "teal"',
+    'userName zz "a"',
+] + [f"{attribute} {operator} {value}"
+     for attribute in ("userName", "active", "meta.created", "emails.primary", "name.familyName",
+                       "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager.value")
+     for operator in ("eq", "ne", "co", "sw", "ew", "gt", "ge", "lt", "le")
+     for value in ('"x"', "true", "null", "42", '"2026-11-23T09:14:07Z"')]
+
+
+def test_hostile_filters_get_a_400_and_the_server_keeps_serving(stack):
+    """Deep nesting, a megabyte string, unknown attributes and every operator on every attribute type:
+    each is a 200 or a 400 invalidFilter, never a 5xx, and the server still answers afterwards."""
+    base = stack.url + "/scim/v2"
+    statuses = {}
+    for text in HOSTILE_FILTERS:
+        reply = http("POST", f"{base}/Users/.search", {"filter": text}, stack.token)
+        statuses[reply.status] = statuses.get(reply.status, 0) + 1
+        assert reply.status in (200, 400), (text[:80], reply.status, reply.body[:300])
+        if reply.status == 400:
+            assert reply.json["scimType"] == "invalidFilter", text[:80]
+    assert statuses[400] >= 5 and statuses[200] >= 5
+    nested = quote("(" * 10_000 + 'userName eq "a"' + ")" * 10_000)
+    assert http("GET", f"{base}/Users?filter={nested}", token=stack.token).status == 400
+    assert http("GET", f"{base}/Users?filter=userName+eq+%22nobody%22", token=stack.token).json["totalResults"] == 0
+
+
 @pytest.fixture
 def production(tmp_path):
     """A copy of production.ini listening on a free port, its database a fresh SQLite file named by
