@@ -636,7 +636,8 @@ def test_post_search_answers_like_a_filtered_list(scim, crew, path):
     assert response.status_int == 200
     body = assert_scim_json(response)
     assert body["totalResults"] == 3
-    assert [r["userName"] for r in body["Resources"]] == ["bjensen", "ecarter"]
+    # Descending puts the admin, who has no family name, first (RFC 7644 §3.4.2.3).
+    assert [r["userName"] for r in body["Resources"]] == ["ada@contoso.example", "bjensen"]
     assert set(body["Resources"][0]) == {"schemas", "id", "userName", "meta"}
     assert body["Resources"][0]["meta"]["location"].startswith(f"{HOST}{scim.tree}/Users/")
 

@@ -43,8 +43,9 @@ def add_scim_routes(config, prefix: str, name_prefix: str) -> None:
         route_name = f"{name_prefix}_{suffix}"
         config.add_route(route_name, prefix + path + SLASH)
         for http_method, operation in methods.items():
-            config.add_view(scim_view(operation, prefix, argument), route_name=route_name,
-                            request_method=http_method)
+            # The catch-all (None) views refuse whatever the path names, so they take no argument.
+            config.add_view(scim_view(operation, prefix, argument if http_method else None),
+                            route_name=route_name, request_method=http_method)
         if None not in methods:
             # The least specific view on the route: any method not listed above.
             config.add_view(scim_view("unsupported", prefix), route_name=route_name)
