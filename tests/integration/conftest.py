@@ -8,6 +8,9 @@ Fixtures, all function-scoped so every test starts from an empty database:
   the URL's ``options`` query (libpq's ``-csearch_path=...``), and dropped with everything in it after the
   test. Unreachable server: the test is skipped with the reason, unless ``WIGGLEDESK_REQUIRE_POSTGRES=1``
   (CI), which makes it a failure instead.
+- ``postgres_icu_url``: the same, in a database (created once per run, dropped at its end) whose default
+  collation is ICU's English one, which orders "émile" before "zoe": proof that the storage orders by
+  code point whatever the database's collation. Skipped if the server cannot create one.
 - ``database_url``: parametrised over both, ids ``sqlite`` and ``postgresql`` (marked ``postgres``).
 - ``migrated_engine``: an engine (``make_engine``) on ``database_url``, migrated to head, disposed after.
 
@@ -83,6 +86,35 @@ def fresh_postgres_schema(server: URL, prefix: str) -> Iterator[str]:
 def postgres_url(postgres_server: URL) -> Iterator[str]:
     """A URL whose connections work in a fresh, empty schema of their own (dropped after the test)."""
     with fresh_postgres_schema(postgres_server, "wiggledesk_test") as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def postgres_icu_server(postgres_server: URL) -> Iterator[URL]:
+    """A database of its own on the PostgreSQL server, with ICU's English collation as its default."""
+    database = f"wiggledesk_test_icu_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(postgres_server, poolclass=NullPool, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as connection:
+            # LOCALE_PROVIDER needs PostgreSQL 15; CREATE DATABASE cannot run in a transaction.
+            connection.execute(text(f'CREATE DATABASE "{database}" TEMPLATE template0 ENCODING \'UTF8\' '
+                                    f"LOCALE_PROVIDER icu ICU_LOCALE 'en' LOCALE 'C.UTF-8'"))
+    except DBAPIError as error:
+        admin.dispose()
+        first_line = (str(error.orig).strip().splitlines() or ["no details"])[0]
+        pytest.skip(f"cannot create a database with an ICU collation ({first_line})")
+    try:
+        yield postgres_server.set(database=database)
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE "{database}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture
+def postgres_icu_url(postgres_icu_server: URL) -> Iterator[str]:
+    """A fresh schema in the ICU-collated database (dropped after the test)."""
+    with fresh_postgres_schema(postgres_icu_server, "wiggledesk_test") as url:
         yield url
 
 

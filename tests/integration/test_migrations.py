@@ -3,16 +3,23 @@ set up as the storage needs."""
 from __future__ import annotations
 
 import sqlite3
+from datetime import timedelta
 
 import pytest
+import transaction
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import create_engine, inspect, text
+from sqlalchemy import JSON, Boolean, column, create_engine, func, insert, inspect, select, table, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.pool import NullPool
 
-from wiggledesk_scim.adapters.sqlalchemy import engine_from_settings, make_engine, migrate
-from wiggledesk_scim.adapters.sqlalchemy.tables import metadata
+from tests.support import START
+from wiggledesk_scim.adapters.memory import matches_filter
+from wiggledesk_scim.adapters.sqlalchemy import SqlAlchemyStorage, engine_from_settings, make_engine, migrate
+from wiggledesk_scim.adapters.sqlalchemy.tables import UtcDateTime, metadata
+from wiggledesk_scim.domain.model import ApiToken, Email, Member, MemberFields, Organisation
+from wiggledesk_scim.domain.query import And, AnyValue, Attribute, Compare, MemberQuery, Operator, Present
 
 
 @pytest.fixture
@@ -32,10 +39,11 @@ def test_upgrade_of_an_empty_database_reaches_head(empty_engine):
     """Upgrading from nothing creates every table and records the newest revision."""
     reached = migrate.upgrade(empty_engine)
 
-    assert reached == migrate.head_revision() == "0001"
+    assert reached == migrate.head_revision() == "0002"
     assert migrate.is_at_head(empty_engine)
-    assert set(inspect(empty_engine).get_table_names()) >= {
-        "organisations", "members", "member_email_keys", "api_tokens", "alembic_version"}
+    assert set(inspect(empty_engine).get_table_names()) == {
+        "organisations", "members", "member_emails", "member_phone_numbers", "member_addresses", "api_tokens",
+        "alembic_version"}
 
 
 def test_upgrading_twice_changes_nothing(migrated_engine):
@@ -56,6 +64,135 @@ def test_migrations_ship_with_the_package():
     assert (migrate.MIGRATIONS / "env.py").is_file()
     assert (migrate.MIGRATIONS / "script.py.mako").is_file()
     assert (migrate.MIGRATIONS / "versions" / "0001_initial.py").is_file()
+    assert (migrate.MIGRATIONS / "versions" / "0002_search_keys_and_tables.py").is_file()
+
+
+# -- 0002: search keys and tables ------------------------------------------------------------------
+
+CONTOSO = "00000000-0000-4000-8000-000000000001"
+BJENSEN = "00000000-0000-4000-8000-000000000002"
+
+
+def write_bjensen_at_0001(engine) -> None:
+    """Contoso and Barbara Jensen as revision 0001 stored them: keys for userName and displayName only,
+    e-mail keys in member_email_keys, phone numbers and addresses in JSON alone."""
+    members = table("members", *(column(name) for name in (
+        "id", "organisation_id", "user_name", "user_name_key", "external_id", "display_name",
+        "display_name_key", "nick_name", "title", "locale", "name_family_name", "name_given_name",
+        "enterprise_department", "manager_id", "version")),
+        column("active", Boolean), column("is_admin", Boolean), column("api_access", Boolean),
+        column("emails", JSON), column("phone_numbers", JSON), column("addresses", JSON),
+        column("created", UtcDateTime), column("last_modified", UtcDateTime))
+    with engine.begin() as connection:
+        connection.execute(text("INSERT INTO organisations (id, name, api_access) VALUES (:id, 'Contoso', :yes)"),
+                           {"id": CONTOSO, "yes": True})
+        connection.execute(insert(members).values(
+            id=BJENSEN, organisation_id=CONTOSO, user_name="BJensen", user_name_key="bjensen",
+            external_id="bjensen-entra-1", active=True, display_name="Babs Jensen", display_name_key="babs jensen",
+            nick_name="Babs", title="Tour Guide", locale="en-US", name_family_name="Jensen",
+            name_given_name="Barbara", enterprise_department="Tour Operations", manager_id=None, version=3,
+            is_admin=False, api_access=False,
+            emails=[{"value": "BJensen@Contoso.example", "type": "Work", "primary": True, "display": None},
+                    {"value": "babs@jensen.example", "type": "home", "primary": None, "display": "Home"}],
+            phone_numbers=[{"value": "+1 555 555 5555", "type": "work", "primary": True, "display": None}],
+            addresses=[{"formatted": None, "street_address": "100 Universal City Plaza", "locality": "Hollywood",
+                        "region": "CA", "postal_code": "91608", "country": "US", "type": "work",
+                        "primary": True}],
+            created=START, last_modified=START + timedelta(days=1, microseconds=7)))
+        connection.execute(text(
+            "INSERT INTO member_email_keys (member_id, position, organisation_id, value_key, type_key) "
+            "VALUES (:m, 0, :o, 'bjensen@contoso.example', 'work'), (:m, 1, :o, 'babs@jensen.example', 'home')"),
+            {"m": BJENSEN, "o": CONTOSO})
+
+
+def run(engine, work):
+    """``work(uow)`` in a unit of work of its own, committed, as a request would run it."""
+    manager = transaction.TransactionManager(explicit=True)
+    uow = SqlAlchemyStorage(engine).open(manager)
+    try:
+        with manager:
+            with uow:
+                result = work(uow)
+                uow.commit()
+        return result
+    finally:
+        uow.close()
+
+
+def search_ids(engine, query: MemberQuery) -> list[str]:
+    return [member.id for member in run(engine, lambda uow: uow.members.search(CONTOSO, query).members)]
+
+
+#: Filters Barbara satisfies only if 0002 backfilled the keys and search rows from what 0001 stored.
+BACKFILLED = [
+    Compare(Attribute.NICK_NAME, Operator.EQ, "BABS"),
+    Compare(Attribute.TITLE, Operator.SW, "tour"),
+    Compare(Attribute.NAME_FAMILY_NAME, Operator.EW, "SEN"),
+    Compare(Attribute.DEPARTMENT, Operator.CO, "OPERATION"),
+    Compare(Attribute.LOCALE, Operator.GE, "EN"),
+    Compare(Attribute.EMAIL_VALUE, Operator.EQ, "bjensen@CONTOSO.example"),
+    Compare(Attribute.EMAIL_DISPLAY, Operator.EQ, "home"),
+    AnyValue("emails", And(Compare(Attribute.EMAIL_TYPE, Operator.EQ, "work"),
+                           Compare(Attribute.EMAIL_PRIMARY, Operator.EQ, True))),
+    Compare(Attribute.PHONE_VALUE, Operator.CO, "555 5555"),
+    AnyValue("addresses", And(Compare(Attribute.ADDRESS_LOCALITY, Operator.EQ, "HOLLYWOOD"),
+                              Compare(Attribute.ADDRESS_POSTAL_CODE, Operator.EQ, "91608"))),
+    Present(Attribute.ADDRESS_COUNTRY),
+]
+
+
+def test_upgrade_from_0001_backfills_keys_and_search_rows(database_url):
+    """A member written at 0001 is found after 0002 by every attribute the new keys and tables serve,
+    exactly as the in-memory reference finds her, and nothing else changed about her."""
+    engine = make_engine(database_url)
+    try:
+        migrate.upgrade(engine, "0001")
+        write_bjensen_at_0001(engine)
+
+        migrate.upgrade(engine)
+
+        bjensen = run(engine, lambda uow: uow.members.get(CONTOSO, BJENSEN))
+        assert (bjensen.user_name, bjensen.version, bjensen.fields.emails[0]) == (
+            "BJensen", 3, Email(value="BJensen@Contoso.example", type="Work", primary=True))
+        for query in BACKFILLED:
+            assert matches_filter(bjensen, query), query
+            assert search_ids(engine, MemberQuery(filter=query)) == [BJENSEN], query
+        assert search_ids(engine, MemberQuery(filter=Compare(Attribute.PHONE_TYPE, Operator.EQ, "home"))) == []
+        with engine.connect() as connection:
+            assert [connection.execute(select(func.count()).select_from(table(name))).scalar_one()
+                    for name in ("member_emails", "member_phone_numbers", "member_addresses")] == [2, 1, 1]
+    finally:
+        engine.dispose()
+
+
+def test_downgrade_to_0001_and_back_keeps_members_and_tokens(migrated_engine):
+    """0002 can be undone (member_email_keys rebuilt from member_emails) without losing a member or
+    API token, and redone to a schema tables.py still matches."""
+    member = Member(id=BJENSEN, organisation_id=CONTOSO, created=START, last_modified=START,
+                    fields=MemberFields(user_name="bjensen", title="Tour Guide",
+                                        emails=(Email(value="bjensen@contoso.example", type="work"),)))
+    token = ApiToken(id="00000000-0000-4000-8000-000000000003", organisation_id=CONTOSO, admin_id=BJENSEN,
+                     digest="c0ffee" * 8, created=START)
+    run(migrated_engine, lambda uow: (uow.organisations.add(Organisation(id=CONTOSO, name="Contoso")),
+                                      uow.members.add(member), uow.tokens.add(token)))
+
+    with migrated_engine.begin() as connection:
+        command.downgrade(migrate.alembic_config(connection), "0001")
+    assert migrate.current_revision(migrated_engine) == "0001"
+    with migrated_engine.connect() as connection:
+        assert connection.execute(text("SELECT value_key, type_key FROM member_email_keys")).all() == [
+            ("bjensen@contoso.example", "work")]
+        assert connection.execute(text("SELECT count(*) FROM api_tokens")).scalar_one() == 1
+        assert "title_key" not in {c["name"] for c in inspect(connection).get_columns("members")}
+
+    migrate.upgrade(migrated_engine)
+
+    with migrated_engine.connect() as connection:
+        assert compare_metadata(MigrationContext.configure(connection), metadata) == []
+    assert search_ids(migrated_engine, MemberQuery(filter=Compare(Attribute.TITLE, Operator.EQ, "tour guide"))) == [
+        BJENSEN]
+    assert search_ids(migrated_engine, MemberQuery(filter=Compare(Attribute.EMAIL_TYPE, Operator.EQ, "WORK"))) == [
+        BJENSEN]
 
 
 # -- engines as the storage needs them ---------------------------------------------------------------

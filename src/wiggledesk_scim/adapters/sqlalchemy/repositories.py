@@ -1,4 +1,4 @@
-"""The repository ports over SQL: row <-> domain translators and the member filter compiled to one WHERE.
+"""The repository ports over SQL: row <-> domain translators and the member query compiled to one statement.
 
 Core statements executed through the unit of work's ``Session`` (no ORM mapping, so no identity map that
 could hand back a stale member: every read is a fresh SELECT and sees what other transactions committed,
@@ -14,49 +14,59 @@ transaction, and the request aborts. No savepoints are taken to save it; nothing
 """
 from __future__ import annotations
 
+import re
 from datetime import datetime
-from typing import Any, Callable
+from typing import Any, Callable, Iterator, Mapping
 
-from sqlalchemy import ColumnElement, and_, delete, exists, false, func, insert, not_, or_, select, update
+from sqlalchemy import (ColumnElement, Integer, Table, Text, and_, case, delete, false, func, insert, not_,
+                        or_, select, true, update)
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.functions import FunctionElement
 
 from ...domain.errors import InvalidValue, NotFound, UniquenessConflict, VersionMismatch
 from ...domain.model import (Address, ApiToken, Email, EnterpriseInfo, Member, MemberFields, Name, Organisation,
                              PhoneNumber, case_key, user_name_key)
 from ...domain.ports import ApiTokenRepository, MemberRepository, OrganisationRepository
-from ...domain.query import (And, AnyEmail, Attribute, Compare, Filter, MemberQuery, Not, Operator, Or, Page,
-                             Present)
-from .tables import EXTERNAL_ID_INDEX, USER_NAME_INDEX, api_tokens, member_email_keys, members, organisations
+from ...domain.query import (BOOLEAN, DATETIME, OPERATORS_BY_TYPE, STRING, And, AnyValue, Attribute, Compare,
+                             Filter, MemberQuery, Not, Operator, Or, Page, Present)
+from .tables import (CASE_INSENSITIVE, EXTERNAL_ID_INDEX, SEARCH_TABLE_KEYS, USER_NAME_INDEX, api_tokens,
+                     member_addresses, member_emails, member_phone_numbers, members, organisations)
 
 #: Called after every write, so the transaction manager commits rather than rolls back (zope.sqlalchemy
 #: only notices ORM flushes by itself) and the unit of work knows this block has work to discard.
 Changed = Callable[[], None]
 
-
-def _storable(session: Session, text: str) -> bool:
-    """Whether ``text`` could be stored at all: PostgreSQL text cannot hold NUL, and psycopg refuses to
-    even send it, so a lookup by such a value must simply find nothing rather than fail."""
-    return "\x00" not in text or session.get_bind().dialect.name != "postgresql"
-
-
-def _refuse_unstorable(session: Session, texts) -> None:
-    """``InvalidValue`` rather than a database error (a 500) for text PostgreSQL cannot store."""
-    if session.get_bind().dialect.name == "postgresql":
-        if any(isinstance(text, str) and "\x00" in text for text in texts):
-            raise InvalidValue("Text values must not contain the NUL character (U+0000)")
+#: Characters no text column can hold: PostgreSQL refuses NUL (psycopg will not even send it) and SQLite's
+#: string functions (length, substr, instr) stop at it; UTF-8, which both databases speak, cannot encode
+#: a lone surrogate.
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 
 
-def _plausible_id(session: Session, value: Any) -> bool:
+def _storable(text: str) -> bool:
+    """Whether ``text`` could be stored at all, so a lookup by it may find something rather than fail."""
+    return _UNSTORABLE.search(text) is None
+
+
+def _refuse_unstorable(texts) -> None:
+    """``InvalidValue`` rather than a database error (a 500) for text no column can hold."""
+    if any(isinstance(text, str) and not _storable(text) for text in texts):
+        raise InvalidValue("Text values must not contain the NUL character (U+0000) or unpaired surrogates")
+
+
+def _plausible_id(value: Any) -> bool:
     """Ids are UUID text; anything that cannot be one is simply not found (no query, no database error)."""
-    return isinstance(value, str) and len(value) <= 36 and _storable(session, value)
+    return isinstance(value, str) and len(value) <= 36 and _storable(value)
 
 
 def _binary(session: Session, column):
     """``column`` ordered by code point, as Python (and so the in-memory store) sorts strings.
 
-    SQLite compares text as bytes already; PostgreSQL uses the database's collation, which for e.g.
-    en_US puts "adatum" before "Contoso".
+    SQLite compares text as bytes already (BINARY, and UTF-8 byte order is code point order);
+    PostgreSQL uses the database's collation, which for e.g. en_US puts "adatum" before "Contoso".
+    Only for ordering: equality under a database's (always deterministic) default collation is already
+    byte equality, and a COLLATE there would stop PostgreSQL from using the indexes.
     """
     if session.get_bind().dialect.name == "postgresql":
         return column.collate("C")
@@ -69,13 +79,13 @@ class SqlAlchemyOrganisationRepository(OrganisationRepository):
         self.changed = changed
 
     def add(self, organisation: Organisation) -> None:
-        _refuse_unstorable(self.session, [organisation.name])
+        _refuse_unstorable([organisation.name])
         self.session.execute(insert(organisations).values(_organisation_row(organisation)))
         self.changed()
 
     def get(self, organisation_id: str) -> Organisation:
         row = None
-        if _plausible_id(self.session, organisation_id):
+        if _plausible_id(organisation_id):
             row = self.session.execute(
                 select(organisations).where(organisations.c.id == organisation_id)).one_or_none()
         if row is None:
@@ -83,9 +93,9 @@ class SqlAlchemyOrganisationRepository(OrganisationRepository):
         return _organisation(row)
 
     def update(self, organisation: Organisation) -> None:
-        if not _plausible_id(self.session, organisation.id):
+        if not _plausible_id(organisation.id):
             raise NotFound(f"No organisation with id {organisation.id}")
-        _refuse_unstorable(self.session, [organisation.name])
+        _refuse_unstorable([organisation.name])
         result = self.session.execute(
             update(organisations).where(organisations.c.id == organisation.id)
             .values(_organisation_row(organisation)))
@@ -106,17 +116,17 @@ class SqlAlchemyMemberRepository(MemberRepository):
 
     def add(self, member: Member) -> None:
         row = _member_row(member)
-        _refuse_unstorable(self.session, _texts(row, member))
+        _refuse_unstorable(_texts(row, member))
         try:
             self.session.execute(insert(members).values(row))
         except IntegrityError as error:
             raise _uniqueness_conflict(error, member) from error
-        self._write_email_keys(member)
+        self._write_search_rows(member, replacing=False)
         self.changed()
 
     def get(self, organisation_id: str, member_id: str) -> Member:
         row = None
-        if _plausible_id(self.session, organisation_id) and _plausible_id(self.session, member_id):
+        if _plausible_id(organisation_id) and _plausible_id(member_id):
             row = self.session.execute(select(members).where(
                 members.c.organisation_id == organisation_id, members.c.id == member_id)).one_or_none()
         if row is None:
@@ -126,11 +136,11 @@ class SqlAlchemyMemberRepository(MemberRepository):
     def find(self, organisation_id: str, *, user_name: str | None = None,
              external_id: str | None = None) -> Member | None:
         conditions = []
-        if user_name is not None and _storable(self.session, user_name):
+        if user_name is not None and _storable(user_name):
             conditions.append(members.c.user_name_key == user_name_key(user_name))
-        if external_id is not None and _storable(self.session, external_id):
+        if external_id is not None and _storable(external_id):
             conditions.append(members.c.external_id == external_id)
-        if not conditions or not _plausible_id(self.session, organisation_id):
+        if not conditions or not _plausible_id(organisation_id):
             return None
         row = self.session.execute(
             select(members).where(members.c.organisation_id == organisation_id, or_(*conditions))
@@ -139,26 +149,26 @@ class SqlAlchemyMemberRepository(MemberRepository):
 
     def search(self, organisation_id: str, query: MemberQuery) -> Page:
         start = max(query.start_index, 1)
-        if not _plausible_id(self.session, organisation_id):
+        if not _plausible_id(organisation_id):
             return Page(total=0, members=(), start_index=start)
+        # Both statements are built before either runs, so a query the model does not allow fails alone.
+        compiler = _QueryCompiler(self.session, organisation_id)
         where = members.c.organisation_id == organisation_id
         if query.filter is not None:
-            where = and_(where, _FilterCompiler(self.session).compile(query.filter))
+            where = and_(where, compiler.condition(query.filter))
+        order = compiler.order(query)
         total = self.session.execute(select(func.count()).select_from(members).where(where)).scalar_one()
         count = max(query.count, 0)
         if count == 0 or start > total:
             return Page(total=total, members=(), start_index=start)
-        rows = self.session.execute(
-            select(members).where(where)
-            .order_by(members.c.created, _binary(self.session, members.c.id))
-            .limit(count).offset(start - 1))
+        rows = self.session.execute(select(members).where(where).order_by(*order).limit(count).offset(start - 1))
         return Page(total=total, members=tuple(_member(row) for row in rows), start_index=start)
 
     def update(self, member: Member, *, expected_version: int) -> None:
-        if not (_plausible_id(self.session, member.organisation_id) and _plausible_id(self.session, member.id)):
+        if not (_plausible_id(member.organisation_id) and _plausible_id(member.id)):
             raise NotFound(f"No member with id {member.id} in this organisation")
         row = _member_row(member)
-        _refuse_unstorable(self.session, _texts(row, member))
+        _refuse_unstorable(_texts(row, member))
         del row["id"], row["organisation_id"], row["created"]
         try:
             result = self.session.execute(
@@ -171,13 +181,13 @@ class SqlAlchemyMemberRepository(MemberRepository):
         if result.rowcount == 0:
             self.get(member.organisation_id, member.id)  # raises NotFound if it is gone
             raise VersionMismatch(f"Member {member.id} has changed since version {expected_version}")
-        self._write_email_keys(member)
+        self._write_search_rows(member, replacing=True)
         self.changed()
 
     def remove(self, organisation_id: str, member_id: str) -> None:
-        if not (_plausible_id(self.session, organisation_id) and _plausible_id(self.session, member_id)):
+        if not (_plausible_id(organisation_id) and _plausible_id(member_id)):
             raise NotFound(f"No member with id {member_id} in this organisation")
-        # The member's tokens and e-mail keys go with it: ON DELETE CASCADE (SQLite: foreign_keys=ON).
+        # The member's tokens and search rows go with it: ON DELETE CASCADE (SQLite: foreign_keys=ON).
         result = self.session.execute(delete(members).where(
             members.c.organisation_id == organisation_id, members.c.id == member_id))
         if result.rowcount == 0:
@@ -185,19 +195,18 @@ class SqlAlchemyMemberRepository(MemberRepository):
         self.changed()
 
     def count(self, organisation_id: str) -> int:
-        if not _plausible_id(self.session, organisation_id):
+        if not _plausible_id(organisation_id):
             return 0
         return self.session.execute(select(func.count()).select_from(members)
                                     .where(members.c.organisation_id == organisation_id)).scalar_one()
 
-    def _write_email_keys(self, member: Member) -> None:
-        self.session.execute(delete(member_email_keys).where(member_email_keys.c.member_id == member.id))
-        rows = [{"member_id": member.id, "organisation_id": member.organisation_id, "position": position,
-                 "value_key": case_key(email.value),
-                 "type_key": None if email.type is None else case_key(email.type)}
-                for position, email in enumerate(member.fields.emails)]
-        if rows:
-            self.session.execute(insert(member_email_keys), rows)
+    def _write_search_rows(self, member: Member, *, replacing: bool) -> None:
+        """Make the search tables hold exactly ``member``'s values (a new member has none to delete)."""
+        for table, rows in _search_rows(member):
+            if replacing:
+                self.session.execute(delete(table).where(table.c.member_id == member.id))
+            if rows:
+                self.session.execute(insert(table), rows)
 
 
 class SqlAlchemyApiTokenRepository(ApiTokenRepository):
@@ -212,19 +221,19 @@ class SqlAlchemyApiTokenRepository(ApiTokenRepository):
         self.changed()
 
     def find_by_digest(self, digest: str) -> ApiToken | None:
-        if not _storable(self.session, digest):
+        if not _storable(digest):
             return None
         row = self.session.execute(select(api_tokens).where(api_tokens.c.digest == digest)).one_or_none()
         return None if row is None else _token(row)
 
     def mark_used(self, token_id: str, at: datetime) -> None:
-        if not _plausible_id(self.session, token_id):
+        if not _plausible_id(token_id):
             return
         self.session.execute(update(api_tokens).where(api_tokens.c.id == token_id).values(last_used=at))
         self.changed()
 
     def list_for_organisation(self, organisation_id: str) -> list[ApiToken]:
-        if not _plausible_id(self.session, organisation_id):
+        if not _plausible_id(organisation_id):
             return []
         rows = self.session.execute(
             select(api_tokens).where(api_tokens.c.organisation_id == organisation_id)
@@ -232,83 +241,236 @@ class SqlAlchemyApiTokenRepository(ApiTokenRepository):
         return [_token(row) for row in rows]
 
 
-# -- the member filter as SQL ---------------------------------------------------------------------------
+# -- the member query as SQL ----------------------------------------------------------------------------
 
-class _FilterCompiler:
-    """``domain.query`` filter -> one SQL boolean, with ``memory.matches_filter``'s semantics exactly.
+#: The members column holding each singular attribute (its ``_key`` twin is compared if it ignores case).
+_MEMBER_COLUMNS = {
+    Attribute.ID: "id",
+    Attribute.EXTERNAL_ID: "external_id",
+    Attribute.USER_NAME: "user_name",
+    Attribute.DISPLAY_NAME: "display_name",
+    Attribute.NICK_NAME: "nick_name",
+    Attribute.PROFILE_URL: "profile_url",
+    Attribute.TITLE: "title",
+    Attribute.USER_TYPE: "user_type",
+    Attribute.PREFERRED_LANGUAGE: "preferred_language",
+    Attribute.LOCALE: "locale",
+    Attribute.TIMEZONE: "timezone",
+    Attribute.ACTIVE: "active",
+    Attribute.NAME_FORMATTED: "name_formatted",
+    Attribute.NAME_FAMILY_NAME: "name_family_name",
+    Attribute.NAME_GIVEN_NAME: "name_given_name",
+    Attribute.NAME_MIDDLE_NAME: "name_middle_name",
+    Attribute.NAME_HONORIFIC_PREFIX: "name_honorific_prefix",
+    Attribute.NAME_HONORIFIC_SUFFIX: "name_honorific_suffix",
+    Attribute.EMPLOYEE_NUMBER: "enterprise_employee_number",
+    Attribute.COST_CENTER: "enterprise_cost_center",
+    Attribute.ORGANIZATION: "enterprise_organization",
+    Attribute.DIVISION: "enterprise_division",
+    Attribute.DEPARTMENT: "enterprise_department",
+    Attribute.MANAGER_ID: "manager_id",
+    Attribute.CREATED: "created",
+    Attribute.LAST_MODIFIED: "last_modified",
+}
 
-    Every expression produced is two-valued (never SQL NULL), so ``Not`` means what Python's ``not``
-    means: a comparison against a NULL column is FALSE, not UNKNOWN. E-mail attributes become ``EXISTS``
-    over ``member_email_keys``; inside ``AnyEmail`` they refer to the one e-mail row of that ``EXISTS``.
+#: The search table of each multi-valued attribute, by the name the query model gives it.
+_SEARCH_TABLES = {"emails": member_emails, "phoneNumbers": member_phone_numbers, "addresses": member_addresses}
+
+
+def _snake(name: str) -> str:
+    return re.sub(r"(?<=[a-z])([A-Z])", r"_\1", name).lower()
+
+
+def _column_name(attribute: Attribute) -> str:
+    """The column a filter compares for ``attribute``: in ``members``, or in its collection's search table."""
+    if attribute.collection is not None:
+        return "primary" if attribute.type == BOOLEAN else f"{_snake(attribute.sub_attribute)}_key"
+    name = _MEMBER_COLUMNS[attribute]
+    return f"{name}_key" if name in CASE_INSENSITIVE else name
+
+
+def _assigned(column, attribute: Attribute) -> ColumnElement[bool]:
+    """The attribute has a value: not NULL, and for text not "" either (query.py: unassigned is None or "")."""
+    if attribute.type == STRING:
+        return and_(column.is_not(None), column != "")
+    return column.is_not(None)
+
+
+def _unassigned(column, attribute: Attribute) -> ColumnElement[bool]:
+    if attribute.type == STRING:
+        return or_(column.is_(None), column == "")
+    return column.is_(None)
+
+
+class _Position(FunctionElement):
+    """Where ``needle`` first occurs in ``haystack``, counted in characters from 1; 0 when it does not.
+
+    ``co`` is ``position > 0`` rather than LIKE: SQLite's LIKE ignores the case of ASCII letters (and
+    only of those), and both would need ``%`` and ``_`` escaped. The function has another name on each
+    database, hence a construct of our own.
     """
 
-    def __init__(self, session: Session):
-        self.session = session
+    type = Integer()
+    name = "instr"
+    inherit_cache = True
 
-    def compile(self, node: Filter, email=None) -> ColumnElement[bool]:
+
+@compiles(_Position)
+def _compile_position(element, compiler, **kw) -> str:
+    return f"instr({compiler.process(element.clauses, **kw)})"
+
+
+@compiles(_Position, "postgresql")
+def _compile_position_postgresql(element, compiler, **kw) -> str:
+    return f"strpos({compiler.process(element.clauses, **kw)})"
+
+
+class _QueryCompiler:
+    """``domain.query`` -> SQL, with ``memory.matches_filter``'s and ``memory.ordered``'s semantics exactly.
+
+    Every condition produced is two-valued (never SQL NULL), so ``Not`` means what Python's ``not``
+    means: ``col = 'x'`` alone would be UNKNOWN on a NULL column, and NOT UNKNOWN is UNKNOWN, so each
+    comparison states what an unassigned value gives (false; true for ``ne``). Strings compare the
+    ``_key`` columns (``model.case_key``, computed in Python) unless case-exact, and by code point.
+    A sub-attribute (``emails.value``) is "the member is among those with a row in its collection's
+    search table satisfying it"; inside ``AnyValue`` it is a condition on that one row instead.
+
+    A query outside the model (an operator the attribute's type does not admit, a value of the wrong
+    type, a naive datetime, sorting by a sub-attribute) raises ``ValueError``: ``scim.filter`` refuses
+    those with invalidFilter before any repository sees them.
+    """
+
+    def __init__(self, session: Session, organisation_id: str):
+        self.session = session
+        self.organisation_id = organisation_id
+
+    def condition(self, node: Filter, scope: Mapping[str, Any] | None = None) -> ColumnElement[bool]:
+        """``node`` as a WHERE condition on ``members``; ``scope`` maps a collection to the search-table
+        row its enclosing ``AnyValue`` is about."""
+        scope = scope or {}
         if isinstance(node, And):
-            return and_(self.compile(node.left, email), self.compile(node.right, email))
+            return and_(self.condition(node.left, scope), self.condition(node.right, scope))
         if isinstance(node, Or):
-            return or_(self.compile(node.left, email), self.compile(node.right, email))
+            return or_(self.condition(node.left, scope), self.condition(node.right, scope))
         if isinstance(node, Not):
-            return not_(self.compile(node.operand, email))
-        if isinstance(node, AnyEmail):
-            row = member_email_keys.alias()
-            return self._exists_email(row, self.compile(node.condition, row))
+            return not_(self.condition(node.operand, scope))
+        if isinstance(node, AnyValue):
+            row = _SEARCH_TABLES[node.collection].alias()
+            return self._some_row(row, self.condition(node.condition, {**scope, node.collection: row}))
         if isinstance(node, (Compare, Present)):
-            if node.attribute.is_email:
-                return self._email_condition(node, email)
-            return self._scalar_condition(node)
+            attribute = node.attribute
+            if attribute.collection is None:
+                return self._test(node, members.c[_column_name(attribute)])
+            row = scope.get(attribute.collection)
+            if row is not None:
+                return self._test(node, row.c[_column_name(attribute)])
+            # Outside ``AnyValue``, "some value of the collection satisfies it": a subquery of its own.
+            row = _SEARCH_TABLES[attribute.collection].alias()
+            return self._some_row(row, self._test(node, row.c[_column_name(attribute)]))
         raise ValueError(f"unsupported filter node {node!r}")
 
-    def _exists_email(self, row, condition: ColumnElement[bool]) -> ColumnElement[bool]:
-        # Correlated explicitly: SQLAlchemy's automatic correlation looks one level up only, and an
-        # EXISTS inside ``emails[...]`` sits two levels below the query over ``members``.
-        return exists().where(row.c.member_id == members.c.id, condition).correlate(members)
+    def _some_row(self, row, condition: ColumnElement[bool]) -> ColumnElement[bool]:
+        """The member has a row in ``row``'s search table that satisfies ``condition``.
 
-    def _email_condition(self, node: Compare | Present, email) -> ColumnElement[bool]:
-        row = member_email_keys.alias() if email is None else email
-        column = row.c.value_key if node.attribute is Attribute.EMAIL_VALUE else row.c.type_key
+        ``members.id IN (SELECT member_id ... WHERE organisation_id = :org AND ...)`` rather than a
+        correlated EXISTS: unless ``condition`` speaks of the member, the subquery stands alone, so both
+        databases can answer it from the (organisation_id, value_key) index and look the members up by
+        id (SQLite runs a correlated EXISTS once per member). Still two-valued: ``member_id`` is never
+        NULL, so IN is never UNKNOWN.
+        """
+        # Correlated to everything but its own row, explicitly: SQLAlchemy's automatic correlation looks
+        # one level up only, and a condition inside ``emails[...]`` may speak of the members row two
+        # levels up, or of an enclosing value path's row.
+        return members.c.id.in_(
+            select(row.c.member_id).where(row.c.organisation_id == self.organisation_id, condition)
+            .correlate_except(row))
+
+    def order(self, query: MemberQuery) -> list:
+        """ORDER BY: ``sort_by`` with unassigned values last (first when descending), then created, id."""
+        tie_break = [members.c.created, _binary(self.session, members.c.id)]
+        attribute = query.sort_by
+        if attribute is None:
+            return tie_break
+        if attribute.collection is not None:
+            raise ValueError(f"cannot sort by {attribute.path}: it may have many values")
+        column = members.c[_column_name(attribute)]
+        # Two terms, since NULLS FIRST/LAST differ by default between the databases; every unassigned
+        # value sorts as NULL ("" too), so among them created and id decide, as in memory.
+        missing = case((_assigned(column, attribute), 0), else_=1)
+        value = case((_assigned(column, attribute), _binary(self.session, column)), else_=None) \
+            if attribute.type == STRING else column
+        if query.descending:
+            return [missing.desc(), value.desc(), *tie_break]
+        return [missing, value, *tie_break]
+
+    def _test(self, node: Compare | Present, column) -> ColumnElement[bool]:
+        attribute = node.attribute
         if isinstance(node, Present):
-            condition = _present(column)
-        else:
-            condition = self._compare(column, node, case_insensitive=True)
-        # Outside ``AnyEmail`` "some e-mail of the member" satisfies it: an EXISTS of its own.
-        return self._exists_email(row, condition) if email is None else condition
+            return _assigned(column, attribute)
+        operator = Operator(node.operator)
+        if operator not in OPERATORS_BY_TYPE[attribute.type]:
+            raise ValueError(f"{operator.value} cannot compare {attribute.path}, a {attribute.type}")
+        value = node.value
+        if value is None:
+            if operator is Operator.EQ:
+                return _unassigned(column, attribute)
+            if operator is Operator.NE:
+                return _assigned(column, attribute)
+            raise ValueError(f"null can only be compared with eq or ne, not {operator.value}")
+        if attribute.type == BOOLEAN:
+            if not isinstance(value, bool):
+                raise ValueError(f"{attribute.path} compares with a bool, not {value!r}")
+            # IS / IS NOT are null-safe: NULL IS TRUE is false, NULL IS NOT TRUE is true.
+            return column.is_(value) if operator is Operator.EQ else column.is_not(value)
+        if attribute.type == DATETIME:
+            if not isinstance(value, datetime) or value.utcoffset() is None:
+                raise ValueError(f"{attribute.path} compares with a timezone-aware datetime, not {value!r}")
+            return self._ordered_compare(column, operator, value, text=False)
+        if not isinstance(value, str):
+            raise ValueError(f"{attribute.path} compares with a str, not {value!r}")
+        return self._compare_text(column, operator, value if attribute.case_exact else case_key(value))
 
-    def _scalar_condition(self, node: Compare | Present) -> ColumnElement[bool]:
-        if node.attribute is Attribute.ACTIVE:
-            if isinstance(node, Present):
-                return members.c.active.is_not(None)
-            if node.operator is not Operator.EQ:
-                raise ValueError(f"unsupported operator {node.operator}")
-            if not isinstance(node.value, bool):
-                return false()  # active is never NULL, and a string is never equal to a boolean
-            return members.c.active.is_(True) if node.value else members.c.active.is_(False)
-        value_column, key_column = {
-            Attribute.ID: (members.c.id, members.c.id),
-            Attribute.EXTERNAL_ID: (members.c.external_id, members.c.external_id),
-            Attribute.USER_NAME: (members.c.user_name, members.c.user_name_key),
-            Attribute.DISPLAY_NAME: (members.c.display_name, members.c.display_name_key),
-        }[node.attribute]
-        if isinstance(node, Present):
-            return _present(value_column)
-        return self._compare(key_column, node, case_insensitive=not node.attribute.case_exact)
+    def _compare_text(self, column, operator: Operator, value: str) -> ColumnElement[bool]:
+        unstorable = _UNSTORABLE.search(value)
+        if unstorable is not None:
+            # Writes refuse such characters, so no stored text equals, contains, starts or ends with
+            # ``value``, and the database could not be sent it anyway. Ordering against it is ordering
+            # against the least storable text above it: its prefix up to that character followed by the
+            # next storable character (U+0001 after NUL, U+E000 after the surrogates).
+            if operator is Operator.NE:
+                return true()
+            if operator in (Operator.EQ, Operator.CO, Operator.SW, Operator.EW):
+                return false()
+            value = value[:unstorable.start()] + ("\x01" if unstorable.group() == "\x00" else "\ue000")
+            operator = Operator.GE if operator in (Operator.GT, Operator.GE) else Operator.LT
+        if value == "":
+            # Every assigned (non-empty) text is above "", and contains, starts and ends with it.
+            if operator in (Operator.CO, Operator.SW, Operator.EW, Operator.GT, Operator.GE):
+                return and_(column.is_not(None), column != "")
+            return true() if operator is Operator.NE else false()
+        present = column.is_not(None)
+        length = len(value)  # characters, as SQL's length() and substr() count them
+        if operator is Operator.CO:
+            return and_(present, _Position(column, value) > 0)
+        if operator is Operator.SW:
+            return and_(present, func.substr(column, 1, length, type_=Text) == value)
+        if operator is Operator.EW:
+            # When ``value`` is longer than the text the start is below 1, and both databases then return
+            # fewer than ``length`` characters (SQLite counts a negative start from the end), never a match.
+            return and_(present, func.substr(column, func.length(column) - (length - 1), type_=Text) == value)
+        return self._ordered_compare(column, operator, value, text=True)
 
-    def _compare(self, column, node: Compare, *, case_insensitive: bool) -> ColumnElement[bool]:
-        if node.operator is not Operator.EQ:
-            raise ValueError(f"unsupported operator {node.operator}")
-        if node.value is None:
-            return column.is_(None)  # ``eq null``: the attribute has no value
-        if not isinstance(node.value, str) or not _storable(self.session, node.value):
-            return false()  # text is never equal to a boolean, nor to what the database cannot hold
-        value = case_key(node.value) if case_insensitive else node.value
-        return and_(column.is_not(None), column == value)
-
-
-def _present(column) -> ColumnElement[bool]:
-    """RFC 7644 §3.4.2.2 ``pr``: has a value, and not the empty string."""
-    return and_(column.is_not(None), column != "")
+    def _ordered_compare(self, column, operator: Operator, value, *, text: bool) -> ColumnElement[bool]:
+        if operator is Operator.NE:
+            return or_(column.is_(None), column != value)
+        if operator is Operator.EQ:
+            return and_(column.is_not(None), column == value)
+        ordered = _binary(self.session, column) if text else column
+        comparison = {Operator.GT: ordered > value, Operator.GE: ordered >= value,
+                      Operator.LT: ordered < value, Operator.LE: ordered <= value}[operator]
+        if text and operator in (Operator.LT, Operator.LE):
+            return and_(column.is_not(None), column != "", comparison)  # "" is below everything, yet unassigned
+        return and_(column.is_not(None), comparison)
 
 
 # -- rows <-> domain values ---------------------------------------------------------------------------
@@ -329,10 +491,27 @@ def _uniqueness_conflict(error: IntegrityError, member: Member) -> Exception:
 
 
 def _texts(row: dict[str, Any], member: Member) -> list[str]:
-    """The member's text that lands in text columns (the JSON columns escape what they hold)."""
-    emails = member.fields.emails
-    return [v for v in row.values() if isinstance(v, str)] + [e.value for e in emails] + [
-        e.type for e in emails if e.type is not None]
+    """The member's text that lands in text columns: the row's, and every value the search tables key."""
+    fields = member.fields
+    entries = (*fields.emails, *fields.phone_numbers, *fields.addresses)
+    return [v for v in row.values() if isinstance(v, str)] + [
+        v for entry in entries for v in vars(entry).values() if isinstance(v, str)]
+
+
+def _search_rows(member: Member) -> Iterator[tuple[Table, list[dict[str, Any]]]]:
+    """Each search table with the rows it holds for ``member``: one per value, keys lowered in Python."""
+    fields = member.fields
+    for table, entries in ((member_emails, fields.emails), (member_phone_numbers, fields.phone_numbers),
+                           (member_addresses, fields.addresses)):
+        rows = []
+        for position, entry in enumerate(entries):
+            row = {"member_id": member.id, "organisation_id": member.organisation_id, "position": position,
+                   "primary": entry.primary}
+            for sub_attribute in SEARCH_TABLE_KEYS[table.name]:
+                value = getattr(entry, sub_attribute)
+                row[f"{sub_attribute}_key"] = None if value is None else case_key(value)
+            rows.append(row)
+        yield table, rows
 
 
 def _organisation_row(organisation: Organisation) -> dict[str, Any]:
@@ -347,15 +526,13 @@ def _member_row(member: Member) -> dict[str, Any]:
     fields = member.fields
     name = fields.name
     enterprise = fields.enterprise
-    return {
+    row = {
         "id": member.id,
         "organisation_id": member.organisation_id,
         "user_name": fields.user_name,
-        "user_name_key": user_name_key(fields.user_name),
         "external_id": fields.external_id,
         "active": fields.active,
         "display_name": fields.display_name,
-        "display_name_key": None if fields.display_name is None else case_key(fields.display_name),
         "nick_name": fields.nick_name,
         "profile_url": fields.profile_url,
         "title": fields.title,
@@ -389,6 +566,10 @@ def _member_row(member: Member) -> dict[str, Any]:
         "last_modified": member.last_modified,
         "version": member.version,
     }
+    for name in CASE_INSENSITIVE:
+        row[f"{name}_key"] = None if row[name] is None else case_key(row[name])
+    row["user_name_key"] = user_name_key(fields.user_name)
+    return row
 
 
 def _member(row) -> Member:

@@ -1,17 +1,20 @@
-"""The relational schema: organisations, members, the e-mail search index and API tokens.
+"""The relational schema: organisations, members, the members' search tables and API tokens.
 
 Plain ``Table`` objects (no ORM mapping): ``repositories.py`` translates rows to domain values and back,
 and the alembic migrations in ``migrations/`` create exactly this schema (``test_migrations`` compares).
 
 A member is ONE row of ``members`` (docs/adr/0004-member-rows-and-email-index.md), so reading a member
-is one SELECT and optimistic concurrency is one ``UPDATE ... WHERE version = ?``:
+is one SELECT and optimistic concurrency is one ``UPDATE ... WHERE version = ?``; filters and sorting
+read derived columns and tables (docs/adr/0005-search-keys-and-tables.md):
 
-- scalar SCIM attributes are columns; those a filter compares ignoring case have a ``*_key`` column
-  holding ``model.case_key`` of the value, computed in Python so every store lowers text the same way
-  (SQLite's ``lower()`` knows ASCII only);
-- the multi-valued ``emails``, ``phone_numbers`` and ``addresses`` are JSON lists;
-- ``member_email_keys`` is a derived index of the e-mails (one row per e-mail, keys only), rewritten on
-  every add and update, so e-mail filters are an indexed ``EXISTS`` instead of a JSON scan.
+- scalar SCIM attributes are columns; each string one a filter compares ignoring case
+  (``CASE_INSENSITIVE``) has a ``<column>_key`` twin holding ``model.case_key`` of the value, computed
+  in Python so every store lowers text the same way (SQLite's ``lower()`` knows ASCII only);
+- the multi-valued ``emails``, ``phone_numbers`` and ``addresses`` are JSON lists, the source of a
+  member's representation;
+- ``member_emails``, ``member_phone_numbers`` and ``member_addresses`` hold one row per value of those
+  lists, with the key of each sub-attribute and ``primary``: derived search rows, rewritten on every add
+  and update, so a filter on a sub-attribute is an indexed ``EXISTS`` instead of a JSON scan.
 
 Uniqueness per organisation (userName ignoring case, externalId exactly) is enforced by unique indexes,
 so two concurrent writers can never both win; NULL externalIds never collide, on SQLite and PostgreSQL.
@@ -51,6 +54,11 @@ class UtcDateTime(TypeDecorator):
     PostgreSQL keeps ``timestamp with time zone`` and returns it in the session's time zone; SQLite has
     no time zones and returns naive values, so UTC is stored there and re-attached on the way out.
     Microseconds survive both. A naive value is refused: it would be stored as whatever it happens to be.
+
+    Filters compare these columns with ``<``/``>`` and sort by them. PostgreSQL compares instants. SQLite
+    compares the stored text, which SQLAlchemy writes as ``YYYY-MM-DD HH:MM:SS.ffffff`` (always six
+    digits of microseconds, always UTC here): fixed width, so text order is time order, and a bound
+    comparison value goes through this same type, so both sides have that form.
     """
 
     impl = DateTime(timezone=True)
@@ -81,16 +89,24 @@ organisations = Table(
     Column("api_access", Boolean, nullable=False),
 )
 
+#: The members columns holding a string attribute whose schema says ``caseExact: false``; each has a
+#: ``<column>_key`` twin with ``model.case_key`` of its value (None stays None), which filters compare
+#: and sorting orders by. A new such attribute is one more name here (and a migration).
+CASE_INSENSITIVE = (
+    "user_name", "display_name", "nick_name", "profile_url", "title", "user_type", "preferred_language",
+    "locale", "timezone", "name_formatted", "name_family_name", "name_given_name", "name_middle_name",
+    "name_honorific_prefix", "name_honorific_suffix", "enterprise_employee_number", "enterprise_cost_center",
+    "enterprise_organization", "enterprise_division", "enterprise_department",
+)
+
 members = Table(
     "members", metadata,
     Column("id", ID, primary_key=True),
     Column("organisation_id", ID, ForeignKey("organisations.id"), nullable=False),
     Column("user_name", Text, nullable=False),
-    Column("user_name_key", Text, nullable=False),
     Column("external_id", Text),
     Column("active", Boolean, nullable=False),
     Column("display_name", Text),
-    Column("display_name_key", Text),
     Column("nick_name", Text),
     Column("profile_url", Text),
     Column("title", Text),
@@ -120,21 +136,45 @@ members = Table(
     Column("created", UtcDateTime, nullable=False),
     Column("last_modified", UtcDateTime, nullable=False),
     Column("version", Integer, nullable=False),
+    # userName is required, so its key is too (and the unique index below relies on it).
+    *(Column(f"{name}_key", Text, nullable=name != "user_name") for name in CASE_INSENSITIVE),
     Index(USER_NAME_INDEX, "organisation_id", "user_name_key", unique=True),
     Index(EXTERNAL_ID_INDEX, "organisation_id", "external_id", unique=True),
     # Every list is "this organisation's members in creation order": the index serves filter and order.
     Index("ix_members_organisation_id_created_id", "organisation_id", "created", "id"),
 )
 
-member_email_keys = Table(
-    "member_email_keys", metadata,
-    Column("member_id", ID, ForeignKey("members.id", ondelete="CASCADE"), primary_key=True),
-    Column("position", Integer, primary_key=True),
-    Column("organisation_id", ID, nullable=False),
-    Column("value_key", Text, nullable=False),
-    Column("type_key", Text),
-    Index("ix_member_email_keys_organisation_id_value_key", "organisation_id", "value_key"),
-)
+#: Each multi-valued attribute's search table and the sub-attributes it keys (all ``caseExact: false``;
+#: ``primary`` is a boolean column of every one).
+SEARCH_TABLE_KEYS = {
+    "member_emails": ("value", "display", "type"),
+    "member_phone_numbers": ("value", "display", "type"),
+    "member_addresses": ("formatted", "street_address", "locality", "region", "postal_code", "country", "type"),
+}
+
+
+def _search_table(name: str, *indexes: Index) -> Table:
+    """One row per value of a member's multi-valued attribute, at its ``position`` in the JSON list."""
+    return Table(
+        name, metadata,
+        Column("member_id", ID, ForeignKey("members.id", ondelete="CASCADE"), primary_key=True),
+        Column("position", Integer, primary_key=True),
+        Column("organisation_id", ID, nullable=False),
+        *(Column(f"{sub_attribute}_key", Text) for sub_attribute in SEARCH_TABLE_KEYS[name]),
+        Column("primary", Boolean),
+        *indexes,
+    )
+
+
+# The primary key (member_id, position) serves the EXISTS correlated to one member; these indexes serve
+# the look-ups by value across an organisation (emails.value eq "ada@contoso.example"). No address
+# sub-attribute identifies anybody, so addresses need none.
+member_emails = _search_table(
+    "member_emails", Index("ix_member_emails_organisation_id_value_key", "organisation_id", "value_key"))
+member_phone_numbers = _search_table(
+    "member_phone_numbers",
+    Index("ix_member_phone_numbers_organisation_id_value_key", "organisation_id", "value_key"))
+member_addresses = _search_table("member_addresses")
 
 api_tokens = Table(
     "api_tokens", metadata,
