@@ -245,17 +245,23 @@ def _holds(member: Member, node: Compare | Present, entry) -> bool:
     return _compare(node.attribute, node.operator, value, node.value)
 
 
-def matches_filter(member: Member, node: Filter, entry=None) -> bool:
-    """Whether ``member`` satisfies ``node``; inside ``AnyValue``, sub-attributes refer to ``entry``."""
+def matches_filter(member: Member, node: Filter, entry=None, collection: str | None = None) -> bool:
+    """Whether ``member`` satisfies ``node``; inside ``AnyValue``, sub-attributes of that ``collection``
+    refer to its one ``entry``, while other attributes keep their whole-member meaning."""
     if isinstance(node, And):
-        return matches_filter(member, node.left, entry) and matches_filter(member, node.right, entry)
+        return (matches_filter(member, node.left, entry, collection)
+                and matches_filter(member, node.right, entry, collection))
     if isinstance(node, Or):
-        return matches_filter(member, node.left, entry) or matches_filter(member, node.right, entry)
+        return (matches_filter(member, node.left, entry, collection)
+                or matches_filter(member, node.right, entry, collection))
     if isinstance(node, Not):
-        return not matches_filter(member, node.operand, entry)
+        return not matches_filter(member, node.operand, entry, collection)
     if isinstance(node, AnyValue):
-        return any(matches_filter(member, node.condition, e) for e in _ENTRIES[node.collection](member))
-    if node.attribute.collection is None or entry is not None:
+        return any(matches_filter(member, node.condition, e, node.collection)
+                   for e in _ENTRIES[node.collection](member))
+    if node.attribute.collection is None:
+        return _holds(member, node, None)
+    if node.attribute.collection == collection:
         return _holds(member, node, entry)
     return any(_holds(member, node, e) for e in _ENTRIES[node.attribute.collection](member))
 

@@ -59,7 +59,8 @@ class MemberRepository(ABC):
 
     @abstractmethod
     def search(self, organisation_id: str, query: MemberQuery) -> Page:
-        """The page of members matching ``query.filter``, ordered by creation time then id.
+        """The page of members matching ``query.filter``, in the query's order (``sort_by``, then always
+        creation time and id; see ``MemberQuery``).
 
         ``Page.total`` counts every match before paging (RFC 7644 §3.4.2.4); paging happens in the
         store, never after it.

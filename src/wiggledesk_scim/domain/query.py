@@ -157,7 +157,8 @@ class Not:
 @dataclass(frozen=True)
 class AnyValue:
     """``collection[condition]``: one and the same value of the multi-valued attribute satisfies the
-    whole condition, whose attributes all belong to ``collection``."""
+    whole condition. In it, sub-attributes of ``collection`` refer to that value; any other attribute
+    (singular, or of another collection) keeps the meaning it has outside."""
 
     collection: str
     condition: "Filter"

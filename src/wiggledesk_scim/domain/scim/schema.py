@@ -8,6 +8,7 @@ schema that checks their types, and the ``/Schemas`` discovery document. ``field
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -217,6 +218,9 @@ def _describe(value: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
 class StrictString(colander.String):
     """A JSON string; colander's String would quietly turn 3 into "3"."""
 
@@ -228,6 +232,9 @@ class StrictString(colander.String):
         if "\x00" in cstruct:
             # PostgreSQL cannot store NUL in text, and no real attribute holds one.
             raise colander.Invalid(node, "must not contain the NUL character")
+        if _LONE_SURROGATE.search(cstruct):
+            # JSON's \ud800 escapes can carry half a character, which no database can store as text.
+            raise colander.Invalid(node, "must not contain an unpaired surrogate (\\ud800-\\udfff)")
         return cstruct
 
 
