@@ -34,7 +34,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any, Iterator
@@ -107,29 +106,16 @@ def _cli(ini: Path, *args: str) -> str:
 
 @contextmanager
 def _fresh_postgres_schema(url: str) -> Iterator[str]:
-    """A URL whose connections use a new schema of ``url``'s database, dropped on leaving (as the
-    integration tests do)."""
-    from sqlalchemy import create_engine, make_url, text
-    from sqlalchemy.pool import NullPool
+    """A URL whose connections use a new schema of ``url``'s database, dropped on leaving."""
+    from wiggledesk_scim.adapters.sqlalchemy.scratch import fresh_postgres_schema
 
-    server = make_url(url)
-    schema = f"wiggledesk_conformance_{uuid.uuid4().hex[:16]}"
-    admin = create_engine(server, poolclass=NullPool, connect_args={"connect_timeout": 5})
-    try:
-        with admin.begin() as connection:
-            connection.execute(text(f'CREATE SCHEMA "{schema}"'))
-    except Exception as exc:
-        admin.dispose()
-        raise Unusable(f"cannot create a schema in {server.render_as_string(hide_password=True)}: "
-                       f"{str(exc).strip().splitlines()[0]}") from exc
-    options = " ".join(filter(None, [server.query.get("options"), f"-csearch_path={schema}"]))
-    try:
-        yield server.update_query_dict({"options": options}).render_as_string(hide_password=False)
-    finally:
-        with admin.begin() as connection:
-            connection.execute(text("SET LOCAL lock_timeout = '10s'"))
-            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
+    with ExitStack() as stack:
+        try:
+            url_in_schema = stack.enter_context(
+                fresh_postgres_schema(url, "wiggledesk_conformance", connect_timeout=5))
+        except Exception as exc:
+            raise Unusable(f"cannot create a schema in {url}: {str(exc).strip().splitlines()[0]}") from exc
+        yield url_in_schema
 
 
 @contextmanager

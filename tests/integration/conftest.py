@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import os
 import uuid
-from contextlib import contextmanager
 from typing import Iterator
 
 import pytest
@@ -30,6 +29,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import NullPool
 
 from wiggledesk_scim.adapters.sqlalchemy import make_engine, migrate
+from wiggledesk_scim.adapters.sqlalchemy.scratch import fresh_postgres_schema
 
 POSTGRES_URL_VARIABLE = "WIGGLEDESK_TEST_POSTGRES_URL"
 REQUIRE_POSTGRES_VARIABLE = "WIGGLEDESK_REQUIRE_POSTGRES"
@@ -62,24 +62,6 @@ def postgres_server() -> URL:
     finally:
         engine.dispose()
     return url
-
-
-@contextmanager
-def fresh_postgres_schema(server: URL, prefix: str) -> Iterator[str]:
-    """A URL whose connections work in a fresh, empty schema of their own, dropped on leaving."""
-    schema = f"{prefix}_{uuid.uuid4().hex[:16]}"
-    admin = create_engine(server, poolclass=NullPool)
-    with admin.begin() as connection:
-        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
-    options = " ".join(filter(None, [server.query.get("options"), f"-csearch_path={schema}"]))
-    try:
-        yield server.update_query_dict({"options": options}).render_as_string(hide_password=False)
-    finally:
-        with admin.begin() as connection:
-            # A test that leaked a connection in a transaction would make DROP wait for ever.
-            connection.execute(text("SET LOCAL lock_timeout = '10s'"))
-            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
 
 
 @pytest.fixture

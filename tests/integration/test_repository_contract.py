@@ -18,7 +18,7 @@ from typing import Callable, Iterator, TypeVar
 
 import pytest
 import transaction
-from sqlalchemy import event, func, select, text
+from sqlalchemy import event, func, select
 from transaction.interfaces import DoomedTransaction
 
 from tests.support import START, FixedClock, SequentialIds
