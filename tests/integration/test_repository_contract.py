@@ -1030,6 +1030,22 @@ class RepositoryContract(SearchContract):
         assert self.search(store, contoso, Compare(Attribute.EMAIL_VALUE, Operator.EQ,
                                                    "bjensen@contoso.example")).total == 0
 
+    def test_remove_with_an_expected_version_is_conditional(self, store, people, contoso):
+        """remove(expected_version=...) deletes only that version: another is VersionMismatch, and the
+        member stays (If-Match on DELETE, decided by the store so no concurrent change slips in)."""
+        bjensen = people.member(contoso, "bjensen")
+        self.add(store, bjensen)
+
+        with pytest.raises(VersionMismatch):
+            store.run(lambda uow: uow.members.remove(contoso.id, bjensen.id, expected_version=bjensen.version + 1))
+        assert self.get(store, contoso, bjensen.id) == bjensen
+
+        store.run(lambda uow: uow.members.remove(contoso.id, bjensen.id, expected_version=bjensen.version))
+        with pytest.raises(NotFound):
+            self.get(store, contoso, bjensen.id)
+        with pytest.raises(NotFound):
+            store.run(lambda uow: uow.members.remove(contoso.id, bjensen.id, expected_version=1))
+
     def test_remove_frees_user_name_and_external_id(self, store, people, contoso):
         """A hard-deleted member's userName and externalId may be given to a new member."""
         bjensen = people.member(contoso, "bjensen", external_id="entra-42")

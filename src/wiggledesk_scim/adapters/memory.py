@@ -105,8 +105,10 @@ class InMemoryMemberRepository(MemberRepository):
         self._check_unique(member)
         self.store.members[member.id] = member
 
-    def remove(self, organisation_id: str, member_id: str) -> None:
-        self.get(organisation_id, member_id)
+    def remove(self, organisation_id: str, member_id: str, *, expected_version: int | None = None) -> None:
+        stored = self.get(organisation_id, member_id)
+        if expected_version is not None and stored.version != expected_version:
+            raise VersionMismatch(f"Member {member_id} has changed since version {expected_version}")
         del self.store.members[member_id]
         for token_id in [t.id for t in self.store.tokens.values() if t.admin_id == member_id]:
             del self.store.tokens[token_id]

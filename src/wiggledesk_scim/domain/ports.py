@@ -75,8 +75,9 @@ class MemberRepository(ABC):
         """
 
     @abstractmethod
-    def remove(self, organisation_id: str, member_id: str) -> None:
-        """Delete the member for good, with their tokens; raises ``NotFound``."""
+    def remove(self, organisation_id: str, member_id: str, *, expected_version: int | None = None) -> None:
+        """Delete the member for good, with their tokens; raises ``NotFound``, and ``VersionMismatch``
+        if ``expected_version`` is given and the stored version is another (conditional, like update)."""
 
     @abstractmethod
     def count(self, organisation_id: str) -> int:

@@ -94,11 +94,7 @@ class MemberService:
     def delete(self, organisation_id: str, member_id: str, *, expected_version: int | None = None) -> None:
         """Hard delete: the member is gone, and their userName and externalId are free again."""
         with self.uow:
-            if expected_version is not None:
-                current = self.uow.members.get(organisation_id, member_id)
-                if current.version != expected_version:
-                    raise VersionMismatch(f"Member {member_id} has changed since version {expected_version}")
-            self.uow.members.remove(organisation_id, member_id)
+            self.uow.members.remove(organisation_id, member_id, expected_version=expected_version)
             self.uow.commit()
 
     def _check(self, organisation_id: str, member_id: str | None, fields: MemberFields,

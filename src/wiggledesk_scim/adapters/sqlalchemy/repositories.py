@@ -184,13 +184,18 @@ class SqlAlchemyMemberRepository(MemberRepository):
         self._write_search_rows(member, replacing=True)
         self.changed()
 
-    def remove(self, organisation_id: str, member_id: str) -> None:
+    def remove(self, organisation_id: str, member_id: str, *, expected_version: int | None = None) -> None:
         if not (_plausible_id(organisation_id) and _plausible_id(member_id)):
             raise NotFound(f"No member with id {member_id} in this organisation")
         # The member's tokens and search rows go with it: ON DELETE CASCADE (SQLite: foreign_keys=ON).
-        result = self.session.execute(delete(members).where(
-            members.c.organisation_id == organisation_id, members.c.id == member_id))
+        statement = delete(members).where(members.c.organisation_id == organisation_id, members.c.id == member_id)
+        if expected_version is not None:
+            statement = statement.where(members.c.version == expected_version)
+        result = self.session.execute(statement)
         if result.rowcount == 0:
+            if expected_version is not None and self.session.execute(select(members.c.id).where(
+                    members.c.organisation_id == organisation_id, members.c.id == member_id)).first():
+                raise VersionMismatch(f"Member {member_id} has changed since version {expected_version}")
             raise NotFound(f"No member with id {member_id} in this organisation")
         self.changed()
 
