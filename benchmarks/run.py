@@ -266,16 +266,26 @@ def child_pids(pid: int) -> list[int]:
     return children
 
 
+def machine_busy_seconds() -> float:
+    """CPU seconds all the machine's cores have spent busy (/proc/stat: everything but idle and iowait)."""
+    with open("/proc/stat") as file:
+        values = [int(v) for v in file.readline().split()[1:]]
+    user, nice, system, _idle, _iowait, irq, softirq, steal = (values + [0] * 8)[:8]
+    return (user + nice + system + irq + softirq + steal) / CLOCK_TICKS
+
+
 @dataclass
 class Snapshot:
     at: float
     cpu: float
     cpu_fine: float | None
     rss_kb: int
+    machine_busy: float
 
     @classmethod
     def of(cls, pid: int) -> "Snapshot":
-        return cls(time.monotonic(), cpu_seconds(pid), cpu_seconds_fine(pid), status_field(pid, "VmRSS"))
+        return cls(time.monotonic(), cpu_seconds(pid), cpu_seconds_fine(pid), status_field(pid, "VmRSS"),
+                   machine_busy_seconds())
 
 
 # -- seeding ----------------------------------------------------------------------------------------
@@ -423,7 +433,7 @@ class Instance:
     directory: Path
     ini: Path
     app: Server
-    hello: Server
+    hello: Server | None
     main: Organisation
     others: list[Organisation]
     backend: str
@@ -431,9 +441,10 @@ class Instance:
 
 
 @contextmanager
-def served(postgres: str | None, keep: bool) -> Iterator[Instance]:
-    """The application and the hello-world, both served by pserve from copies of development.ini; the
-    organisations onboarded but not yet seeded and the servers not yet started (``restart`` does it)."""
+def served(postgres: str | None, keep: bool, hello: bool = True) -> Iterator[Instance]:
+    """The application (and, with ``hello``, the hello-world), served by pserve from copies of
+    development.ini: a database of its own, the measured organisation onboarded, nothing seeded and no
+    server started yet (``prepare`` does both)."""
     with ExitStack() as stack:
         directory = Path(tempfile.mkdtemp(prefix="wiggledesk-benchmark-"))
         if keep:
@@ -450,10 +461,12 @@ def served(postgres: str | None, keep: bool) -> Iterator[Instance]:
         _cli(ini, "migrate")
         main = onboard(ini, "Contoso", origin)
         app = Server(ini, port, _environment())
-        hello = Server(_hello_ini(ini, hello_port), hello_port, _environment(PYTHONPATH=str(HERE)))
         stack.callback(app.stop)
-        stack.callback(hello.stop)
-        yield Instance(directory=directory, ini=ini, app=app, hello=hello, main=main, others=[],
+        ceiling = None
+        if hello:
+            ceiling = Server(_hello_ini(ini, hello_port), hello_port, _environment(PYTHONPATH=str(HERE)))
+            stack.callback(ceiling.stop)
+        yield Instance(directory=directory, ini=ini, app=app, hello=ceiling, main=main, others=[],
                        backend="postgresql" if postgres else "sqlite")
 
 
@@ -469,7 +482,7 @@ def prepare(instance: Instance, size: int, others: int, other_members: int, batc
         instance.seed_seconds += seed(instance.ini, other, other_members, batch, how)
     instance.seed_seconds += seed(instance.ini, instance.main, size, batch, how)
     instance.app.start()
-    if instance.hello.process is None or instance.hello.process.poll() is not None:
+    if instance.hello is not None and (instance.hello.process is None or instance.hello.process.poll() is not None):
         instance.hello.start()
 
 
@@ -534,8 +547,9 @@ def check(instance: Instance) -> None:
         if not ok:
             problems.append(f"{what}: {str(detail)[:300]}")
 
-    status, body = _call(instance.hello.port, "GET", "/")
-    expect("hello-world", status == 200 and body == load_hello_body(), (status, body))
+    if instance.hello is not None:
+        status, body = _call(instance.hello.port, "GET", "/")
+        expect("hello-world", status == 200 and body == load_hello_body(), (status, body))
     for kind, attribute, values in (("filter_external_id", "externalId", main.external_ids),
                                     ("filter_user_name", "userName", main.user_names)):
         value = values[len(values) // 2]
@@ -575,6 +589,9 @@ class Phase:
     before: Snapshot
     after: Snapshot
     server: str
+    members: int = 0
+    #: The hello-world phase of the same run and concurrency, measured just before: the ratios' base.
+    ceiling: "Phase | None" = None
 
     @property
     def cpu_ms(self) -> float | None:
@@ -597,8 +614,31 @@ class Phase:
             "client_cpu_ms": _round(r.client_cpu_s * 1000 / r.requests) if r.client_cpu_s is not None
             and r.requests else None,
             "rss_start_mb": round(self.before.rss_kb / 1024, 1), "rss_end_mb": round(self.after.rss_kb / 1024, 1),
+            "other_load": _round(self.other_load, 2),
             "statuses": r.statuses, "errors": r.errors, "generator": r.generator,
+            **self.ratios(),
         }
+
+    @property
+    def other_load(self) -> float | None:
+        """Cores kept busy during the window by anything but the server and the load generator (other
+        work on a shared machine; it makes every figure noisier). Python generator only."""
+        if self.result.client_cpu_s is None:
+            return None
+        window = max(self.after.at - self.before.at, 1e-9)
+        busy = self.after.machine_busy - self.before.machine_busy
+        return max(0.0, busy - (self.after.cpu - self.before.cpu) - self.result.client_cpu_s) / window
+
+    def ratios(self) -> dict[str, float | None]:
+        """Each figure over the hello-world's in the same run: drift of the machine's speed between runs
+        cancels out of these, so their medians are steadier than the ratio of the medians."""
+        if self.ceiling is None:
+            return {}
+        base = self.ceiling
+        return {"rps_ratio": _round(ratio(self.result.rps, base.result.rps), 4),
+                "p50_ratio": _round(ratio(self.result.p50_us, base.result.p50_us), 3),
+                "p99_ratio": _round(ratio(self.result.p99_us, base.result.p99_us), 3),
+                "cpu_ratio": _round(ratio(self.cpu_ms, base.cpu_ms), 3)}
 
 
 def _ms(us: float | None) -> float | None:
@@ -610,18 +650,20 @@ def _round(value: float | None, digits: int = 4) -> float | None:
 
 
 def measure(generator: str, server: Server, scen: load.Scenario, concurrency: int, run: int,
-            warmup: float, duration: float, label: str) -> Phase:
+            warmup: float, duration: float, label: str, members: int = 0, ceiling: Phase | None = None) -> Phase:
     snapshots: dict[str, Snapshot] = {}
     result = load.run_phase(generator, server.port, scen, concurrency, warmup, duration,
                             on_start=lambda: snapshots.__setitem__("before", Snapshot.of(server.pid)),
                             on_stop=lambda: snapshots.__setitem__("after", Snapshot.of(server.pid)))
-    phase = Phase(scen.kind, concurrency, run, result, snapshots["before"], snapshots["after"], label)
+    phase = Phase(scen.kind, concurrency, run, result, snapshots["before"], snapshots["after"], label,
+                  members, ceiling)
     if server.process.poll() is not None:
         raise Unusable(f"the server exited during {scen.kind}:\n{server.log()[-3000:]}")
     rec = phase.record()
-    print(f"#   run {run} c={concurrency} {LABELS[scen.kind]:<24} {rec['rps']:>8.1f} req/s  "
+    print(f"#   run {run} c={concurrency}{f' N={members:,}' if members else ''} {LABELS[scen.kind]:<24} {rec['rps']:>8.1f} req/s  "
           f"p50 {_fmt(rec['p50_ms'])} ms  p99 {_fmt(rec['p99_ms'])} ms  CPU {_fmt(rec['cpu_ms'])} ms/req  "
           f"RSS {rec['rss_start_mb']}->{rec['rss_end_mb']} MB"
+          + (f"  other load {rec['other_load']:.2f}" if rec["other_load"] is not None else "")
           + (f"  ERRORS {rec['errors']} {rec['statuses']}" if rec["errors"] else ""), flush=True)
     return phase
 
@@ -635,9 +677,13 @@ def median(values: list[float | None]) -> float | None:
     return statistics.median(present) if present else None
 
 
-def summarise(phases: list[Phase], key: tuple) -> dict[str, Any]:
+def summarise(phases: list[Phase]) -> dict[str, Any]:
+    """Medians over the runs (and the medians of the per-run ratios to the hello-world)."""
     records = [p.record() for p in phases]
+    ratios = {key: _round(median([r.get(key) for r in records]), 3)
+              for key in ("rps_ratio", "p50_ratio", "p99_ratio", "cpu_ratio")}
     return {
+        **ratios,
         "runs": len(records),
         "rps": _round(median([r["rps"] for r in records]), 2),
         "p50_ms": _round(median([r["p50_ms"] for r in records]), 3),
@@ -649,6 +695,7 @@ def summarise(phases: list[Phase], key: tuple) -> dict[str, Any]:
         "rss_end_mb": median([r["rss_end_mb"] for r in records]),
         "errors": sum(r["errors"] for r in records),
         "requests": sum(r["requests"] for r in records),
+        "other_load": _round(median([r["other_load"] for r in records]), 2),
     }
 
 
@@ -658,10 +705,9 @@ def ratio(value: float | None, ceiling: float | None) -> float | None:
     return value / ceiling
 
 
-def _cell(value: float | None, base: float | None, digits: int) -> str:
+def _cell(value: float | None, times: float | None, digits: int) -> str:
     text = _fmt(value, digits)
-    r = ratio(value, base)
-    return f"{text} ({r:.2f}x)" if r is not None else text
+    return f"{text} ({times:.2f}x)" if times is not None else text
 
 
 # -- the modes ------------------------------------------------------------------------------------------
@@ -707,41 +753,39 @@ def write_results(path: Path, records: list[dict[str, Any]]) -> None:
             file.write(json.dumps(record, ensure_ascii=False) + "\n")
 
 
-def default_mode(args, instance: Instance, meta: dict[str, Any]) -> list[dict[str, Any]]:
+def default_mode(args, instances: list[Instance], meta: dict[str, Any]) -> list[dict[str, Any]]:
+    instance = instances[0]
     generator = meta["generator"]
     prepare(instance, args.members, args.others, args.other_members, args.batch, args.seed)
     print(f"# seeded in {instance.seed_seconds:.1f} s; serving pid {instance.app.pid} "
           f"(threads {status_field(instance.app.pid, 'Threads')}), hello-world pid {instance.hello.pid}", flush=True)
     check(instance)
-    records: list[dict[str, Any]] = []
     phases: list[Phase] = []
     stamp = meta["run_id"]
     for run in range(1, args.runs + 1):
         for concurrency in args.concurrency:
             tag = f"{stamp}-r{run}c{concurrency}"
-            phases.append(measure(generator, instance.hello, load.Scenario("hello", "hello", 200, tag=tag),
-                                  concurrency, run, args.warmup, args.duration, "hello"))
+            hello = measure(generator, instance.hello, load.Scenario("hello", "hello", 200, tag=tag),
+                            concurrency, run, args.warmup, args.duration, "hello")
+            phases.append(hello)
             for kind in args.scenarios:
                 phases.append(measure(generator, instance.app, scenario(kind, instance.main, tag),
-                                      concurrency, run, args.warmup, args.duration, "app"))
-    records += [{"type": "phase", **meta_keys(meta), **p.record()} for p in phases]
+                                      concurrency, run, args.warmup, args.duration, "app", ceiling=hello))
+    records = [{"type": "phase", **meta_keys(meta), **p.record()} for p in phases]
     summaries = {}
     for concurrency in args.concurrency:
         for kind in ("hello", *args.scenarios):
-            chosen = [p for p in phases if p.scenario == kind and p.concurrency == concurrency]
-            summaries[(kind, concurrency)] = summarise(chosen, (kind, concurrency))
+            summaries[(kind, concurrency)] = summarise(
+                [p for p in phases if p.scenario == kind and p.concurrency == concurrency])
     members_after = instance.main.size + _count_posts(phases) + 1
-    for (kind, concurrency), s in summaries.items():
-        hello = summaries[("hello", concurrency)]
-        records.append({"type": "summary", **meta_keys(meta), "scenario": kind, "concurrency": concurrency, **s,
-                        "rps_ratio": _round(ratio(s["rps"], hello["rps"]), 3),
-                        "p50_ratio": _round(ratio(s["p50_ms"], hello["p50_ms"]), 3),
-                        "p99_ratio": _round(ratio(s["p99_ms"], hello["p99_ms"]), 3),
-                        "cpu_ratio": _round(ratio(s["cpu_ms"], hello["cpu_ms"]), 3)})
+    for (kind, concurrency), summary in summaries.items():
+        records.append({"type": "summary", **meta_keys(meta), "scenario": kind, "concurrency": concurrency,
+                        **summary})
     print()
     print(f"## {instance.backend}, N = {args.members:,} members in the measured organisation "
           f"(+{args.others} organisations x {args.other_members:,}); {args.runs} runs x {args.duration:g} s, "
-          f"medians; ratios to the hello-world at the same concurrency")
+          f"medians; in brackets the median over the runs of the ratio to the hello-world of the same run "
+          f"and concurrency")
     print_table(summaries, args.concurrency, args.scenarios)
     print(f"\n(The organisation ends with about {members_after:,} members: the POST phases add theirs.)")
     print_targets(summaries, instance.backend, args.members)
@@ -758,18 +802,16 @@ def meta_keys(meta: dict[str, Any]) -> dict[str, Any]:
 
 def print_table(summaries: dict, concurrencies: list[int], scenarios: list[str]) -> None:
     header = (f"| {'scenario':<24} | {'c':>2} | {'req/s':>16} | {'p50 ms':>15} | {'p99 ms':>15} | "
-              f"{'server CPU ms/req':>17} | {'RSS MB start→end':>16} | {'errors':>6} |")
+              f"{'server CPU ms/req':>17} | {'RSS MB start→end':>16} | {'errors':>6} | {'other load':>10} |")
     print(header)
     print("|" + "|".join("-" * (len(cell)) for cell in header.split("|")[1:-1]) + "|")
     for concurrency in concurrencies:
-        hello = summaries[("hello", concurrency)]
         for kind in ("hello", *scenarios):
             s = summaries[(kind, concurrency)]
-            base = hello if kind != "hello" else {}
-            print(f"| {LABELS[kind]:<24} | {concurrency:>2} | {_cell(s['rps'], base.get('rps'), 0):>16} | "
-                  f"{_cell(s['p50_ms'], base.get('p50_ms'), 2):>15} | {_cell(s['p99_ms'], base.get('p99_ms'), 2):>15} | "
-                  f"{_cell(s['cpu_ms'], base.get('cpu_ms'), 3):>17} | "
-                  f"{s['rss_start_mb']:>7.1f}→{s['rss_end_mb']:<7.1f}  | {s['errors']:>6} |")
+            print(f"| {LABELS[kind]:<24} | {concurrency:>2} | {_cell(s['rps'], s['rps_ratio'], 0):>16} | "
+                  f"{_cell(s['p50_ms'], s['p50_ratio'], 2):>15} | {_cell(s['p99_ms'], s['p99_ratio'], 2):>15} | "
+                  f"{_cell(s['cpu_ms'], s['cpu_ratio'], 3):>17} | "
+                  f"{s['rss_start_mb']:>7.1f}→{s['rss_end_mb']:<7.1f}  | {s['errors']:>6} | {_fmt(s['other_load'], 2):>10} |")
 
 
 def print_targets(summaries: dict, backend: str, members: int) -> None:
@@ -783,50 +825,70 @@ def print_targets(summaries: dict, backend: str, members: int) -> None:
         print(f"- {text}: {value:g} (target {op} {bound:g}) {'MET' if met else 'NOT MET'}")
 
 
-def scaling_mode(args, instance: Instance, meta: dict[str, Any]) -> list[dict[str, Any]]:
+def scaling_mode(args, instances: list[Instance], meta: dict[str, Any]) -> list[dict[str, Any]]:
+    """One database and server per size, all served at once, and the runs taken round the sizes (hello,
+    then each size), so that a change of the machine's speed during the run touches every size alike."""
     generator = meta["generator"]
-    records: list[dict[str, Any]] = []
-    rows = []
-    for size in args.sizes:
-        print(f"# size {size:,}", flush=True)
+    for instance, size in zip(instances, args.sizes, strict=True):
+        print(f"# N = {size:,}", flush=True)
         prepare(instance, size, args.others, args.other_members, args.batch, args.seed)
         check(instance)
-        phases = []
-        for run in range(1, args.runs + 1):
-            for concurrency in args.concurrency:
-                tag = f"{meta['run_id']}-n{size}r{run}c{concurrency}"
-                phases.append(measure(generator, instance.hello, load.Scenario("hello", "hello", 200, tag=tag),
-                                      concurrency, run, args.warmup, args.duration, "hello"))
-                phases.append(measure(generator, instance.app, scenario("filter_external_id", instance.main, tag),
-                                      concurrency, run, args.warmup, args.duration, "app"))
-        for p in phases:
-            records.append({"type": "phase", **meta_keys(meta), "members": size, **p.record()})
+    hello_server = instances[0].hello
+    phases: list[Phase] = []
+    for run in range(1, args.runs + 1):
         for concurrency in args.concurrency:
-            hello = summarise([p for p in phases if p.scenario == "hello" and p.concurrency == concurrency], ())
-            s = summarise([p for p in phases if p.scenario == "filter_external_id" and p.concurrency == concurrency], ())
-            rows.append((size, concurrency, s, hello))
+            tag = f"{meta['run_id']}-r{run}c{concurrency}"
+            hello = measure(generator, hello_server, load.Scenario("hello", "hello", 200, tag=tag),
+                            concurrency, run, args.warmup, args.duration, "hello")
+            phases.append(hello)
+            for instance, size in zip(instances, args.sizes, strict=True):
+                phases.append(measure(generator, instance.app, scenario("filter_external_id", instance.main, tag),
+                                      concurrency, run, args.warmup, args.duration, "app", members=size,
+                                      ceiling=hello))
+    records = [{"type": "phase", **meta_keys(meta), **p.record(), "members": p.members} for p in phases]
+    rows = []
+    for concurrency in args.concurrency:
+        hello = summarise([p for p in phases if p.scenario == "hello" and p.concurrency == concurrency])
+        records.append({"type": "summary", **meta_keys(meta), "members": 0, "scenario": "hello",
+                        "concurrency": concurrency, **hello})
+        for size in args.sizes:
+            chosen = [p for p in phases if p.members == size and p.concurrency == concurrency]
+            summary = summarise(chosen)
+            smallest = [p for p in phases if p.members == args.sizes[0] and p.concurrency == concurrency]
+            # CPU against the smallest size's in the same run, median over the runs.
+            summary["cpu_vs_smallest"] = _round(median([ratio(p.cpu_ms, q.cpu_ms) for p, q in zip(chosen, smallest, strict=True)]), 3)
+            rows.append((size, concurrency, summary, hello))
             records.append({"type": "summary", **meta_keys(meta), "members": size, "scenario": "filter_external_id",
-                            "concurrency": concurrency, **s, "hello_cpu_ms": hello["cpu_ms"],
-                            "cpu_ratio": _round(ratio(s["cpu_ms"], hello["cpu_ms"]), 3)})
+                            "concurrency": concurrency, **summary})
     print()
-    print(f"## {instance.backend}: filter by externalId against N; {args.runs} runs x {args.duration:g} s, medians")
+    print(f"## {instances[0].backend}: filter by externalId against N; {args.runs} runs x {args.duration:g} s, "
+          f"medians; ratios are medians of the per-run ratios")
     header = (f"| {'N':>9} | {'c':>2} | {'req/s':>7} | {'p50 ms':>6} | {'p99 ms':>6} | {'server CPU ms/req':>17} | "
-              f"{'x hello':>7} | {'x smallest N':>12} | {'RSS MB start→end':>16} | {'errors':>6} |")
+              f"{'x hello':>7} | {'x smallest N':>12} | {'RSS MB start→end':>16} | {'errors':>6} | {'other load':>10} |")
     print(header)
     print("|" + "|".join("-" * len(cell) for cell in header.split("|")[1:-1]) + "|")
-    for size, concurrency, s, hello in rows:
-        first = next(r for r in rows if r[1] == concurrency)[2]
-        print(f"| {size:>9,} | {concurrency:>2} | {_fmt(s['rps'], 0):>7} | {_fmt(s['p50_ms'], 2):>6} | "
-              f"{_fmt(s['p99_ms'], 2):>6} | {_fmt(s['cpu_ms']):>17} | {_fmt(ratio(s['cpu_ms'], hello['cpu_ms']), 2):>7} | "
-              f"{_fmt(ratio(s['cpu_ms'], first['cpu_ms']), 2):>12} | "
-              f"{s['rss_start_mb']:>7.1f}→{s['rss_end_mb']:<7.1f}  | {s['errors']:>6} |")
+    for concurrency in args.concurrency:
+        hello = next(r[3] for r in rows if r[1] == concurrency)
+        print(f"| {'hello':>9} | {concurrency:>2} | {_fmt(hello['rps'], 0):>7} | {_fmt(hello['p50_ms'], 2):>6} | "
+              f"{_fmt(hello['p99_ms'], 2):>6} | {_fmt(hello['cpu_ms']):>17} | {'1.00':>7} | {'':>12} | "
+              f"{hello['rss_start_mb']:>7.1f}→{hello['rss_end_mb']:<7.1f}  | {hello['errors']:>6} | "
+              f"{_fmt(hello['other_load'], 2):>10} |")
+        for size, c, summary, _ in rows:
+            if c != concurrency:
+                continue
+            print(f"| {size:>9,} | {c:>2} | {_fmt(summary['rps'], 0):>7} | {_fmt(summary['p50_ms'], 2):>6} | "
+                  f"{_fmt(summary['p99_ms'], 2):>6} | {_fmt(summary['cpu_ms']):>17} | {_fmt(summary['cpu_ratio'], 2):>7} | "
+                  f"{_fmt(summary['cpu_vs_smallest'], 2):>12} | "
+                  f"{summary['rss_start_mb']:>7.1f}→{summary['rss_end_mb']:<7.1f}  | {summary['errors']:>6} | "
+                  f"{_fmt(summary['other_load'], 2):>10} |")
     for concurrency in args.concurrency:
         mine = [r for r in rows if r[1] == concurrency]
-        if len(mine) > 1 and mine[0][2]["cpu_ms"] and mine[-1][2]["cpu_ms"]:
-            growth = mine[-1][2]["cpu_ms"] / mine[0][2]["cpu_ms"] - 1
+        if len(mine) > 1 and mine[-1][2]["cpu_vs_smallest"] is not None:
+            growth = mine[-1][2]["cpu_vs_smallest"] - 1
             print(f"- c={concurrency}: CPU per filter at N = {mine[-1][0]:,} is {growth:+.0%} against "
                   f"N = {mine[0][0]:,} (issue 5: within 20 % from 1,000 to 100,000 on SQLite, flat to "
-                  f"1,000,000 on PostgreSQL)")
+                  f"1,000,000 on PostgreSQL); RSS {mine[0][2]['rss_end_mb']:.0f} MB at N = {mine[0][0]:,}, "
+                  f"{mine[-1][2]['rss_end_mb']:.0f} MB at N = {mine[-1][0]:,} (issue 5: flat in N)")
     return records
 
 
@@ -908,9 +970,12 @@ def main(argv: list[str] | None = None) -> int:
           f"commit {meta['commit']}{' (src/ has uncommitted changes)' if meta['src_dirty'] else ''}", flush=True)
     started = time.monotonic()
     try:
-        with served(args.postgres, args.keep) as instance:
-            records = (scaling_mode if args.scaling else default_mode)(args, instance, meta)
-            meta["seed_seconds"] = round(instance.seed_seconds, 1)
+        with ExitStack() as stack:
+            sizes = args.sizes if args.scaling else [args.members]
+            instances = [stack.enter_context(served(args.postgres, args.keep, hello=(i == 0)))
+                         for i in range(len(sizes))]
+            records = (scaling_mode if args.scaling else default_mode)(args, instances, meta)
+            meta["seed_seconds"] = round(sum(i.seed_seconds for i in instances), 1)
     except Unusable as exc:
         print(f"benchmark: {exc}", file=sys.stderr)
         return 2
