@@ -99,6 +99,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--top", type=int, default=25)
     parser.add_argument("--all-threads", action="store_true",
                         help="sample every non-idle thread, not only the one holding the GIL")
+    parser.add_argument("--idle", action="store_true",
+                        help="with --all-threads: idle (waiting) threads too, to see where requests wait")
     parser.add_argument("--seed", choices=("add", "bulk"), default="add")
     parser.add_argument("--raw", type=Path, help="keep py-spy's collapsed stacks in this file")
     parser.add_argument("--flamegraph", type=Path, help="also write py-spy's flame graph (SVG) here")
@@ -113,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
         run.check(instance)
         raw = args.raw or Path(directory) / "stacks.txt"
         record = [py_spy, "record", "--pid", str(instance.app.pid), "--rate", str(args.rate),
-                  "--duration", str(int(args.seconds)), "--nonblocking"] + ([] if args.all_threads else ["--gil"])
+                  "--duration", str(int(args.seconds)), "--nonblocking"] + ([] if args.all_threads else ["--gil"]) + (["--idle"] if args.idle else [])
         commands = [record + ["--format", "raw", "--output", str(raw)]]
         if args.flamegraph:
             commands.append(record + ["--format", "flamegraph", "--output", str(args.flamegraph)])
