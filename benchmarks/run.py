@@ -743,6 +743,7 @@ def git_state() -> dict[str, Any]:
         done = subprocess.run(["git", *args], capture_output=True, text=True, cwd=REPO)
         return done.stdout.strip()
     return {"commit": git("rev-parse", "--short", "HEAD"),
+            "src_commit": git("log", "-1", "--format=%h", "--", "src"),
             "src_dirty": bool(git("status", "--porcelain", "--", "src"))}
 
 
@@ -967,7 +968,8 @@ def main(argv: list[str] | None = None) -> int:
     m = meta["machine"]
     print(f"# {run_id}: {meta['mode']} mode, {meta['backend']}, load from {generator}; {m['nproc']} CPUs "
           f"({m['cpu_model']}), Python {m['python']}, loadavg {m['loadavg_at_start'][0]:.2f}; "
-          f"commit {meta['commit']}{' (src/ has uncommitted changes)' if meta['src_dirty'] else ''}", flush=True)
+          f"commit {meta['commit']} (src/ last changed in {meta['src_commit']}"
+          f"{', and has uncommitted changes' if meta['src_dirty'] else ''})", flush=True)
     started = time.monotonic()
     try:
         with ExitStack() as stack:
