@@ -60,9 +60,11 @@ from typing import Any, Iterator
 
 import load
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
+from served import (REPO, Unusable, cli, environment, executable, free_port,  # noqa: E402  (after the path)
+                    fresh_postgres_schema, ini_copy)
+
 HERE = Path(__file__).resolve().parent
-REPO = HERE.parent
-BIN = Path(sys.executable).parent
 SCIM_ROOT = "/scim/v2"
 STARTUP_SECONDS = 120
 DEFAULT_RESULTS = HERE / "results" / "results.jsonl"
@@ -88,45 +90,7 @@ TARGETS = [
 ] + [(scenario, 8, "p99_ms", "<=", 50, f"p99 latency of {LABELS[scenario]} (c=8)") for scenario in SCENARIOS]
 
 
-class Unusable(Exception):
-    """The benchmark cannot run (no server, a CLI step failing, ...)."""
-
-
 # -- the served instances ---------------------------------------------------------------------------
-
-def _executable(name: str) -> str:
-    beside = BIN / name
-    if beside.exists():
-        return str(beside)
-    found = shutil.which(name)
-    if not found:
-        raise Unusable(f"{name} is not installed next to {sys.executable} nor on PATH; "
-                       f"run this script with the project's venv (.venv/bin/python)")
-    return found
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def _ini_copy(directory: Path, port: int, settings: dict[str, str]) -> Path:
-    """development.ini copied into ``directory``, listening on 127.0.0.1:``port``, ``settings`` replaced
-    (the way scripts/conformance.py and tests/integration/test_server.py copy it)."""
-    text = (REPO / "development.ini").read_text()
-    text, count = re.subn(r"(?m)^listen = .*$", f"listen = 127.0.0.1:{port}", text)
-    if count != 1:
-        raise Unusable("development.ini has no single 'listen = ...' line to replace")
-    for key, value in settings.items():
-        line = f"{key} = {value.replace('%', '%%')}"  # ConfigParser interpolates '%'
-        text, count = re.subn(rf"(?m)^{re.escape(key)} = .*$", lambda _match, line=line: line, text)
-        if count != 1:
-            raise Unusable(f"development.ini has no single '{key} = ...' line to replace")
-    target = directory / "development.ini"
-    target.write_text(text)
-    return target
-
 
 def _hello_ini(app_ini: Path, port: int) -> Path:
     """The application's ini with only ``[app:main]`` replaced by the hello-world, on its own port."""
@@ -138,34 +102,6 @@ def _hello_ini(app_ini: Path, port: int) -> Path:
     target = app_ini.with_name("hello.ini")
     target.write_text(text)
     return target
-
-
-def _environment(**extra: str) -> dict[str, str]:
-    # The ini names its database itself; a stray variable must not redirect the CLI or the server.
-    environ = {k: v for k, v in os.environ.items() if k != "WIGGLEDESK_DATABASE_URL"}
-    environ.update(extra)
-    return environ
-
-
-def _cli(ini: Path, *args: str) -> str:
-    done = subprocess.run([_executable("wiggledesk-scim"), str(ini), *args], capture_output=True, text=True,
-                          timeout=300, env=_environment(), cwd=ini.parent)
-    if done.returncode != 0:
-        raise Unusable(f"wiggledesk-scim {' '.join(args)} failed ({done.returncode}): "
-                       f"{done.stderr.strip() or done.stdout.strip()}")
-    return done.stdout
-
-
-@contextmanager
-def _fresh_postgres_schema(url: str) -> Iterator[str]:
-    from wiggledesk_scim.adapters.sqlalchemy.scratch import fresh_postgres_schema
-
-    with ExitStack() as stack:
-        try:
-            url_in_schema = stack.enter_context(fresh_postgres_schema(url, "wiggledesk_benchmark", connect_timeout=5))
-        except Exception as exc:
-            raise Unusable(f"cannot create a schema in {url}: {str(exc).strip().splitlines()[0]}") from exc
-        yield url_in_schema
 
 
 class Server:
@@ -182,7 +118,7 @@ class Server:
 
     def start(self) -> "Server":
         with open(self.log_path, "ab") as log:
-            self.process = subprocess.Popen([_executable("pserve"), str(self.ini)], stdout=log,
+            self.process = subprocess.Popen([executable("pserve"), str(self.ini)], stdout=log,
                                             stderr=subprocess.STDOUT, env=self.env, cwd=self.ini.parent)
         deadline = time.monotonic() + STARTUP_SECONDS
         while time.monotonic() < deadline:
@@ -420,7 +356,7 @@ def _bulk_writer(uow):
 
 
 def onboard(ini: Path, label: str, origin: str) -> Organisation:
-    output = _cli(ini, "onboard", label, f"admin@{label.lower()}.bench.example", "--base-url", origin)
+    output = cli(ini, "onboard", label, f"admin@{label.lower()}.bench.example", "--base-url", origin)
     token = output.strip().splitlines()[-1]
     found = re.search(r"\(id ([0-9a-f-]{36})\)", output)
     if not found:
@@ -451,20 +387,20 @@ def served(postgres: str | None, keep: bool, hello: bool = True) -> Iterator[Ins
             print(f"# working directory (kept): {directory}", flush=True)
         else:
             stack.callback(shutil.rmtree, directory, ignore_errors=True)
-        port, hello_port = _free_port(), _free_port()
+        port, hello_port = free_port(), free_port()
         origin = f"http://127.0.0.1:{port}"
         if postgres:
-            url = stack.enter_context(_fresh_postgres_schema(postgres))
-            ini = _ini_copy(directory, port, {"sqlalchemy.url": url, "wiggledesk.auto_migrate": "false"})
+            url = stack.enter_context(fresh_postgres_schema(postgres, "wiggledesk_benchmark"))
+            ini = ini_copy(directory, port, {"sqlalchemy.url": url, "wiggledesk.auto_migrate": "false"})
         else:
-            ini = _ini_copy(directory, port, {"sqlalchemy.url": f"sqlite:///{directory / 'benchmark.sqlite'}"})
-        _cli(ini, "migrate")
+            ini = ini_copy(directory, port, {"sqlalchemy.url": f"sqlite:///{directory / 'benchmark.sqlite'}"})
+        cli(ini, "migrate")
         main = onboard(ini, "Contoso", origin)
-        app = Server(ini, port, _environment())
+        app = Server(ini, port, environment())
         stack.callback(app.stop)
         ceiling = None
         if hello:
-            ceiling = Server(_hello_ini(ini, hello_port), hello_port, _environment(PYTHONPATH=str(HERE)))
+            ceiling = Server(_hello_ini(ini, hello_port), hello_port, environment(PYTHONPATH=str(HERE)))
             stack.callback(ceiling.stop)
         yield Instance(directory=directory, ini=ini, app=app, hello=ceiling, main=main, others=[],
                        backend="postgresql" if postgres else "sqlite")

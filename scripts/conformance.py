@@ -24,9 +24,7 @@ from __future__ import annotations
 import argparse
 import enum
 import json
-import os
 import random
-import re
 import shutil
 import signal
 import socket
@@ -38,8 +36,7 @@ from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any, Iterator
 
-REPO = Path(__file__).resolve().parents[1]
-BIN = Path(sys.executable).parent
+from served import Unusable, cli, environment, executable, free_port, fresh_postgres_schema, ini_copy
 SCIM_ROOT = "/scim/v2"
 STARTUP_SECONDS = 60
 EXIT_FAILED, EXIT_UNUSABLE = 1, 2
@@ -51,72 +48,7 @@ FAILED = {"ERROR", "CRITICAL"}
 SKIPPED = {"SKIPPED"}
 
 
-class Unusable(Exception):
-    """The run cannot start (missing dependency, server that does not come up, ...)."""
-
-
 # -- the served instance ------------------------------------------------------------------------------
-
-def _executable(name: str) -> str:
-    beside = BIN / name
-    if beside.exists():
-        return str(beside)
-    found = shutil.which(name)
-    if not found:
-        raise Unusable(f"{name} is not installed next to {sys.executable} nor on PATH; "
-                       f"run this script with the project's venv (.venv/bin/python)")
-    return found
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def _ini_copy(directory: Path, port: int, settings: dict[str, str]) -> Path:
-    """development.ini copied into ``directory``, listening on 127.0.0.1:``port``, ``settings`` replaced."""
-    text = (REPO / "development.ini").read_text()
-    text, count = re.subn(r"(?m)^listen = .*$", f"listen = 127.0.0.1:{port}", text)
-    if count != 1:
-        raise Unusable("development.ini has no single 'listen = ...' line to replace")
-    for key, value in settings.items():
-        line = f"{key} = {value.replace('%', '%%')}"  # ConfigParser interpolates '%'
-        text, count = re.subn(rf"(?m)^{re.escape(key)} = .*$", lambda _match: line, text)
-        if count != 1:
-            raise Unusable(f"development.ini has no single '{key} = ...' line to replace")
-    target = directory / "development.ini"
-    target.write_text(text)
-    return target
-
-
-def _environment() -> dict[str, str]:
-    # The ini names its database itself; a stray variable must not redirect the CLI or the server.
-    return {k: v for k, v in os.environ.items() if k != "WIGGLEDESK_DATABASE_URL"}
-
-
-def _cli(ini: Path, *args: str) -> str:
-    done = subprocess.run([_executable("wiggledesk-scim"), str(ini), *args], capture_output=True, text=True,
-                          timeout=120, env=_environment(), cwd=ini.parent)
-    if done.returncode != 0:
-        raise Unusable(f"wiggledesk-scim {' '.join(args)} failed ({done.returncode}): "
-                       f"{done.stderr.strip() or done.stdout.strip()}")
-    return done.stdout
-
-
-@contextmanager
-def _fresh_postgres_schema(url: str) -> Iterator[str]:
-    """A URL whose connections use a new schema of ``url``'s database, dropped on leaving."""
-    from wiggledesk_scim.adapters.sqlalchemy.scratch import fresh_postgres_schema
-
-    with ExitStack() as stack:
-        try:
-            url_in_schema = stack.enter_context(
-                fresh_postgres_schema(url, "wiggledesk_conformance", connect_timeout=5))
-        except Exception as exc:
-            raise Unusable(f"cannot create a schema in {url}: {str(exc).strip().splitlines()[0]}") from exc
-        yield url_in_schema
-
 
 @contextmanager
 def served_instance(postgres: str | None, keep: bool) -> Iterator[tuple[str, str]]:
@@ -127,22 +59,22 @@ def served_instance(postgres: str | None, keep: bool) -> Iterator[tuple[str, str
             print(f"# working directory (kept): {directory}", flush=True)
         else:
             stack.callback(shutil.rmtree, directory, ignore_errors=True)
-        port = _free_port()
+        port = free_port()
         origin = f"http://127.0.0.1:{port}"
         if postgres:
-            url = stack.enter_context(_fresh_postgres_schema(postgres))
-            ini = _ini_copy(directory, port, {"sqlalchemy.url": url, "wiggledesk.auto_migrate": "false"})
-            _cli(ini, "migrate")
+            url = stack.enter_context(fresh_postgres_schema(postgres, "wiggledesk_conformance"))
+            ini = ini_copy(directory, port, {"sqlalchemy.url": url, "wiggledesk.auto_migrate": "false"})
+            cli(ini, "migrate")
         else:
-            ini = _ini_copy(directory, port, {"sqlalchemy.url": f"sqlite:///{directory / 'conformance.sqlite'}"})
-            _cli(ini, "migrate")  # auto_migrate would do it at startup too; the CLI reports failures better
-        token = _cli(ini, "onboard", "Conformance", "admin@conformance.example",
+            ini = ini_copy(directory, port, {"sqlalchemy.url": f"sqlite:///{directory / 'conformance.sqlite'}"})
+            cli(ini, "migrate")  # auto_migrate would do it at startup too; the CLI reports failures better
+        token = cli(ini, "onboard", "Conformance", "admin@conformance.example",
                      "--base-url", origin).strip().splitlines()[-1]
 
         log_path = directory / "pserve.log"
         with open(log_path, "wb") as log:
-            process = subprocess.Popen([_executable("pserve"), str(ini)], stdout=log, stderr=subprocess.STDOUT,
-                                       env=_environment(), cwd=directory)
+            process = subprocess.Popen([executable("pserve"), str(ini)], stdout=log, stderr=subprocess.STDOUT,
+                                       env=environment(), cwd=directory)
         stack.callback(_stop, process)
         _wait_for(process, port, log_path)
         print(f"# serving {ini.name} with pserve (pid {process.pid}) on {origin}"
