@@ -1304,18 +1304,41 @@ class SqlRepositoryContract(RepositoryContract):
         return [(statement, parameters) for statement, parameters in sent
                 if not statement.lstrip().upper().startswith(("BEGIN", "COMMIT", "ROLLBACK", "SELECT 1"))]
 
-    def test_a_search_is_one_count_and_one_page_select(self, store, contoso, population):
-        """However rich the query, the database answers it: one COUNT, one SELECT of the page."""
-        query = MemberQuery(
-            filter=Or(AnyValue("emails", And(Compare(A.EMAIL_TYPE, O.EQ, "work"), Not(Present(A.EMAIL_PRIMARY)))),
-                      And(Compare(A.CREATED, O.GT, START), Compare(A.ADDRESS_LOCALITY, O.CO, "wood"))),
-            sort_by=A.DISPLAY_NAME, descending=True, start_index=2, count=2)
+    RICH_FILTER = Or(AnyValue("emails", And(Compare(A.EMAIL_TYPE, O.EQ, "work"), Not(Present(A.EMAIL_PRIMARY)))),
+                     And(Compare(A.CREATED, O.GT, START), Compare(A.ADDRESS_LOCALITY, O.CO, "wood")))
 
+    @pytest.mark.parametrize("start_index, count, statements", [
+        (1, 100, 1),   # the page is not full: it ends the matches, so it holds the total
+        (2, 100, 1),
+        (1, 1, 2),     # a full page: there may be more, so one COUNT
+        (50, 10, 2),   # past the end: an empty page says nothing of the total
+        (1, 0, 1),     # count=0 asks for the total only
+    ], ids=["whole", "from the second", "full page", "past the end", "count zero"])
+    def test_a_search_is_one_page_select_and_a_count_only_when_the_page_cannot_tell(
+            self, store, contoso, population, start_index, count, statements):
+        """However rich the query, the database answers it: one SELECT of the page, and one COUNT when
+        the page alone cannot say how many match; the total is right either way."""
+        query = MemberQuery(filter=self.RICH_FILTER, sort_by=A.DISPLAY_NAME, descending=True,
+                            start_index=start_index, count=count)
         sent = self.statements(store, lambda uow: uow.members.search(contoso.id, query))
+        page = store.run(lambda uow: uow.members.search(contoso.id, query))
+        everything = store.run(lambda uow: uow.members.search(contoso.id, MemberQuery(
+            filter=self.RICH_FILTER, sort_by=A.DISPLAY_NAME, descending=True, count=1000)))
 
-        assert len(sent) == 2
-        assert "count(*)" in sent[0][0].lower()
-        assert "limit" in sent[1][0].lower() and "order by" in sent[1][0].lower()
+        assert len(sent) == statements
+        assert page.total == len(everything.members) >= 2
+        assert page.members == everything.members[start_index - 1:start_index - 1 + count]
+        selects = [statement.lower() for statement, _ in sent]
+        assert sum("count(*)" in statement for statement in selects) == statements - (1 if count else 0)
+        if count:
+            assert "limit" in selects[0] and "order by" in selects[0]
+
+    def test_entras_look_ups_are_one_select(self, store, contoso, population):
+        """``externalId eq`` and ``userName eq`` (one match or none): one SELECT each, nothing else."""
+        for query in (MemberQuery(filter=Compare(A.USER_NAME, O.EQ, "BJENSEN")),
+                      MemberQuery(filter=Compare(A.EXTERNAL_ID, O.EQ, "no-such-external-id"))):
+            sent = self.statements(store, lambda uow: uow.members.search(contoso.id, query))
+            assert len(sent) == 1 and "count(*)" not in sent[0][0].lower()
 
     @pytest.mark.parametrize("filter, index", [
         (Compare(A.USER_NAME, O.EQ, "BJensen"), "uq_members_organisation_id_user_name_key"),
@@ -1347,8 +1370,9 @@ class SqlRepositoryContract(RepositoryContract):
                 plans = [[row[-1] for row in connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}",
                                                                           parameters)]
                          for statement, parameters in sent]
-        # Counting a whole organisation may read any index that starts with organisation_id.
-        for plan in plans[1:] if filter is None else plans:
+        # The page comes first; counting a whole organisation (which follows a full page) may read any
+        # index that starts with organisation_id, or the table.
+        for plan in plans[:1] if filter is None else plans:
             assert any(index in line for line in plan), plan
 
     @pytest.mark.parametrize("query", [

@@ -340,13 +340,13 @@ class RivalMembers(InMemoryMemberRepository):
         super().__init__(store)
         self.rival_edit, self.times = rival_edit, times
 
-    def update(self, member, *, expected_version):
+    def update(self, member, *, expected_version, previous=None):
         if self.times > 0:
             self.times -= 1
             stored = self.get(member.organisation_id, member.id)
             rival = stored.with_fields(self.rival_edit(stored.fields), START)
             super().update(rival, expected_version=stored.version)
-        super().update(member, expected_version=expected_version)
+        super().update(member, expected_version=expected_version, previous=previous)
 
 
 def with_rival(uow, clock, ids, rival_edit, times: int) -> MemberService:

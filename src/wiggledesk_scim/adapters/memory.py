@@ -98,7 +98,7 @@ class InMemoryMemberRepository(MemberRepository):
         page = matches[start - 1:start - 1 + max(query.count, 0)]
         return Page(total=len(matches), members=tuple(page), start_index=start)
 
-    def update(self, member: Member, *, expected_version: int) -> None:
+    def update(self, member: Member, *, expected_version: int, previous: Member | None = None) -> None:
         stored = self.get(member.organisation_id, member.id)
         if stored.version != expected_version:
             raise VersionMismatch(f"Member {member.id} has changed since version {expected_version}")

@@ -67,11 +67,12 @@ class MemberRepository(ABC):
         """
 
     @abstractmethod
-    def update(self, member: Member, *, expected_version: int) -> None:
+    def update(self, member: Member, *, expected_version: int, previous: Member | None = None) -> None:
         """Replace the stored member with ``member`` if its stored version is still ``expected_version``.
 
-        Raises ``NotFound`` if it is gone, ``VersionMismatch`` if someone changed it since it was read,
-        ``UniquenessConflict`` if the new userName or externalId is taken.
+        ``previous``, when given, is the member as read at ``expected_version``: a store may then write
+        only what differs from it. Raises ``NotFound`` if it is gone, ``VersionMismatch`` if someone
+        changed it since it was read, ``UniquenessConflict`` if the new userName or externalId is taken.
         """
 
     @abstractmethod

@@ -9,7 +9,7 @@ from dataclasses import dataclass, replace
 from typing import Callable
 
 from .access import StoredTokenAuthority
-from .errors import InvalidValue, NotFound, UniquenessConflict, VersionMismatch
+from .errors import InvalidValue, NotFound, VersionMismatch
 from .model import Email, Member, MemberFields, Organisation
 from .ports import Clock, IdGenerator, UnitOfWork
 from .query import MemberQuery, Page
@@ -31,7 +31,7 @@ class MemberService:
     def provision(self, organisation_id: str, fields: MemberFields) -> Member:
         """Create a member; raises ``UniquenessConflict`` or ``InvalidValue``."""
         with self.uow:
-            self._check(organisation_id, None, fields, previous=None)
+            self._check(organisation_id, fields, previous=None)
             now = self.clock.now()
             member = Member(id=self.ids.new_id(), organisation_id=organisation_id, fields=fields,
                             created=now, last_modified=now)
@@ -65,9 +65,9 @@ class MemberService:
                 if changed is current:
                     self.uow.commit()
                     return current
-                self._check(organisation_id, member_id, changed.fields, previous=current.fields)
+                self._check(organisation_id, changed.fields, previous=current.fields)
                 try:
-                    self.uow.members.update(changed, expected_version=current.version)
+                    self.uow.members.update(changed, expected_version=current.version, previous=current)
                 except VersionMismatch:
                     if expected_version is not None:
                         raise
@@ -97,21 +97,14 @@ class MemberService:
             self.uow.members.remove(organisation_id, member_id, expected_version=expected_version)
             self.uow.commit()
 
-    def _check(self, organisation_id: str, member_id: str | None, fields: MemberFields,
-               previous: MemberFields | None) -> None:
-        """The rules a member's fields must keep, checked before the store's own constraints so that a
-        conflict is reported with a clear detail; the store's constraints still decide a race.
+    def _check(self, organisation_id: str, fields: MemberFields, previous: MemberFields | None) -> None:
+        """The rules a member's fields must keep that the store does not enforce itself. Uniqueness
+        (userName, externalId) is the store's: its constraints decide, races included, and the
+        ``UniquenessConflict`` it raises names the attribute, so asking first would only cost a query.
         The manager is checked only when it changes: a manager deleted later must not block every
         other change to the members they managed."""
         if not fields.user_name or not fields.user_name.strip():
             raise InvalidValue("userName is required and must not be empty")
-        holder = self.uow.members.find(organisation_id, user_name=fields.user_name)
-        if holder is not None and holder.id != member_id:
-            raise UniquenessConflict("userName", fields.user_name)
-        if fields.external_id is not None:
-            holder = self.uow.members.find(organisation_id, external_id=fields.external_id)
-            if holder is not None and holder.id != member_id:
-                raise UniquenessConflict("externalId", fields.external_id)
         manager_id = fields.enterprise.manager_id
         if manager_id is not None and (previous is None or previous.enterprise.manager_id != manager_id):
             try:

@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 import zope.sqlalchemy
-from sqlalchemy import Engine, create_engine, engine_from_config, event
+from sqlalchemy import Connection, Engine, create_engine, engine_from_config, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 from transaction.interfaces import ITransactionManager, NoTransaction
@@ -122,9 +122,7 @@ class SqlAlchemyStorage:
 
         The caller closes it (``close()``) when the request is finished.
         """
-        session = Session(bind=self.engine)
-        events = zope.sqlalchemy.register(session, transaction_manager=transaction_manager)
-        return SqlAlchemyUnitOfWork(session, transaction_manager, events.mark_changed)
+        return SqlAlchemyUnitOfWork(Session(bind=self.engine), transaction_manager, self.engine.dialect.name)
 
 
 class _Block:
@@ -144,14 +142,17 @@ class SqlAlchemyUnitOfWork(UnitOfWork):
     transaction the manager begins is joined afresh.
     """
 
-    def __init__(self, session: Session, transaction_manager: ITransactionManager, mark_changed):
+    def __init__(self, session: Session, transaction_manager: ITransactionManager, dialect: str):
         self.session = session
         self.transaction_manager = transaction_manager
-        self._mark_changed = mark_changed
+        # zope.sqlalchemy's developer interface, used directly: the unit joins its Session to the
+        # manager's transaction itself (``_connection``) rather than through Session events, since
+        # registering those per Session costs more than a whole indexed look-up.
+        self._transaction = zope.sqlalchemy.ZopeTransactionEvents(transaction_manager=transaction_manager)
         self._blocks: list[_Block] = []
-        self.organisations = SqlAlchemyOrganisationRepository(session, self._changed)
-        self.members = SqlAlchemyMemberRepository(session, self._changed)
-        self.tokens = SqlAlchemyApiTokenRepository(session, self._changed)
+        self.organisations = SqlAlchemyOrganisationRepository(self._connection, self._changed, dialect)
+        self.members = SqlAlchemyMemberRepository(self._connection, self._changed, dialect)
+        self.tokens = SqlAlchemyApiTokenRepository(self._connection, self._changed, dialect)
 
     def __enter__(self) -> "SqlAlchemyUnitOfWork":
         self._blocks.append(_Block())
@@ -172,10 +173,16 @@ class SqlAlchemyUnitOfWork(UnitOfWork):
         """Release the Session (and its connection); for the request's finished callback."""
         self.session.close()
 
+    def _connection(self) -> Connection:
+        """The Session's connection, its transaction joined to the manager's current one (the manager
+        ends both: COMMIT if written, else ROLLBACK). Begun, with the dialect's BEGIN, on first use."""
+        self._transaction.join_transaction(self.session)
+        return self.session.connection()
+
     def _changed(self) -> None:
         # Core statements are invisible to zope.sqlalchemy, which would otherwise roll back a
         # transaction it believes only read.
-        self._mark_changed(self.session)
+        self._transaction.mark_changed(self.session)
         for block in self._blocks:
             block.wrote = True
 

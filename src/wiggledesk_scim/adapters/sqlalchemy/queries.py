@@ -1,0 +1,387 @@
+"""The member query as SQL, built once per *shape* and run with the query's values as parameters.
+
+Entra sends the same few queries over and over (``externalId eq "…"``, ``userName eq "…"``), differing
+only in their values. Building a SQLAlchemy statement costs more than running an indexed lookup, so a
+query is compiled in two steps (docs/performance.md):
+
+1. ``plan(filter)`` walks the domain's filter tree and makes every decision that depends on a value
+   (``null``, ``""``, text no column can hold, the lower-casing of case-insensitive text, the length
+   ``sw``/``ew`` compare). It returns a *plan*, a hashable tree of plain tuples with no values in it, and
+   the values, in order, as bind parameters ``p0``, ``p1`` ...
+2. ``search_statements(dialect, plan, order)`` turns a plan into the page SELECT and the COUNT, once:
+   they are kept in a bounded cache keyed by the plan, so the next query of that shape reuses the very
+   same statement objects, whose SQL SQLAlchemy has compiled and cached already.
+
+The semantics are ``memory.matches_filter``'s and ``memory.ordered``'s exactly (the contract suite
+proves it). Every condition is two-valued (never SQL NULL), so ``Not`` means what Python's ``not``
+means: ``col = 'x'`` alone would be UNKNOWN on a NULL column, and NOT UNKNOWN is UNKNOWN, so each
+comparison states what an unassigned value gives (false; true for ``ne``). Strings compare the ``_key``
+columns (``model.case_key``, computed in Python) unless case-exact, and by code point. A sub-attribute
+(``emails.value``) is "the member is among those with a row in its collection's search table satisfying
+it"; inside ``AnyValue`` it is a condition on that one row instead.
+
+A query outside the model (an operator the attribute's type does not admit, a value of the wrong type,
+a naive datetime, sorting by a sub-attribute) raises ``ValueError`` in ``plan``/``order_plan``, before
+any SQL: ``scim.filter`` refuses those with invalidFilter before any repository sees them.
+"""
+from __future__ import annotations
+
+import re
+import threading
+from datetime import datetime
+from typing import Any, Callable, Hashable, Mapping
+
+from sqlalchemy import (ColumnElement, Integer, Select, Text, and_, bindparam, case, false, func, not_, or_,
+                        select, true)
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.functions import FunctionElement
+
+from ...domain.model import case_key
+from ...domain.query import (BOOLEAN, DATETIME, OPERATORS_BY_TYPE, STRING, And, AnyValue, Attribute, Compare,
+                             Filter, MemberQuery, Not, Operator, Or, Present)
+from .tables import CASE_INSENSITIVE, member_addresses, member_emails, member_phone_numbers, members
+
+#: Characters no text column can hold: PostgreSQL refuses NUL (psycopg will not even send it) and SQLite's
+#: string functions (length, substr, instr) stop at it; UTF-8, which both databases speak, cannot encode
+#: a lone surrogate.
+UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+#: The members columns a member is read from: everything but the derived ``_key`` columns.
+MEMBER_COLUMNS = tuple(column for column in members.c if not column.name.endswith("_key"))
+
+#: The bind parameters every search statement takes besides the plan's ``p0`` ... ``pN``.
+ORGANISATION = "organisation_id"
+LIMIT = "limit"
+OFFSET = "offset"
+
+#: How many query shapes are kept per process. Entra uses a handful; a client inventing new shapes
+#: without end only makes the cache start over, never grow.
+SHAPE_CACHE_SIZE = 512
+
+
+def binary(dialect: str, column):
+    """``column`` ordered by code point, as Python (and so the in-memory store) sorts strings.
+
+    SQLite compares text as bytes already (BINARY, and UTF-8 byte order is code point order);
+    PostgreSQL uses the database's collation, which for e.g. en_US puts "adatum" before "Contoso".
+    Only for ordering: equality under a database's (always deterministic) default collation is already
+    byte equality, and a COLLATE there would stop PostgreSQL from using the indexes.
+    """
+    if dialect == "postgresql":
+        return column.collate("C")
+    return column
+
+
+class StatementCache:
+    """Statements by key, built by ``build`` on first use; at most ``size`` kept (then it starts over).
+
+    Shared by every thread of the process: a lookup is one dict read; two threads building the same
+    statement at once both succeed and one result is kept, which is harmless as they are equal.
+    """
+
+    def __init__(self, size: int = SHAPE_CACHE_SIZE):
+        self.size = size
+        self._statements: dict[Hashable, Any] = {}
+        self._lock = threading.Lock()
+
+    def get(self, key: Hashable, build: Callable[[], Any]) -> Any:
+        statement = self._statements.get(key)
+        if statement is None:
+            statement = build()
+            with self._lock:
+                if len(self._statements) >= self.size:
+                    self._statements.clear()
+                self._statements[key] = statement
+        return statement
+
+    def __len__(self) -> int:
+        return len(self._statements)
+
+
+# -- step 1: the plan --------------------------------------------------------------------------------
+
+def plan(node: Filter, values: list[Any]) -> tuple:
+    """``node`` as a value-free plan; its values are appended to ``values`` (parameter ``p<i>`` is
+    ``values[i]``)."""
+    if isinstance(node, And):
+        return ("and", plan(node.left, values), plan(node.right, values))
+    if isinstance(node, Or):
+        return ("or", plan(node.left, values), plan(node.right, values))
+    if isinstance(node, Not):
+        return ("not", plan(node.operand, values))
+    if isinstance(node, AnyValue):
+        return ("any", node.collection, plan(node.condition, values))
+    if isinstance(node, (Compare, Present)):
+        return ("test", node.attribute, _test(node, values))
+    raise ValueError(f"unsupported filter node {node!r}")
+
+
+def _parameter(values: list[Any], value: Any) -> int:
+    values.append(value)
+    return len(values) - 1
+
+
+def _test(node: Compare | Present, values: list[Any]) -> tuple:
+    """What one comparison asks of its column: ``(kind, *parameter indexes)``."""
+    attribute = node.attribute
+    if isinstance(node, Present):
+        return ("assigned",)
+    operator = Operator(node.operator)
+    if operator not in OPERATORS_BY_TYPE[attribute.type]:
+        raise ValueError(f"{operator.value} cannot compare {attribute.path}, a {attribute.type}")
+    value = node.value
+    if value is None:
+        if operator is Operator.EQ:
+            return ("unassigned",)
+        if operator is Operator.NE:
+            return ("assigned",)
+        raise ValueError(f"null can only be compared with eq or ne, not {operator.value}")
+    if attribute.type == BOOLEAN:
+        if not isinstance(value, bool):
+            raise ValueError(f"{attribute.path} compares with a bool, not {value!r}")
+        # IS / IS NOT are null-safe: NULL IS TRUE is false, NULL IS NOT TRUE is true. The value is
+        # part of the plan: SQL writes IS TRUE, not IS with a parameter.
+        return ("is" if operator is Operator.EQ else "is_not", value)
+    if attribute.type == DATETIME:
+        if not isinstance(value, datetime) or value.utcoffset() is None:
+            raise ValueError(f"{attribute.path} compares with a timezone-aware datetime, not {value!r}")
+        return (operator.value, _parameter(values, value))
+    if not isinstance(value, str):
+        raise ValueError(f"{attribute.path} compares with a str, not {value!r}")
+    return _text_test(operator, value if attribute.case_exact else case_key(value), values)
+
+
+def _text_test(operator: Operator, value: str, values: list[Any]) -> tuple:
+    unstorable = UNSTORABLE.search(value)
+    if unstorable is not None:
+        # Writes refuse such characters, so no stored text equals, contains, starts or ends with
+        # ``value``, and the database could not be sent it anyway. Ordering against it is ordering
+        # against the least storable text above it: its prefix up to that character followed by the
+        # next storable character (U+0001 after NUL, U+E000 after the surrogates).
+        if operator is Operator.NE:
+            return ("true",)
+        if operator in (Operator.EQ, Operator.CO, Operator.SW, Operator.EW):
+            return ("false",)
+        value = value[:unstorable.start()] + ("\x01" if unstorable.group() == "\x00" else "\ue000")
+        operator = Operator.GE if operator in (Operator.GT, Operator.GE) else Operator.LT
+    if value == "":
+        # Every assigned (non-empty) text is above "", and contains, starts and ends with it.
+        if operator in (Operator.CO, Operator.SW, Operator.EW, Operator.GT, Operator.GE):
+            return ("assigned",)
+        return ("true",) if operator is Operator.NE else ("false",)
+    if operator is Operator.CO:
+        return ("co", _parameter(values, value))
+    if operator in (Operator.SW, Operator.EW):
+        # Lengths in characters, as SQL's length() and substr() count them.
+        return (operator.value, _parameter(values, value), _parameter(values, len(value)))
+    return ("text_" + operator.value, _parameter(values, value))
+
+
+def order_plan(query: MemberQuery) -> tuple:
+    """The ORDER BY part of a search's shape: ``(sort attribute or None, descending)``."""
+    attribute = query.sort_by
+    if attribute is not None and attribute.collection is not None:
+        raise ValueError(f"cannot sort by {attribute.path}: it may have many values")
+    return (attribute, bool(query.descending) if attribute is not None else False)
+
+
+# -- step 2: the statements ---------------------------------------------------------------------------
+
+#: The members column holding each singular attribute (its ``_key`` twin is compared if it ignores case).
+_MEMBER_COLUMNS = {
+    Attribute.ID: "id",
+    Attribute.EXTERNAL_ID: "external_id",
+    Attribute.USER_NAME: "user_name",
+    Attribute.DISPLAY_NAME: "display_name",
+    Attribute.NICK_NAME: "nick_name",
+    Attribute.PROFILE_URL: "profile_url",
+    Attribute.TITLE: "title",
+    Attribute.USER_TYPE: "user_type",
+    Attribute.PREFERRED_LANGUAGE: "preferred_language",
+    Attribute.LOCALE: "locale",
+    Attribute.TIMEZONE: "timezone",
+    Attribute.ACTIVE: "active",
+    Attribute.NAME_FORMATTED: "name_formatted",
+    Attribute.NAME_FAMILY_NAME: "name_family_name",
+    Attribute.NAME_GIVEN_NAME: "name_given_name",
+    Attribute.NAME_MIDDLE_NAME: "name_middle_name",
+    Attribute.NAME_HONORIFIC_PREFIX: "name_honorific_prefix",
+    Attribute.NAME_HONORIFIC_SUFFIX: "name_honorific_suffix",
+    Attribute.EMPLOYEE_NUMBER: "enterprise_employee_number",
+    Attribute.COST_CENTER: "enterprise_cost_center",
+    Attribute.ORGANIZATION: "enterprise_organization",
+    Attribute.DIVISION: "enterprise_division",
+    Attribute.DEPARTMENT: "enterprise_department",
+    Attribute.MANAGER_ID: "manager_id",
+    Attribute.CREATED: "created",
+    Attribute.LAST_MODIFIED: "last_modified",
+}
+
+#: The search table of each multi-valued attribute, by the name the query model gives it.
+_SEARCH_TABLES = {"emails": member_emails, "phoneNumbers": member_phone_numbers, "addresses": member_addresses}
+
+
+def _snake(name: str) -> str:
+    return re.sub(r"(?<=[a-z])([A-Z])", r"_\1", name).lower()
+
+
+def _column_name(attribute: Attribute) -> str:
+    """The column a filter compares for ``attribute``: in ``members``, or in its collection's search table."""
+    if attribute.collection is not None:
+        return "primary" if attribute.type == BOOLEAN else f"{_snake(attribute.sub_attribute)}_key"
+    name = _MEMBER_COLUMNS[attribute]
+    return f"{name}_key" if name in CASE_INSENSITIVE else name
+
+
+def _assigned(column, attribute: Attribute) -> ColumnElement[bool]:
+    """The attribute has a value: not NULL, and for text not "" either (query.py: unassigned is None or "")."""
+    if attribute.type == STRING:
+        return and_(column.is_not(None), column != "")
+    return column.is_not(None)
+
+
+def _unassigned(column, attribute: Attribute) -> ColumnElement[bool]:
+    if attribute.type == STRING:
+        return or_(column.is_(None), column == "")
+    return column.is_(None)
+
+
+class _Position(FunctionElement):
+    """Where ``needle`` first occurs in ``haystack``, counted in characters from 1; 0 when it does not.
+
+    ``co`` is ``position > 0`` rather than LIKE: SQLite's LIKE ignores the case of ASCII letters (and
+    only of those), and both would need ``%`` and ``_`` escaped. The function has another name on each
+    database, hence a construct of our own.
+    """
+
+    type = Integer()
+    name = "instr"
+    inherit_cache = True
+
+
+@compiles(_Position)
+def _compile_position(element, compiler, **kw) -> str:
+    return f"instr({compiler.process(element.clauses, **kw)})"
+
+
+@compiles(_Position, "postgresql")
+def _compile_position_postgresql(element, compiler, **kw) -> str:
+    return f"strpos({compiler.process(element.clauses, **kw)})"
+
+
+def _p(index: int, type_=None):
+    return bindparam(f"p{index}", type_=type_)
+
+
+class _Builder:
+    """Turns a plan into SQL conditions on ``members`` for one dialect."""
+
+    def __init__(self, dialect: str):
+        self.dialect = dialect
+
+    def condition(self, node: tuple, scope: Mapping[str, Any]) -> ColumnElement[bool]:
+        """``node`` as a WHERE condition on ``members``; ``scope`` maps a collection to the search-table
+        row its enclosing ``any`` is about."""
+        kind = node[0]
+        if kind == "and":
+            return and_(self.condition(node[1], scope), self.condition(node[2], scope))
+        if kind == "or":
+            return or_(self.condition(node[1], scope), self.condition(node[2], scope))
+        if kind == "not":
+            return not_(self.condition(node[1], scope))
+        if kind == "any":
+            _, collection, inner = node
+            row = _SEARCH_TABLES[collection].alias()
+            return self._some_row(row, self.condition(inner, {**scope, collection: row}))
+        _, attribute, test = node
+        if attribute.collection is None:
+            return self._test(attribute, test, members.c[_column_name(attribute)])
+        row = scope.get(attribute.collection)
+        if row is not None:
+            return self._test(attribute, test, row.c[_column_name(attribute)])
+        # Outside ``any``, "some value of the collection satisfies it": a subquery of its own.
+        row = _SEARCH_TABLES[attribute.collection].alias()
+        return self._some_row(row, self._test(attribute, test, row.c[_column_name(attribute)]))
+
+    def _some_row(self, row, condition: ColumnElement[bool]) -> ColumnElement[bool]:
+        """The member has a row in ``row``'s search table that satisfies ``condition``.
+
+        ``members.id IN (SELECT member_id ... WHERE organisation_id = :org AND ...)`` rather than a
+        correlated EXISTS: unless ``condition`` speaks of the member, the subquery stands alone, so both
+        databases can answer it from the (organisation_id, value_key) index and look the members up by
+        id (SQLite runs a correlated EXISTS once per member). Still two-valued: ``member_id`` is never
+        NULL, so IN is never UNKNOWN.
+        """
+        # Correlated to everything but its own row, explicitly: SQLAlchemy's automatic correlation looks
+        # one level up only, and a condition inside ``emails[...]`` may speak of the members row two
+        # levels up, or of an enclosing value path's row.
+        return members.c.id.in_(
+            select(row.c.member_id).where(row.c.organisation_id == bindparam(ORGANISATION), condition)
+            .correlate_except(row))
+
+    def _test(self, attribute: Attribute, test: tuple, column) -> ColumnElement[bool]:
+        kind = test[0]
+        if kind == "assigned":
+            return _assigned(column, attribute)
+        if kind == "unassigned":
+            return _unassigned(column, attribute)
+        if kind == "true":
+            return true()
+        if kind == "false":
+            return false()
+        if kind == "is":
+            return column.is_(test[1])
+        if kind == "is_not":
+            return column.is_not(test[1])
+        present = column.is_not(None)
+        if kind == "co":
+            return and_(present, _Position(column, _p(test[1], Text())) > 0)
+        if kind == "sw":
+            return and_(present, func.substr(column, 1, _p(test[2], Integer()), type_=Text) == _p(test[1]))
+        if kind == "ew":
+            # When the value is longer than the text the start is below 1, and both databases then return
+            # fewer than ``length`` characters (SQLite counts a negative start from the end), never a match.
+            start = func.length(column) - _p(test[2], Integer()) + 1
+            return and_(present, func.substr(column, start, type_=Text) == _p(test[1]))
+        text = kind.startswith("text_")
+        operator = Operator(kind[5:] if text else kind)
+        value = _p(test[1])
+        if operator is Operator.NE:
+            return or_(column.is_(None), column != value)
+        if operator is Operator.EQ:
+            return and_(present, column == value)
+        ordered = binary(self.dialect, column) if text else column
+        comparison = {Operator.GT: ordered > value, Operator.GE: ordered >= value,
+                      Operator.LT: ordered < value, Operator.LE: ordered <= value}[operator]
+        if text and operator in (Operator.LT, Operator.LE):
+            return and_(present, column != "", comparison)  # "" is below everything, yet unassigned
+        return and_(present, comparison)
+
+    def order(self, order: tuple) -> list:
+        """ORDER BY: the sort attribute with unassigned values last (first when descending), then
+        created, id."""
+        tie_break = [members.c.created, binary(self.dialect, members.c.id)]
+        attribute, descending = order
+        if attribute is None:
+            return tie_break
+        column = members.c[_column_name(attribute)]
+        # Two terms, since NULLS FIRST/LAST differ by default between the databases; every unassigned
+        # value sorts as NULL ("" too), so among them created and id decide, as in memory.
+        missing = case((_assigned(column, attribute), 0), else_=1)
+        value = case((_assigned(column, attribute), binary(self.dialect, column)), else_=None) \
+            if attribute.type == STRING else column
+        if descending:
+            return [missing.desc(), value.desc(), *tie_break]
+        return [missing, value, *tie_break]
+
+
+def build_search(dialect: str, filter_plan: tuple | None, order: tuple) -> tuple[Select, Select]:
+    """The page SELECT (``:limit`` members from ``:offset``) and the COUNT of one search shape."""
+    builder = _Builder(dialect)
+    where = members.c.organisation_id == bindparam(ORGANISATION)
+    if filter_plan is not None:
+        where = and_(where, builder.condition(filter_plan, {}))
+    page = (select(*MEMBER_COLUMNS).where(where).order_by(*builder.order(order))
+            .limit(bindparam(LIMIT, type_=Integer())).offset(bindparam(OFFSET, type_=Integer())))
+    count = select(func.count()).select_from(members).where(where)
+    return page, count
