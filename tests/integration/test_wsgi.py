@@ -11,6 +11,7 @@ import hashlib
 import json
 import logging
 import re
+from dataclasses import replace
 from urllib.parse import quote, urlsplit
 
 import pytest
@@ -359,10 +360,19 @@ def test_a_conflicting_post_leaves_no_row(app, scim, contoso):
     assert sorted(stored_members(app, contoso.organisation.id)) == ["ada@contoso.example", "bjensen"]
 
 
-def test_a_refused_request_rolls_back_and_a_successful_one_commits(app, testapp, contoso):
-    """The token's last-use stamp is written inside every authenticated request: a 404 aborts that write,
-    a 200 commits it, as seen from a new transaction."""
-    client = Scim(testapp, contoso.token)
+@pytest.fixture
+def checking_app(database_url, app):
+    """The app with ``wiggledesk.token_cache_seconds = 0``: every request checks its token in the database."""
+    wsgi_app = main({}, **{"wiggledesk.storage": "sqlalchemy", "sqlalchemy.url": database_url,
+                           "wiggledesk.token_cache_seconds": "0"})
+    yield wsgi_app
+    wsgi_app.registry[CONTAINER_KEY].engine.dispose()
+
+
+def test_a_refused_request_rolls_back_and_a_successful_one_commits(app, checking_app, contoso):
+    """With the token checked on every request, its last-use stamp is written inside the request: a 404
+    aborts that write, a 200 commits it, as seen from a new transaction."""
+    client = Scim(TestApp(checking_app), contoso.token)
     assert stored_token(app, contoso.organisation.id).last_used is None
     assert_error(client.get(f"/Users/{NOBODY}"), 404)
     assert stored_token(app, contoso.organisation.id).last_used is None
@@ -582,6 +592,8 @@ def test_memory_storage_serves_without_a_database():
     ({"wiggledesk.storage": "memory", "wiggledesk.scim.max_results": "5000"}, "from 1 to 1000"),
     ({"wiggledesk.storage": "memory", "wiggledesk.scim.max_results": "lots"}, "must be a whole number"),
     ({"wiggledesk.storage": "memory", "wiggledesk.auto_migrate": "sometimes"}, "write wiggledesk.auto_migrate = true"),
+    ({"wiggledesk.storage": "memory", "wiggledesk.token_cache_seconds": "-1"},
+     "wiggledesk.token_cache_seconds = '-1' must be a whole number from 0 to 300"),
     ({"wiggledesk.storage": "memory", "wiggledesk.public_url": "scim.example"}, "wiggledesk.public_url"),
 ])
 def test_bad_settings_stop_startup_with_a_message_naming_the_key(settings, words, monkeypatch):
@@ -730,3 +742,30 @@ def test_oneloginss_flow_with_the_enterprise_extension(scim):
     assert changed.json[enterprise] == {"department": "Platform"}
     assert scim.delete(f"/Users/{member['id']}").status_int == 204
     assert assert_scim_json(scim.find("userName", "mara.lind@contoso.example"))["totalResults"] == 0
+
+
+def test_a_token_switched_off_elsewhere_is_refused_within_the_cache_ttl(app, checking_app, testapp, contoso):
+    """The default app trusts a token it accepted for ``wiggledesk.token_cache_seconds`` (10 s); with 0,
+    a switch made elsewhere (here, another transaction) is felt by the very next request."""
+    cached, checking = Scim(testapp, contoso.token), Scim(TestApp(checking_app), contoso.token)
+    assert cached.get("/Users").status_int == checking.get("/Users").status_int == 200
+
+    def switch_off(container, uow):
+        with uow:
+            uow.organisations.update(replace(contoso.organisation, api_access=False))
+            uow.commit()
+    in_transaction(app, switch_off)
+
+    assert_error(checking.get("/Users"), 403)
+    assert cached.get("/Users").status_int == 200
+    assert app.registry[CONTAINER_KEY].accepted_tokens.ttl.total_seconds() == 10
+
+
+def test_deprovisioning_the_tokens_own_admin_is_refused_at_once_despite_the_cache(testapp, contoso):
+    """Entra deprovisions the admin whose token it uses: this process forgets the token, so the next
+    request is refused (401) rather than served for the rest of the TTL."""
+    scim = Scim(testapp, contoso.token)
+    response = scim.patch(f"/Users/{contoso.admin.id}", {"Operations": [
+        {"op": "replace", "path": "active", "value": False}]})
+    assert response.status_int == 200
+    assert_error(scim.get("/Users"), 401)

@@ -4,10 +4,15 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import re
+from datetime import timedelta
 
 import pytest
 
-from wiggledesk_scim.domain.access import LAST_USED_RESOLUTION, TOKEN_PREFIX, digest, parse_authorization
+from tests.unit.scim_requests import patch_body, scim_request
+from wiggledesk_scim.domain.access import (LAST_USED_RESOLUTION, TOKEN_PREFIX, AcceptedTokens, StoredTokenAuthority,
+                                           digest, parse_authorization)
+from wiggledesk_scim.domain.scim.api import ScimApi
+from wiggledesk_scim.domain.scim.errors import ScimError
 from wiggledesk_scim.domain.errors import AccessRefused, NotFound
 from wiggledesk_scim.domain.model import Principal
 
@@ -309,3 +314,90 @@ def test_last_used_of_one_token_leaves_the_others_alone(uow, authority, clock, c
     authority.authenticate(contoso.token)
 
     assert stored_token(uow, fabrikam.token).last_used is None
+
+
+# -- tokens accepted lately (AcceptedTokens) ----------------------------------------------------------------
+
+TTL = timedelta(seconds=10)
+
+
+@pytest.fixture
+def accepted(clock) -> AcceptedTokens:
+    return AcceptedTokens(clock, TTL)
+
+
+@pytest.fixture
+def remembering(uow, clock, ids, accepted) -> StoredTokenAuthority:
+    """An authority that remembers the tokens it accepted for ``TTL``, as the web app's is."""
+    return StoredTokenAuthority(uow, clock, ids, accepted)
+
+
+def test_an_accepted_token_is_not_read_again_within_the_ttl(store, uow, clock, remembering, contoso):
+    """Within the TTL the second check reads nothing: a change made elsewhere (another process, the
+    CLI) is not seen yet; once the TTL has passed it is."""
+    principal = remembering.authenticate(contoso.token)
+    switch_off_organisation(uow, contoso.organisation)
+
+    clock.advance(TTL.total_seconds() - 1)
+    assert remembering.authenticate(contoso.token) == principal
+
+    clock.advance(1)
+    assert refusal(remembering, contoso.token).detail == ORGANISATION_OFF
+
+
+def test_a_refusal_is_never_remembered(uow, clock, remembering, contoso):
+    """A refused token is checked again on its next use: an admin who fixes the setting is let in at once."""
+    change_admin(uow, contoso.admin, api_access=False)
+    assert refusal(remembering, contoso.token).detail == ADMIN_OFF
+
+    change_admin(uow, contoso.admin, api_access=True)
+    assert remembering.authenticate(contoso.token).admin_id == contoso.admin.id
+
+
+def test_forgetting_an_admin_makes_their_tokens_checked_again(uow, members, remembering, contoso, fabrikam):
+    """forget_admin drops that admin's tokens only; other organisations' stay remembered."""
+    remembering.authenticate(contoso.token)
+    remembering.authenticate(fabrikam.token)
+    members.deprovision(contoso.organisation.id, contoso.admin.id)
+    switch_off_organisation(uow, fabrikam.organisation)
+
+    remembering.forget_admin(contoso.organisation.id, contoso.admin.id)
+
+    assert refusal(remembering, contoso.token).detail == DEACTIVATED
+    assert remembering.authenticate(fabrikam.token).organisation_id == fabrikam.organisation.id
+
+
+def test_deprovisioning_the_tokens_own_admin_over_scim_is_felt_by_the_next_request(
+        members, remembering, contoso):
+    """Entra deprovisions the very admin whose token it uses: the next request is refused at once,
+    TTL or not, because the write went through this process."""
+    scim = ScimApi(members, remembering)
+    scim.get_user(scim_request(contoso.token), contoso.admin.id)
+
+    scim.patch_user(scim_request(contoso.token, patch_body({"op": "replace", "path": "active", "value": False})),
+                    contoso.admin.id)
+
+    with pytest.raises(ScimError) as refused:
+        scim.list_users(scim_request(contoso.token))
+    assert (refused.value.status, refused.value.detail) == (401, DEACTIVATED)
+
+
+def test_without_a_cache_forget_admin_has_nothing_to_do(authority, contoso):
+    authority.authenticate(contoso.token)
+    authority.forget_admin(contoso.organisation.id, contoso.admin.id)
+    assert authority.authenticate(contoso.token).admin_id == contoso.admin.id
+
+
+def test_the_cache_holds_at_most_its_capacity(clock):
+    """Past its capacity it starts over rather than grow: memory stays bounded whatever tokens arrive."""
+    cache = AcceptedTokens(clock, TTL, capacity=3)
+    for n in range(4):
+        cache.remember(f"digest-{n}", Principal(organisation_id="o", admin_id="a", token_id=str(n)))
+
+    assert [cache.get(f"digest-{n}") is not None for n in range(4)] == [False, False, False, True]
+
+
+def test_a_ttl_of_zero_remembers_nothing(clock):
+    cache = AcceptedTokens(clock, timedelta(0))
+    cache.remember("digest", Principal(organisation_id="o", admin_id="a", token_id="t"))
+    assert cache.get("digest") is None

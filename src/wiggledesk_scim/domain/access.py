@@ -2,13 +2,19 @@
 
 Rules (ENTRA.md §2): the token exists and is not revoked; its organisation has API access; its owner
 exists, is active, is an admin and has API access. Each refusal says what the admin must change.
+
+Checking them is three reads, which cost more than the look-up Entra then asks for; so a process may
+keep the tokens it accepted for a few seconds (``AcceptedTokens``). That is the bound on how late a
+revocation, a deactivated admin or API access switched off takes effect on another process: the
+cache's ``ttl``, ``wiggledesk.token_cache_seconds`` in the ini (README, "Token checks").
 """
 from __future__ import annotations
 
 import hashlib
 import hmac
 import secrets
-from datetime import timedelta
+import threading
+from datetime import datetime, timedelta
 
 from .errors import AccessRefused, NotFound
 from .model import ApiToken, Principal
@@ -52,18 +58,75 @@ def parse_authorization(header: str | None) -> str | None:
     return credentials
 
 
-class StoredTokenAuthority(TokenAuthority):
-    """The token authority over tokens kept by the unit of work's token repository."""
+class AcceptedTokens:
+    """The tokens this process accepted in the last ``ttl``, by digest: a token found here is taken as
+    accepted without reading anything, so a change to it, its admin or its organisation made elsewhere
+    reaches this process within ``ttl``. Only acceptances are kept (a refusal is checked every time),
+    at most ``capacity`` of them (then it starts over); one instance serves every thread of a process.
+    """
 
-    def __init__(self, uow: UnitOfWork, clock: Clock, ids: IdGenerator):
+    def __init__(self, clock: Clock, ttl: timedelta, capacity: int = 10_000):
+        self.clock = clock
+        self.ttl = ttl
+        self.capacity = capacity
+        self._entries: dict[str, tuple[Principal, datetime]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, token_digest: str) -> Principal | None:
+        entry = self._entries.get(token_digest)
+        if entry is None:
+            return None
+        principal, expires = entry
+        if self.clock.now() >= expires:
+            self._entries.pop(token_digest, None)
+            return None
+        return principal
+
+    def remember(self, token_digest: str, principal: Principal) -> None:
+        if self.ttl <= timedelta(0):
+            return
+        with self._lock:
+            if len(self._entries) >= self.capacity:
+                self._entries.clear()
+            self._entries[token_digest] = (principal, self.clock.now() + self.ttl)
+
+    def forget_admin(self, organisation_id: str, admin_id: str) -> None:
+        """Drop the admin's tokens, so this process checks them again on their next use."""
+        with self._lock:
+            for token_digest, (principal, _) in list(self._entries.items()):
+                if principal.organisation_id == organisation_id and principal.admin_id == admin_id:
+                    del self._entries[token_digest]
+
+
+class StoredTokenAuthority(TokenAuthority):
+    """The token authority over tokens kept by the unit of work's token repository; with ``accepted``,
+    tokens it accepted lately are not read again (``AcceptedTokens``)."""
+
+    def __init__(self, uow: UnitOfWork, clock: Clock, ids: IdGenerator, accepted: AcceptedTokens | None = None):
         self.uow = uow
         self.clock = clock
         self.ids = ids
+        self.accepted = accepted
 
     def authenticate(self, bearer_token: str | None) -> Principal:
         if not bearer_token:
             raise AccessRefused(NO_TOKEN)
         presented = digest(bearer_token)
+        if self.accepted is not None:
+            principal = self.accepted.get(presented)
+            if principal is not None:
+                return principal
+        principal = self._check(presented)
+        if self.accepted is not None:
+            self.accepted.remember(presented, principal)
+        return principal
+
+    def forget_admin(self, organisation_id: str, admin_id: str) -> None:
+        if self.accepted is not None:
+            self.accepted.forget_admin(organisation_id, admin_id)
+
+    def _check(self, presented: str) -> Principal:
+        """Every rule, read from the store (and ``last_used`` recorded)."""
         with self.uow:
             token = self.uow.tokens.find_by_digest(presented)
             # The lookup is by digest, so its timing says nothing about the secret; the comparison

@@ -138,6 +138,10 @@ class TokenAuthority(ABC):
     def issue(self, organisation_id: str, admin_id: str) -> str:
         """A new token for this admin; the plaintext is returned once and only its digest is stored."""
 
+    def forget_admin(self, organisation_id: str, admin_id: str) -> None:
+        """The admin was just changed or deleted: what is known of their tokens must be checked again
+        (an authority that remembers accepted tokens drops them; others have nothing to do)."""
+
 
 class Clock(ABC):
     @abstractmethod

@@ -6,13 +6,14 @@ Knows which adapter backs which port; knows nothing of HTTP, routes or requests.
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Protocol
 from urllib.parse import urlsplit
 
 from ..adapters.memory import InMemoryStore, InMemoryUnitOfWork
 from ..adapters.system import SystemClock, UuidGenerator
-from ..domain.access import StoredTokenAuthority
+from ..domain.access import AcceptedTokens, StoredTokenAuthority
 from ..domain.ports import Clock, IdGenerator, UnitOfWork
 from ..domain.scim.api import ScimApi
 from ..domain.services import MemberService, Onboarding, onboard
@@ -20,6 +21,7 @@ from ..domain.services import MemberService, Onboarding, onboard
 STORAGE_KEY = "wiggledesk.storage"
 URL_KEY = "sqlalchemy.url"
 MAX_RESULTS_KEY = "wiggledesk.scim.max_results"
+TOKEN_CACHE_KEY = "wiggledesk.token_cache_seconds"
 AUTO_MIGRATE_KEY = "wiggledesk.auto_migrate"
 PUBLIC_URL_KEY = "wiggledesk.public_url"
 HIDE_PARAMETERS_KEY = "sqlalchemy.hide_parameters"
@@ -28,6 +30,10 @@ STORAGES = ("sqlalchemy", "memory")
 DEFAULT_MAX_RESULTS = 200
 MAX_RESULTS_LIMIT = 1000
 DEFAULT_PUBLIC_URL = "http://127.0.0.1:6543"
+#: How long a process takes an accepted token as accepted without reading it again (domain/access.py):
+#: the bound on how late a revocation or a switched-off API access reaches a running process.
+DEFAULT_TOKEN_CACHE_SECONDS = 10
+MAX_TOKEN_CACHE_SECONDS = 300
 
 #: ``sqlalchemy.url = env:NAME`` reads the URL from the environment variable NAME. PasteDeploy has no
 #: way to interpolate environment variables into an ini, and production keeps its credentials out of
@@ -50,6 +56,7 @@ class AppSettings:
     storage: str = "sqlalchemy"
     database_url: str | None = None
     max_results: int = DEFAULT_MAX_RESULTS
+    token_cache_seconds: int = DEFAULT_TOKEN_CACHE_SECONDS
     auto_migrate: bool = False
     public_url: str = DEFAULT_PUBLIC_URL
     engine_settings: Mapping[str, Any] = field(default_factory=dict)
@@ -76,7 +83,13 @@ class AppSettings:
         return cls(
             storage=storage,
             database_url=database_url,
-            max_results=_max_results(settings),
+            max_results=_whole_number(
+                settings, MAX_RESULTS_KEY, DEFAULT_MAX_RESULTS, 1, MAX_RESULTS_LIMIT,
+                "the most members one list request returns"),
+            token_cache_seconds=_whole_number(
+                settings, TOKEN_CACHE_KEY, DEFAULT_TOKEN_CACHE_SECONDS, 0, MAX_TOKEN_CACHE_SECONDS,
+                "how many seconds a process trusts a token it accepted before reading it again; 0 reads "
+                "it on every request"),
             auto_migrate=_boolean(settings, AUTO_MIGRATE_KEY, False),
             public_url=_public_url(settings),
             engine_settings=engine_settings,
@@ -105,18 +118,19 @@ def _boolean(settings: Mapping[str, Any], key: str, default: bool) -> bool:
     raise SettingsError(f"{key} = {value!r} is not a yes/no value; write {key} = true or {key} = false")
 
 
-def _max_results(settings: Mapping[str, Any]) -> int:
-    value = settings.get(MAX_RESULTS_KEY)
+def _whole_number(settings: Mapping[str, Any], key: str, default: int, low: int, high: int,
+                  meaning: str) -> int:
+    value = settings.get(key)
     if value is None or (isinstance(value, str) and not value.strip()):
-        return DEFAULT_MAX_RESULTS
+        return default
     try:
         number = int(str(value).strip())
     except ValueError:
         number = None
-    if number is None or not 1 <= number <= MAX_RESULTS_LIMIT:
+    if number is None or not low <= number <= high:
         raise SettingsError(
-            f"{MAX_RESULTS_KEY} = {value!r} must be a whole number from 1 to {MAX_RESULTS_LIMIT} "
-            f"(the most members one list request returns; the default is {DEFAULT_MAX_RESULTS})")
+            f"{key} = {value!r} must be a whole number from {low} to {high} "
+            f"({meaning}; the default is {default})")
     return number
 
 
@@ -191,10 +205,16 @@ class Container:
     clock: Clock = field(default_factory=SystemClock)
     ids: IdGenerator = field(default_factory=UuidGenerator)
     engine: Any = None
+    #: Tokens accepted lately, shared by this process's requests (None: read on every request).
+    accepted_tokens: AcceptedTokens | None = None
+
+    def __post_init__(self) -> None:
+        if self.accepted_tokens is None and self.settings.token_cache_seconds > 0:
+            self.accepted_tokens = AcceptedTokens(self.clock, timedelta(seconds=self.settings.token_cache_seconds))
 
     def api(self, uow: UnitOfWork) -> ScimApi:
         return ScimApi(MemberService(uow, self.clock, self.ids),
-                       StoredTokenAuthority(uow, self.clock, self.ids),
+                       StoredTokenAuthority(uow, self.clock, self.ids, self.accepted_tokens),
                        max_results=self.settings.max_results)
 
     def onboard(self, uow: UnitOfWork, organisation_name: str, admin_email: str) -> Onboarding:

@@ -14,7 +14,7 @@ from typing import Mapping
 
 from ..access import parse_authorization
 from ..errors import DomainError
-from ..model import Member
+from ..model import Member, Principal
 from ..ports import TokenAuthority
 from ..query import MemberQuery
 from ..services import MemberService
@@ -112,12 +112,19 @@ class ScimApi:
 
     # -- plumbing ---------------------------------------------------------------------------
 
-    def _organisation(self, request: ScimRequest) -> str:
+    def _principal(self, request: ScimRequest) -> Principal:
         try:
-            principal = self.authority.authenticate(parse_authorization(request.header("Authorization")))
+            return self.authority.authenticate(parse_authorization(request.header("Authorization")))
         except DomainError as error:
             raise from_domain(error) from None
-        return principal.organisation_id
+
+    def _organisation(self, request: ScimRequest) -> str:
+        return self._principal(request).organisation_id
+
+    def _changed_member(self, principal: Principal, member_id: str) -> None:
+        """A write to the token's own admin (deprovisioned, say) is felt by the very next request."""
+        if member_id == principal.admin_id:
+            self.authority.forget_admin(principal.organisation_id, member_id)
 
     @staticmethod
     def _domain(call, *args, **kwargs):
@@ -204,25 +211,28 @@ class ScimApi:
 
     def replace_user(self, request: ScimRequest, member_id: str) -> ScimResponse:
         """PUT /Users/{id} (RFC 7644 §3.5.1); ``active`` left out keeps its value (ENTRA.md §11)."""
-        organisation_id = self._organisation(request)
+        principal = self._principal(request)
         user, active_given = validate_user(self._json_body(request))
-        member = self._domain(self.members.replace, organisation_id, member_id, fields_from_user(user),
+        member = self._domain(self.members.replace, principal.organisation_id, member_id, fields_from_user(user),
                               keep_active=not active_given, expected_version=self._expected_version(request))
+        self._changed_member(principal, member_id)
         return self._user_response(request, member)
 
     def patch_user(self, request: ScimRequest, member_id: str) -> ScimResponse:
         """PATCH /Users/{id} (RFC 7644 §3.5.2): all operations or none; 200 with the member."""
-        organisation_id = self._organisation(request)
+        principal = self._principal(request)
         edit = compile_patch(validate_patch(self._json_body(request)))
-        member = self._domain(self.members.update, organisation_id, member_id, edit,
+        member = self._domain(self.members.update, principal.organisation_id, member_id, edit,
                               expected_version=self._expected_version(request))
+        self._changed_member(principal, member_id)
         return self._user_response(request, member)
 
     def delete_user(self, request: ScimRequest, member_id: str) -> ScimResponse:
         """DELETE /Users/{id} (RFC 7644 §3.6): 204, and the member is gone."""
-        organisation_id = self._organisation(request)
-        self._domain(self.members.delete, organisation_id, member_id,
+        principal = self._principal(request)
+        self._domain(self.members.delete, principal.organisation_id, member_id,
                      expected_version=self._expected_version(request))
+        self._changed_member(principal, member_id)
         return ScimResponse(204)
 
     # -- discovery (RFC 7644 §4) ---------------------------------------------------------------
