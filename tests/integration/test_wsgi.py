@@ -369,14 +369,23 @@ def checking_app(database_url, app):
     wsgi_app.registry[CONTAINER_KEY].engine.dispose()
 
 
-def test_a_refused_request_rolls_back_and_a_successful_one_commits(app, checking_app, contoso):
-    """With the token checked on every request, its last-use stamp is written inside the request: a 404
-    aborts that write, a 200 commits it, as seen from a new transaction."""
+def test_a_refused_write_rolls_back_and_a_successful_one_commits(app, checking_app, contoso):
+    """With the token checked on every request, a writing request stamps the token's last use inside
+    its own transaction: a 404 aborts that write, a 201 commits it, as seen from a new transaction."""
     client = Scim(TestApp(checking_app), contoso.token)
     assert stored_token(app, contoso.organisation.id).last_used is None
-    assert_error(client.get(f"/Users/{NOBODY}"), 404)
+    assert_error(client.patch(f"/Users/{NOBODY}", {"Operations": [
+        {"op": "replace", "path": "displayName", "value": "Nobody"}]}), 404)
     assert stored_token(app, contoso.organisation.id).last_used is None
-    assert client.get("/Users").status_int == 200
+    assert client.post("/Users", SEED_BODY).status_int == 201
+    assert stored_token(app, contoso.organisation.id).last_used is not None
+
+
+def test_a_read_stamps_the_tokens_last_use_in_a_transaction_of_its_own(app, checking_app, contoso):
+    """A GET only reads (on SQLite, beside any writer, without waiting): the token's use is recorded
+    apart and committed at once, whatever the read answers."""
+    client = Scim(TestApp(checking_app), contoso.token)
+    assert_error(client.get(f"/Users/{NOBODY}"), 404)
     assert stored_token(app, contoso.organisation.id).last_used is not None
 
 

@@ -57,8 +57,12 @@ def container_of(request) -> Container:
     return request.registry[CONTAINER_KEY]
 
 
+#: Requests that only read: their unit of work need not be able to write (``SqlAlchemyStorage.open``).
+READING_METHODS = frozenset({"GET", "HEAD"})
+
+
 def _uow(request):
-    uow = container_of(request).storage.open(request.tm)
+    uow = container_of(request).storage.open(request.tm, read_only=request.method in READING_METHODS)
     request.add_finished_callback(lambda _request: uow.close())
     return uow
 

@@ -171,7 +171,7 @@ def _database_url(settings: Mapping[str, Any], environ: Mapping[str, str]) -> st
 class Storage(Protocol):
     """What the web app and the CLI need from a storage: a unit of work per request, closed afterwards."""
 
-    def open(self, transaction_manager: Any) -> UnitOfWork: ...
+    def open(self, transaction_manager: Any, *, read_only: bool = False) -> UnitOfWork: ...
 
 
 class InMemoryRequestUnitOfWork(InMemoryUnitOfWork):
@@ -191,7 +191,7 @@ class InMemoryStorage:
     def __init__(self, store: InMemoryStore | None = None):
         self.store = store or InMemoryStore()
 
-    def open(self, transaction_manager: Any) -> InMemoryRequestUnitOfWork:
+    def open(self, transaction_manager: Any, *, read_only: bool = False) -> InMemoryRequestUnitOfWork:
         return InMemoryRequestUnitOfWork(self.store)
 
 

@@ -272,6 +272,13 @@ class SqlAlchemyMemberRepository(_Repository, MemberRepository):
 
 
 class SqlAlchemyApiTokenRepository(_Repository, ApiTokenRepository):
+    """``apart``: how a reading unit of work records a token's use, in a transaction of its own."""
+
+    def __init__(self, connect: Connect, changed: Changed, dialect: str,
+                 apart: Callable[[Any, dict], None] | None = None):
+        super().__init__(connect, changed, dialect)
+        self.apart = apart
+
     def add(self, token: ApiToken) -> None:
         self._execute(_INSERT_TOKEN, {
             "id": token.id, "organisation_id": token.organisation_id, "admin_id": token.admin_id,
@@ -288,7 +295,11 @@ class SqlAlchemyApiTokenRepository(_Repository, ApiTokenRepository):
     def mark_used(self, token_id: str, at: datetime) -> None:
         if not _plausible_id(token_id):
             return
-        self._execute(_MARK_TOKEN_USED, {"b_id": token_id, "last_used": at})
+        parameters = {"b_id": token_id, "last_used": at}
+        if self.apart is not None:
+            self.apart(_MARK_TOKEN_USED, parameters)
+            return
+        self._execute(_MARK_TOKEN_USED, parameters)
         self.changed()
 
     def list_for_organisation(self, organisation_id: str) -> list[ApiToken]:

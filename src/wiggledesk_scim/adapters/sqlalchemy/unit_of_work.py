@@ -9,30 +9,34 @@ part of a transaction is to discard all of it.
 
 What this module does not do: decide transaction boundaries (the manager does), retry, or know SCIM.
 
+Reading units. ``open(manager, read_only=True)`` gives a unit for a request that only reads (GET): on
+SQLite its transaction is a plain (deferred) BEGIN, which in WAL mode reads a snapshot beside any
+writer and never waits for one. The one write such a request may make, the token's last-use stamp, is
+made in a short transaction of its own (``_apart``), so it never has to upgrade a read transaction.
+
 SQLite and concurrency. Python's sqlite3 driver, left to itself, emits BEGIN before the first INSERT,
 UPDATE or DELETE only (its "legacy transaction control", which stops being the default in Python 3.16),
-so reads before the first write are outside the transaction. We take BEGIN over and emit
-``BEGIN IMMEDIATE`` at the start of every transaction instead:
+so reads before the first write are outside the transaction. We take BEGIN over (``_configure_sqlite``):
 
+- The journal is a write-ahead log (WAL) with ``synchronous = FULL``: a COMMIT returns once the log is
+  on disk (fsync), so every acknowledged write survives a crash or power cut, and readers read a
+  snapshot while one writer writes. (WAL needs a local file system; not a network share.)
 - SQLite has one writer lock for the whole file. A transaction that has read (BEGIN DEFERRED) and then
-  writes must upgrade its read lock; when another connection holds the writer lock SQLite refuses that
-  at once with "database is locked", busy timeout or not, since waiting could deadlock. Every use case
-  reads before it writes (MemberService.update reads, checks, then updates): with plain BEGIN, the
-  contract suite's eight concurrent updates fail that way.
-- ``BEGIN IMMEDIATE`` takes the writer lock before the first read, so a transaction never upgrades: it
-  waits (busy timeout, 30 s) until the one before it ends, then reads committed data. Every unit of work
-  is serialisable, like the in-memory store's single lock; concurrent updates never even see a
-  ``VersionMismatch``; and DDL (alembic) is transactional.
-- The legacy mode passes the concurrency tests too, but its reads are not repeatable, it is going away,
-  and it leaves migrations non-transactional.
-- The price: transactions on one SQLite file run one at a time, read-only ones included. That suits
-  SQLite's use here (development, small single-node installs); PostgreSQL (READ COMMITTED, row locks,
-  the service's re-read-and-retry) is the store for concurrent load.
-- The rollback journal stays (no WAL): with every transaction taking the writer lock up front, WAL's
-  concurrent readers would not be used, and it adds -wal/-shm files beside the database.
+  writes must upgrade to it, and in WAL mode that fails at once ("database is locked", busy timeout or
+  not) if another writer committed meanwhile. Every writing use case reads first (MemberService.update
+  reads, checks, then updates), so a unit that may write starts with ``BEGIN IMMEDIATE``: it takes the
+  writer lock before its first read, never upgrades, and reads committed data. Writing units are
+  serialisable, like the in-memory store's single lock; and DDL (alembic) is transactional.
+- Writers of one process queue on a lock of the engine's before BEGIN IMMEDIATE and hold it until their
+  connection goes back to the pool, so they take turns in order instead of polling SQLite's busy
+  handler, whose back-off sleeps (up to 100 ms) would otherwise decide the tail latency under load.
+  Between processes the busy timeout (30 s) still queues them.
+- That suits SQLite's use here (development, single-node installs); PostgreSQL (READ COMMITTED, row
+  locks, the service's re-read-and-retry) is the store for several app processes.
 """
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -96,7 +100,15 @@ def _make_engine(url: str, options: dict[str, Any], *, from_config: bool) -> Eng
     return engine
 
 
+#: The execution option that marks a reading unit's connection (plain BEGIN, no writer lock).
+READ_ONLY = "wiggledesk_read_only"
+#: Where a pooled SQLite connection records that it holds its engine's writer lock.
+_HOLDS_WRITER_LOCK = "wiggledesk_writer_lock"
+
+
 def _configure_sqlite(engine: Engine) -> None:
+    writers = threading.Lock()
+
     @event.listens_for(engine, "connect")
     def on_connect(dbapi_connection, connection_record) -> None:
         # Stop the driver from emitting BEGIN itself; ``on_begin`` does it (module docstring).
@@ -104,11 +116,42 @@ def _configure_sqlite(engine: Engine) -> None:
         cursor = dbapi_connection.cursor()
         # Off by default in SQLite, and a no-op inside a transaction: set per connection, right here.
         cursor.execute("PRAGMA foreign_keys=ON")
+        # WAL is a property of the database file (it stays once set); synchronous is per connection.
+        # An in-memory database keeps its own journal: the pragma then answers "memory".
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=FULL")
         cursor.close()
 
     @event.listens_for(engine, "begin")
     def on_begin(connection) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        pooled = connection.connection
+        if connection.get_execution_options().get(READ_ONLY):
+            pooled.driver_connection.execute("BEGIN")
+            return
+        # A connection that wrote already (several transactions before going back to the pool) holds it.
+        if not pooled.info.get(_HOLDS_WRITER_LOCK):
+            if not writers.acquire(timeout=SQLITE_BUSY_TIMEOUT):
+                raise TimeoutError(f"No turn to write to SQLite within {SQLITE_BUSY_TIMEOUT} s")
+            pooled.info[_HOLDS_WRITER_LOCK] = True
+        try:
+            pooled.driver_connection.execute("BEGIN IMMEDIATE")
+        except BaseException:
+            _release(pooled.info, writers)
+            raise
+
+    @event.listens_for(engine, "checkin")
+    def on_checkin(dbapi_connection, connection_record) -> None:
+        # Back in the pool, after its COMMIT or ROLLBACK: the next writer's turn.
+        _release(connection_record.info, writers)
+
+    @event.listens_for(engine, "close")
+    def on_close(dbapi_connection, connection_record) -> None:
+        _release(connection_record.info, writers)
+
+
+def _release(info: dict, writers: threading.Lock) -> None:
+    if info.pop(_HOLDS_WRITER_LOCK, False):
+        writers.release()
 
 
 class SqlAlchemyStorage:
@@ -116,12 +159,17 @@ class SqlAlchemyStorage:
 
     def __init__(self, engine: Engine):
         self.engine = engine
+        self.reading_engine = engine.execution_options(**{READ_ONLY: True})
 
-    def open(self, transaction_manager: ITransactionManager) -> "SqlAlchemyUnitOfWork":
+    def open(self, transaction_manager: ITransactionManager, *, read_only: bool = False) -> "SqlAlchemyUnitOfWork":
         """A unit of work whose Session joins ``transaction_manager``'s transactions (zope.sqlalchemy).
 
-        The caller closes it (``close()``) when the request is finished.
+        ``read_only``: the caller will only read (module docstring, "Reading units"). The caller closes
+        it (``close()``) when the request is finished.
         """
+        if read_only:
+            return SqlAlchemyUnitOfWork(Session(bind=self.reading_engine), transaction_manager,
+                                        self.engine.dialect.name, apart=self.engine)
         return SqlAlchemyUnitOfWork(Session(bind=self.engine), transaction_manager, self.engine.dialect.name)
 
 
@@ -142,7 +190,8 @@ class SqlAlchemyUnitOfWork(UnitOfWork):
     transaction the manager begins is joined afresh.
     """
 
-    def __init__(self, session: Session, transaction_manager: ITransactionManager, dialect: str):
+    def __init__(self, session: Session, transaction_manager: ITransactionManager, dialect: str,
+                 apart: Engine | None = None):
         self.session = session
         self.transaction_manager = transaction_manager
         # zope.sqlalchemy's developer interface, used directly: the unit joins its Session to the
@@ -152,7 +201,8 @@ class SqlAlchemyUnitOfWork(UnitOfWork):
         self._blocks: list[_Block] = []
         self.organisations = SqlAlchemyOrganisationRepository(self._connection, self._changed, dialect)
         self.members = SqlAlchemyMemberRepository(self._connection, self._changed, dialect)
-        self.tokens = SqlAlchemyApiTokenRepository(self._connection, self._changed, dialect)
+        self.tokens = SqlAlchemyApiTokenRepository(self._connection, self._changed, dialect,
+                                                   apart=None if apart is None else _apart(apart))
 
     def __enter__(self) -> "SqlAlchemyUnitOfWork":
         self._blocks.append(_Block())
@@ -191,3 +241,11 @@ class SqlAlchemyUnitOfWork(UnitOfWork):
             self.transaction_manager.get().doom()
         except NoTransaction:
             pass  # an explicit manager outside a transaction: there is nothing to doom
+
+
+def _apart(engine: Engine):
+    """Runs one statement in a transaction of its own, committed at once (a reading unit's only write)."""
+    def run(statement, parameters) -> None:
+        with engine.begin() as connection:
+            connection.execute(statement, parameters)
+    return run
