@@ -18,12 +18,12 @@ from typing import Callable, Iterator, TypeVar
 
 import pytest
 import transaction
-from sqlalchemy import event, func, select
+from sqlalchemy import func, select
 from transaction.interfaces import DoomedTransaction
 
 from tests.support import START, FixedClock, SequentialIds
 from wiggledesk_scim.adapters.memory import InMemoryStore, InMemoryUnitOfWork, matches_filter, ordered
-from wiggledesk_scim.adapters.sqlalchemy import SqlAlchemyStorage, make_engine, migrate
+from wiggledesk_scim.adapters.sqlalchemy import SqlAlchemyStorage, make_engine, migrate, prepared
 from wiggledesk_scim.adapters.sqlalchemy.tables import (member_addresses, member_emails, member_phone_numbers,
                                                         members, organisations)
 from wiggledesk_scim.domain.errors import InvalidValue, NotFound, UniquenessConflict, VersionMismatch
@@ -1293,16 +1293,12 @@ class SqlRepositoryContract(RepositoryContract):
     def statements(self, store, work) -> list[tuple[str, object]]:
         """The SQL statements (and parameters) ``work(uow)`` sends, in one unit of work."""
         sent = []
-
-        def record(connection, cursor, statement, parameters, context, executemany):
-            sent.append((statement, parameters))
-        event.listen(store.engine, "before_cursor_execute", record)
+        prepared.observers.append(lambda statement, parameters: sent.append((statement, parameters)))
         try:
             store.run(work)
         finally:
-            event.remove(store.engine, "before_cursor_execute", record)
-        return [(statement, parameters) for statement, parameters in sent
-                if not statement.lstrip().upper().startswith(("BEGIN", "COMMIT", "ROLLBACK", "SELECT 1"))]
+            prepared.observers.pop()
+        return sent
 
     RICH_FILTER = Or(AnyValue("emails", And(Compare(A.EMAIL_TYPE, O.EQ, "work"), Not(Present(A.EMAIL_PRIMARY)))),
                      And(Compare(A.CREATED, O.GT, START), Compare(A.ADDRESS_LOCALITY, O.CO, "wood")))

@@ -57,18 +57,23 @@ def container_of(request) -> Container:
     return request.registry[CONTAINER_KEY]
 
 
-#: Requests that only read: their unit of work need not be able to write (``SqlAlchemyStorage.open``).
+#: Requests that only read: ``request.scim`` gives them a reading unit of work (``SqlAlchemyStorage.open``).
 READING_METHODS = frozenset({"GET", "HEAD"})
 
 
-def _uow(request):
-    uow = container_of(request).storage.open(request.tm, read_only=request.method in READING_METHODS)
+def _open_uow(request, *, read_only: bool):
+    uow = container_of(request).storage.open(request.tm, read_only=read_only)
     request.add_finished_callback(lambda _request: uow.close())
     return uow
 
 
+def _uow(request):
+    """A unit of work that may write, in the request's transaction (scripts and the CLI use it)."""
+    return _open_uow(request, read_only=False)
+
+
 def _scim(request):
-    return container_of(request).api(request.uow)
+    return container_of(request).api(_open_uow(request, read_only=request.method in READING_METHODS))
 
 
 def _request_id(request) -> str:

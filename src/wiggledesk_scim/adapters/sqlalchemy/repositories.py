@@ -22,14 +22,14 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Callable, Iterator
 
-from sqlalchemy import Connection, Table, bindparam, delete, func, insert, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Table, bindparam, delete, func, insert, select, update
 
 from ...domain.errors import InvalidValue, NotFound, UniquenessConflict, VersionMismatch
 from ...domain.model import (Address, ApiToken, Email, EnterpriseInfo, Member, MemberFields, Name, Organisation,
                              PhoneNumber, case_key, user_name_key)
 from ...domain.ports import ApiTokenRepository, MemberRepository, OrganisationRepository
 from ...domain.query import MemberQuery, Page
+from .prepared import Database, Prepared
 from .queries import (LIMIT, MEMBER_COLUMNS, OFFSET, ORGANISATION, UNSTORABLE, StatementCache, binary,
                       build_search, order_plan, plan)
 from .tables import (CASE_INSENSITIVE, EXTERNAL_ID_INDEX, SEARCH_TABLE_KEYS, USER_NAME_INDEX, api_tokens,
@@ -39,10 +39,7 @@ from .tables import (CASE_INSENSITIVE, EXTERNAL_ID_INDEX, SEARCH_TABLE_KEYS, USE
 #: only notices ORM flushes by itself) and the unit of work knows this block has work to discard.
 Changed = Callable[[], None]
 
-#: The connection of the unit of work's current transaction (begun on first use).
-Connect = Callable[[], Connection]
-
-#: Statements that depend on the dialect or on the shape of a query, built on first use (queries.py).
+#: Statements that depend on the dialect or on the shape of a query or an update, built on first use.
 STATEMENTS = StatementCache()
 
 
@@ -63,80 +60,91 @@ def _plausible_id(value: Any) -> bool:
 
 
 # -- the fixed statements ------------------------------------------------------------------------------
-# Parameters of WHERE clauses are named ``b_*``: SQLAlchemy reserves the column names for the VALUES and
-# SET clauses, which come from the parameters given at execution.
+# Parameters are named ``b_*`` in WHERE clauses and ``v_*`` in SET clauses; an INSERT takes the column
+# names.
 
-_ORGANISATION_BY_ID = select(organisations).where(organisations.c.id == bindparam("b_id"))
-_INSERT_ORGANISATION = insert(organisations)
-_UPDATE_ORGANISATION = update(organisations).where(organisations.c.id == bindparam("b_id"))
+_ORGANISATION_BY_ID = Prepared(select(organisations).where(organisations.c.id == bindparam("b_id")))
+_INSERT_ORGANISATION = Prepared(insert(organisations))
+_UPDATE_ORGANISATION = Prepared(update(organisations).where(organisations.c.id == bindparam("b_id"))
+                                .values(name=bindparam("v_name"), api_access=bindparam("v_api_access")))
 
-_MEMBER_BY_ID = select(*MEMBER_COLUMNS).where(
-    members.c.organisation_id == bindparam("b_organisation_id"), members.c.id == bindparam("b_id"))
-_MEMBER_EXISTS = select(members.c.id).where(
-    members.c.organisation_id == bindparam("b_organisation_id"), members.c.id == bindparam("b_id"))
-_INSERT_MEMBER = insert(members)
-#: SET takes the columns given at execution: the ones that changed.
-_UPDATE_MEMBER = update(members).where(
-    members.c.id == bindparam("b_id"), members.c.organisation_id == bindparam("b_organisation_id"),
-    members.c.version == bindparam("b_version"))
-_DELETE_MEMBER = delete(members).where(
-    members.c.organisation_id == bindparam("b_organisation_id"), members.c.id == bindparam("b_id"))
-_DELETE_MEMBER_AT_VERSION = _DELETE_MEMBER.where(members.c.version == bindparam("b_version"))
-_COUNT_MEMBERS = select(func.count()).select_from(members).where(
-    members.c.organisation_id == bindparam("b_organisation_id"))
+_MEMBER_KEY = (members.c.organisation_id == bindparam("b_organisation_id"), members.c.id == bindparam("b_id"))
+_MEMBER_BY_ID = Prepared(select(*MEMBER_COLUMNS).where(*_MEMBER_KEY))
+_MEMBER_EXISTS = Prepared(select(members.c.id).where(*_MEMBER_KEY))
+_INSERT_MEMBER = Prepared(insert(members))
+_DELETE_MEMBER = Prepared(delete(members).where(*_MEMBER_KEY))
+_DELETE_MEMBER_AT_VERSION = Prepared(delete(members).where(*_MEMBER_KEY,
+                                                           members.c.version == bindparam("b_version")))
+_COUNT_MEMBERS = Prepared(select(func.count()).select_from(members)
+                          .where(members.c.organisation_id == bindparam("b_organisation_id")))
 
 _SEARCH_TABLES = (member_emails, member_phone_numbers, member_addresses)
-_INSERT_SEARCH_ROWS = {table.name: insert(table) for table in _SEARCH_TABLES}
-_DELETE_SEARCH_ROWS = {table.name: delete(table).where(table.c.member_id == bindparam("b_member_id"))
+_INSERT_SEARCH_ROWS = {table.name: Prepared(insert(table)) for table in _SEARCH_TABLES}
+_DELETE_SEARCH_ROWS = {table.name: Prepared(delete(table).where(table.c.member_id == bindparam("b_member_id")))
                        for table in _SEARCH_TABLES}
 #: The members column (a JSON list) each search table is derived from.
 _SOURCE_COLUMN = {"member_emails": "emails", "member_phone_numbers": "phone_numbers",
                   "member_addresses": "addresses"}
 
-_INSERT_TOKEN = insert(api_tokens)
-_TOKEN_BY_DIGEST = select(api_tokens).where(api_tokens.c.digest == bindparam("b_digest"))
-_MARK_TOKEN_USED = update(api_tokens).where(api_tokens.c.id == bindparam("b_id"))
+_INSERT_TOKEN = Prepared(insert(api_tokens))
+_TOKEN_BY_DIGEST = Prepared(select(api_tokens).where(api_tokens.c.digest == bindparam("b_digest")))
+MARK_TOKEN_USED = Prepared(update(api_tokens).where(api_tokens.c.id == bindparam("b_id"))
+                           .values(last_used=bindparam("v_last_used")))
 
 
-def _find_member(dialect: str, column: str):
+def _update_member(columns: tuple[str, ...]) -> Prepared:
+    """UPDATE of these columns of one member at one version (``b_version``)."""
+    return STATEMENTS.get(("update", columns), lambda: Prepared(
+        update(members).where(*_MEMBER_KEY, members.c.version == bindparam("b_version"))
+        .values({name: bindparam(f"v_{name}") for name in columns})))
+
+
+def _find_member(dialect: str, column: str) -> Prepared:
     """The first member (by creation) of an organisation whose ``column`` equals ``:b_value``."""
-    return STATEMENTS.get(("find", dialect, column), lambda: (
+    return STATEMENTS.get(("find", dialect, column), lambda: Prepared(
         select(*MEMBER_COLUMNS).where(members.c.organisation_id == bindparam("b_organisation_id"),
                                       members.c[column] == bindparam("b_value"))
         .order_by(members.c.created, binary(dialect, members.c.id)).limit(1)))
 
 
-def _organisations_by_name(dialect: str):
-    return STATEMENTS.get(("organisations", dialect), lambda: select(organisations).order_by(
-        binary(dialect, organisations.c.name), binary(dialect, organisations.c.id)))
+def _organisations_by_name(dialect: str) -> Prepared:
+    return STATEMENTS.get(("organisations", dialect), lambda: Prepared(select(organisations).order_by(
+        binary(dialect, organisations.c.name), binary(dialect, organisations.c.id))))
 
 
-def _tokens_of_organisation(dialect: str):
-    return STATEMENTS.get(("tokens", dialect), lambda: select(api_tokens).where(
+def _tokens_of_organisation(dialect: str) -> Prepared:
+    return STATEMENTS.get(("tokens", dialect), lambda: Prepared(select(api_tokens).where(
         api_tokens.c.organisation_id == bindparam("b_organisation_id"))
-        .order_by(api_tokens.c.created, binary(dialect, api_tokens.c.id)))
+        .order_by(api_tokens.c.created, binary(dialect, api_tokens.c.id))))
+
+
+def _search(dialect: str, filter_plan: tuple | None, order: tuple) -> tuple[Prepared, Prepared]:
+    def build() -> tuple[Prepared, Prepared]:
+        page, count = build_search(dialect, filter_plan, order)
+        return Prepared(page), Prepared(count)
+    return STATEMENTS.get(("search", dialect, filter_plan, order), build)
 
 
 class _Repository:
-    def __init__(self, connect: Connect, changed: Changed, dialect: str):
-        self.connect = connect
+    def __init__(self, db: Database, changed: Changed):
+        self.db = db
         self.changed = changed
-        self.dialect = dialect
+        self.dialect = db.dialect.name
 
-    def _execute(self, statement, parameters=None):
-        return self.connect().execute(statement, parameters)
+    def _unique_violation(self, error: Exception) -> bool:
+        return isinstance(error, self.db.dialect.loaded_dbapi.IntegrityError)
 
 
 class SqlAlchemyOrganisationRepository(_Repository, OrganisationRepository):
     def add(self, organisation: Organisation) -> None:
         _refuse_unstorable([organisation.name])
-        self._execute(_INSERT_ORGANISATION, _organisation_row(organisation))
+        self.db.write(_INSERT_ORGANISATION, _organisation_row(organisation))
         self.changed()
 
     def get(self, organisation_id: str) -> Organisation:
         row = None
         if _plausible_id(organisation_id):
-            row = self._execute(_ORGANISATION_BY_ID, {"b_id": organisation_id}).one_or_none()
+            row = self.db.row(_ORGANISATION_BY_ID, {"b_id": organisation_id})
         if row is None:
             raise NotFound(f"No organisation with id {organisation_id}")
         return _organisation(row)
@@ -145,15 +153,14 @@ class SqlAlchemyOrganisationRepository(_Repository, OrganisationRepository):
         if not _plausible_id(organisation.id):
             raise NotFound(f"No organisation with id {organisation.id}")
         _refuse_unstorable([organisation.name])
-        result = self._execute(_UPDATE_ORGANISATION, {"b_id": organisation.id,
-                                                      "name": organisation.name,
-                                                      "api_access": organisation.api_access})
+        touched = self.db.write(_UPDATE_ORGANISATION, {"b_id": organisation.id, "v_name": organisation.name,
+                                                       "v_api_access": organisation.api_access})
         self.changed()
-        if result.rowcount == 0:
+        if touched == 0:
             raise NotFound(f"No organisation with id {organisation.id}")
 
     def list(self) -> list[Organisation]:
-        return [_organisation(row) for row in self._execute(_organisations_by_name(self.dialect))]
+        return [_organisation(row) for row in self.db.rows(_organisations_by_name(self.dialect))]
 
 
 class SqlAlchemyMemberRepository(_Repository, MemberRepository):
@@ -161,17 +168,18 @@ class SqlAlchemyMemberRepository(_Repository, MemberRepository):
         row = _member_row(member)
         _refuse_unstorable(_texts(row, member))
         try:
-            self._execute(_INSERT_MEMBER, row)
-        except IntegrityError as error:
-            raise _uniqueness_conflict(error, member) from error
+            self.db.write(_INSERT_MEMBER, row)
+        except Exception as error:
+            if self._unique_violation(error):
+                raise _uniqueness_conflict(error, member) from error
+            raise
         self._write_search_rows(member, [table.name for table in _SEARCH_TABLES], replacing=False)
         self.changed()
 
     def get(self, organisation_id: str, member_id: str) -> Member:
         row = None
         if _plausible_id(organisation_id) and _plausible_id(member_id):
-            row = self._execute(_MEMBER_BY_ID, {"b_organisation_id": organisation_id,
-                                                "b_id": member_id}).one_or_none()
+            row = self.db.row(_MEMBER_BY_ID, {"b_organisation_id": organisation_id, "b_id": member_id})
         if row is None:
             raise NotFound(f"No member with id {member_id} in this organisation")
         return _member(row)
@@ -184,8 +192,8 @@ class SqlAlchemyMemberRepository(_Repository, MemberRepository):
                               ("external_id", external_id)):
             if value is None or not _storable(value):
                 continue
-            row = self._execute(_find_member(self.dialect, column),
-                                {"b_organisation_id": organisation_id, "b_value": value}).one_or_none()
+            row = self.db.row(_find_member(self.dialect, column),
+                              {"b_organisation_id": organisation_id, "b_value": value})
             if row is not None:
                 return _member(row)
         return None
@@ -198,20 +206,19 @@ class SqlAlchemyMemberRepository(_Repository, MemberRepository):
         order = order_plan(query)
         if not _plausible_id(organisation_id):
             return Page(total=0, members=(), start_index=start)
-        page, count_all = STATEMENTS.get(("search", self.dialect, filter_plan, order),
-                                         lambda: build_search(self.dialect, filter_plan, order))
+        page, count_all = _search(self.dialect, filter_plan, order)
         parameters = {f"p{index}": value for index, value in enumerate(values)}
         parameters[ORGANISATION] = organisation_id
         count = max(query.count, 0)
         rows = []
         if count:
-            rows = self._execute(page, {**parameters, LIMIT: count, OFFSET: start - 1}).all()
+            rows = self.db.rows(page, {**parameters, LIMIT: count, OFFSET: start - 1})
         if 0 < len(rows) < count or (not rows and count and start == 1):
             # A page that is not full ends the matches: the total needs no second statement. Entra's
             # look-ups (one match or none) are answered by one SELECT.
             total = start - 1 + len(rows)
         else:
-            total = self._execute(count_all, parameters).scalar_one()
+            total = self.db.scalar(count_all, parameters)
         return Page(total=total, members=tuple(_member(row) for row in rows), start_index=start)
 
     def update(self, member: Member, *, expected_version: int, previous: Member | None = None) -> None:
@@ -224,16 +231,17 @@ class SqlAlchemyMemberRepository(_Repository, MemberRepository):
             # Stored as ``previous`` (the version says so): write only what differs.
             before = _member_row(previous)
             row = {name: value for name, value in row.items() if before[name] != value}
-            tables = [table for table in tables if before[_SOURCE_COLUMN[table]] != row.get(
-                _SOURCE_COLUMN[table], before[_SOURCE_COLUMN[table]])]
+            tables = [table for table in tables if _SOURCE_COLUMN[table] in row]
         _refuse_unstorable(_texts(row, member) if tables else row.values())
+        parameters = {f"v_{name}": value for name, value in row.items()}
+        parameters.update(b_id=member.id, b_organisation_id=member.organisation_id, b_version=expected_version)
         try:
-            result = self._execute(_UPDATE_MEMBER, {
-                **row, "b_id": member.id, "b_organisation_id": member.organisation_id,
-                "b_version": expected_version})
-        except IntegrityError as error:
-            raise _uniqueness_conflict(error, member) from error
-        if result.rowcount == 0:
+            touched = self.db.write(_update_member(tuple(row)), parameters)
+        except Exception as error:
+            if self._unique_violation(error):
+                raise _uniqueness_conflict(error, member) from error
+            raise
+        if touched == 0:
             self.get(member.organisation_id, member.id)  # raises NotFound if it is gone
             raise VersionMismatch(f"Member {member.id} has changed since version {expected_version}")
         self._write_search_rows(member, tables, replacing=True)
@@ -245,11 +253,11 @@ class SqlAlchemyMemberRepository(_Repository, MemberRepository):
         # The member's tokens and search rows go with it: ON DELETE CASCADE (SQLite: foreign_keys=ON).
         key = {"b_organisation_id": organisation_id, "b_id": member_id}
         if expected_version is None:
-            result = self._execute(_DELETE_MEMBER, key)
+            touched = self.db.write(_DELETE_MEMBER, key)
         else:
-            result = self._execute(_DELETE_MEMBER_AT_VERSION, {**key, "b_version": expected_version})
-        if result.rowcount == 0:
-            if expected_version is not None and self._execute(_MEMBER_EXISTS, key).first():
+            touched = self.db.write(_DELETE_MEMBER_AT_VERSION, {**key, "b_version": expected_version})
+        if touched == 0:
+            if expected_version is not None and self.db.row(_MEMBER_EXISTS, key) is not None:
                 raise VersionMismatch(f"Member {member_id} has changed since version {expected_version}")
             raise NotFound(f"No member with id {member_id} in this organisation")
         self.changed()
@@ -257,7 +265,7 @@ class SqlAlchemyMemberRepository(_Repository, MemberRepository):
     def count(self, organisation_id: str) -> int:
         if not _plausible_id(organisation_id):
             return 0
-        return self._execute(_COUNT_MEMBERS, {"b_organisation_id": organisation_id}).scalar_one()
+        return self.db.scalar(_COUNT_MEMBERS, {"b_organisation_id": organisation_id})
 
     def _write_search_rows(self, member: Member, tables: list[str], *, replacing: bool) -> None:
         """Make the search tables named in ``tables`` hold exactly ``member``'s values (a new member has
@@ -266,21 +274,20 @@ class SqlAlchemyMemberRepository(_Repository, MemberRepository):
             if table.name not in tables:
                 continue
             if replacing:
-                self._execute(_DELETE_SEARCH_ROWS[table.name], {"b_member_id": member.id})
+                self.db.write(_DELETE_SEARCH_ROWS[table.name], {"b_member_id": member.id})
             if rows:
-                self._execute(_INSERT_SEARCH_ROWS[table.name], rows)
+                self.db.write_many(_INSERT_SEARCH_ROWS[table.name], rows)
 
 
 class SqlAlchemyApiTokenRepository(_Repository, ApiTokenRepository):
     """``apart``: how a reading unit of work records a token's use, in a transaction of its own."""
 
-    def __init__(self, connect: Connect, changed: Changed, dialect: str,
-                 apart: Callable[[Any, dict], None] | None = None):
-        super().__init__(connect, changed, dialect)
+    def __init__(self, db: Database, changed: Changed, apart: Callable[[Prepared, dict], None] | None = None):
+        super().__init__(db, changed)
         self.apart = apart
 
     def add(self, token: ApiToken) -> None:
-        self._execute(_INSERT_TOKEN, {
+        self.db.write(_INSERT_TOKEN, {
             "id": token.id, "organisation_id": token.organisation_id, "admin_id": token.admin_id,
             "digest": token.digest, "created": token.created, "last_used": token.last_used,
             "revoked": token.revoked})
@@ -289,36 +296,36 @@ class SqlAlchemyApiTokenRepository(_Repository, ApiTokenRepository):
     def find_by_digest(self, digest: str) -> ApiToken | None:
         if not _storable(digest):
             return None
-        row = self._execute(_TOKEN_BY_DIGEST, {"b_digest": digest}).one_or_none()
+        row = self.db.row(_TOKEN_BY_DIGEST, {"b_digest": digest})
         return None if row is None else _token(row)
 
     def mark_used(self, token_id: str, at: datetime) -> None:
         if not _plausible_id(token_id):
             return
-        parameters = {"b_id": token_id, "last_used": at}
+        parameters = {"b_id": token_id, "v_last_used": at}
         if self.apart is not None:
-            self.apart(_MARK_TOKEN_USED, parameters)
+            self.apart(MARK_TOKEN_USED, parameters)
             return
-        self._execute(_MARK_TOKEN_USED, parameters)
+        self.db.write(MARK_TOKEN_USED, parameters)
         self.changed()
 
     def list_for_organisation(self, organisation_id: str) -> list[ApiToken]:
         if not _plausible_id(organisation_id):
             return []
-        rows = self._execute(_tokens_of_organisation(self.dialect), {"b_organisation_id": organisation_id})
+        rows = self.db.rows(_tokens_of_organisation(self.dialect), {"b_organisation_id": organisation_id})
         return [_token(row) for row in rows]
 
 
 # -- rows <-> domain values ---------------------------------------------------------------------------
 
-def _uniqueness_conflict(error: IntegrityError, member: Member) -> Exception:
+def _uniqueness_conflict(error: Exception, member: Member) -> Exception:
     """The ``UniquenessConflict`` a unique index violation stands for, or ``error`` itself if it is not one.
 
     PostgreSQL names the violated index (psycopg's ``diag.constraint_name``); SQLite names its columns
     ("UNIQUE constraint failed: members.organisation_id, members.user_name_key").
     """
-    diag = getattr(error.orig, "diag", None)
-    text = " ".join(filter(None, [getattr(diag, "constraint_name", None), str(error.orig)]))
+    diag = getattr(error, "diag", None)
+    text = " ".join(filter(None, [getattr(diag, "constraint_name", None), str(error)]))
     if USER_NAME_INDEX in text or "members.user_name_key" in text:
         return UniquenessConflict("userName", member.user_name)
     if EXTERNAL_ID_INDEX in text or "members.external_id" in text:
@@ -355,7 +362,7 @@ def _organisation_row(organisation: Organisation) -> dict[str, Any]:
 
 
 def _organisation(row) -> Organisation:
-    return Organisation(id=row.id, name=row.name, api_access=row.api_access)
+    return Organisation(id=row["id"], name=row["name"], api_access=row["api_access"])
 
 
 def _member_row(member: Member) -> dict[str, Any]:
@@ -410,33 +417,33 @@ def _member_row(member: Member) -> dict[str, Any]:
 
 def _member(row) -> Member:
     fields = MemberFields(
-        user_name=row.user_name,
-        external_id=row.external_id,
-        active=row.active,
-        name=Name(formatted=row.name_formatted, family_name=row.name_family_name,
-                  given_name=row.name_given_name, middle_name=row.name_middle_name,
-                  honorific_prefix=row.name_honorific_prefix, honorific_suffix=row.name_honorific_suffix),
-        display_name=row.display_name,
-        nick_name=row.nick_name,
-        profile_url=row.profile_url,
-        title=row.title,
-        user_type=row.user_type,
-        preferred_language=row.preferred_language,
-        locale=row.locale,
-        timezone=row.timezone,
-        emails=tuple(Email(**e) for e in row.emails),
-        phone_numbers=tuple(PhoneNumber(**p) for p in row.phone_numbers),
-        addresses=tuple(Address(**a) for a in row.addresses),
+        user_name=row["user_name"],
+        external_id=row["external_id"],
+        active=row["active"],
+        name=Name(formatted=row["name_formatted"], family_name=row["name_family_name"],
+                  given_name=row["name_given_name"], middle_name=row["name_middle_name"],
+                  honorific_prefix=row["name_honorific_prefix"], honorific_suffix=row["name_honorific_suffix"]),
+        display_name=row["display_name"],
+        nick_name=row["nick_name"],
+        profile_url=row["profile_url"],
+        title=row["title"],
+        user_type=row["user_type"],
+        preferred_language=row["preferred_language"],
+        locale=row["locale"],
+        timezone=row["timezone"],
+        emails=tuple(Email(**e) for e in row["emails"]),
+        phone_numbers=tuple(PhoneNumber(**p) for p in row["phone_numbers"]),
+        addresses=tuple(Address(**a) for a in row["addresses"]),
         enterprise=EnterpriseInfo(
-            employee_number=row.enterprise_employee_number, cost_center=row.enterprise_cost_center,
-            organization=row.enterprise_organization, division=row.enterprise_division,
-            department=row.enterprise_department, manager_id=row.manager_id),
+            employee_number=row["enterprise_employee_number"], cost_center=row["enterprise_cost_center"],
+            organization=row["enterprise_organization"], division=row["enterprise_division"],
+            department=row["enterprise_department"], manager_id=row["manager_id"]),
     )
-    return Member(id=row.id, organisation_id=row.organisation_id, fields=fields, created=row.created,
-                  last_modified=row.last_modified, version=row.version, is_admin=row.is_admin,
-                  api_access=row.api_access)
+    return Member(id=row["id"], organisation_id=row["organisation_id"], fields=fields, created=row["created"],
+                  last_modified=row["last_modified"], version=row["version"], is_admin=row["is_admin"],
+                  api_access=row["api_access"])
 
 
 def _token(row) -> ApiToken:
-    return ApiToken(id=row.id, organisation_id=row.organisation_id, admin_id=row.admin_id, digest=row.digest,
-                    created=row.created, last_used=row.last_used, revoked=row.revoked)
+    return ApiToken(id=row["id"], organisation_id=row["organisation_id"], admin_id=row["admin_id"], digest=row["digest"],
+                    created=row["created"], last_used=row["last_used"], revoked=row["revoked"])

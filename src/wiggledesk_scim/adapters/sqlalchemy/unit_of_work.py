@@ -41,12 +41,13 @@ from pathlib import Path
 from typing import Any, Mapping
 
 import zope.sqlalchemy
-from sqlalchemy import Connection, Engine, create_engine, engine_from_config, event
+from sqlalchemy import Engine, create_engine, engine_from_config, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 from transaction.interfaces import ITransactionManager, NoTransaction
 
 from ...domain.ports import UnitOfWork
+from .prepared import Database, Prepared
 from .repositories import SqlAlchemyApiTokenRepository, SqlAlchemyMemberRepository, SqlAlchemyOrganisationRepository
 
 #: How long (seconds) a SQLite connection waits for another transaction's lock before giving up with
@@ -100,8 +101,6 @@ def _make_engine(url: str, options: dict[str, Any], *, from_config: bool) -> Eng
     return engine
 
 
-#: The execution option that marks a reading unit's connection (plain BEGIN, no writer lock).
-READ_ONLY = "wiggledesk_read_only"
 #: Where a pooled SQLite connection records that it holds its engine's writer lock.
 _HOLDS_WRITER_LOCK = "wiggledesk_writer_lock"
 
@@ -111,7 +110,7 @@ def _configure_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "connect")
     def on_connect(dbapi_connection, connection_record) -> None:
-        # Stop the driver from emitting BEGIN itself; ``on_begin`` does it (module docstring).
+        # Stop the driver from emitting BEGIN itself; ``on_begin`` and the reading unit do it.
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         # Off by default in SQLite, and a no-op inside a transaction: set per connection, right here.
@@ -125,9 +124,6 @@ def _configure_sqlite(engine: Engine) -> None:
     @event.listens_for(engine, "begin")
     def on_begin(connection) -> None:
         pooled = connection.connection
-        if connection.get_execution_options().get(READ_ONLY):
-            pooled.driver_connection.execute("BEGIN")
-            return
         # A connection that wrote already (several transactions before going back to the pool) holds it.
         if not pooled.info.get(_HOLDS_WRITER_LOCK):
             if not writers.acquire(timeout=SQLITE_BUSY_TIMEOUT):
@@ -159,18 +155,17 @@ class SqlAlchemyStorage:
 
     def __init__(self, engine: Engine):
         self.engine = engine
-        self.reading_engine = engine.execution_options(**{READ_ONLY: True})
 
-    def open(self, transaction_manager: ITransactionManager, *, read_only: bool = False) -> "SqlAlchemyUnitOfWork":
-        """A unit of work whose Session joins ``transaction_manager``'s transactions (zope.sqlalchemy).
+    def open(self, transaction_manager: ITransactionManager, *,
+             read_only: bool = False) -> "SqlAlchemyUnitOfWork | SqlAlchemyReadingUnitOfWork":
+        """A unit of work whose Session joins ``transaction_manager``'s transactions (zope.sqlalchemy);
+        with ``read_only``, a reading unit instead (module docstring, "Reading units").
 
-        ``read_only``: the caller will only read (module docstring, "Reading units"). The caller closes
-        it (``close()``) when the request is finished.
+        The caller closes it (``close()``) when the request is finished.
         """
         if read_only:
-            return SqlAlchemyUnitOfWork(Session(bind=self.reading_engine), transaction_manager,
-                                        self.engine.dialect.name, apart=self.engine)
-        return SqlAlchemyUnitOfWork(Session(bind=self.engine), transaction_manager, self.engine.dialect.name)
+            return SqlAlchemyReadingUnitOfWork(self.engine)
+        return SqlAlchemyUnitOfWork(Session(bind=self.engine), transaction_manager)
 
 
 class _Block:
@@ -184,14 +179,14 @@ class _Block:
 
 
 class SqlAlchemyUnitOfWork(UnitOfWork):
-    """One Session, used by the three repositories, within the transaction manager's transactions.
+    """One Session, whose connection the three repositories use, within the transaction manager's
+    transactions.
 
     May be entered again and again (and nested), within one transaction or across several: each
     transaction the manager begins is joined afresh.
     """
 
-    def __init__(self, session: Session, transaction_manager: ITransactionManager, dialect: str,
-                 apart: Engine | None = None):
+    def __init__(self, session: Session, transaction_manager: ITransactionManager):
         self.session = session
         self.transaction_manager = transaction_manager
         # zope.sqlalchemy's developer interface, used directly: the unit joins its Session to the
@@ -199,10 +194,10 @@ class SqlAlchemyUnitOfWork(UnitOfWork):
         # registering those per Session costs more than a whole indexed look-up.
         self._transaction = zope.sqlalchemy.ZopeTransactionEvents(transaction_manager=transaction_manager)
         self._blocks: list[_Block] = []
-        self.organisations = SqlAlchemyOrganisationRepository(self._connection, self._changed, dialect)
-        self.members = SqlAlchemyMemberRepository(self._connection, self._changed, dialect)
-        self.tokens = SqlAlchemyApiTokenRepository(self._connection, self._changed, dialect,
-                                                   apart=None if apart is None else _apart(apart))
+        db = Database(session.get_bind().dialect, self._connection)
+        self.organisations = SqlAlchemyOrganisationRepository(db, self._changed)
+        self.members = SqlAlchemyMemberRepository(db, self._changed)
+        self.tokens = SqlAlchemyApiTokenRepository(db, self._changed)
 
     def __enter__(self) -> "SqlAlchemyUnitOfWork":
         self._blocks.append(_Block())
@@ -214,8 +209,8 @@ class SqlAlchemyUnitOfWork(UnitOfWork):
             self._doom()
 
     def commit(self) -> None:
-        """This unit's work is complete: flush it (the transaction manager will COMMIT it)."""
-        self.session.flush()
+        """This unit's work is complete (the transaction manager will COMMIT it). Statements run as they
+        are issued, so there is nothing to flush; constraint violations have surfaced already."""
         if self._blocks:
             self._blocks[-1].committed = True
 
@@ -223,15 +218,17 @@ class SqlAlchemyUnitOfWork(UnitOfWork):
         """Release the Session (and its connection); for the request's finished callback."""
         self.session.close()
 
-    def _connection(self) -> Connection:
-        """The Session's connection, its transaction joined to the manager's current one (the manager
-        ends both: COMMIT if written, else ROLLBACK). Begun, with the dialect's BEGIN, on first use."""
+    def _connection(self):
+        """The DBAPI connection of the Session's transaction, joined to the manager's current one (the
+        manager ends both: COMMIT if written, else ROLLBACK). Begun, with the dialect's BEGIN, on first
+        use."""
         self._transaction.join_transaction(self.session)
-        return self.session.connection()
+        connection = self.session.connection()
+        return connection.connection.driver_connection, connection.invalidate
 
     def _changed(self) -> None:
-        # Core statements are invisible to zope.sqlalchemy, which would otherwise roll back a
-        # transaction it believes only read.
+        # Statements on the DBAPI connection are invisible to zope.sqlalchemy, which would otherwise roll
+        # back a transaction it believes only read.
         self._transaction.mark_changed(self.session)
         for block in self._blocks:
             block.wrote = True
@@ -243,9 +240,45 @@ class SqlAlchemyUnitOfWork(UnitOfWork):
             pass  # an explicit manager outside a transaction: there is nothing to doom
 
 
-def _apart(engine: Engine):
-    """Runs one statement in a transaction of its own, committed at once (a reading unit's only write)."""
-    def run(statement, parameters) -> None:
-        with engine.begin() as connection:
-            connection.execute(statement, parameters)
-    return run
+class SqlAlchemyReadingUnitOfWork(UnitOfWork):
+    """A unit for a request that only reads: one pooled connection, one transaction (on SQLite a plain
+    BEGIN, a snapshot read beside any writer), rolled back by ``close()``. No Session, no part in the
+    transaction manager's two-phase commit: there is nothing to commit. A token's last-use stamp is
+    written apart, in a short transaction of its own; any other write is a programming error, refused
+    loudly (it would be rolled back)."""
+
+    def __init__(self, engine: Engine):
+        self.engine = engine
+        self._pooled = None
+        db = Database(engine.dialect, self._connection)
+        self.organisations = SqlAlchemyOrganisationRepository(db, self._changed)
+        self.members = SqlAlchemyMemberRepository(db, self._changed)
+        self.tokens = SqlAlchemyApiTokenRepository(db, self._changed, apart=self._apart)
+
+    def __enter__(self) -> "SqlAlchemyReadingUnitOfWork":
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        pass
+
+    def commit(self) -> None:
+        pass
+
+    def close(self) -> None:
+        if self._pooled is not None:
+            pooled, self._pooled = self._pooled, None
+            pooled.close()  # back to the pool, which rolls back
+
+    def _connection(self):
+        if self._pooled is None:
+            self._pooled = self.engine.raw_connection()
+            if self.engine.dialect.name == "sqlite":
+                self._pooled.driver_connection.execute("BEGIN")
+        return self._pooled.driver_connection, self._pooled.invalidate
+
+    def _changed(self) -> None:
+        raise RuntimeError("A reading unit of work cannot write; open the unit without read_only")
+
+    def _apart(self, prepared: Prepared, parameters: dict) -> None:
+        with self.engine.begin() as connection:
+            connection.execute(prepared.statement, parameters)

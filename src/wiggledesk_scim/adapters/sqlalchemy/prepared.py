@@ -1,0 +1,148 @@
+"""Statements compiled once per dialect and run on the DBAPI connection: the adapter's hot path.
+
+SQLAlchemy builds and compiles every statement this adapter runs, and its types convert every value
+(``UtcDateTime``, JSON, booleans on SQLite), exactly as ``Connection.execute`` would. What this module
+leaves out is the rest of ``Connection.execute``: per call it finds the cached compilation by the
+statement's key, builds an execution context, wraps the cursor in a ``Result`` and each row in a
+``Row``, which together cost several times the indexed look-up they run (docs/performance.md). Here a
+``Prepared`` statement keeps, per dialect, its SQL text, the order of its parameters, their bind
+processors and its columns' result processors, and ``run`` hands the SQL to the DBAPI cursor.
+
+Errors keep their meaning: a DBAPI error that the dialect recognises as a lost connection invalidates
+that connection (as SQLAlchemy's own execution does), so the pool never hands it out again; a unique
+violation is the DBAPI's ``IntegrityError``, which ``repositories.py`` translates.
+"""
+from __future__ import annotations
+
+import threading
+from typing import Any, Callable, Iterable, Mapping, Sequence
+
+from sqlalchemy.engine import Dialect
+from sqlalchemy.sql import ClauseElement
+
+
+#: Called with ``(sql, parameters)`` just before each statement is sent: for tests that count what a
+#: use case sends, and for diagnostics. Empty unless someone appends to it.
+observers: list[Callable[[str, Any], None]] = []
+
+
+class _Compiled:
+    """One statement for one dialect: SQL text and everything needed to run it without SQLAlchemy."""
+
+    __slots__ = ("sql", "positional", "names", "defaults", "bind_processors", "keys", "result_processors")
+
+    def __init__(self, statement: ClauseElement, dialect: Dialect):
+        compiled = statement.compile(dialect=dialect)
+        self.sql = compiled.string
+        self.positional = bool(dialect.positional)
+        # Every parameter the SQL names, in order (positional styles repeat a name used twice).
+        self.names: tuple[str, ...] = tuple(compiled.positiontup) if self.positional else tuple(compiled.binds)
+        # Values SQLAlchemy bound itself (literals such as the "" in ``column != ""``, LIMIT 1).
+        self.defaults = {name: bind.effective_value for name, bind in compiled.binds.items()
+                         if not bind.required and bind.callable is None}
+        self.bind_processors = {}
+        for name, bind in compiled.binds.items():
+            processor = bind.type.dialect_impl(dialect).bind_processor(dialect)
+            if processor is not None:
+                self.bind_processors[name] = processor
+        columns = list(getattr(statement, "selected_columns", ()))
+        self.keys = tuple(column.key for column in columns)
+        self.result_processors = tuple(column.type.dialect_impl(dialect).result_processor(dialect, None)
+                                       for column in columns)
+
+    def parameters(self, given: Mapping[str, Any]):
+        """The DBAPI parameters for ``given`` values (plus the statement's own), converted by their types."""
+        values = {**self.defaults, **given} if self.defaults else given
+        processors = self.bind_processors
+        if self.positional:
+            out = []
+            for name in self.names:
+                value = values[name]
+                processor = processors.get(name)
+                out.append(value if processor is None or value is None else processor(value))
+            return tuple(out)
+        return {name: (values[name] if processors.get(name) is None or values[name] is None
+                       else processors[name](values[name])) for name in self.names}
+
+    def row(self, raw: Sequence[Any]) -> dict[str, Any]:
+        return {key: (value if processor is None or value is None else processor(value))
+                for key, processor, value in zip(self.keys, self.result_processors, raw)}
+
+
+class Prepared:
+    """A statement built once, compiled once per dialect on first use."""
+
+    def __init__(self, statement: ClauseElement):
+        self.statement = statement
+        self._compiled: dict[str, _Compiled] = {}
+        self._lock = threading.Lock()
+
+    def compiled(self, dialect: Dialect) -> _Compiled:
+        compiled = self._compiled.get(dialect.name)
+        if compiled is None:
+            with self._lock:
+                compiled = self._compiled.get(dialect.name) or _Compiled(self.statement, dialect)
+                self._compiled[dialect.name] = compiled
+        return compiled
+
+
+#: A unit of work's connection: the DBAPI connection (its transaction begun) and how to invalidate it.
+Connect = Callable[[], "tuple[Any, Callable[[BaseException], None]]"]
+
+
+class Database:
+    """The statements of one unit of work, on the DBAPI connection ``connect()`` returns."""
+
+    def __init__(self, dialect: Dialect, connect: Connect):
+        self.dialect = dialect
+        self.connect = connect
+
+    def _cursor(self, prepared: Prepared, parameters: Mapping[str, Any] | None,
+                many: Iterable[Mapping[str, Any]] | None = None):
+        compiled = prepared.compiled(self.dialect)
+        connection, invalidate = self.connect()
+        cursor = connection.cursor()
+        try:
+            if many is not None:
+                sent = [compiled.parameters(each) for each in many]
+                for observer in observers:
+                    observer(compiled.sql, sent)
+                cursor.executemany(compiled.sql, sent)
+            else:
+                sent = compiled.parameters(parameters or {})
+                for observer in observers:
+                    observer(compiled.sql, sent)
+                cursor.execute(compiled.sql, sent)
+        except self.dialect.loaded_dbapi.Error as error:
+            cursor.close()
+            if self.dialect.is_disconnect(error, connection, cursor):
+                invalidate(error)
+            raise
+        return compiled, cursor
+
+    def rows(self, prepared: Prepared, parameters: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
+        compiled, cursor = self._cursor(prepared, parameters)
+        try:
+            return [compiled.row(raw) for raw in cursor.fetchall()]
+        finally:
+            cursor.close()
+
+    def row(self, prepared: Prepared, parameters: Mapping[str, Any] | None = None) -> dict[str, Any] | None:
+        found = self.rows(prepared, parameters)
+        return found[0] if found else None
+
+    def scalar(self, prepared: Prepared, parameters: Mapping[str, Any] | None = None) -> Any:
+        (row,) = self.rows(prepared, parameters)
+        return next(iter(row.values()))
+
+    def write(self, prepared: Prepared, parameters: Mapping[str, Any]) -> int:
+        """Runs an INSERT, UPDATE or DELETE; the number of rows it touched."""
+        _, cursor = self._cursor(prepared, parameters)
+        try:
+            return cursor.rowcount
+        finally:
+            cursor.close()
+
+    def write_many(self, prepared: Prepared, rows: Sequence[Mapping[str, Any]]) -> None:
+        _, cursor = self._cursor(prepared, None, many=rows)
+        cursor.close()
