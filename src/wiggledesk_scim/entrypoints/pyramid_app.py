@@ -9,15 +9,17 @@ import re
 import uuid
 
 from pyramid.config import Configurator
-from pyramid.events import NewResponse
+from pyramid.decorator import reify
+from pyramid.request import Request
+from pyramid.tweens import EXCVIEW
+from pyramid_tm import explicit_manager
 
 from .help import add_help_route
 from .routes import add_scim_routes
-from .views import add_error_views
+from .views import REQUEST_ID_HEADER, add_error_views
 from .wiring import Container, build_container
 
 CONTAINER_KEY = "wiggledesk.container"
-REQUEST_ID_HEADER = "X-Request-Id"
 
 #: An incoming request id is reused only if it is short and plain, since it ends up in our logs
 #: and response headers; anything else is replaced by a fresh one.
@@ -33,24 +35,49 @@ SCIM_ROOT = "/scim/v2"
 def main(global_config, **settings):
     """PasteDeploy's app factory (``use = egg:wiggledesk-scim``), and the tests' way in."""
     container = build_container(settings)
-    config = Configurator(settings=settings)
+    config = Configurator(settings=settings, request_factory=AppRequest)
     config.registry[CONTAINER_KEY] = container
-    # One transaction manager per request, strict about work outside a transaction; and a veto
-    # that aborts on every 4xx/5xx, so an error rendered by an exception view still rolls back.
+    # One transaction manager per request (``AppRequest.tm``), strict about work outside a
+    # transaction; and a veto that aborts on every 4xx/5xx, so an error rendered by an exception view
+    # still rolls back. pyramid_tm's tween is added directly rather than by ``config.include``, whose
+    # ``add_request_method`` makes Pyramid build a request class per request (docs/performance.md).
     config.add_settings({
-        "tm.manager_hook": "pyramid_tm.explicit_manager",
         "tm.commit_veto": "pyramid_tm.default_commit_veto",
+        "tm.annotate_user": False,  # there is no Pyramid security policy to ask
     })
-    config.include("pyramid_tm")
-    config.add_request_method(_uow, "uow", reify=True)
-    config.add_request_method(_scim, "scim", reify=True)
-    config.add_request_method(_request_id, "request_id", reify=True)
-    config.add_subscriber(_echo_request_id, NewResponse)
+    config.add_tween("pyramid_tm.tm_tween_factory", over=EXCVIEW)
     for prefix, name_prefix in SCIM_TREES:
         add_scim_routes(config, prefix, name_prefix)
     add_help_route(config)
     add_error_views(config, scim_root=SCIM_ROOT)
     return config.make_wsgi_app()
+
+
+class AppRequest(Request):
+    """Pyramid's request with what every view and script here uses, built on first use."""
+
+    @reify
+    def tm(self):
+        """This request's own transaction manager (pyramid_tm's tween begins and ends its transaction)."""
+        return explicit_manager(self)
+
+    @reify
+    def uow(self):
+        """A unit of work that may write, in the request's transaction (scripts and the CLI use it)."""
+        return _open_uow(self, read_only=False)
+
+    @reify
+    def scim(self):
+        """The SCIM API for this request; a GET or HEAD gets a reading unit of work."""
+        return container_of(self).api(_open_uow(self, read_only=self.method in READING_METHODS))
+
+    @reify
+    def request_id(self) -> str:
+        """The client's X-Request-Id if it is short and plain (it ends up in our logs), else a new one."""
+        incoming = self.headers.get(REQUEST_ID_HEADER, "")
+        if _SANE_REQUEST_ID.fullmatch(incoming):
+            return incoming
+        return str(uuid.uuid4())
 
 
 def container_of(request) -> Container:
@@ -65,23 +92,3 @@ def _open_uow(request, *, read_only: bool):
     uow = container_of(request).storage.open(request.tm, read_only=read_only)
     request.add_finished_callback(lambda _request: uow.close())
     return uow
-
-
-def _uow(request):
-    """A unit of work that may write, in the request's transaction (scripts and the CLI use it)."""
-    return _open_uow(request, read_only=False)
-
-
-def _scim(request):
-    return container_of(request).api(_open_uow(request, read_only=request.method in READING_METHODS))
-
-
-def _request_id(request) -> str:
-    incoming = request.headers.get(REQUEST_ID_HEADER, "")
-    if _SANE_REQUEST_ID.fullmatch(incoming):
-        return incoming
-    return str(uuid.uuid4())
-
-
-def _echo_request_id(event: NewResponse) -> None:
-    event.response.headers[REQUEST_ID_HEADER] = event.request.request_id

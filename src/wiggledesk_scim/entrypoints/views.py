@@ -21,6 +21,8 @@ from ..domain.scim.errors import ERROR_SCHEMA, ScimError
 
 log = logging.getLogger(__name__)
 
+REQUEST_ID_HEADER = "X-Request-Id"
+
 
 # -- requests and responses -------------------------------------------------------------------------
 
@@ -30,12 +32,23 @@ def to_scim_request(request, prefix: str) -> ScimRequest:
     prefix, so that locations point back at the form of Tenant URL the client uses."""
     return ScimRequest(
         base_url=request.application_url + prefix,
-        headers=dict(request.headers),
+        headers=_headers(request.environ),
         query=_query(request.environ.get("QUERY_STRING", "")),
         body=request.body,
         method=request.method,
         path=_path_below(request, prefix),
     )
+
+
+def _headers(environ) -> dict[str, str]:
+    """The request's headers, read from the WSGI environ as WebOb's ``request.headers`` reads them
+    (``HTTP_X_REQUEST_ID`` is ``X-Request-Id``), without building its view of them."""
+    headers = {key[5:].replace("_", "-").title(): value for key, value in environ.items()
+               if key.startswith("HTTP_")}
+    for key, name in (("CONTENT_TYPE", "Content-Type"), ("CONTENT_LENGTH", "Content-Length")):
+        if environ.get(key):
+            headers[name] = environ[key]
+    return headers
 
 
 def _path_below(request, prefix: str) -> str:
@@ -156,13 +169,16 @@ def _log_unexpected(exc: BaseException, request) -> Response:
 
 def last_resort_tween_factory(handler, registry):
     """Outside pyramid_tm: an error while committing (after the view answered) gets the same bare,
-    logged 500 as an error in a view, not waitress's plain-text page."""
+    logged 500 as an error in a view, not waitress's plain-text page. Every response, that one
+    included, carries the request id (X-Request-Id), which the logs name too."""
 
     def last_resort_tween(request):
         try:
-            return handler(request)
+            response = handler(request)
         except Exception as exc:
-            return _log_unexpected(exc, request)
+            response = _log_unexpected(exc, request)
+        response.headers[REQUEST_ID_HEADER] = request.request_id
+        return response
 
     return last_resort_tween
 
