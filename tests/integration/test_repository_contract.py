@@ -59,6 +59,10 @@ class Store:
                     uow.commit()
             return result
 
+    def read(self, work: Callable[[UnitOfWork], T]) -> T:
+        """``work(uow)``, which only reads, as a GET request runs it (SQL: a reading unit of work)."""
+        return self.run(work, commit=False)
+
 
 class MemoryStore(Store):
     def __init__(self) -> None:
@@ -89,6 +93,16 @@ class SqlStore(Store):
                 manager.abort()
             else:
                 manager.commit()
+        finally:
+            uow.close()
+
+    def read(self, work: Callable[[UnitOfWork], T]) -> T:
+        manager = transaction.TransactionManager(explicit=True)
+        uow = self.storage.open(manager, read_only=True)
+        try:
+            with manager:
+                with uow:
+                    return work(uow)
         finally:
             uow.close()
 
@@ -604,13 +618,13 @@ class StoreContract:
         store.run(work)
 
     def get(self, store: Store, organisation: Organisation, member_id: str) -> Member:
-        return store.run(lambda uow: uow.members.get(organisation.id, member_id))
+        return store.read(lambda uow: uow.members.get(organisation.id, member_id))
 
     def search(self, store: Store, organisation: Organisation, filter=None, start_index=1, count=100, *,
                sort_by: Attribute | None = None, descending: bool = False) -> Page:
         query = MemberQuery(filter=filter, start_index=start_index, count=count, sort_by=sort_by,
                             descending=descending)
-        return store.run(lambda uow: uow.members.search(organisation.id, query))
+        return store.read(lambda uow: uow.members.search(organisation.id, query))
 
     def user_names(self, page) -> list[str]:
         return [member.user_name for member in page.members]

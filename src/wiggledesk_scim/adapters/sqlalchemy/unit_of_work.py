@@ -194,6 +194,7 @@ class SqlAlchemyUnitOfWork(UnitOfWork):
         # registering those per Session costs more than a whole indexed look-up.
         self._transaction = zope.sqlalchemy.ZopeTransactionEvents(transaction_manager=transaction_manager)
         self._blocks: list[_Block] = []
+        self._open = None  # the Session's connection in the current transaction
         db = Database(session.get_bind().dialect, self._connection)
         self.organisations = SqlAlchemyOrganisationRepository(db, self._changed)
         self.members = SqlAlchemyMemberRepository(db, self._changed)
@@ -222,8 +223,11 @@ class SqlAlchemyUnitOfWork(UnitOfWork):
         """The DBAPI connection of the Session's transaction, joined to the manager's current one (the
         manager ends both: COMMIT if written, else ROLLBACK). Begun, with the dialect's BEGIN, on first
         use."""
-        self._transaction.join_transaction(self.session)
-        connection = self.session.connection()
+        connection = self._open
+        if connection is None or connection.closed:
+            # A new transaction: the last one's connection went back to the pool when it ended.
+            self._transaction.join_transaction(self.session)
+            connection = self._open = self.session.connection()
         return connection.connection.driver_connection, connection.invalidate
 
     def _changed(self) -> None:

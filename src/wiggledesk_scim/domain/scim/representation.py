@@ -22,7 +22,8 @@ ALWAYS_RETURNED = ("schemas", "id", "meta")
 
 def timestamp(moment: datetime) -> str:
     """RFC 3339 in UTC, to the second, as Entra's examples show."""
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    # isoformat, not strftime: the same text at a fraction of the cost, twice in every resource.
+    return moment.astimezone(timezone.utc).replace(tzinfo=None).isoformat(timespec="seconds") + "Z"
 
 
 def etag(member: Member) -> str:

@@ -1,0 +1,175 @@
+"""SQLite as the adapter sets it up (unit_of_work.py): a durable write-ahead log, reading units that read
+beside a writer, and writers of one process taking turns on a lock that is always given back."""
+from __future__ import annotations
+
+import threading
+import time
+from datetime import datetime, timezone
+
+import pytest
+import transaction
+from sqlalchemy import text
+
+from tests.support import SequentialIds
+from wiggledesk_scim.adapters.sqlalchemy import SqlAlchemyStorage, make_engine, migrate
+from wiggledesk_scim.domain.errors import UniquenessConflict
+from wiggledesk_scim.domain.model import ApiToken, Member, MemberFields, Organisation
+from wiggledesk_scim.domain.query import MemberQuery
+
+NOW = datetime(2026, 11, 23, 9, 14, 7, tzinfo=timezone.utc)
+
+
+@pytest.fixture
+def engine(sqlite_url):
+    engine = make_engine(sqlite_url)
+    migrate.upgrade(engine)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def storage(engine) -> SqlAlchemyStorage:
+    return SqlAlchemyStorage(engine)
+
+
+@pytest.fixture
+def ids() -> SequentialIds:
+    return SequentialIds()
+
+
+@pytest.fixture
+def contoso(storage, ids) -> Organisation:
+    organisation = Organisation(id=ids.new_id(), name="Contoso", api_access=True)
+    write(storage, lambda uow: uow.organisations.add(organisation))
+    return organisation
+
+
+def member(organisation: Organisation, ids: SequentialIds, user_name: str) -> Member:
+    return Member(id=ids.new_id(), organisation_id=organisation.id, fields=MemberFields(user_name=user_name),
+                  created=NOW, last_modified=NOW)
+
+
+def write(storage, work):
+    """``work(uow)`` in a writing unit, committed as a request's transaction is."""
+    manager = transaction.TransactionManager(explicit=True)
+    uow = storage.open(manager)
+    try:
+        with manager:
+            with uow:
+                result = work(uow)
+                uow.commit()
+        return result
+    finally:
+        uow.close()
+
+
+def read(storage, work):
+    manager = transaction.TransactionManager(explicit=True)
+    uow = storage.open(manager, read_only=True)
+    try:
+        with uow:
+            return work(uow)
+    finally:
+        uow.close()
+
+
+def user_names(storage, organisation) -> list[str]:
+    page = read(storage, lambda uow: uow.members.search(organisation.id, MemberQuery(count=1000)))
+    return [m.user_name for m in page.members]
+
+
+def test_the_journal_is_a_write_ahead_log_synced_on_every_commit(engine):
+    """WAL (readers beside a writer) and synchronous=FULL: a COMMIT returns once the log is on disk."""
+    with engine.connect() as connection:
+        assert connection.execute(text("PRAGMA journal_mode")).scalar_one() == "wal"
+        assert connection.execute(text("PRAGMA synchronous")).scalar_one() == 2  # FULL
+        assert connection.execute(text("PRAGMA foreign_keys")).scalar_one() == 1
+
+
+def test_a_reading_unit_reads_beside_an_open_write_without_waiting(storage, contoso, ids):
+    """While a writer holds SQLite's write lock with uncommitted work, a reading unit answers at once,
+    from the last committed state; after the commit, the next reading unit sees the change."""
+    write(storage, lambda uow: uow.members.add(member(contoso, ids, "ada")))
+    holding, release = threading.Event(), threading.Event()
+
+    def writer():
+        def work(uow):
+            uow.members.add(member(contoso, ids, "bjensen"))
+            holding.set()
+            release.wait(10)
+        write(storage, work)
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    try:
+        assert holding.wait(10)
+        began = time.monotonic()
+        assert user_names(storage, contoso) == ["ada"]
+        assert time.monotonic() - began < 2  # not the 30 s busy timeout
+    finally:
+        release.set()
+        thread.join(10)
+    assert user_names(storage, contoso) == ["ada", "bjensen"]
+
+
+def test_writers_take_turns_and_every_one_lands(storage, contoso, ids):
+    """Sixteen threads writing at once queue on the process's writer lock: every write commits."""
+    names = [f"member{n:02d}" for n in range(16)]
+    made = [member(contoso, ids, name) for name in names]
+    errors = []
+
+    def add(m):
+        try:
+            write(storage, lambda uow: uow.members.add(m))
+        except Exception as error:
+            errors.append(error)
+
+    threads = [threading.Thread(target=add, args=(m,)) for m in made]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+
+    assert errors == []
+    assert sorted(user_names(storage, contoso)) == names
+
+
+def test_a_failed_write_gives_the_writer_lock_back(storage, contoso, ids):
+    """A write refused by a constraint (and one that raises in the middle) ends its turn: the next
+    writer, on another thread, goes straight in."""
+    write(storage, lambda uow: uow.members.add(member(contoso, ids, "ada")))
+    with pytest.raises(UniquenessConflict):
+        write(storage, lambda uow: uow.members.add(member(contoso, ids, "ADA")))
+    with pytest.raises(ZeroDivisionError):
+        write(storage, lambda uow: (uow.members.add(member(contoso, ids, "grace")), 1 / 0))
+
+    done = []
+    thread = threading.Thread(target=lambda: done.append(write(
+        storage, lambda uow: uow.members.add(member(contoso, ids, "bjensen")))))
+    thread.start()
+    thread.join(5)
+
+    assert done == [None]
+    assert user_names(storage, contoso) == ["ada", "bjensen"]
+
+
+def test_a_reading_unit_refuses_to_write(storage, contoso, ids):
+    """Any write but the token stamp on a reading unit is a programming error, refused loudly, and
+    nothing of it is kept."""
+    with pytest.raises(RuntimeError, match="cannot write"):
+        read(storage, lambda uow: uow.members.add(member(contoso, ids, "ada")))
+    assert user_names(storage, contoso) == []
+
+
+def test_a_reading_units_token_stamp_is_committed_apart(storage, contoso, ids):
+    """The one write a GET makes, the token's last use, is committed in a transaction of its own,
+    though the reading unit itself is rolled back."""
+    admin = member(contoso, ids, "ada")
+    token = ApiToken(id=ids.new_id(), organisation_id=contoso.id, admin_id=admin.id, digest="ab" * 32,
+                     created=NOW)
+    write(storage, lambda uow: (uow.members.add(admin), uow.tokens.add(token)))
+
+    read(storage, lambda uow: uow.tokens.mark_used(token.id, NOW))
+
+    stored = read(storage, lambda uow: uow.tokens.find_by_digest("ab" * 32))
+    assert stored.last_used == NOW
