@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+from functools import cached_property
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,7 +43,11 @@ class AttributeDef:
     defaulted: bool = False
 
     def sub(self, name: str) -> "AttributeDef | None":
-        return _by_lower_name(self.sub_attributes).get(name.lower())
+        return self._sub_by_lower_name.get(name.lower())
+
+    @cached_property
+    def _sub_by_lower_name(self) -> dict[str, "AttributeDef"]:
+        return _by_lower_name(self.sub_attributes)
 
 
 def _s(name, description, **kw) -> AttributeDef:
