@@ -1,0 +1,75 @@
+"""A PostgreSQL connection lost in the middle of a unit of work (a server restart, a failover, an idle
+timeout) fails that unit only: the statements that ``prepared.py`` runs on the DBAPI cursor invalidate
+the connection, as SQLAlchemy's own execution would, so the pool never hands it out again."""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+import pytest
+import transaction
+from sqlalchemy import create_engine, text
+from sqlalchemy.pool import NullPool
+
+from wiggledesk_scim.adapters.sqlalchemy import SqlAlchemyStorage, make_engine, migrate
+from wiggledesk_scim.domain.model import Member, MemberFields, Organisation
+from wiggledesk_scim.domain.query import MemberQuery
+
+pytestmark = pytest.mark.postgres
+
+NOW = datetime(2026, 11, 23, 9, 14, 7, tzinfo=timezone.utc)
+ORGANISATION = Organisation(id="00000000-0000-4000-8000-000000000001", name="Contoso", api_access=True)
+ADA = Member(id="00000000-0000-4000-8000-000000000002", organisation_id=ORGANISATION.id,
+             fields=MemberFields(user_name="ada@contoso.example"), created=NOW, last_modified=NOW)
+
+
+def backend_pid(uow) -> int:
+    connection, _ = uow._connection()
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        return cursor.fetchone()[0]
+
+
+@pytest.mark.parametrize("read_only", [True, False], ids=["reading unit", "writing unit"])
+def test_a_connection_lost_mid_unit_fails_that_unit_and_the_next_one_works(postgres_url, read_only):
+    engine = make_engine(postgres_url, pool_size=1, max_overflow=0, pool_pre_ping=False)
+    try:
+        migrate.upgrade(engine)
+        storage = SqlAlchemyStorage(engine)
+        manager = transaction.TransactionManager(explicit=True)
+
+        def unit(work):
+            uow = storage.open(manager, read_only=read_only)
+            try:
+                with manager:
+                    with uow:
+                        return work(uow)
+            finally:
+                uow.close()
+
+        writer = storage.open(manager)
+        with manager:
+            with writer:
+                writer.organisations.add(ORGANISATION)
+                writer.members.add(ADA)
+                writer.commit()
+        writer.close()
+
+        def lose_the_connection(uow):
+            uow.members.get(ORGANISATION.id, ADA.id)
+            # From outside the unit's pool, which holds one connection: the unit's.
+            killer = create_engine(postgres_url, poolclass=NullPool)
+            try:
+                with killer.connect() as connection:
+                    connection.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": backend_pid(uow)})
+            finally:
+                killer.dispose()
+            return uow.members.search(ORGANISATION.id, MemberQuery())
+
+        with pytest.raises(Exception) as lost:
+            unit(lose_the_connection)
+        assert "terminat" in str(lost.value).lower() or "closed" in str(lost.value).lower()
+
+        page = unit(lambda uow: uow.members.search(ORGANISATION.id, MemberQuery()))
+        assert [m.user_name for m in page.members] == ["ada@contoso.example"]
+    finally:
+        engine.dispose()
