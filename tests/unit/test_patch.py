@@ -9,8 +9,9 @@ import pytest
 from tests.support import ADELE_FIELDS as SUPPORT_ADELE
 from wiggledesk_scim.domain.model import Address, Email, EnterpriseInfo, MemberFields, Name, PhoneNumber
 from wiggledesk_scim.domain.scim.errors import ScimError
-from wiggledesk_scim.domain.scim.patch import compile_patch
-from wiggledesk_scim.domain.scim.schema import validate_patch
+from wiggledesk_scim.domain.scim.patch import _apply_operation, compile_patch, parse_target, revalidate
+from wiggledesk_scim.domain.scim.schema import (ENTERPRISE_USER, fields_from_user, user_from_fields, validate_patch,
+                                                validate_user)
 
 PATCH_OP = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
 CORE = "urn:ietf:params:scim:schemas:core:2.0:User"
@@ -499,3 +500,54 @@ def test_the_core_schema_urn_as_a_key_holds_more_paths():
 def test_an_empty_object_on_a_value_filter_that_matches_nothing_changes_nothing():
     """Replacing a missing typed entry with an empty object creates nothing."""
     assert patched(ADELE_FIELDS, op("Replace", 'emails[type eq "home"]', value={})) == ADELE_FIELDS
+
+
+# -- re-validating only what an operation changed ---------------------------------------------------------
+
+ENTERPRISE_URN = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
+ONE_OPERATION_EACH = [
+    {"op": "Replace", "path": "active", "value": "False"},
+    {"op": "Replace", "path": "active", "value": "maybe"},
+    {"op": "Replace", "path": "displayName", "value": 42},
+    {"op": "Remove", "path": "userName"},
+    {"op": "Replace", "path": "userName", "value": ""},
+    {"op": "Replace", "path": "name.givenName", "value": "Adèle"},
+    {"op": "Replace", "path": "name", "value": {"familyName": ["not", "text"]}},
+    {"op": "Add", "path": 'emails[type eq "work"].value', "value": "adele@fabrikam.example"},
+    {"op": "Add", "path": "emails", "value": [{"value": "a@b.example", "primary": True}]},
+    {"op": "Add", "path": "emails", "value": [{"type": "home", "primary": "yes"}]},
+    {"op": "Remove", "path": "addresses"},
+    {"op": "Add", "path": "phoneNumbers", "value": [{"type": "fax", "value": "+1 555 0100"}]},
+    {"op": "Replace", "path": f"{ENTERPRISE_URN}:manager", "value": "26118915-6090-4610-87e4-49d8ca9f808d"},
+    {"op": "Replace", "path": f"{ENTERPRISE_URN}:department", "value": {"nested": True}},
+    {"op": "Remove", "path": ENTERPRISE_URN},
+    {"op": "Replace", "value": {"title": "Director", "nickName": None, f"{ENTERPRISE_URN}:division": "South"}},
+    {"op": "Add", "value": {"preferredLanguage": 7}},
+    {"op": "Replace", "path": "locale", "value": "en-GB"},
+    {"op": "Replace", "path": "displayName", "value": "Adele Vance"},  # what it already is
+]
+
+
+@pytest.mark.parametrize("operation", ONE_OPERATION_EACH, ids=lambda o: f"{o['op']} {o.get('path', '(no path)')}")
+def test_revalidating_what_changed_decides_as_validating_everything(operation):
+    """``revalidate`` (only the attributes an operation changed) accepts and refuses exactly what
+    ``validate_user`` of the whole result does, and yields the same member."""
+    (parsed,) = validate_patch({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                                "Operations": [operation]})
+    target = parse_target(parsed.path) if parsed.path is not None else None
+    before, after = user_from_fields(ADELE_FIELDS), user_from_fields(ADELE_FIELDS)
+    try:
+        _apply_operation(after, parsed, target)
+    except ScimError:
+        pytest.skip("refused before validation, by the operation itself")
+    if not after.get(ENTERPRISE_USER):
+        after.pop(ENTERPRISE_USER, None)
+
+    def outcome(validate):
+        try:
+            return fields_from_user(validate(), active_default=ADELE_FIELDS.active)
+        except ScimError as error:
+            return (error.status, error.scim_type, error.detail)
+
+    whole = outcome(lambda: validate_user(after)[0])
+    assert outcome(lambda: revalidate(before, after)) == whole
