@@ -1,8 +1,9 @@
 """Engines, and the SQLAlchemy unit of work: a Session joined to a ``transaction`` manager.
 
 The transaction manager owns the COMMIT (pyramid_tm in the app, ``transaction.TransactionManager`` in
-tests and scripts). ``SqlAlchemyUnitOfWork.commit()`` only flushes: constraint violations surface inside
-the service call, where the repositories turn them into domain errors. Leaving ``with uow:`` with an
+tests and scripts). ``SqlAlchemyUnitOfWork.commit()`` only marks the block complete: every statement
+runs when the repository issues it, so constraint violations surface inside the service call, where the
+repositories turn them into domain errors. Leaving ``with uow:`` with an
 exception dooms the transaction, so the request can no longer commit however the error is handled later;
 so does leaving it without ``commit()`` after writing, because without savepoints the only way to discard
 part of a transaction is to discard all of it.
