@@ -8,9 +8,9 @@ query is compiled in two steps (docs/performance.md):
    (``null``, ``""``, text no column can hold, the lower-casing of case-insensitive text, the length
    ``sw``/``ew`` compare). It returns a *plan*, a hashable tree of plain tuples with no values in it, and
    the values, in order, as bind parameters ``p0``, ``p1`` ...
-2. ``search_statements(dialect, plan, order)`` turns a plan into the page SELECT and the COUNT, once:
-   they are kept in a bounded cache keyed by the plan, so the next query of that shape reuses the very
-   same statement objects, whose SQL SQLAlchemy has compiled and cached already.
+2. ``build_search(dialect, plan, order)`` turns a plan into the page SELECT and the COUNT, once:
+   the repositories keep them in a bounded cache keyed by the plan (``StatementCache``), so the next
+   query of that shape reuses the very same statements, compiled once (``prepared.py``).
 
 The semantics are ``memory.matches_filter``'s and ``memory.ordered``'s exactly (the contract suite
 proves it). Every condition is two-valued (never SQL NULL), so ``Not`` means what Python's ``not``

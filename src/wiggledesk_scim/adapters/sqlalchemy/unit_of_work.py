@@ -60,8 +60,9 @@ def make_engine(url: str, **options: Any) -> Engine:
     """An engine for ``url``, set up as this service needs; ``options`` go to ``create_engine`` as given.
 
     SQLite (a file): its folder is created if missing, foreign keys are enforced, the busy timeout is
-    ``SQLITE_BUSY_TIMEOUT`` unless ``connect_args`` says otherwise, and every transaction starts with
-    BEGIN IMMEDIATE (module docstring). PostgreSQL: ``pool_pre_ping``, so a connection the server dropped
+    ``SQLITE_BUSY_TIMEOUT`` unless ``connect_args`` says otherwise, the journal is a WAL synced on every
+    COMMIT, and every transaction on an engine connection starts with BEGIN IMMEDIATE after its turn on
+    the process's writer lock (module docstring). PostgreSQL: ``pool_pre_ping``, so a connection the server dropped
     is replaced rather than failing a request.
     """
     return _make_engine(url, options, from_config=False)
