@@ -6,10 +6,10 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 import pytest
-import transaction
 from sqlalchemy import create_engine, text
 from sqlalchemy.pool import NullPool
 
+from tests.integration.units import in_unit
 from wiggledesk_scim.adapters.sqlalchemy import SqlAlchemyStorage, make_engine, migrate
 from wiggledesk_scim.domain.model import Member, MemberFields, Organisation
 from wiggledesk_scim.domain.query import MemberQuery
@@ -35,24 +35,10 @@ def test_a_connection_lost_mid_unit_fails_that_unit_and_the_next_one_works(postg
     try:
         migrate.upgrade(engine)
         storage = SqlAlchemyStorage(engine)
-        manager = transaction.TransactionManager(explicit=True)
+        in_unit(storage, lambda uow: (uow.organisations.add(ORGANISATION), uow.members.add(ADA)))
 
         def unit(work):
-            uow = storage.open(manager, read_only=read_only)
-            try:
-                with manager:
-                    with uow:
-                        return work(uow)
-            finally:
-                uow.close()
-
-        writer = storage.open(manager)
-        with manager:
-            with writer:
-                writer.organisations.add(ORGANISATION)
-                writer.members.add(ADA)
-                writer.commit()
-        writer.close()
+            return in_unit(storage, work, read_only=read_only)
 
         def lose_the_connection(uow):
             uow.members.get(ORGANISATION.id, ADA.id)

@@ -6,7 +6,6 @@ import sqlite3
 from datetime import timedelta
 
 import pytest
-import transaction
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
@@ -14,6 +13,7 @@ from sqlalchemy import JSON, Boolean, column, create_engine, func, insert, inspe
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.pool import NullPool
 
+from tests.integration.units import in_unit
 from tests.support import START
 from wiggledesk_scim.adapters.memory import matches_filter
 from wiggledesk_scim.adapters.sqlalchemy import SqlAlchemyStorage, engine_from_settings, make_engine, migrate
@@ -107,16 +107,7 @@ def write_bjensen_at_0001(engine) -> None:
 
 def run(engine, work):
     """``work(uow)`` in a unit of work of its own, committed, as a request would run it."""
-    manager = transaction.TransactionManager(explicit=True)
-    uow = SqlAlchemyStorage(engine).open(manager)
-    try:
-        with manager:
-            with uow:
-                result = work(uow)
-                uow.commit()
-        return result
-    finally:
-        uow.close()
+    return in_unit(SqlAlchemyStorage(engine), work)
 
 
 def search_ids(engine, query: MemberQuery) -> list[str]:
@@ -226,7 +217,9 @@ def test_sqlite_engine_enforces_foreign_keys(sqlite_url):
 
 
 def test_sqlite_transactions_take_the_write_lock_at_begin(sqlite_url):
-    """Every SQLite transaction starts with BEGIN IMMEDIATE, so a reader never has to upgrade its lock."""
+    """Every transaction on an engine connection (a writing unit's, a migration's) starts with BEGIN
+    IMMEDIATE, so a unit that reads and then writes never has to upgrade its lock. (Reading units take
+    a plain BEGIN on a connection of their own: test_sqlite.py.)"""
     engine = make_engine(sqlite_url, connect_args={"timeout": 0.1})
     try:
         with engine.connect() as holder:

@@ -21,6 +21,7 @@ import transaction
 from sqlalchemy import func, select
 from transaction.interfaces import DoomedTransaction
 
+from tests.integration.units import in_unit
 from tests.support import START, FixedClock, SequentialIds
 from wiggledesk_scim.adapters.memory import InMemoryStore, InMemoryUnitOfWork, matches_filter, ordered
 from wiggledesk_scim.adapters.sqlalchemy import SqlAlchemyStorage, make_engine, migrate, prepared
@@ -97,14 +98,7 @@ class SqlStore(Store):
             uow.close()
 
     def read(self, work: Callable[[UnitOfWork], T]) -> T:
-        manager = transaction.TransactionManager(explicit=True)
-        uow = self.storage.open(manager, read_only=True)
-        try:
-            with manager:
-                with uow:
-                    return work(uow)
-        finally:
-            uow.close()
+        return in_unit(self.storage, work, read_only=True)
 
     def rows(self, table) -> int:
         """How many rows ``table`` holds, read on a connection of its own."""

@@ -7,9 +7,9 @@ import time
 from datetime import datetime, timezone
 
 import pytest
-import transaction
 from sqlalchemy import text
 
+from tests.integration.units import in_unit
 from tests.support import SequentialIds
 from wiggledesk_scim.adapters.sqlalchemy import SqlAlchemyStorage, make_engine, migrate
 from wiggledesk_scim.domain.errors import UniquenessConflict
@@ -51,26 +51,11 @@ def member(organisation: Organisation, ids: SequentialIds, user_name: str) -> Me
 
 def write(storage, work):
     """``work(uow)`` in a writing unit, committed as a request's transaction is."""
-    manager = transaction.TransactionManager(explicit=True)
-    uow = storage.open(manager)
-    try:
-        with manager:
-            with uow:
-                result = work(uow)
-                uow.commit()
-        return result
-    finally:
-        uow.close()
+    return in_unit(storage, work)
 
 
 def read(storage, work):
-    manager = transaction.TransactionManager(explicit=True)
-    uow = storage.open(manager, read_only=True)
-    try:
-        with uow:
-            return work(uow)
-    finally:
-        uow.close()
+    return in_unit(storage, work, read_only=True)
 
 
 def user_names(storage, organisation) -> list[str]:
