@@ -43,13 +43,11 @@ import json
 import os
 import platform
 import re
-import shutil
 import signal
 import socket
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 import uuid
 from contextlib import ExitStack, contextmanager
@@ -62,7 +60,7 @@ import load
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
 from served import (REPO, Unusable, cli, environment, executable, free_port,  # noqa: E402  (after the path)
-                    fresh_postgres_schema, ini_copy)
+                    fresh_postgres_schema, ini_copy, working_directory)
 
 HERE = Path(__file__).resolve().parent
 SCIM_ROOT = "/scim/v2"
@@ -382,11 +380,7 @@ def served(postgres: str | None, keep: bool, hello: bool = True) -> Iterator[Ins
     development.ini: a database of its own, the measured organisation onboarded, nothing seeded and no
     server started yet (``prepare`` does both)."""
     with ExitStack() as stack:
-        directory = Path(tempfile.mkdtemp(prefix="wiggledesk-benchmark-"))
-        if keep:
-            print(f"# working directory (kept): {directory}", flush=True)
-        else:
-            stack.callback(shutil.rmtree, directory, ignore_errors=True)
+        directory = working_directory(stack, "wiggledesk-benchmark-", keep)
         port, hello_port = free_port(), free_port()
         origin = f"http://127.0.0.1:{port}"
         if postgres:

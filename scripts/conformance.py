@@ -25,18 +25,18 @@ import argparse
 import enum
 import json
 import random
-import shutil
 import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any, Iterator
 
-from served import Unusable, cli, environment, executable, free_port, fresh_postgres_schema, ini_copy
+from served import (Unusable, cli, environment, executable, free_port, fresh_postgres_schema,
+                    ini_copy, working_directory)
+
 SCIM_ROOT = "/scim/v2"
 STARTUP_SECONDS = 60
 EXIT_FAILED, EXIT_UNUSABLE = 1, 2
@@ -54,11 +54,7 @@ SKIPPED = {"SKIPPED"}
 def served_instance(postgres: str | None, keep: bool) -> Iterator[tuple[str, str]]:
     """Serve a fresh instance with one onboarded organisation; yield (SCIM base URL, token)."""
     with ExitStack() as stack:
-        directory = Path(tempfile.mkdtemp(prefix="wiggledesk-conformance-"))
-        if keep:
-            print(f"# working directory (kept): {directory}", flush=True)
-        else:
-            stack.callback(shutil.rmtree, directory, ignore_errors=True)
+        directory = working_directory(stack, "wiggledesk-conformance-", keep)
         port = free_port()
         origin = f"http://127.0.0.1:{port}"
         if postgres:

@@ -8,6 +8,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Iterator
@@ -82,3 +83,14 @@ def fresh_postgres_schema(url: str, prefix: str) -> Iterator[str]:
         except Exception as exc:
             raise Unusable(f"cannot create a schema in {url}: {str(exc).strip().splitlines()[0]}") from exc
         yield url_in_schema
+
+
+def working_directory(stack: ExitStack, prefix: str, keep: bool) -> Path:
+    """A fresh temporary directory for one served instance, removed when ``stack`` closes unless ``keep``
+    (then its path is printed, to look at the ini, the database and the server's log afterwards)."""
+    directory = Path(tempfile.mkdtemp(prefix=prefix))
+    if keep:
+        print(f"# working directory (kept): {directory}", flush=True)
+    else:
+        stack.callback(shutil.rmtree, directory, ignore_errors=True)
+    return directory
