@@ -3,6 +3,7 @@ from setuptools import find_packages, setup
 requires = [
     "alembic>=1.13",
     "colander>=2.0",
+    "orjson>=3.9",
     "plaster_pastedeploy>=1.0",
     "psycopg[binary]>=3.1",
     "pyramid>=2.0",

@@ -105,8 +105,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--raw", type=Path, help="keep py-spy's collapsed stacks in this file")
     parser.add_argument("--flamegraph", type=Path, help="also write py-spy's flame graph (SVG) here")
     args = parser.parse_args(argv)
-    py_spy = shutil.which("py-spy", path=str(run.BIN)) or shutil.which("py-spy")
-    if not py_spy:
+    try:
+        py_spy = run.executable("py-spy")
+    except run.Unusable:
         print("profile: py-spy is not installed; .venv/bin/pip install py-spy", file=sys.stderr)
         return 2
     with tempfile.TemporaryDirectory(prefix="wiggledesk-profile-") as directory, \

@@ -3,13 +3,14 @@
 Every refusal test also proves that nothing stored changed."""
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 
 import pytest
 
 from tests.unit.scim_requests import BASE, BASE_USERS, ENTERPRISE, FULL_USER, SEED_USER, patch_body, scim_request
 from wiggledesk_scim.domain import access
-from wiggledesk_scim.domain.scim.api import GROUPS_DETAIL
+from wiggledesk_scim.domain.scim.api import GROUPS_DETAIL, json_bytes
 from wiggledesk_scim.domain.scim.errors import ScimError
 
 ERROR_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:Error"
@@ -461,6 +462,24 @@ def test_a_response_serialises_to_compact_utf8_json(scim, token_a):
     deleted = scim.delete_user(scim_request(token_a), response.body["id"])
     assert deleted.body_bytes() == b""
     assert "Content-Type" not in deleted.headers
+
+
+@pytest.mark.parametrize("body", [
+    {"displayName": "Zoë 東京 🎉", "title": None, "active": True, "count": 3, "list": [1, "a", False]},
+    {"detail": 'quote " backslash \\ slash / tab \t newline \n bell \x07 del \x7f nbsp \xa0'},
+    {"emails": [], "meta": {}},
+], ids=["non-ASCII and scalars", "escapes", "empty containers"])
+def test_bodies_serialise_as_the_standard_library_would(body):
+    """json_bytes (orjson) writes the same bytes as the standard library's compact, non-ASCII form."""
+    assert json_bytes(body) == json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+def test_a_string_utf8_cannot_carry_is_escaped_rather_than_refused():
+    """A lone surrogate (JSON's \\ud800 decodes to one) cannot be UTF-8: it goes out escaped, not as a 500."""
+    body = {"displayName": "half \ud800 pair"}
+    written = json_bytes(body)
+    assert written == b'{"displayName":"half \\ud800 pair"}'
+    assert json.loads(written) == body
 
 
 def test_a_scim_error_describes_itself():

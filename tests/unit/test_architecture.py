@@ -170,10 +170,11 @@ def test_the_domain_core_does_not_depend_on_its_scim_layer():
     assert [str(imp) for imp in core if is_within(imp, "wiggledesk_scim.domain.scim")] == []
 
 
-def test_the_scim_layer_adds_only_colander():
-    """domain/scim/ imports the standard library, the domain and colander, nothing else."""
+def test_the_scim_layer_adds_only_colander_and_orjson():
+    """domain/scim/ imports the standard library, the domain, colander (payload validation) and orjson
+    (writing JSON bodies), nothing else."""
     strays = [str(imp) for imp in imports_under(SCIM)
-              if not (is_stdlib(imp) or is_within(imp, "wiggledesk_scim.domain") or imp.top == "colander")]
+              if not (is_stdlib(imp) or is_within(imp, "wiggledesk_scim.domain") or imp.top in ("colander", "orjson"))]
 
     assert strays == []
 

@@ -9,6 +9,7 @@ import pytest
 from tests.support import ADELE_FIELDS as SUPPORT_ADELE
 from wiggledesk_scim.domain.model import Address, Email, EnterpriseInfo, MemberFields, Name, PhoneNumber
 from wiggledesk_scim.domain.scim.errors import ScimError
+from wiggledesk_scim.domain.scim import patch as patch_module
 from wiggledesk_scim.domain.scim.patch import _apply_operation, compile_patch, parse_target, revalidate
 from wiggledesk_scim.domain.scim.schema import (ENTERPRISE_USER, fields_from_user, user_from_fields, validate_patch,
                                                 validate_user)
@@ -548,3 +549,46 @@ def test_revalidating_what_changed_decides_as_validating_everything(operation):
 
     whole = outcome(lambda: validate_user(after)[0])
     assert outcome(lambda: revalidate(before, after)) == whole
+
+
+ACTIVE_OPERATIONS = [
+    {"op": "Replace", "path": "active", "value": "False"},
+    {"op": "Replace", "path": "active", "value": "TRUE"},
+    {"op": "replace", "path": "Active", "value": False},
+    {"op": "Add", "path": "active", "value": True},
+    {"op": "Replace", "path": "active", "value": "maybe"},
+    {"op": "Replace", "path": "active", "value": 0},
+    {"op": "Replace", "path": "active", "value": None},
+    {"op": "Replace", "path": "active"},
+    {"op": "Remove", "path": "active"},
+    {"op": "Replace", "path": "urn:ietf:params:scim:schemas:core:2.0:User:active", "value": "false"},
+    {"op": "Replace", "value": {"active": "False"}},
+]
+
+
+@pytest.mark.parametrize("operation", ACTIVE_OPERATIONS, ids=lambda o: f"{o['op']} {o.get('path')} {o.get('value')!r}")
+@pytest.mark.parametrize("active", [True, False], ids=["from active", "from inactive"])
+def test_setting_active_directly_decides_as_the_user_json_does(operation, active, monkeypatch):
+    """An operation that only sets ``active`` skips the trip through the User JSON; the result, or the
+    refusal, is exactly what that trip gives (every other operation takes it)."""
+    fields = replace(ADELE_FIELDS, active=active)
+    (parsed,) = validate_patch({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                                "Operations": [operation]})
+
+    def outcome():
+        try:
+            return compile_patch([parsed])(fields)
+        except ScimError as error:
+            return (error.status, error.scim_type, error.detail)
+
+    direct = outcome()
+    monkeypatch.setattr(patch_module, "_new_active", lambda operation, target: None)
+    assert direct == outcome()
+
+
+def test_entras_deprovision_and_restore_take_the_direct_way():
+    """Entra's forms (ENTRA.md §9.3: the strings "False"/"True") are the ones the shortcut serves."""
+    for value, expected in (("False", False), ("True", True)):
+        (parsed,) = validate_patch({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                                    "Operations": [{"op": "Replace", "path": "active", "value": value}]})
+        assert patch_module._new_active(parsed, parse_target(parsed.path)) is expected

@@ -37,17 +37,18 @@ def main(global_config, **settings):
     container = build_container(settings)
     config = Configurator(settings=settings, request_factory=AppRequest)
     config.registry[CONTAINER_KEY] = container
-    # One transaction manager per request (``AppRequest.tm``), strict about work outside a
-    # transaction; and a veto that aborts on every 4xx/5xx, so an error rendered by an exception view
-    # still rolls back. pyramid_tm's tween is added directly rather than by ``config.include``, whose
+    # One transaction manager per request that may write (``AppRequest.tm``), strict about work outside
+    # a transaction; and a veto that aborts on every 4xx/5xx, so an error rendered by an exception view
+    # still rolls back. A GET or HEAD has no transaction to manage: its reading unit of work ends its
+    # own (``AppRequest.scim``). pyramid_tm's tween is added directly rather than by ``config.include``, whose
     # ``add_request_method`` makes Pyramid build a request class per request (docs/performance.md).
     config.add_settings({
         "tm.commit_veto": "pyramid_tm.default_commit_veto",
         "tm.annotate_user": False,  # there is no Pyramid security policy to ask
+        "tm.activate_hook": _may_write,
     })
     config.add_tween("pyramid_tm.tm_tween_factory", over=EXCVIEW)
-    for prefix, name_prefix in SCIM_TREES:
-        add_scim_routes(config, prefix, name_prefix)
+    add_scim_routes(config, SCIM_TREES)
     add_help_route(config)
     add_error_views(config, scim_root=SCIM_ROOT)
     return config.make_wsgi_app()
@@ -88,7 +89,13 @@ def container_of(request) -> Container:
 READING_METHODS = frozenset({"GET", "HEAD"})
 
 
+def _may_write(request) -> bool:
+    """pyramid_tm's activation hook: a transaction for every request but a GET or HEAD."""
+    return request.method not in READING_METHODS
+
+
 def _open_uow(request, *, read_only: bool):
-    uow = container_of(request).storage.open(request.tm, read_only=read_only)
+    # A reading unit takes no part in a transaction manager's transactions (``SqlAlchemyStorage.open``).
+    uow = container_of(request).storage.open(None if read_only else request.tm, read_only=read_only)
     request.add_finished_callback(lambda _request: uow.close())
     return uow

@@ -7,13 +7,16 @@ so no request under the SCIM root is answered before its token is checked.
 """
 from __future__ import annotations
 
+import re
+
 from .views import scim_view
 
 #: Every route also answers with one trailing slash (``/scim/v2/Users/``), which some clients add.
 SLASH = "{trailing_slash:/?}"
 
 #: (path below the prefix, route suffix, {HTTP method: ScimApi method}, the matchdict key passed on).
-#: ``None`` as method means every method.
+#: ``None`` as method means every other method; without it, other methods are ``unsupported``. HEAD
+#: is answered as GET.
 _ROUTES = (
     ("/Users", "users", {"GET": "list_users", "POST": "create_user"}, None),
     # Before /Users/{id}: RFC 7644 §3.4.3's query in a body.
@@ -36,16 +39,29 @@ _ROUTES = (
 )
 
 
-def add_scim_routes(config, prefix: str, name_prefix: str) -> None:
-    """Mount the SCIM tree under ``prefix`` (``/scim/v2`` or ``/scim/v2/Users``), route names starting
-    with ``name_prefix``. Views receive ``prefix`` so that locations keep the form the client used."""
-    for path, suffix, methods, argument in _ROUTES:
-        route_name = f"{name_prefix}_{suffix}"
-        config.add_route(route_name, prefix + path + SLASH)
-        for http_method, operation in methods.items():
-            # The catch-all (None) views refuse whatever the path names, so they take no argument.
-            config.add_view(scim_view(operation, prefix, argument if http_method else None),
-                            route_name=route_name, request_method=http_method)
-        if None not in methods:
-            # The least specific view on the route: any method not listed above.
-            config.add_view(scim_view("unsupported", prefix), route_name=route_name)
+#: The first segment of every fixed path above (``Users``, ``Schemas``, ``.search`` ...).
+_FIXED_NAMES = sorted({path.split("/")[1] for path, *_ in _ROUTES} - {"{id}"})
+
+#: A member id in ``/Users/{id}``: any one segment but a fixed name, so that the ``/scim/v2`` tree's
+#: member route can be tried first without taking ``/scim/v2/Users/Users`` (the other tree's
+#: collection) or ``/scim/v2/Users/Schemas`` for members. Member ids are UUIDs, never one of those.
+_MEMBER_ID = "{id:(?!(?:%s)/?$)[^/]+}" % "|".join(re.escape(name) for name in _FIXED_NAMES)
+
+#: Entra's own requests (ENTRA.md §1): the routes Pyramid tries first, since it tries routes in order.
+_HOT = ("users", "user")
+
+
+def add_scim_routes(config, trees) -> None:
+    """Mount the SCIM tree under each ``(prefix, name_prefix)`` of ``trees`` (``/scim/v2`` and
+    ``/scim/v2/Users``), route names starting with ``name_prefix``. Views receive ``prefix`` so that
+    locations keep the form the client used.
+
+    Pyramid tries routes in the order they were added, so Entra's look-ups and writes (``/Users``,
+    ``/Users/{id}``) of every tree come first; the other routes follow tree by tree, in ``trees``'s order,
+    which decides the one path both trees have (``/scim/v2/Users/.search``)."""
+    hot = [(tree, route) for tree in trees for route in _ROUTES if route[1] in _HOT]
+    rest = [(tree, route) for tree in trees for route in _ROUTES if route[1] not in _HOT]
+    for (prefix, name_prefix), (path, suffix, methods, argument) in hot + rest:
+        pattern = prefix + path.replace("{id}", _MEMBER_ID) + SLASH
+        config.add_route(f"{name_prefix}_{suffix}", pattern)
+        config.add_view(scim_view(methods, prefix, argument), route_name=f"{name_prefix}_{suffix}")

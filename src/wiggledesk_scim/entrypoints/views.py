@@ -7,7 +7,6 @@ for the unexpected, logged with the request id and never with the token or the b
 """
 from __future__ import annotations
 
-import json
 import logging
 from urllib.parse import parse_qsl
 
@@ -16,7 +15,7 @@ from pyramid.httpexceptions import HTTPException, HTTPNotFound
 from pyramid.response import Response
 from pyramid.tweens import INGRESS
 
-from ..domain.scim.api import SCIM_CONTENT_TYPE, ScimRequest, ScimResponse
+from ..domain.scim.api import SCIM_CONTENT_TYPE, ScimRequest, ScimResponse, json_bytes
 from ..domain.scim.errors import ERROR_SCHEMA, ScimError
 
 log = logging.getLogger(__name__)
@@ -34,10 +33,35 @@ def to_scim_request(request, prefix: str) -> ScimRequest:
         base_url=request.application_url + prefix,
         headers=_headers(request.environ),
         query=_query(request.environ.get("QUERY_STRING", "")),
-        body=request.body,
+        body=_body(request.environ),
         method=request.method,
         path=_path_below(request, prefix),
     )
+
+
+#: Where ``_body`` keeps the body it read, for a second reading (the not-found view's, say).
+_BODY_KEY = "wiggledesk.body"
+
+
+def _body(environ) -> bytes:
+    """The request body, read from the WSGI input as WebOb's ``request.body`` reads it (``Content-Length``
+    bytes, or to the end when the server says the input is terminated, as waitress does for a chunked
+    body), without copying it into a seekable buffer first."""
+    body = environ.get(_BODY_KEY)
+    if body is None:
+        stream = environ.get("wsgi.input")
+        try:
+            length = int(environ.get("CONTENT_LENGTH") or -1)
+        except ValueError:
+            length = -1
+        if stream is None or length == 0:
+            body = b""
+        elif length > 0:
+            body = stream.read(length)
+        else:
+            body = stream.read() if environ.get("wsgi.input_terminated") else b""
+        environ[_BODY_KEY] = body
+    return body
 
 
 def _headers(environ) -> dict[str, str]:
@@ -82,9 +106,7 @@ def error_response(error: ScimError) -> Response:
 
 
 def _json_response(status: int, body: dict, headers: dict[str, str] | None = None) -> Response:
-    # Serialised exactly as ScimResponse.body_bytes() does.
-    return _body_response(status, json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8"),
-                          headers or {})
+    return _body_response(status, json_bytes(body), headers or {})
 
 
 def _body_response(status: int, payload: bytes, headers: dict[str, str]) -> Response:
@@ -106,17 +128,30 @@ def internal_error_response(request) -> Response:
 
 # -- the views --------------------------------------------------------------------------------------
 
-def scim_view(operation: str, prefix: str, argument: str | None = None):
-    """A view calling ``ScimApi.<operation>``, with the matched path segment ``argument`` if given."""
+def scim_view(methods: dict[str | None, str], prefix: str, argument: str | None = None):
+    """The one view of a route: ``ScimApi.<methods[request.method]>`` (HEAD as GET; any other method
+    ``methods[None]``, or ``unsupported``), with the matched path segment ``argument`` if given.
+
+    One view that looks the method up, rather than a view per method with a ``request_method``
+    predicate: Pyramid tries such views one after the other and builds an exception (a whole WebOb
+    response) for each that does not match."""
+    operations = {method: operation for method, operation in methods.items() if method is not None}
+    if "GET" in operations:
+        operations.setdefault("HEAD", operations["GET"])
+    fallback = methods.get(None, "unsupported")
 
     def view(request):
-        call = getattr(request.scim, operation)
+        operation = operations.get(request.method)
         scim_request = to_scim_request(request, prefix)
+        if operation is None:
+            # The catch-all refuses whatever the path names, so it takes no argument.
+            return to_response(getattr(request.scim, fallback)(scim_request))
+        call = getattr(request.scim, operation)
         if argument is None:
             return to_response(call(scim_request))
         return to_response(call(scim_request, request.matchdict[argument]))
 
-    view.__name__ = view.__qualname__ = f"scim_{operation}"
+    view.__name__ = view.__qualname__ = "scim_" + "_".join(sorted(set(operations.values()) | {fallback}))
     return view
 
 

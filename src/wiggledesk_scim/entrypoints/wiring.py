@@ -171,7 +171,9 @@ def _database_url(settings: Mapping[str, Any], environ: Mapping[str, str]) -> st
 class Storage(Protocol):
     """What the web app and the CLI need from a storage: a unit of work per request, closed afterwards."""
 
-    def open(self, transaction_manager: Any, *, read_only: bool = False) -> UnitOfWork: ...
+    def open(self, transaction_manager: Any, *, read_only: bool = False) -> UnitOfWork:
+        """A unit of work in ``transaction_manager``'s transactions; with ``read_only``, one for a request
+        that only reads, which takes no part in them (``transaction_manager`` may then be ``None``)."""
 
 
 class InMemoryRequestUnitOfWork(InMemoryUnitOfWork):

@@ -29,7 +29,7 @@ observers: list[Callable[[str, Any], None]] = []
 class _Compiled:
     """One statement for one dialect: SQL text and everything needed to run it without SQLAlchemy."""
 
-    __slots__ = ("sql", "positional", "names", "defaults", "bind_processors", "keys", "result_processors")
+    __slots__ = ("sql", "positional", "names", "defaults", "bind_processors", "keys", "converted")
 
     def __init__(self, statement: ClauseElement, dialect: Dialect):
         compiled = statement.compile(dialect=dialect)
@@ -47,8 +47,10 @@ class _Compiled:
                 self.bind_processors[name] = processor
         columns = list(getattr(statement, "selected_columns", ()))
         self.keys = tuple(column.key for column in columns)
-        self.result_processors = tuple(column.type.dialect_impl(dialect).result_processor(dialect, None)
-                                       for column in columns)
+        processors = (column.type.dialect_impl(dialect).result_processor(dialect, None) for column in columns)
+        # The columns whose values the dialect converts (booleans and JSON on SQLite, timestamps ...).
+        self.converted = tuple((key, processor) for key, processor in zip(self.keys, processors)
+                               if processor is not None)
 
     def parameters(self, given: Mapping[str, Any]):
         """The DBAPI parameters for ``given`` values (plus the statement's own), converted by their types."""
@@ -65,8 +67,12 @@ class _Compiled:
                        else processors[name](values[name])) for name in self.names}
 
     def row(self, raw: Sequence[Any]) -> dict[str, Any]:
-        return {key: (value if processor is None or value is None else processor(value))
-                for key, processor, value in zip(self.keys, self.result_processors, raw)}
+        row = dict(zip(self.keys, raw))
+        for key, processor in self.converted:
+            value = row[key]
+            if value is not None:
+                row[key] = processor(value)
+        return row
 
 
 class Prepared:
@@ -91,17 +97,29 @@ Connect = Callable[[], "tuple[Any, Callable[[BaseException], None]]"]
 
 
 class Database:
-    """The statements of one unit of work, on the DBAPI connection ``connect()`` returns."""
+    """The statements of one unit of work, on the DBAPI connection ``connect()`` returns.
 
-    def __init__(self, dialect: Dialect, connect: Connect):
+    One cursor per connection serves every statement (a cursor is reusable once its rows are read,
+    which every method here does before returning): a new connection, as when the unit's next
+    transaction takes another from the pool, gets a new cursor."""
+
+    def __init__(self, dialect: Dialect, connect: Connect, *, refuse_writes: Callable[[], None] | None = None):
         self.dialect = dialect
         self.connect = connect
+        #: Called (to raise) before any write is sent: a reading unit's statements are not all in one
+        #: transaction that could take a write back, so a write must never reach the database.
+        self.refuse_writes = refuse_writes
+        self._connection = None
+        self._cursor_of_connection = None
 
-    def _cursor(self, prepared: Prepared, parameters: Mapping[str, Any] | None,
-                many: Iterable[Mapping[str, Any]] | None = None):
+    def _run(self, prepared: Prepared, parameters: Mapping[str, Any] | None,
+             many: Iterable[Mapping[str, Any]] | None = None):
         compiled = prepared.compiled(self.dialect)
         connection, invalidate = self.connect()
-        cursor = connection.cursor()
+        cursor = self._cursor_of_connection
+        if connection is not self._connection or cursor is None:
+            cursor = self._cursor_of_connection = connection.cursor()
+            self._connection = connection
         try:
             if many is not None:
                 sent = [compiled.parameters(each) for each in many]
@@ -114,6 +132,8 @@ class Database:
                     observer(compiled.sql, sent)
                 cursor.execute(compiled.sql, sent)
         except self.dialect.loaded_dbapi.Error as error:
+            # A cursor that failed is not trusted again.
+            self._cursor_of_connection = None
             cursor.close()
             if self.dialect.is_disconnect(error, connection, cursor):
                 invalidate(error)
@@ -121,11 +141,9 @@ class Database:
         return compiled, cursor
 
     def rows(self, prepared: Prepared, parameters: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
-        compiled, cursor = self._cursor(prepared, parameters)
-        try:
-            return [compiled.row(raw) for raw in cursor.fetchall()]
-        finally:
-            cursor.close()
+        compiled, cursor = self._run(prepared, parameters)
+        row = compiled.row
+        return [row(raw) for raw in cursor.fetchall()]
 
     def row(self, prepared: Prepared, parameters: Mapping[str, Any] | None = None) -> dict[str, Any] | None:
         found = self.rows(prepared, parameters)
@@ -137,12 +155,12 @@ class Database:
 
     def write(self, prepared: Prepared, parameters: Mapping[str, Any]) -> int:
         """Runs an INSERT, UPDATE or DELETE; the number of rows it touched."""
-        _, cursor = self._cursor(prepared, parameters)
-        try:
-            return cursor.rowcount
-        finally:
-            cursor.close()
+        if self.refuse_writes is not None:
+            self.refuse_writes()
+        _, cursor = self._run(prepared, parameters)
+        return cursor.rowcount
 
     def write_many(self, prepared: Prepared, rows: Sequence[Mapping[str, Any]]) -> None:
-        _, cursor = self._cursor(prepared, None, many=rows)
-        cursor.close()
+        if self.refuse_writes is not None:
+            self.refuse_writes()
+        self._run(prepared, None, many=rows)

@@ -10,9 +10,10 @@ part of a transaction is to discard all of it.
 
 What this module does not do: decide transaction boundaries (the manager does), retry, or know SCIM.
 
-Reading units. ``open(manager, read_only=True)`` gives a unit for a request that only reads (GET): on
-SQLite its transaction is a plain (deferred) BEGIN, which in WAL mode reads a snapshot beside any
-writer and never waits for one. The one write such a request may make, the token's last-use stamp, is
+Reading units. ``open(manager, read_only=True)`` gives a unit for a request that only reads (GET). Each
+of its statements reads what was committed when it started, as PostgreSQL's READ COMMITTED does: on
+SQLite every SELECT runs in a transaction of its own (no BEGIN), which in WAL mode reads a snapshot
+beside any writer and never waits for one. The one write such a request may make, the token's last-use stamp, is
 made in a short transaction of its own (``_apart``), so it never has to upgrade a read transaction.
 
 SQLite and concurrency. Python's sqlite3 driver, left to itself, emits BEGIN before the first INSERT,
@@ -158,10 +159,11 @@ class SqlAlchemyStorage:
     def __init__(self, engine: Engine):
         self.engine = engine
 
-    def open(self, transaction_manager: ITransactionManager, *,
+    def open(self, transaction_manager: ITransactionManager | None, *,
              read_only: bool = False) -> "SqlAlchemyUnitOfWork | SqlAlchemyReadingUnitOfWork":
         """A unit of work whose Session joins ``transaction_manager``'s transactions (zope.sqlalchemy);
-        with ``read_only``, a reading unit instead (module docstring, "Reading units").
+        with ``read_only``, a reading unit instead (module docstring, "Reading units"), which takes no
+        part in the manager's transactions (it may be ``None``).
 
         The caller closes it (``close()``) when the request is finished.
         """
@@ -247,16 +249,17 @@ class SqlAlchemyUnitOfWork(UnitOfWork):
 
 
 class SqlAlchemyReadingUnitOfWork(UnitOfWork):
-    """A unit for a request that only reads: one pooled connection, one transaction (on SQLite a plain
-    BEGIN, a snapshot read beside any writer), rolled back by ``close()``. No Session, no part in the
+    """A unit for a request that only reads: one pooled connection, returned by ``close()``. On PostgreSQL
+    its statements share one transaction (READ COMMITTED), rolled back by the pool; on SQLite each is
+    a transaction of its own (a snapshot read beside any writer), which is the same guarantee. No Session, no part in the
     transaction manager's two-phase commit: there is nothing to commit. A token's last-use stamp is
     written apart, in a short transaction of its own; any other write is a programming error, refused
-    loudly (it would be rolled back)."""
+    loudly before it reaches the database."""
 
     def __init__(self, engine: Engine):
         self.engine = engine
         self._pooled = None
-        db = Database(engine.dialect, self._connection)
+        db = Database(engine.dialect, self._connection, refuse_writes=self._changed)
         self.organisations = SqlAlchemyOrganisationRepository(db, self._changed)
         self.members = SqlAlchemyMemberRepository(db, self._changed)
         self.tokens = SqlAlchemyApiTokenRepository(db, self._changed, apart=self._apart)
@@ -278,8 +281,6 @@ class SqlAlchemyReadingUnitOfWork(UnitOfWork):
     def _connection(self):
         if self._pooled is None:
             self._pooled = self.engine.raw_connection()
-            if self.engine.dialect.name == "sqlite":
-                self._pooled.driver_connection.execute("BEGIN")
         return self._pooled.driver_connection, self._pooled.invalidate
 
     def _changed(self) -> None:

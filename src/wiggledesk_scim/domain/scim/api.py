@@ -12,6 +12,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Mapping
 
+import orjson
+
 from ..access import parse_authorization
 from ..errors import DomainError
 from ..model import Member, Principal
@@ -62,9 +64,20 @@ class ScimResponse:
             self.headers.setdefault("Content-Type", SCIM_CONTENT_TYPE)
 
     def body_bytes(self) -> bytes:
-        if self.body is None:
-            return b""
-        return json.dumps(self.body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+        return b"" if self.body is None else json_bytes(self.body)
+
+
+def json_bytes(body: dict) -> bytes:
+    """``body`` as compact UTF-8 JSON, the form of every response body.
+
+    orjson writes it several times faster than the standard library, byte for byte the same as
+    ``json.dumps(body, ensure_ascii=False, separators=(",", ":"))`` for what our bodies hold (strings,
+    booleans, small integers, None). What it refuses (a string with a lone surrogate, which UTF-8
+    cannot carry) goes through the standard library, escaped as ``\\udXXX``."""
+    try:
+        return orjson.dumps(body)
+    except TypeError:
+        return json.dumps(body, separators=(",", ":")).encode("ascii")
 
 
 # -- the operations ---------------------------------------------------------------------------

@@ -7,7 +7,7 @@ and since the edit is pure nothing of a failed PATCH is ever stored.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Callable
 
 from ..model import MemberFields, case_key
@@ -295,6 +295,22 @@ def _describe(number: int, operation: PatchOperation) -> str:
 Edit = Callable[[MemberFields], MemberFields]
 
 
+def _new_active(operation: PatchOperation, target: Target | None) -> bool | None:
+    """The value an operation that only sets ``active`` to a valid boolean gives it (Entra's deprovision
+    and restore: ``replace active "False"``), else None. Such an operation needs no trip through the
+    User JSON and its validation, which would decide the same (``ScimBoolean``)."""
+    if (operation.op == "remove" or not operation.has_value or target is None or target.definition is None
+            or target.definition.name != "active" or target.extension or target.value_filter is not None
+            or target.sub is not None):
+        return None
+    value = operation.value
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.lower() in ("true", "false"):
+        return value.lower() == "true"
+    return None
+
+
 def revalidate(before: dict, after: dict) -> dict:
     """``validate_user(after)``'s attributes, where ``before`` (a stored member, valid) became ``after``
     through one operation: only the top-level attributes the operation changed go through validation
@@ -320,9 +336,15 @@ def compile_patch(operations: list[PatchOperation]) -> Edit:
             raise ScimError(error.status, f"{_describe(number, operation)}: {error.detail}",
                             error.scim_type) from None
 
+    direct = [_new_active(operation, target) for operation, target in zip(operations, targets)]
+
     def edit(fields: MemberFields) -> MemberFields:
         current = fields
         for number, (operation, target) in enumerate(zip(operations, targets), start=1):
+            active = direct[number - 1]
+            if active is not None:
+                current = replace(current, active=active)
+                continue
             before, user = user_from_fields(current), user_from_fields(current)
             try:
                 _apply_operation(user, operation, target)
