@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Mapping
 
 import orjson
@@ -44,11 +45,15 @@ class ScimRequest:
     path: str = ""          # below base_url, for error details only: "/Bulk"
 
     def header(self, name: str) -> str | None:
-        wanted = name.lower()
+        """The value of header ``name``, in any case; the first given if two differ only in case."""
+        return self._by_lower_name.get(name.lower())
+
+    @cached_property
+    def _by_lower_name(self) -> dict[str, str]:
+        lowered: dict[str, str] = {}
         for key, value in self.headers.items():
-            if key.lower() == wanted:
-                return value
-        return None
+            lowered.setdefault(key.lower(), value)
+        return lowered
 
 
 @dataclass

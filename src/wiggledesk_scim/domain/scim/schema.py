@@ -402,8 +402,12 @@ def fields_from_user(user: dict, *, active_default: bool = True) -> MemberFields
     )
 
 
+#: What ``_compact`` leaves out besides None: an empty object or list (compared by value, as ``==`` does).
+_EMPTY = ({}, [])
+
+
 def _compact(mapping: dict) -> dict:
-    return {key: value for key, value in mapping.items() if value is not None and value != {} and value != []}
+    return {key: value for key, value in mapping.items() if value is not None and value not in _EMPTY}
 
 
 def user_from_fields(fields: MemberFields, manager_ref: str | None = None) -> dict:
