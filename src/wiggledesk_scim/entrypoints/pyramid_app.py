@@ -25,9 +25,9 @@ CONTAINER_KEY = "wiggledesk.container"
 #: and response headers; anything else is replaced by a fresh one.
 _SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
 
-#: Both trees Entra may call (ENTRA.md §1). The second must be routed first: its fixed names
-#: (``/scim/v2/Users/Users``, ``/scim/v2/Users/Schemas`` ...) would otherwise be taken for member
-#: ids by the first tree's ``/scim/v2/Users/{id}``; member ids are UUIDs, never one of those names.
+#: Both trees Entra may call (ENTRA.md §1). Their order decides the one path both have,
+#: ``/scim/v2/Users/.search`` (the first tree's); ``routes.add_scim_routes`` keeps the second tree's
+#: member route from taking the first tree's fixed names (``/scim/v2/Users/Users``) for member ids.
 SCIM_TREES = (("/scim/v2/Users", "scim_users_root"), ("/scim/v2", "scim"))
 SCIM_ROOT = "/scim/v2"
 

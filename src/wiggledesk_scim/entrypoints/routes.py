@@ -40,7 +40,7 @@ _ROUTES = (
 
 
 #: The first segment of every fixed path above (``Users``, ``Schemas``, ``.search`` ...).
-_FIXED_NAMES = sorted({path.split("/")[1] for path, *_ in _ROUTES} - {"{id}"})
+_FIXED_NAMES = sorted({path.split("/")[1] for path, *_ in _ROUTES})
 
 #: A member id in ``/Users/{id}``: any one segment but a fixed name, so that the ``/scim/v2`` tree's
 #: member route can be tried first without taking ``/scim/v2/Users/Users`` (the other tree's
