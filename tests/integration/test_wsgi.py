@@ -577,6 +577,27 @@ def test_an_odd_request_id_is_replaced_by_a_fresh_one(testapp, incoming):
     assert len(response.headers["X-Request-Id"]) == 36
 
 
+def test_fresh_request_ids_differ_per_request_and_per_process(testapp):
+    import os
+    import re
+    import subprocess
+    import sys
+
+    shape = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+    ids = [testapp.get("/", expect_errors=True).headers["X-Request-Id"] for _ in range(3)]
+    assert all(shape.fullmatch(request_id) for request_id in ids)
+    assert len(set(ids)) == 3
+    # Another process (and a forked child) draws its own random part.
+    script = ("import os; from wiggledesk_scim.entrypoints.pyramid_app import new_request_id as n; a = n()\n"
+              "r, w = os.pipe()\n"
+              "if os.fork() == 0: os.write(w, n().encode()); os._exit(0)\n"
+              "os.wait(); print(a, os.read(r, 64).decode())")
+    other, child = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                                  check=True).stdout.split()
+    prefixes = {request_id[:24] for request_id in (ids[0], other, child)}
+    assert len(prefixes) == 3
+
+
 # -- memory storage ---------------------------------------------------------------------------------
 
 def test_memory_storage_serves_without_a_database():

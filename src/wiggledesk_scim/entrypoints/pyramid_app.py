@@ -5,8 +5,10 @@ not: any SCIM rule (``domain.scim``), any storage detail (``adapters``), any set
 """
 from __future__ import annotations
 
+import itertools
+import os
 import re
-import uuid
+import secrets
 
 from pyramid.config import Configurator
 from pyramid.decorator import reify
@@ -78,7 +80,30 @@ class AppRequest(Request):
         incoming = self.headers.get(REQUEST_ID_HEADER, "")
         if _SANE_REQUEST_ID.fullmatch(incoming):
             return incoming
-        return str(uuid.uuid4())
+        return new_request_id()
+
+
+class _RequestIds:
+    """Fresh request ids shaped like a UUID (36 characters): 80 random bits drawn once per process, then a
+    48-bit counter. Unique across processes and restarts (the random part) and within one (the counter),
+    at a fraction of a ``uuid4`` per request, whose ``os.urandom`` is a system call every time."""
+
+    def __init__(self) -> None:
+        self.reseed()
+        # A forked child (a pre-forking server) draws its own random part.
+        os.register_at_fork(after_in_child=self.reseed)
+
+    def reseed(self) -> None:
+        random = secrets.token_hex(10)
+        self._prefix = f"{random[:8]}-{random[8:12]}-{random[12:16]}-{random[16:]}-"
+        self._counter = itertools.count(1)  # next() on it is atomic under the GIL: safe across threads
+
+    def __call__(self) -> str:
+        return f"{self._prefix}{next(self._counter) & 0xFFFFFFFFFFFF:012x}"
+
+
+#: A request id for a request that brought no usable one.
+new_request_id = _RequestIds()
 
 
 def container_of(request) -> Container:

@@ -224,14 +224,14 @@ class SqlAlchemyMemberRepository(_Repository, MemberRepository):
     def update(self, member: Member, *, expected_version: int, previous: Member | None = None) -> None:
         if not (_plausible_id(member.organisation_id) and _plausible_id(member.id)):
             raise NotFound(f"No member with id {member.id} in this organisation")
-        row = _member_row(member)
-        del row["id"], row["organisation_id"], row["created"]
         tables = [table.name for table in _SEARCH_TABLES]
         if previous is not None and previous.version == expected_version:
             # Stored as ``previous`` (the version says so): write only what differs.
-            before = _member_row(previous)
-            row = {name: value for name, value in row.items() if before[name] != value}
+            row = _changed_columns(member, previous)
             tables = [table for table in tables if _SOURCE_COLUMN[table] in row]
+        else:
+            row = _member_row(member)
+            del row["id"], row["organisation_id"], row["created"]
         _refuse_unstorable(_texts(row, member) if tables else row.values())
         parameters = {f"v_{name}": value for name, value in row.items()}
         parameters.update(b_id=member.id, b_organisation_id=member.organisation_id, b_version=expected_version)
@@ -365,53 +365,76 @@ def _organisation(row) -> Organisation:
     return Organisation(id=row["id"], name=row["name"], api_access=row["api_access"])
 
 
+_KEYED = frozenset(CASE_INSENSITIVE)
+
+
+def _keyed(columns: dict[str, Any]) -> dict[str, Any]:
+    """``columns`` with the ``<column>_key`` twin of each case-insensitive one (tables.py)."""
+    for name in [name for name in columns if name in _KEYED]:
+        value = columns[name]
+        columns[f"{name}_key"] = None if value is None else case_key(value)
+    return columns
+
+
+def _column(name: str) -> Callable[[Any], dict[str, Any]]:
+    return lambda value: _keyed({name: value})
+
+
+#: Each attribute of ``MemberFields`` and the columns that store it (with their keys), by value.
+_FIELD_COLUMNS: dict[str, Callable[[Any], dict[str, Any]]] = {
+    "user_name": _column("user_name"),
+    "external_id": _column("external_id"),
+    "active": _column("active"),
+    "name": lambda name: _keyed({
+        "name_formatted": name.formatted, "name_family_name": name.family_name,
+        "name_given_name": name.given_name, "name_middle_name": name.middle_name,
+        "name_honorific_prefix": name.honorific_prefix, "name_honorific_suffix": name.honorific_suffix}),
+    **{attribute: _column(attribute) for attribute in (
+        "display_name", "nick_name", "profile_url", "title", "user_type", "preferred_language", "locale",
+        "timezone")},
+    "emails": lambda emails: {"emails": [
+        {"value": e.value, "type": e.type, "primary": e.primary, "display": e.display} for e in emails]},
+    "phone_numbers": lambda numbers: {"phone_numbers": [
+        {"value": p.value, "type": p.type, "primary": p.primary, "display": p.display} for p in numbers]},
+    "addresses": lambda addresses: {"addresses": [
+        {"formatted": a.formatted, "street_address": a.street_address, "locality": a.locality,
+         "region": a.region, "postal_code": a.postal_code, "country": a.country, "type": a.type,
+         "primary": a.primary} for a in addresses]},
+    "enterprise": lambda enterprise: _keyed({
+        "enterprise_employee_number": enterprise.employee_number,
+        "enterprise_cost_center": enterprise.cost_center, "enterprise_organization": enterprise.organization,
+        "enterprise_division": enterprise.division, "enterprise_department": enterprise.department,
+        "manager_id": enterprise.manager_id}),
+}
+
+#: The member's own columns beside its fields: WiggleDesk's settings and the bookkeeping.
+_MEMBER_COLUMNS = ("is_admin", "api_access", "last_modified", "version")
+
+
 def _member_row(member: Member) -> dict[str, Any]:
     fields = member.fields
-    name = fields.name
-    enterprise = fields.enterprise
-    row = {
-        "id": member.id,
-        "organisation_id": member.organisation_id,
-        "user_name": fields.user_name,
-        "external_id": fields.external_id,
-        "active": fields.active,
-        "display_name": fields.display_name,
-        "nick_name": fields.nick_name,
-        "profile_url": fields.profile_url,
-        "title": fields.title,
-        "user_type": fields.user_type,
-        "preferred_language": fields.preferred_language,
-        "locale": fields.locale,
-        "timezone": fields.timezone,
-        "name_formatted": name.formatted,
-        "name_family_name": name.family_name,
-        "name_given_name": name.given_name,
-        "name_middle_name": name.middle_name,
-        "name_honorific_prefix": name.honorific_prefix,
-        "name_honorific_suffix": name.honorific_suffix,
-        "emails": [{"value": e.value, "type": e.type, "primary": e.primary, "display": e.display}
-                   for e in fields.emails],
-        "phone_numbers": [{"value": p.value, "type": p.type, "primary": p.primary, "display": p.display}
-                          for p in fields.phone_numbers],
-        "addresses": [{"formatted": a.formatted, "street_address": a.street_address, "locality": a.locality,
-                       "region": a.region, "postal_code": a.postal_code, "country": a.country,
-                       "type": a.type, "primary": a.primary}
-                      for a in fields.addresses],
-        "enterprise_employee_number": enterprise.employee_number,
-        "enterprise_cost_center": enterprise.cost_center,
-        "enterprise_organization": enterprise.organization,
-        "enterprise_division": enterprise.division,
-        "enterprise_department": enterprise.department,
-        "manager_id": enterprise.manager_id,
-        "is_admin": member.is_admin,
-        "api_access": member.api_access,
-        "created": member.created,
-        "last_modified": member.last_modified,
-        "version": member.version,
-    }
-    for name in CASE_INSENSITIVE:
-        row[f"{name}_key"] = None if row[name] is None else case_key(row[name])
-    row["user_name_key"] = user_name_key(fields.user_name)
+    row = {"id": member.id, "organisation_id": member.organisation_id, "created": member.created}
+    for attribute, columns in _FIELD_COLUMNS.items():
+        row.update(columns(getattr(fields, attribute)))
+    for name in _MEMBER_COLUMNS:
+        row[name] = getattr(member, name)
+    return row
+
+
+def _changed_columns(member: Member, previous: Member) -> dict[str, Any]:
+    """The columns of ``member``'s row whose values differ from ``previous``'s; only the attributes
+    that changed are turned into columns (a PATCH of ``active`` touches three)."""
+    fields, before = member.fields, previous.fields
+    row: dict[str, Any] = {}
+    for attribute, columns in _FIELD_COLUMNS.items():
+        value, old = getattr(fields, attribute), getattr(before, attribute)
+        if value is not old and value != old:
+            old_columns = columns(old)
+            row.update((name, new) for name, new in columns(value).items() if old_columns[name] != new)
+    for name in _MEMBER_COLUMNS:
+        value = getattr(member, name)
+        if value != getattr(previous, name):
+            row[name] = value
     return row
 
 

@@ -38,10 +38,12 @@ so reads before the first write are outside the transaction. We take BEGIN over 
 """
 from __future__ import annotations
 
+import json
 import threading
 from pathlib import Path
 from typing import Any, Mapping
 
+import orjson
 import zope.sqlalchemy
 from sqlalchemy import Engine, create_engine, engine_from_config, event
 from sqlalchemy.engine import make_url
@@ -86,7 +88,7 @@ def engine_from_settings(settings: Mapping[str, Any], prefix: str = "sqlalchemy.
 def _make_engine(url: str, options: dict[str, Any], *, from_config: bool) -> Engine:
     parsed = make_url(url)
     backend = parsed.get_backend_name()
-    defaults: dict[str, Any] = {}
+    defaults: dict[str, Any] = {"json_deserializer": _json_loads}
     if backend == "sqlite":
         database = parsed.database or ""
         if database and database != ":memory:" and not database.startswith("file:"):
@@ -102,6 +104,15 @@ def _make_engine(url: str, options: dict[str, Any], *, from_config: bool) -> Eng
     if backend == "sqlite":
         _configure_sqlite(engine)
     return engine
+
+
+def _json_loads(text: str) -> Any:
+    """The JSON columns' reader: orjson, several times faster than the standard library on the lists a
+    member row holds; what it refuses (text no write of ours produces) the standard library reads."""
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return json.loads(text)
 
 
 #: Where a pooled SQLite connection records that it holds its engine's writer lock.
