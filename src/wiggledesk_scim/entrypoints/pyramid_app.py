@@ -19,9 +19,8 @@ from pyramid_tm import explicit_manager
 from .help import add_help_route
 from .routes import add_scim_routes
 from .views import REQUEST_ID_HEADER, add_error_views
-from .wiring import Container, build_container
-
-CONTAINER_KEY = "wiggledesk.container"
+from .health import add_health_routes
+from .wiring import CONTAINER_KEY, build_container, container_of
 
 #: An incoming request id is reused only if it is short and plain, since it ends up in our logs
 #: and response headers; anything else is replaced by a fresh one.
@@ -52,6 +51,7 @@ def main(global_config, **settings):
     config.add_tween("pyramid_tm.tm_tween_factory", over=EXCVIEW)
     add_scim_routes(config, SCIM_TREES)
     add_help_route(config)
+    add_health_routes(config)
     add_error_views(config, scim_root=SCIM_ROOT)
     return config.make_wsgi_app()
 
@@ -104,10 +104,6 @@ class _RequestIds:
 
 #: A request id for a request that brought no usable one.
 new_request_id = _RequestIds()
-
-
-def container_of(request) -> Container:
-    return request.registry[CONTAINER_KEY]
 
 
 #: Requests that only read: ``request.scim`` gives them a reading unit of work (``SqlAlchemyStorage.open``).

@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 from datetime import timedelta
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, Mapping, Protocol
 from urllib.parse import urlsplit
 
@@ -219,8 +220,41 @@ class Container:
                        StoredTokenAuthority(uow, self.clock, self.ids, self.accepted_tokens),
                        max_results=self.settings.max_results)
 
+    def readiness_problem(self) -> str | None:
+        """Why this process cannot serve yet (for ``/readyz`` and its log line), or None if it can:
+        the database does not answer, or its schema is not the revision this release ships."""
+        if self.engine is None:
+            return None  # memory storage is ready as soon as the process is
+        from ..adapters.sqlalchemy import migrate
+
+        try:
+            current = migrate.current_revision(self.engine)
+        except Exception as error:  # any failure to reach the database means "not ready"
+            # The error's class and first line: never the URL, which may hold a password.
+            text = str(error).strip().splitlines()
+            return f"the database does not answer ({type(error).__name__}: {text[0] if text else 'no details'})"
+        if current != self._head_revision:
+            return (f"the database schema is at revision {current or 'none'}, this release needs "
+                    f"{self._head_revision}; run `wiggledesk-scim CONFIG migrate`")
+        return None
+
+    @cached_property
+    def _head_revision(self) -> str | None:
+        from ..adapters.sqlalchemy import migrate
+
+        return migrate.head_revision()
+
     def onboard(self, uow: UnitOfWork, organisation_name: str, admin_email: str) -> Onboarding:
         return onboard(uow, self.clock, self.ids, organisation_name, admin_email)
+
+
+#: Where the app keeps its container in Pyramid's registry.
+CONTAINER_KEY = "wiggledesk.container"
+
+
+def container_of(request) -> Container:
+    """The container of the app that serves ``request`` (or of a script's ``bootstrap`` request)."""
+    return request.registry[CONTAINER_KEY]
 
 
 def build_container(settings: Mapping[str, Any] | AppSettings) -> Container:
