@@ -39,7 +39,7 @@ def test_upgrade_of_an_empty_database_reaches_head(empty_engine):
     """Upgrading from nothing creates every table and records the newest revision."""
     reached = migrate.upgrade(empty_engine)
 
-    assert reached == migrate.head_revision() == "0002"
+    assert reached == migrate.head_revision() == "0003"
     assert migrate.is_at_head(empty_engine)
     assert set(inspect(empty_engine).get_table_names()) == {
         "organisations", "members", "member_emails", "member_phone_numbers", "member_addresses", "api_tokens",
@@ -184,6 +184,33 @@ def test_downgrade_to_0001_and_back_keeps_members_and_tokens(migrated_engine):
         BJENSEN]
     assert search_ids(migrated_engine, MemberQuery(filter=Compare(Attribute.EMAIL_TYPE, Operator.EQ, "WORK"))) == [
         BJENSEN]
+
+
+def test_upgrade_to_0003_names_existing_tokens_and_leaves_them_without_expiry(database_url):
+    """A token issued before 0003 keeps working: named "API token", no expiry, everything else as it was."""
+    engine = make_engine(database_url)
+    try:
+        migrate.upgrade(engine, "0002")
+        member = Member(id=BJENSEN, organisation_id=CONTOSO, created=START, last_modified=START,
+                        fields=MemberFields(user_name="bjensen"), is_admin=True, api_access=True)
+        with engine.begin() as connection:
+            connection.execute(text("INSERT INTO organisations (id, name, api_access) VALUES (:id, 'Contoso', :on)"),
+                               {"id": CONTOSO, "on": True})
+        run(engine, lambda uow: uow.members.add(member))
+        with engine.begin() as connection:
+            connection.execute(text("INSERT INTO api_tokens (id, organisation_id, admin_id, digest, created) "
+                                    "VALUES (:id, :org, :admin, :digest, :created)"),
+                               {"id": "00000000-0000-4000-8000-000000000003", "org": CONTOSO, "admin": BJENSEN,
+                                "digest": "c0ffee" * 8, "created": START})
+
+        migrate.upgrade(engine)
+
+        token = run(engine, lambda uow: uow.tokens.find_by_digest("c0ffee" * 8))
+        assert (token.name, token.expires, token.revoked, token.created) == ("API token", None, None, START)
+        with engine.connect() as connection:
+            assert compare_metadata(MigrationContext.configure(connection), metadata) == []
+    finally:
+        engine.dispose()
 
 
 # -- engines as the storage needs them ---------------------------------------------------------------

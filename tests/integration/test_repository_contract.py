@@ -1101,6 +1101,34 @@ class RepositoryContract(SearchContract):
         assert store.run(lambda uow: uow.tokens.find_by_digest("dead" * 16)) == revoked
         assert store.run(lambda uow: uow.tokens.find_by_digest("f" * 64)) is None
 
+    def test_token_name_and_expiry_are_kept_and_a_token_is_found_by_id(self, store, ids, clock, contoso, admin):
+        token = ApiToken(id=ids.new_id(), organisation_id=contoso.id, admin_id=admin.id, digest="ab" * 32,
+                         created=clock.now(), name="Entra production \u00e9t\u00e9", expires=clock.now() + timedelta(days=90))
+        store.run(lambda uow: uow.tokens.add(token))
+
+        assert store.run(lambda uow: uow.tokens.get(token.id)) == token
+        assert store.run(lambda uow: uow.tokens.find_by_digest(token.digest)) == token
+
+    @pytest.mark.parametrize("token_id", ["5171a35d-8207-4e06-8ce2-0f1b2c3d4e5f", "not-an-id", "x" * 80, "\x00"])
+    def test_an_unknown_token_id_is_not_found_for_get_and_revoke(self, store, clock, admin, token_id):
+        with pytest.raises(NotFound):
+            store.run(lambda uow: uow.tokens.get(token_id))
+        with pytest.raises(NotFound):
+            store.run(lambda uow: uow.tokens.revoke(token_id, clock.now()))
+
+    def test_revoke_records_the_first_time_only(self, store, ids, clock, contoso, admin):
+        token = ApiToken(id=ids.new_id(), organisation_id=contoso.id, admin_id=admin.id, digest="cd" * 32,
+                         created=clock.now())
+        other = replace(token, id=ids.new_id(), digest="ef" * 32)
+        store.run(lambda uow: (uow.tokens.add(token), uow.tokens.add(other)))
+        first = clock.advance(60)
+
+        store.run(lambda uow: uow.tokens.revoke(token.id, first))
+        store.run(lambda uow: uow.tokens.revoke(token.id, clock.advance(60)))
+
+        assert store.run(lambda uow: uow.tokens.get(token.id)) == replace(token, revoked=first)
+        assert store.run(lambda uow: uow.tokens.get(other.id)) == other
+
     def test_mark_used_records_the_time(self, store, ids, clock, contoso, admin):
         """mark_used stores when the token was last used, to the microsecond; nothing else changes."""
         token = ApiToken(id=ids.new_id(), organisation_id=contoso.id, admin_id=admin.id, digest="c0ffee" * 8,

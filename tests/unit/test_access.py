@@ -13,7 +13,7 @@ from wiggledesk_scim.domain.access import (LAST_USED_RESOLUTION, TOKEN_PREFIX, A
                                            digest, parse_authorization)
 from wiggledesk_scim.domain.scim.api import ScimApi
 from wiggledesk_scim.domain.scim.errors import ScimError
-from wiggledesk_scim.domain.errors import AccessRefused, NotFound
+from wiggledesk_scim.domain.errors import AccessRefused, InvalidValue, NotFound
 from wiggledesk_scim.domain.model import Principal
 
 # The wording ENTRA.md §2 asks for: each one tells the admin what to change.
@@ -175,17 +175,78 @@ def test_a_token_differing_in_one_character_is_refused(authority, contoso):
     assert refusal(authority, tampered).detail == UNKNOWN_TOKEN
 
 
-def test_a_revoked_token_is_refused_like_an_unknown_one(uow, clock, authority, contoso):
-    """A revoked token gets the same 401 as an unknown one."""
-    with uow:
-        token = uow.tokens.find_by_digest(digest(contoso.token))
-        uow.tokens.add(dataclasses.replace(token, revoked=clock.now()))
-        uow.commit()
+def test_a_revoked_token_is_refused_with_a_detail_that_says_so(uow, clock, authority, contoso):
+    """A revoked token gets a 401 that says when it was revoked and what to do instead."""
+    token = stored_token(uow, contoso.token)
+    authority.revoke(token.id)
     clock.advance()
 
     refused = refusal(authority, contoso.token)
 
-    assert (refused.detail, refused.forbidden) == (UNKNOWN_TOKEN, False)
+    assert (refused.detail, refused.forbidden) == (
+        "This API token was revoked on 2026-11-23 09:14 UTC. Use another of the admin's tokens, or issue a "
+        "new one and paste it into Entra.", False)
+
+
+def test_revoking_twice_keeps_the_first_time_and_an_unknown_id_is_not_found(uow, clock, authority, contoso):
+    token = stored_token(uow, contoso.token)
+    first = authority.revoke(token.id).revoked
+    clock.advance(3600)
+    assert authority.revoke(token.id).revoked == first == stored_token(uow, contoso.token).revoked
+    with pytest.raises(NotFound):
+        authority.revoke("5171a35d-8207-4e06-8ce2-0f1b2c3d4e5f")
+
+
+def test_an_expired_token_is_refused_with_a_detail_that_says_so(uow, clock, authority, contoso):
+    token, secret = authority.issue_token(contoso.organisation.id, contoso.admin.id, name="Entra",
+                                          valid_for=timedelta(days=1))
+    clock.advance(timedelta(days=1).total_seconds() - 1)
+    assert authority.authenticate(secret).token_id == token.id
+
+    clock.advance(1)
+    refused = refusal(authority, secret)
+
+    assert token.expires == token.created + timedelta(days=1)
+    assert refused.detail.startswith(f"This API token expired on {token.expires:%Y-%m-%d %H:%M} UTC.")
+    assert not refused.forbidden
+    assert authority.authenticate(contoso.token).admin_id == contoso.admin.id  # the admin's other token
+
+
+def test_a_remembered_token_is_not_kept_past_its_expiry(uow, clock, ids, contoso):
+    """The accepted-tokens cache never outlives a token's expiry, whatever its TTL."""
+    remembering = StoredTokenAuthority(uow, clock, ids, AcceptedTokens(clock, timedelta(hours=1)))
+    _, secret = remembering.issue_token(contoso.organisation.id, contoso.admin.id, valid_for=timedelta(minutes=5))
+    remembering.authenticate(secret)
+
+    clock.advance(5 * 60)
+
+    assert refusal(remembering, secret).detail.startswith("This API token expired on")
+
+
+def test_revoking_through_the_authority_is_felt_by_its_own_cache_at_once(uow, clock, ids, contoso):
+    remembering = StoredTokenAuthority(uow, clock, ids, AcceptedTokens(clock, timedelta(hours=1)))
+    remembering.authenticate(contoso.token)
+    remembering.revoke(stored_token(uow, contoso.token).id)
+    assert refusal(remembering, contoso.token).detail.startswith("This API token was revoked on")
+
+
+def test_issued_tokens_carry_their_name_and_no_expiry_unless_asked(uow, authority, contoso):
+    token, secret = authority.issue_token(contoso.organisation.id, contoso.admin.id, name="  Entra production ")
+    assert (token.name, token.expires) == ("Entra production", None)
+    assert stored_token(uow, secret) == token
+    assert stored_token(uow, contoso.token).name == "API token"
+
+
+@pytest.mark.parametrize("name, valid_for, problem", [
+    ("", None, "name"), ("   ", None, "name"), ("x" * 101, None, "name"),
+    ("Entra", timedelta(0), "positive"), ("Entra", timedelta(days=-1), "positive"),
+])
+def test_a_token_with_a_bad_name_or_lifetime_is_not_issued(store, authority, contoso, name, valid_for, problem):
+    before = store_contents(store)
+    with pytest.raises(InvalidValue) as refused:
+        authority.issue_token(contoso.organisation.id, contoso.admin.id, name=name, valid_for=valid_for)
+    assert problem in str(refused.value)
+    assert store_contents(store) == before
 
 
 def test_a_token_whose_owner_is_no_longer_an_admin_is_refused(uow, authority, contoso):

@@ -67,13 +67,13 @@ def test_an_unknown_token_is_401(scim, unchanged, token_a):
 
 
 def test_a_revoked_token_is_401(scim, store, uow, token_a, clock):
-    """A revoked token is refused like an unknown one."""
+    """A revoked token is refused with a 401 that says it was revoked."""
     with uow:
         token = uow.tokens.find_by_digest(access.digest(token_a))
         uow.tokens.add(replace(token, revoked=clock.now()))
         uow.commit()
     error = refused(lambda: scim.list_users(scim_request(token_a)))
-    assert (error.status, error.detail) == (401, access.UNKNOWN_TOKEN)
+    assert (error.status, error.detail) == (401, access.REVOKED.format(when="2026-11-23 09:14 UTC"))
 
 
 def _change_admin(uow, contoso, **settings):

@@ -130,10 +130,21 @@ class InMemoryApiTokenRepository(ApiTokenRepository):
                 return token
         return None
 
+    def get(self, token_id: str) -> ApiToken:
+        token = self.store.tokens.get(token_id) if isinstance(token_id, str) else None
+        if token is None:
+            raise NotFound(f"No API token with id {token_id}")
+        return token
+
     def mark_used(self, token_id: str, at: datetime) -> None:
         token = self.store.tokens.get(token_id)
         if token is not None:
             self.store.tokens[token_id] = replace(token, last_used=at)
+
+    def revoke(self, token_id: str, at: datetime) -> None:
+        token = self.get(token_id)
+        if token.revoked is None:
+            self.store.tokens[token_id] = replace(token, revoked=at)
 
     def list_for_organisation(self, organisation_id: str) -> list[ApiToken]:
         return sorted((t for t in self.store.tokens.values() if t.organisation_id == organisation_id),

@@ -16,7 +16,7 @@ import secrets
 import threading
 from datetime import datetime, timedelta
 
-from .errors import AccessRefused, NotFound
+from .errors import AccessRefused, InvalidValue, NotFound
 from .model import ApiToken, Principal
 from .ports import Clock, IdGenerator, TokenAuthority, UnitOfWork
 
@@ -29,6 +29,10 @@ LAST_USED_RESOLUTION = timedelta(minutes=1)
 NO_TOKEN = "No API token was sent. Paste your WiggleDesk API token into Entra's Secret Token field."
 UNKNOWN_TOKEN = ("This API token is not valid or was revoked. "
                  "Create a new token in WiggleDesk and paste it into Entra.")
+REVOKED = ("This API token was revoked on {when}. Use another of the admin's tokens, or issue a new one "
+           "and paste it into Entra.")
+EXPIRED = ("This API token expired on {when}. Issue a new one and paste it into Entra; give it a later "
+           "expiry, or none.")
 NOT_ADMIN = "The admin who owns this token is no longer an admin. An admin must create a new token."
 DEACTIVATED = "The admin who owns this token is deactivated. An active admin must create a new token."
 ORGANISATION_OFF = ("API access is switched off for this organisation. "
@@ -82,13 +86,17 @@ class AcceptedTokens:
             return None
         return principal
 
-    def remember(self, token_digest: str, principal: Principal) -> None:
+    def remember(self, token_digest: str, principal: Principal, until: datetime | None = None) -> None:
+        """Keep ``principal`` for ``ttl``, and never past ``until`` (the token's expiry)."""
         if self.ttl <= timedelta(0):
             return
+        expires = self.clock.now() + self.ttl
+        if until is not None:
+            expires = min(expires, until)
         with self._lock:
             if len(self._entries) >= self.capacity:
                 self._entries.clear()
-            self._entries[token_digest] = (principal, self.clock.now() + self.ttl)
+            self._entries[token_digest] = (principal, expires)
 
     def forget_admin(self, organisation_id: str, admin_id: str) -> None:
         """Drop the admin's tokens, so this process checks them again on their next use."""
@@ -116,23 +124,29 @@ class StoredTokenAuthority(TokenAuthority):
             principal = self.accepted.get(presented)
             if principal is not None:
                 return principal
-        principal = self._check(presented)
+        principal, expires = self._check(presented)
         if self.accepted is not None:
-            self.accepted.remember(presented, principal)
+            self.accepted.remember(presented, principal, until=expires)
         return principal
 
     def forget_admin(self, organisation_id: str, admin_id: str) -> None:
         if self.accepted is not None:
             self.accepted.forget_admin(organisation_id, admin_id)
 
-    def _check(self, presented: str) -> Principal:
-        """Every rule, read from the store (and ``last_used`` recorded)."""
+    def _check(self, presented: str) -> tuple[Principal, datetime | None]:
+        """Every rule, read from the store (and ``last_used`` recorded); the principal, and when the
+        token expires."""
         with self.uow:
             token = self.uow.tokens.find_by_digest(presented)
             # The lookup is by digest, so its timing says nothing about the secret; the comparison
             # that accepts a token is still constant-time, on the digests.
-            if token is None or not hmac.compare_digest(token.digest, presented) or token.revoked:
+            if token is None or not hmac.compare_digest(token.digest, presented):
                 raise AccessRefused(UNKNOWN_TOKEN)
+            now = self.clock.now()
+            if token.revoked is not None:
+                raise AccessRefused(REVOKED.format(when=_day(token.revoked)))
+            if token.expired(now):
+                raise AccessRefused(EXPIRED.format(when=_day(token.expires)))
             try:
                 owner = self.uow.members.get(token.organisation_id, token.admin_id)
                 organisation = self.uow.organisations.get(token.organisation_id)
@@ -146,19 +160,50 @@ class StoredTokenAuthority(TokenAuthority):
                 raise AccessRefused(ORGANISATION_OFF, forbidden=True)
             if not owner.api_access:
                 raise AccessRefused(ADMIN_OFF, forbidden=True)
-            now = self.clock.now()
             if token.last_used is None or now - token.last_used >= LAST_USED_RESOLUTION:
                 self.uow.tokens.mark_used(token.id, now)
             self.uow.commit()
-        return Principal(organisation_id=token.organisation_id, admin_id=token.admin_id, token_id=token.id)
+        principal = Principal(organisation_id=token.organisation_id, admin_id=token.admin_id, token_id=token.id)
+        return principal, token.expires
 
     def issue(self, organisation_id: str, admin_id: str) -> str:
+        return self.issue_token(organisation_id, admin_id)[1]
+
+    def issue_token(self, organisation_id: str, admin_id: str, *, name: str = "API token",
+                    valid_for: timedelta | None = None) -> tuple[ApiToken, str]:
+        """A new token for the admin: as stored, and its secret (which exists nowhere else; show it once).
+        ``valid_for``: how long until it expires by itself (None: until revoked)."""
+        name = name.strip()
+        if not name or len(name) > MAX_TOKEN_NAME:
+            raise InvalidValue(f"A token's name must be 1 to {MAX_TOKEN_NAME} characters")
+        if valid_for is not None and valid_for <= timedelta(0):
+            raise InvalidValue("A token must be valid for a positive time")
         secret = new_secret()
+        now = self.clock.now()
         with self.uow:
             self.uow.members.get(organisation_id, admin_id)
-            self.uow.tokens.add(ApiToken(
-                id=self.ids.new_id(), organisation_id=organisation_id, admin_id=admin_id,
-                digest=digest(secret), created=self.clock.now(),
-            ))
+            token = ApiToken(id=self.ids.new_id(), organisation_id=organisation_id, admin_id=admin_id,
+                             digest=digest(secret), created=now, name=name,
+                             expires=None if valid_for is None else now + valid_for)
+            self.uow.tokens.add(token)
             self.uow.commit()
-        return secret
+        return token, secret
+
+    def revoke(self, token_id: str) -> ApiToken:
+        """Revoke the token: it is refused from the next request on (in another process, within the
+        accepted-tokens bound). Revoking it again changes nothing. Raises ``NotFound``."""
+        with self.uow:
+            self.uow.tokens.revoke(token_id, self.clock.now())
+            token = self.uow.tokens.get(token_id)
+            self.uow.commit()
+        if self.accepted is not None:
+            self.accepted.forget_admin(token.organisation_id, token.admin_id)
+        return token
+
+
+#: The longest name a token may have.
+MAX_TOKEN_NAME = 100
+
+
+def _day(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%d %H:%M UTC")

@@ -175,6 +175,13 @@ class ApiToken:
     created: datetime
     last_used: datetime | None = None
     revoked: datetime | None = None
+    #: What the admin calls it ("Entra production"), so one can be told from another when rotating.
+    name: str = "API token"
+    #: When it stops working by itself; None: until revoked.
+    expires: datetime | None = None
+
+    def expired(self, now: datetime) -> bool:
+        return self.expires is not None and now >= self.expires
 
 
 @dataclass(frozen=True)

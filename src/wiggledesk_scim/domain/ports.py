@@ -95,8 +95,17 @@ class ApiTokenRepository(ABC):
         """The token whose SHA-256 digest is ``digest``, revoked or not; None if there is none."""
 
     @abstractmethod
+    def get(self, token_id: str) -> ApiToken:
+        """The token with this id, revoked or not; raises ``NotFound``."""
+
+    @abstractmethod
     def mark_used(self, token_id: str, at: datetime) -> None:
         """Record that the token was last used at ``at``."""
+
+    @abstractmethod
+    def revoke(self, token_id: str, at: datetime) -> None:
+        """Record that the token was revoked at ``at``; raises ``NotFound``. A token revoked already
+        keeps its first revocation time."""
 
     @abstractmethod
     def list_for_organisation(self, organisation_id: str) -> list[ApiToken]:

@@ -88,6 +88,11 @@ _SOURCE_COLUMN = {"member_emails": "emails", "member_phone_numbers": "phone_numb
 
 _INSERT_TOKEN = Prepared(insert(api_tokens))
 _TOKEN_BY_DIGEST = Prepared(select(api_tokens).where(api_tokens.c.digest == bindparam("b_digest")))
+_TOKEN_BY_ID = Prepared(select(api_tokens).where(api_tokens.c.id == bindparam("b_id")))
+# A token revoked already keeps its first revocation time.
+_REVOKE_TOKEN = Prepared(update(api_tokens).where(api_tokens.c.id == bindparam("b_id"))
+                         .values(revoked=func.coalesce(api_tokens.c.revoked, bindparam("v_revoked",
+                                                                                       type_=api_tokens.c.revoked.type))))
 MARK_TOKEN_USED = Prepared(update(api_tokens).where(api_tokens.c.id == bindparam("b_id"))
                            .values(last_used=bindparam("v_last_used")))
 
@@ -290,7 +295,7 @@ class SqlAlchemyApiTokenRepository(_Repository, ApiTokenRepository):
         self.db.write(_INSERT_TOKEN, {
             "id": token.id, "organisation_id": token.organisation_id, "admin_id": token.admin_id,
             "digest": token.digest, "created": token.created, "last_used": token.last_used,
-            "revoked": token.revoked})
+            "revoked": token.revoked, "name": token.name, "expires": token.expires})
         self.changed()
 
     def find_by_digest(self, digest: str) -> ApiToken | None:
@@ -298,6 +303,17 @@ class SqlAlchemyApiTokenRepository(_Repository, ApiTokenRepository):
             return None
         row = self.db.row(_TOKEN_BY_DIGEST, {"b_digest": digest})
         return None if row is None else _token(row)
+
+    def get(self, token_id: str) -> ApiToken:
+        row = self.db.row(_TOKEN_BY_ID, {"b_id": token_id}) if _plausible_id(token_id) else None
+        if row is None:
+            raise NotFound(f"No API token with id {token_id}")
+        return _token(row)
+
+    def revoke(self, token_id: str, at: datetime) -> None:
+        if not _plausible_id(token_id) or self.db.write(_REVOKE_TOKEN, {"b_id": token_id, "v_revoked": at}) == 0:
+            raise NotFound(f"No API token with id {token_id}")
+        self.changed()
 
     def mark_used(self, token_id: str, at: datetime) -> None:
         if not _plausible_id(token_id):
@@ -469,4 +485,5 @@ def _member(row) -> Member:
 
 def _token(row) -> ApiToken:
     return ApiToken(id=row["id"], organisation_id=row["organisation_id"], admin_id=row["admin_id"], digest=row["digest"],
-                    created=row["created"], last_used=row["last_used"], revoked=row["revoked"])
+                    created=row["created"], last_used=row["last_used"], revoked=row["revoked"], name=row["name"],
+                    expires=row["expires"])

@@ -185,6 +185,8 @@ api_tokens = Table(
     Column("created", UtcDateTime, nullable=False),
     Column("last_used", UtcDateTime),
     Column("revoked", UtcDateTime),
+    Column("name", Text, nullable=False),
+    Column("expires", UtcDateTime),
     Index("uq_api_tokens_digest", "digest", unique=True),
     # Deleting a member cascades here; without an index PostgreSQL would scan every token to do it.
     Index("ix_api_tokens_admin_id", "admin_id"),
