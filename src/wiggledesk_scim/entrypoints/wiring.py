@@ -216,9 +216,11 @@ class Container:
             self.accepted_tokens = AcceptedTokens(self.clock, timedelta(seconds=self.settings.token_cache_seconds))
 
     def api(self, uow: UnitOfWork) -> ScimApi:
-        return ScimApi(MemberService(uow, self.clock, self.ids),
-                       StoredTokenAuthority(uow, self.clock, self.ids, self.accepted_tokens),
+        return ScimApi(MemberService(uow, self.clock, self.ids), self.authority(uow),
                        max_results=self.settings.max_results)
+
+    def authority(self, uow: UnitOfWork) -> StoredTokenAuthority:
+        return StoredTokenAuthority(uow, self.clock, self.ids, self.accepted_tokens)
 
     def readiness_problem(self) -> str | None:
         """Why this process cannot serve yet (for ``/readyz`` and its log line), or None if it can:

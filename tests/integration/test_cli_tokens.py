@@ -1,0 +1,127 @@
+"""``wiggledesk-scim CONFIG tokens list|issue|revoke`` on SQLite and PostgreSQL, and what the SCIM API then
+makes of the tokens they issue and revoke."""
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+from webtest import TestApp
+
+from wiggledesk_scim.entrypoints import cli
+from wiggledesk_scim.entrypoints.pyramid_app import CONTAINER_KEY, main
+
+ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
+@pytest.fixture
+def ini(tmp_path: Path, database_url: str, migrated_engine) -> Path:
+    path = tmp_path / "test.ini"
+    path.write_text("[app:main]\nuse = egg:wiggledesk-scim\nwiggledesk.storage = sqlalchemy\n"
+                    f"sqlalchemy.url = {database_url.replace('%', '%%')}\n")
+    return path
+
+
+def run(capsys, ini: Path, *args: str) -> tuple[int, str, str]:
+    code = cli.main([str(ini), *args])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.fixture
+def contoso(capsys, ini) -> str:
+    code, out, err = run(capsys, ini, "onboard", "Contoso", "ada@contoso.example")
+    assert code == 0, err
+    return out.strip().splitlines()[-1]
+
+
+@pytest.fixture
+def scim(database_url, ini):
+    """The SCIM API over the same database, checking tokens on every request (no accepted-tokens cache)."""
+    app = main({}, **{"wiggledesk.storage": "sqlalchemy", "sqlalchemy.url": database_url,
+                      "wiggledesk.token_cache_seconds": "0"})
+    yield TestApp(app)
+    app.registry[CONTAINER_KEY].engine.dispose()
+
+
+def get_users(scim, token: str, status: int = 200):
+    return scim.get("/scim/v2/Users", headers={"Authorization": f"Bearer {token}"}, status=status)
+
+
+def test_issue_prints_the_secret_alone_on_the_last_line_and_it_works(capsys, ini, contoso, scim):
+    code, out, err = run(capsys, ini, "tokens", "issue", "Contoso", "ada@contoso.example",
+                         "--name", "Entra production", "--expires-in", "90")
+    assert (code, err) == (0, "")
+    secret = out.strip().splitlines()[-1]
+    assert secret.startswith("wdscim_") and secret not in out.strip().splitlines()[0]
+    assert '"Entra production"' in out
+    assert get_users(scim, secret).json["totalResults"] == 1
+    assert get_users(scim, contoso).status_int == 200  # the first token still works: rotation without downtime
+
+
+def test_list_shows_every_token_and_never_a_secret(capsys, ini, contoso, scim):
+    _, issued, _ = run(capsys, ini, "tokens", "issue", "Contoso", "ada@contoso.example", "--name", "Rotation")
+    secret = issued.strip().splitlines()[-1]
+    get_users(scim, secret)
+
+    code, out, err = run(capsys, ini, "tokens", "list", "Contoso")
+    assert (code, err) == (0, "")
+    lines = out.strip().splitlines()
+    assert len(lines) == 2 and all(ID.match(line) and " active " in line for line in lines)
+    assert '"API token"' in lines[0] and '"Rotation"' in lines[1] and "last used never" in lines[0]
+    assert "last used never" not in lines[1]
+    for token in (contoso, secret):
+        assert token not in out and token[7:15] not in out  # not even a piece of it
+
+    code, out, _ = run(capsys, ini, "tokens", "list", "contoso", "--json")
+    records = [json.loads(line) for line in out.strip().splitlines()]
+    assert [(r["name"], r["admin"], r["state"], r["expires"]) for r in records] == [
+        ("API token", "ada@contoso.example", "active", None), ("Rotation", "ada@contoso.example", "active", None)]
+    assert set(records[0]) == {"id", "name", "admin", "state", "created", "last_used", "expires", "revoked"}
+
+
+def test_revoke_takes_effect_at_the_next_request_with_a_detail_that_says_so(capsys, ini, contoso, scim):
+    assert get_users(scim, contoso).status_int == 200
+    _, out, _ = run(capsys, ini, "tokens", "list", "Contoso", "--json")
+    token_id = json.loads(out)["id"]
+
+    code, out, err = run(capsys, ini, "tokens", "revoke", token_id)
+
+    assert (code, err) == (0, "") and token_id in out
+    refused = get_users(scim, contoso, status=401).json
+    assert refused["detail"].startswith("This API token was revoked on ")
+    _, out, _ = run(capsys, ini, "tokens", "list", "Contoso", "--json")
+    assert json.loads(out)["state"] == "revoked"
+
+
+@pytest.mark.parametrize("args, reason", [
+    (("tokens", "list", "Nowhere"), 'no organisation is called "Nowhere"'),
+    (("tokens", "issue", "Contoso", "nobody@contoso.example"), "Contoso has no member nobody@contoso.example"),
+    (("tokens", "revoke", "5171a35d-8207-4e06-8ce2-0f1b2c3d4e5f"), "No API token with id"),
+    (("tokens", "revoke", "not-an-id"), "No API token with id"),
+    (("tokens", "issue", "Contoso", "ada@contoso.example", "--name", " "), "name must be 1 to 100"),
+])
+def test_refusals_are_one_line_on_stderr_and_change_nothing(capsys, ini, contoso, args, reason):
+    _, before, _ = run(capsys, ini, "tokens", "list", "Contoso", "--json")
+    code, out, err = run(capsys, ini, *args)
+    assert (code, out) == (1, "")
+    assert err.count("\n") == 1 and reason in err
+    assert run(capsys, ini, "tokens", "list", "Contoso", "--json")[1] == before
+
+
+def test_a_token_is_not_issued_to_someone_who_could_not_use_it(capsys, ini, contoso, scim):
+    scim.post_json("/scim/v2/Users", {"userName": "grace@contoso.example", "active": True},
+                   headers={"Authorization": f"Bearer {contoso}"}, status=201)
+    code, out, err = run(capsys, ini, "tokens", "issue", "Contoso", "grace@contoso.example")
+    assert (code, out) == (1, "")
+    assert "not an admin (member admin ORG EMAIL on)" in err and "API access is off for them" in err
+
+
+@pytest.mark.parametrize("days", ["0", "-3", "soon", "4000"])
+def test_expires_in_takes_a_sensible_number_of_days(capsys, ini, contoso, days):
+    with pytest.raises(SystemExit) as exited:
+        cli.main([str(ini), "tokens", "issue", "Contoso", "ada@contoso.example", "--expires-in", days])
+    assert exited.value.code == 2
+    err = capsys.readouterr().err
+    assert "DAYS must be 1 to 3650" in err or "is not a whole number of days" in err
