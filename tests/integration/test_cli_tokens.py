@@ -38,9 +38,8 @@ def contoso(capsys, ini) -> str:
 
 @pytest.fixture
 def scim(database_url, ini):
-    """The SCIM API over the same database, checking tokens on every request (no accepted-tokens cache)."""
-    app = main({}, **{"wiggledesk.storage": "sqlalchemy", "sqlalchemy.url": database_url,
-                      "wiggledesk.token_cache_seconds": "0"})
+    """The SCIM API over the same database, as configured by default: tokens checked on every request."""
+    app = main({}, **{"wiggledesk.storage": "sqlalchemy", "sqlalchemy.url": database_url})
     yield TestApp(app)
     app.registry[CONTAINER_KEY].engine.dispose()
 

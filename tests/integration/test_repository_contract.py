@@ -29,7 +29,7 @@ from wiggledesk_scim.adapters.sqlalchemy.tables import (member_addresses, member
                                                         members, organisations)
 from wiggledesk_scim.domain.errors import InvalidValue, NotFound, UniquenessConflict, VersionMismatch
 from wiggledesk_scim.domain.model import (Address, ApiToken, Email, EnterpriseInfo, Member, MemberFields, Name,
-                                          Organisation, PhoneNumber)
+                                          Organisation, PhoneNumber, TokenGrant)
 from wiggledesk_scim.domain.ports import UnitOfWork
 from wiggledesk_scim.domain.query import (BOOLEAN, DATETIME, OPERATORS_BY_TYPE, SORTABLE, And, AnyValue, Attribute,
                                           Compare, MemberQuery, Not, Operator, Or, Page, Present)
@@ -1100,6 +1100,51 @@ class RepositoryContract(SearchContract):
         assert store.run(lambda uow: uow.tokens.find_by_digest("c0ffee" * 8)) == token
         assert store.run(lambda uow: uow.tokens.find_by_digest("dead" * 16)) == revoked
         assert store.run(lambda uow: uow.tokens.find_by_digest("f" * 64)) is None
+
+    def test_a_grant_is_the_token_with_its_owners_and_organisations_settings(self, store, ids, clock, contoso,
+                                                                              admin):
+        """find_grant: the token (revoked or not) and the settings the token check needs, as they stand at
+        the read; None for an unknown digest."""
+        token = ApiToken(id=ids.new_id(), organisation_id=contoso.id, admin_id=admin.id, digest="c0ffee" * 8,
+                         created=clock.now(), name="Entra", expires=clock.now() + timedelta(days=1))
+        store.run(lambda uow: uow.tokens.add(token))
+
+        assert store.run(lambda uow: uow.tokens.find_grant(token.digest)) == TokenGrant(
+            token=token, organisation_api_access=True, owner_active=True, owner_is_admin=True,
+            owner_api_access=True)
+        assert store.run(lambda uow: uow.tokens.find_grant("f" * 64)) is None
+
+        revoked_at = clock.advance(60)
+        store.run(lambda uow: uow.tokens.revoke(token.id, revoked_at))
+        store.run(lambda uow: uow.organisations.update(replace(contoso, api_access=False)))
+        store.run(lambda uow: uow.members.update(
+            admin.deprovision(clock.now()).with_settings(is_admin=False, api_access=False),
+            expected_version=admin.version))
+
+        assert store.run(lambda uow: uow.tokens.find_grant(token.digest)) == TokenGrant(
+            token=replace(token, revoked=revoked_at), organisation_api_access=False, owner_active=False,
+            owner_is_admin=False, owner_api_access=False)
+
+    def test_a_grant_names_only_its_own_organisations_settings(self, store, people, ids, clock, contoso,
+                                                               fabrikam, admin):
+        """Each token's grant carries its own organisation and owner: switching API access off in one
+        organisation changes no other organisation's grants."""
+        other = replace(people.member(fabrikam, "ada@contoso.example"), is_admin=True, api_access=True)
+        self.add(store, other)
+        ours = ApiToken(id=ids.new_id(), organisation_id=contoso.id, admin_id=admin.id, digest="1" * 64,
+                        created=clock.now())
+        theirs = ApiToken(id=ids.new_id(), organisation_id=fabrikam.id, admin_id=other.id, digest="2" * 64,
+                          created=clock.now())
+        store.run(lambda uow: (uow.tokens.add(ours), uow.tokens.add(theirs)))
+
+        store.run(lambda uow: uow.organisations.update(replace(fabrikam, api_access=False)))
+
+        assert store.run(lambda uow: uow.tokens.find_grant(ours.digest)).organisation_api_access is True
+        assert store.run(lambda uow: uow.tokens.find_grant(theirs.digest)).organisation_api_access is False
+
+    @pytest.mark.parametrize("digest", ["", "\x00", "x" * 70])
+    def test_an_unstorable_digest_has_no_grant(self, store, digest):
+        assert store.run(lambda uow: uow.tokens.find_grant(digest)) is None
 
     def test_token_name_and_expiry_are_kept_and_a_token_is_found_by_id(self, store, ids, clock, contoso, admin):
         token = ApiToken(id=ids.new_id(), organisation_id=contoso.id, admin_id=admin.id, digest="ab" * 32,

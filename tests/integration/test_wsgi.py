@@ -361,18 +361,19 @@ def test_a_conflicting_post_leaves_no_row(app, scim, contoso):
 
 
 @pytest.fixture
-def checking_app(database_url, app):
-    """The app with ``wiggledesk.token_cache_seconds = 0``: every request checks its token in the database."""
+def caching_app(database_url, app):
+    """The app with ``wiggledesk.token_cache_seconds = 10``: a token it accepted is trusted for 10 s."""
     wsgi_app = main({}, **{"wiggledesk.storage": "sqlalchemy", "sqlalchemy.url": database_url,
-                           "wiggledesk.token_cache_seconds": "0"})
+                           "wiggledesk.token_cache_seconds": "10"})
     yield wsgi_app
     wsgi_app.registry[CONTAINER_KEY].engine.dispose()
 
 
-def test_a_refused_write_rolls_back_and_a_successful_one_commits(app, checking_app, contoso):
-    """With the token checked on every request, a writing request stamps the token's last use inside
-    its own transaction: a 404 aborts that write, a 201 commits it, as seen from a new transaction."""
-    client = Scim(TestApp(checking_app), contoso.token)
+def test_a_refused_write_rolls_back_and_a_successful_one_commits(app, contoso):
+    """With the token checked on every request (the default), a writing request stamps the token's last
+    use inside its own transaction: a 404 aborts that write, a 201 commits it, as seen from a new
+    transaction."""
+    client = Scim(TestApp(app), contoso.token)
     assert stored_token(app, contoso.organisation.id).last_used is None
     assert_error(client.patch(f"/Users/{NOBODY}", {"Operations": [
         {"op": "replace", "path": "displayName", "value": "Nobody"}]}), 404)
@@ -381,10 +382,10 @@ def test_a_refused_write_rolls_back_and_a_successful_one_commits(app, checking_a
     assert stored_token(app, contoso.organisation.id).last_used is not None
 
 
-def test_a_read_stamps_the_tokens_last_use_in_a_transaction_of_its_own(app, checking_app, contoso):
+def test_a_read_stamps_the_tokens_last_use_in_a_transaction_of_its_own(app, contoso):
     """A GET only reads (on SQLite, beside any writer, without waiting): the token's use is recorded
     apart and committed at once, whatever the read answers."""
-    client = Scim(TestApp(checking_app), contoso.token)
+    client = Scim(TestApp(app), contoso.token)
     assert_error(client.get(f"/Users/{NOBODY}"), 404)
     assert stored_token(app, contoso.organisation.id).last_used is not None
 
@@ -774,10 +775,12 @@ def test_oneloginss_flow_with_the_enterprise_extension(scim):
     assert assert_scim_json(scim.find("userName", "mara.lind@contoso.example"))["totalResults"] == 0
 
 
-def test_a_token_switched_off_elsewhere_is_refused_within_the_cache_ttl(app, checking_app, testapp, contoso):
-    """The default app trusts a token it accepted for ``wiggledesk.token_cache_seconds`` (10 s); with 0,
-    a switch made elsewhere (here, another transaction) is felt by the very next request."""
-    cached, checking = Scim(testapp, contoso.token), Scim(TestApp(checking_app), contoso.token)
+def test_a_token_switched_off_elsewhere_is_refused_at_once_by_default_and_within_the_ttl_if_cached(
+        app, caching_app, testapp, contoso):
+    """The default app checks the token on every request, so a switch made elsewhere (here, another
+    transaction) is felt by the very next request; an app configured with
+    ``wiggledesk.token_cache_seconds = 10`` trusts a token it accepted for that long."""
+    cached, checking = Scim(TestApp(caching_app), contoso.token), Scim(testapp, contoso.token)
     assert cached.get("/Users").status_int == checking.get("/Users").status_int == 200
 
     def switch_off(container, uow):
@@ -788,7 +791,8 @@ def test_a_token_switched_off_elsewhere_is_refused_within_the_cache_ttl(app, che
 
     assert_error(checking.get("/Users"), 403)
     assert cached.get("/Users").status_int == 200
-    assert app.registry[CONTAINER_KEY].accepted_tokens.ttl.total_seconds() == 10
+    assert caching_app.registry[CONTAINER_KEY].accepted_tokens.ttl.total_seconds() == 10
+    assert app.registry[CONTAINER_KEY].accepted_tokens is None
 
 
 def test_deprovisioning_the_tokens_own_admin_is_refused_at_once_despite_the_cache(testapp, contoso):

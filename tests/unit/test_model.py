@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 
 from tests.support import START
-from wiggledesk_scim.domain.model import (Address, Email, EnterpriseInfo, Member, MemberFields, Name,
+from wiggledesk_scim.domain.model import (ApiToken, Address, Email, EnterpriseInfo, Member, MemberFields, Name,
                                           PhoneNumber, user_name_key)
 
 LATER = START + timedelta(minutes=5)
@@ -180,3 +180,18 @@ def test_multi_valued_attributes_are_tuples():
     fields = MemberFields(user_name="bjensen")
 
     assert (fields.emails, fields.phone_numbers, fields.addresses) == ((), (), ())
+
+
+@pytest.mark.parametrize("revoked, expires, at, state", [
+    (None, None, START + timedelta(days=3650), "active"),
+    (None, START + timedelta(days=1), START + timedelta(hours=23), "active"),
+    (None, START + timedelta(days=1), START + timedelta(days=1), "expired"),
+    (START + timedelta(hours=1), None, START + timedelta(hours=1), "revoked"),
+    # Revoked wins over expired: it is the decision someone made.
+    (START + timedelta(hours=1), START + timedelta(days=1), START + timedelta(days=2), "revoked"),
+])
+def test_a_tokens_state_at_a_moment(revoked, expires, at, state):
+    token = ApiToken(id="t-1", organisation_id="o-1", admin_id="m-1", digest="d" * 64, created=START,
+                     revoked=revoked, expires=expires)
+    assert token.state(at) == state
+    assert token.expired(at) == (expires is not None and at >= expires)

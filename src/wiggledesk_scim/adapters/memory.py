@@ -12,7 +12,7 @@ from dataclasses import replace
 from datetime import datetime
 
 from ..domain.errors import NotFound, UniquenessConflict, VersionMismatch
-from ..domain.model import ApiToken, Member, Organisation, case_key, user_name_key
+from ..domain.model import ApiToken, Member, Organisation, TokenGrant, case_key, user_name_key
 from ..domain.ports import ApiTokenRepository, MemberRepository, OrganisationRepository, UnitOfWork
 from ..domain.query import (STRING, And, AnyValue, Attribute, Compare, Filter, MemberQuery, Not, Operator, Or,
                             Page, Present)
@@ -129,6 +129,18 @@ class InMemoryApiTokenRepository(ApiTokenRepository):
             if token.digest == digest:
                 return token
         return None
+
+    def find_grant(self, digest: str) -> TokenGrant | None:
+        token = self.find_by_digest(digest)
+        if token is None:
+            return None
+        organisation = self.store.organisations.get(token.organisation_id)
+        owner = self.store.members.get(token.admin_id)
+        if organisation is None or owner is None or owner.organisation_id != token.organisation_id:
+            return None
+        return TokenGrant(token=token, organisation_api_access=organisation.api_access,
+                          owner_active=owner.active, owner_is_admin=owner.is_admin,
+                          owner_api_access=owner.api_access)
 
     def get(self, token_id: str) -> ApiToken:
         token = self.store.tokens.get(token_id) if isinstance(token_id, str) else None

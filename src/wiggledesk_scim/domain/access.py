@@ -3,10 +3,11 @@
 Rules (ENTRA.md §2): the token exists and is not revoked; its organisation has API access; its owner
 exists, is active, is an admin and has API access. Each refusal says what the admin must change.
 
-Checking them is three reads, which cost more than the look-up Entra then asks for; so a process may
-keep the tokens it accepted for a few seconds (``AcceptedTokens``). That is the bound on how late a
-revocation, a deactivated admin or API access switched off takes effect on another process: the
-cache's ``ttl``, ``wiggledesk.token_cache_seconds`` in the ini (README, "Token checks").
+Checking them is one read (``ApiTokenRepository.find_grant``: the token with its owner's and its
+organisation's settings), made by every request, so a revocation, a deactivated admin or API access
+switched off takes effect at the next request. A process may instead keep the tokens it accepted for a
+few seconds (``AcceptedTokens``); that ``ttl``, ``wiggledesk.token_cache_seconds`` in the ini (0 by
+default), is then the bound on how late such a change reaches it (README, "Token checks").
 """
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ import secrets
 import threading
 from datetime import datetime, timedelta
 
-from .errors import AccessRefused, InvalidValue, NotFound
+from .errors import AccessRefused, InvalidValue
 from .model import ApiToken, Principal
 from .ports import Clock, IdGenerator, TokenAuthority, UnitOfWork
 
@@ -137,28 +138,24 @@ class StoredTokenAuthority(TokenAuthority):
         """Every rule, read from the store (and ``last_used`` recorded); the principal, and when the
         token expires."""
         with self.uow:
-            token = self.uow.tokens.find_by_digest(presented)
+            grant = self.uow.tokens.find_grant(presented)
             # The lookup is by digest, so its timing says nothing about the secret; the comparison
             # that accepts a token is still constant-time, on the digests.
-            if token is None or not hmac.compare_digest(token.digest, presented):
+            if grant is None or not hmac.compare_digest(grant.token.digest, presented):
                 raise AccessRefused(UNKNOWN_TOKEN)
+            token = grant.token
             now = self.clock.now()
             if token.revoked is not None:
                 raise AccessRefused(REVOKED.format(when=_day(token.revoked)))
             if token.expired(now):
                 raise AccessRefused(EXPIRED.format(when=_day(token.expires)))
-            try:
-                owner = self.uow.members.get(token.organisation_id, token.admin_id)
-                organisation = self.uow.organisations.get(token.organisation_id)
-            except NotFound:
-                raise AccessRefused(UNKNOWN_TOKEN) from None
-            if not owner.active:
+            if not grant.owner_active:
                 raise AccessRefused(DEACTIVATED)
-            if not owner.is_admin:
+            if not grant.owner_is_admin:
                 raise AccessRefused(NOT_ADMIN)
-            if not organisation.api_access:
+            if not grant.organisation_api_access:
                 raise AccessRefused(ORGANISATION_OFF, forbidden=True)
-            if not owner.api_access:
+            if not grant.owner_api_access:
                 raise AccessRefused(ADMIN_OFF, forbidden=True)
             if token.last_used is None or now - token.last_used >= LAST_USED_RESOLUTION:
                 self.uow.tokens.mark_used(token.id, now)

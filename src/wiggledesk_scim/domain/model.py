@@ -183,6 +183,24 @@ class ApiToken:
     def expired(self, now: datetime) -> bool:
         return self.expires is not None and now >= self.expires
 
+    def state(self, now: datetime) -> str:
+        """"revoked", "expired" or "active": what the token is at ``now``, in the words ops read."""
+        if self.revoked is not None:
+            return "revoked"
+        return "expired" if self.expired(now) else "active"
+
+
+@dataclass(frozen=True)
+class TokenGrant:
+    """A token with everything else that decides whether it may be used, read together: its owner's and
+    its organisation's settings at the time of the read (ENTRA.md §2)."""
+
+    token: ApiToken
+    organisation_api_access: bool
+    owner_active: bool
+    owner_is_admin: bool
+    owner_api_access: bool
+
 
 @dataclass(frozen=True)
 class Principal:

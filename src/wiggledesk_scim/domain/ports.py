@@ -9,7 +9,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from datetime import datetime
 
-from .model import ApiToken, Member, Organisation, Principal
+from .model import ApiToken, Member, Organisation, Principal, TokenGrant
 from .query import MemberQuery, Page
 
 
@@ -93,6 +93,11 @@ class ApiTokenRepository(ABC):
     @abstractmethod
     def find_by_digest(self, digest: str) -> ApiToken | None:
         """The token whose SHA-256 digest is ``digest``, revoked or not; None if there is none."""
+
+    @abstractmethod
+    def find_grant(self, digest: str) -> TokenGrant | None:
+        """The token whose digest is ``digest``, revoked or not, with its owner's and organisation's
+        settings, in one read (every request's token check makes it); None if there is no such token."""
 
     @abstractmethod
     def get(self, token_id: str) -> ApiToken:

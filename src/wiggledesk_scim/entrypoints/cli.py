@@ -123,12 +123,6 @@ def _organisation(uow, reference: str):
     return found[0]
 
 
-def _token_state(token, now) -> str:
-    if token.revoked is not None:
-        return "revoked"
-    return "expired" if token.expired(now) else "active"
-
-
 def _moment(value) -> str | None:
     return None if value is None else value.strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -142,7 +136,7 @@ def _tokens_list(args) -> None:
         now = container.clock.now()
     for token in tokens:
         record = {"id": token.id, "name": token.name, "admin": owners[token.admin_id],
-                  "state": _token_state(token, now), "created": _moment(token.created),
+                  "state": token.state(now), "created": _moment(token.created),
                   "last_used": _moment(token.last_used), "expires": _moment(token.expires),
                   "revoked": _moment(token.revoked)}
         if args.json:

@@ -33,7 +33,7 @@ MAX_RESULTS_LIMIT = 1000
 DEFAULT_PUBLIC_URL = "http://127.0.0.1:6543"
 #: How long a process takes an accepted token as accepted without reading it again (domain/access.py):
 #: the bound on how late a revocation or a switched-off API access reaches a running process.
-DEFAULT_TOKEN_CACHE_SECONDS = 10
+DEFAULT_TOKEN_CACHE_SECONDS = 0
 MAX_TOKEN_CACHE_SECONDS = 300
 
 #: ``sqlalchemy.url = env:NAME`` reads the URL from the environment variable NAME. PasteDeploy has no

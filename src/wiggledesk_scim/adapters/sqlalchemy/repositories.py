@@ -26,7 +26,7 @@ from sqlalchemy import Table, bindparam, delete, func, insert, select, update
 
 from ...domain.errors import InvalidValue, NotFound, UniquenessConflict, VersionMismatch
 from ...domain.model import (Address, ApiToken, Email, EnterpriseInfo, Member, MemberFields, Name, Organisation,
-                             PhoneNumber, case_key, user_name_key)
+                             PhoneNumber, TokenGrant, case_key, user_name_key)
 from ...domain.ports import ApiTokenRepository, MemberRepository, OrganisationRepository
 from ...domain.query import MemberQuery, Page
 from .prepared import Database, Prepared
@@ -88,6 +88,16 @@ _SOURCE_COLUMN = {"member_emails": "emails", "member_phone_numbers": "phone_numb
 
 _INSERT_TOKEN = Prepared(insert(api_tokens))
 _TOKEN_BY_DIGEST = Prepared(select(api_tokens).where(api_tokens.c.digest == bindparam("b_digest")))
+# The token check's one read: the token, its owner's and its organisation's settings, by primary keys
+# from the token's unique digest.
+_GRANT_BY_DIGEST = Prepared(
+    select(api_tokens, organisations.c.api_access.label("organisation_api_access"),
+           members.c.active.label("owner_active"), members.c.is_admin.label("owner_is_admin"),
+           members.c.api_access.label("owner_api_access"))
+    .join(organisations, organisations.c.id == api_tokens.c.organisation_id)
+    .join(members, (members.c.id == api_tokens.c.admin_id)
+          & (members.c.organisation_id == api_tokens.c.organisation_id))
+    .where(api_tokens.c.digest == bindparam("b_digest")))
 _TOKEN_BY_ID = Prepared(select(api_tokens).where(api_tokens.c.id == bindparam("b_id")))
 # A token revoked already keeps its first revocation time.
 _REVOKE_TOKEN = Prepared(update(api_tokens).where(api_tokens.c.id == bindparam("b_id"))
@@ -303,6 +313,16 @@ class SqlAlchemyApiTokenRepository(_Repository, ApiTokenRepository):
             return None
         row = self.db.row(_TOKEN_BY_DIGEST, {"b_digest": digest})
         return None if row is None else _token(row)
+
+    def find_grant(self, digest: str) -> TokenGrant | None:
+        if not _storable(digest):
+            return None
+        row = self.db.row(_GRANT_BY_DIGEST, {"b_digest": digest})
+        if row is None:
+            return None
+        return TokenGrant(token=_token(row), organisation_api_access=row["organisation_api_access"],
+                          owner_active=row["owner_active"], owner_is_admin=row["owner_is_admin"],
+                          owner_api_access=row["owner_api_access"])
 
     def get(self, token_id: str) -> ApiToken:
         row = self.db.row(_TOKEN_BY_ID, {"b_id": token_id}) if _plausible_id(token_id) else None
