@@ -10,10 +10,12 @@ import copy
 import threading
 from dataclasses import replace
 from datetime import datetime
+from typing import Callable
 
+from ..domain.activity import Activity
 from ..domain.errors import NotFound, UniquenessConflict, VersionMismatch
 from ..domain.model import ApiToken, Member, Organisation, TokenGrant, case_key, user_name_key
-from ..domain.ports import ApiTokenRepository, MemberRepository, OrganisationRepository, UnitOfWork
+from ..domain.ports import ActivityTrail, ApiTokenRepository, MemberRepository, OrganisationRepository, UnitOfWork
 from ..domain.query import (STRING, And, AnyValue, Attribute, Compare, Filter, MemberQuery, Not, Operator, Or,
                             Page, Present)
 
@@ -26,13 +28,19 @@ class InMemoryStore:
         self.organisations: dict[str, Organisation] = {}
         self.members: dict[str, Member] = {}
         self.tokens: dict[str, ApiToken] = {}
+        #: The activity trail, oldest first. Only ever appended to in place: pruning builds a new list,
+        #: so a snapshot is the list and its length, however long the trail.
+        self.activity: list[Activity] = []
 
-    def snapshot(self) -> tuple[dict, dict, dict]:
+    def snapshot(self) -> tuple:
         # The values are immutable, so copying the dicts is a full snapshot.
-        return dict(self.organisations), dict(self.members), dict(self.tokens)
+        return dict(self.organisations), dict(self.members), dict(self.tokens), (self.activity, len(self.activity))
 
-    def restore(self, snapshot: tuple[dict, dict, dict]) -> None:
-        self.organisations, self.members, self.tokens = (copy.copy(part) for part in snapshot)
+    def restore(self, snapshot: tuple) -> None:
+        organisations, members, tokens, (activity, length) = snapshot
+        self.organisations, self.members, self.tokens = (copy.copy(part) for part in (organisations, members, tokens))
+        del activity[length:]
+        self.activity = activity
 
 
 class InMemoryOrganisationRepository(OrganisationRepository):
@@ -163,6 +171,41 @@ class InMemoryApiTokenRepository(ApiTokenRepository):
                       key=lambda t: (t.created, t.id))
 
 
+class InMemoryActivityTrail(ActivityTrail):
+    def __init__(self, store: InMemoryStore, uow: "InMemoryUnitOfWork"):
+        self.store = store
+        self.uow = uow
+
+    def record(self, activity: Activity) -> None:
+        self.store.activity.append(activity)
+
+    def record_apart(self, activity: Activity) -> None:
+        self.uow.after_block(lambda: self.store.activity.append(activity))
+
+    def list(self, organisation_id: str, *, since: datetime | None = None, member_id: str | None = None,
+             event: str | None = None, limit: int = 100) -> list[Activity]:
+        found = [a for a in self.store.activity
+                 if a.organisation_id == organisation_id and (since is None or a.at >= since)
+                 and (member_id is None or a.member_id == member_id) and (event is None or a.event == event)]
+        # Stable: records of one instant keep their order of writing, reversed with the rest.
+        found.sort(key=lambda a: a.at)
+        return found[::-1][:max(limit, 0)]
+
+    def counts(self, since: datetime, organisation_id: str | None = None) -> dict[str, dict[str, int]]:
+        counted: dict[str, dict[str, int]] = {}
+        for a in self.store.activity:
+            if a.at >= since and (organisation_id is None or a.organisation_id == organisation_id):
+                per_event = counted.setdefault(a.organisation_id, {})
+                per_event[a.event] = per_event.get(a.event, 0) + 1
+        return counted
+
+    def prune(self, before: datetime) -> int:
+        kept = [a for a in self.store.activity if a.at >= before]
+        pruned = len(self.store.activity) - len(kept)
+        self.store.activity = kept
+        return pruned
+
+
 class InMemoryUnitOfWork(UnitOfWork):
     """Holds the store's lock for the block; restores the snapshot on exit unless committed."""
 
@@ -171,8 +214,10 @@ class InMemoryUnitOfWork(UnitOfWork):
         self.organisations = InMemoryOrganisationRepository(store)
         self.members = InMemoryMemberRepository(store)
         self.tokens = InMemoryApiTokenRepository(store)
-        self._snapshots: list[tuple[dict, dict, dict]] = []
+        self.activity = InMemoryActivityTrail(store, self)
+        self._snapshots: list[tuple] = []
         self._committed: list[bool] = []
+        self._after: list[Callable[[], None]] = []
 
     def __enter__(self) -> "InMemoryUnitOfWork":
         self.store.lock.acquire()
@@ -186,11 +231,26 @@ class InMemoryUnitOfWork(UnitOfWork):
         try:
             if not committed or exc_info[0] is not None:
                 self.store.restore(snapshot)
+            if not self._snapshots:
+                self._run_after()
         finally:
             self.store.lock.release()
 
     def commit(self) -> None:
         self._committed[-1] = True
+
+    def after_block(self, work: Callable[[], None]) -> None:
+        """Do ``work`` once the outermost ``with`` block has ended, whatever its outcome; at once if
+        none is open."""
+        self._after.append(work)
+        if not self._snapshots:
+            with self.store.lock:
+                self._run_after()
+
+    def _run_after(self) -> None:
+        work, self._after = self._after, []
+        for each in work:
+            each()
 
 
 # -- evaluating the query model in Python (the semantics are in domain/query.py) -------------------

@@ -9,6 +9,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from datetime import datetime
 
+from .activity import Activity
 from .model import ApiToken, Member, Organisation, Principal, TokenGrant
 from .query import MemberQuery, Page
 
@@ -117,6 +118,36 @@ class ApiTokenRepository(ABC):
         """The organisation's tokens, oldest first."""
 
 
+class ActivityTrail(ABC):
+    """The provisioning activity trail (``activity.py``), newest first when read."""
+
+    @abstractmethod
+    def record(self, activity: Activity) -> None:
+        """Add ``activity`` in this unit's transaction: it commits or rolls back with the change it
+        describes."""
+
+    @abstractmethod
+    def record_apart(self, activity: Activity) -> None:
+        """Add ``activity`` whatever becomes of this unit's transaction (a refusal, whose request rolls
+        back): written once the unit's current transaction has ended (at the latest when the unit is
+        closed), at once if none is open."""
+
+    @abstractmethod
+    def list(self, organisation_id: str, *, since: datetime | None = None, member_id: str | None = None,
+             event: str | None = None, limit: int = 100) -> list[Activity]:
+        """The organisation's records, newest first (records of one instant: the last written first),
+        at ``since`` or later, of one member or one event if given, at most ``limit``."""
+
+    @abstractmethod
+    def counts(self, since: datetime, organisation_id: str | None = None) -> dict[str, dict[str, int]]:
+        """Per organisation (only ``organisation_id``'s if given), how many records of each event are at
+        ``since`` or later: ``{organisation_id: {event: count}}``, leaving out what has none."""
+
+    @abstractmethod
+    def prune(self, before: datetime) -> int:
+        """Delete every record (of every organisation) older than ``before``; how many were deleted."""
+
+
 class UnitOfWork(ABC):
     """The only way to change stored state: ``with uow: ...; uow.commit()``.
 
@@ -128,6 +159,7 @@ class UnitOfWork(ABC):
     organisations: OrganisationRepository
     members: MemberRepository
     tokens: ApiTokenRepository
+    activity: ActivityTrail
 
     @abstractmethod
     def __enter__(self) -> "UnitOfWork":

@@ -43,6 +43,7 @@ class ScimRequest:
     body: bytes = b""
     method: str = "GET"
     path: str = ""          # below base_url, for error details only: "/Bulk"
+    request_id: str | None = None   # the X-Request-Id the response carries, for the activity trail
 
     def header(self, name: str) -> str | None:
         """The value of header ``name``, in any case; the first given if two differ only in case."""
@@ -127,14 +128,17 @@ class ScimApi:
         self.members = members
         self.authority = authority
         self.max_results = max_results
+        #: Who the request acts for, once its token is accepted (the access log names the organisation).
+        self.principal: Principal | None = None
 
     # -- plumbing ---------------------------------------------------------------------------
 
     def _principal(self, request: ScimRequest) -> Principal:
         try:
-            return self.authority.authenticate(parse_authorization(request.header("Authorization")))
+            self.principal = self.authority.authenticate(parse_authorization(request.header("Authorization")))
         except DomainError as error:
             raise from_domain(error) from None
+        return self.principal
 
     def _organisation(self, request: ScimRequest) -> str:
         return self._principal(request).organisation_id

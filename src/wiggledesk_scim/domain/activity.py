@@ -1,0 +1,99 @@
+"""The provisioning activity trail: what each SCIM request changed, or why it was refused, for support.
+
+When an admin writes that "Entra says it provisioned Ada but she isn't in WiggleDesk", support reads the
+organisation's trail: every create, replace, update, deprovision, restore and delete, with the names of
+the attributes it changed, and every refused request with its status and scimType. A change's record is
+written by the service that makes the change, in the same unit of work, so the two commit or roll back
+together; a refusal's record is written apart (``ActivityTrail.record_apart``), since its request rolls
+back. The trail holds attribute *names* in SCIM spelling, never their values: no personal data.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from .model import MemberFields
+
+CREATE = "create"
+REPLACE = "replace"
+UPDATE = "update"
+DEPROVISION = "deprovision"
+RESTORE = "restore"
+DELETE = "delete"
+REFUSED = "refused"
+
+#: Every event the trail records, in the order a member's life meets them.
+EVENTS = (CREATE, REPLACE, UPDATE, DEPROVISION, RESTORE, DELETE, REFUSED)
+
+
+@dataclass(frozen=True)
+class Activity:
+    """One record of the trail. ``attributes``: the SCIM names of the attributes the change set or
+    changed (empty for a delete or a refusal). ``status``/``scim_type``: a refusal's HTTP status and
+    RFC 7644 scimType (None when the error has none). ``token_id``/``request_id``: the token the
+    request came with and its X-Request-Id (None for a change made outside a SCIM request)."""
+
+    at: datetime
+    organisation_id: str
+    event: str
+    member_id: str | None = None
+    attributes: tuple[str, ...] = ()
+    token_id: str | None = None
+    request_id: str | None = None
+    status: int | None = None
+    scim_type: str | None = None
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where a change comes from: the token a SCIM request presented and the request's id."""
+
+    token_id: str | None = None
+    request_id: str | None = None
+
+
+_ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:"
+
+#: ``MemberFields`` attributes -> SCIM names. ``name`` and ``enterprise`` are compared per sub-attribute.
+_SCALARS = (
+    ("user_name", "userName"), ("external_id", "externalId"), ("active", "active"),
+    ("display_name", "displayName"), ("nick_name", "nickName"), ("profile_url", "profileUrl"),
+    ("title", "title"), ("user_type", "userType"), ("preferred_language", "preferredLanguage"),
+    ("locale", "locale"), ("timezone", "timezone"), ("emails", "emails"),
+    ("phone_numbers", "phoneNumbers"), ("addresses", "addresses"),
+)
+_NAME = (("formatted", "name.formatted"), ("family_name", "name.familyName"), ("given_name", "name.givenName"),
+         ("middle_name", "name.middleName"), ("honorific_prefix", "name.honorificPrefix"),
+         ("honorific_suffix", "name.honorificSuffix"))
+_ENTERPRISE_NAMES = (("employee_number", "employeeNumber"), ("cost_center", "costCenter"),
+                     ("organization", "organization"), ("division", "division"), ("department", "department"),
+                     ("manager_id", "manager"))
+
+
+def changed_attributes(before: MemberFields, after: MemberFields) -> tuple[str, ...]:
+    """The SCIM names of the attributes whose values differ, in the core schema's order, then the
+    enterprise extension's (full URN)."""
+    changed = [scim for attribute, scim in _SCALARS if getattr(before, attribute) != getattr(after, attribute)]
+    if before.name != after.name:
+        changed += [scim for attribute, scim in _NAME
+                    if getattr(before.name, attribute) != getattr(after.name, attribute)]
+    if before.enterprise != after.enterprise:
+        changed += [_ENTERPRISE + scim for attribute, scim in _ENTERPRISE_NAMES
+                    if getattr(before.enterprise, attribute) != getattr(after.enterprise, attribute)]
+    return tuple(changed)
+
+
+def given_attributes(fields: MemberFields) -> tuple[str, ...]:
+    """The SCIM names of the attributes a new member was given a value for (``userName`` and ``active``
+    always: every member has both)."""
+    return changed_attributes(MemberFields(user_name="", active=not fields.active), fields)
+
+
+def change_event(kind: str, before: MemberFields, after: MemberFields) -> str:
+    """The event a change to a member is recorded as: ``deprovision`` or ``restore`` when it turns
+    ``active`` off or on, else ``kind`` (``update`` or ``replace``)."""
+    if before.active and not after.active:
+        return DEPROVISION
+    if after.active and not before.active:
+        return RESTORE
+    return kind
