@@ -12,7 +12,8 @@ PATCH_OP = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
 
 
 def scim_request(token: str | None, body=None, *, base: str = BASE, query: dict | None = None,
-                 headers: dict | None = None, method: str = "GET", path: str = "") -> ScimRequest:
+                 headers: dict | None = None, method: str = "GET", path: str = "",
+                 request_id: str | None = None) -> ScimRequest:
     """A request as Entra sends it: bearer token, ``application/scim+json``, a JSON body if given."""
     all_headers = {"Content-Type": "application/scim+json"}
     if token is not None:
@@ -25,7 +26,7 @@ def scim_request(token: str | None, body=None, *, base: str = BASE, query: dict 
     else:
         raw = json.dumps(body).encode("utf-8")
     return ScimRequest(base_url=base, headers=all_headers, query=query or {}, body=raw,
-                       method=method, path=path)
+                       method=method, path=path, request_id=request_id)
 
 
 def patch_body(*operations: dict) -> dict:

@@ -18,7 +18,7 @@ import threading
 from datetime import datetime, timedelta
 
 from .errors import AccessRefused, InvalidValue
-from .model import ApiToken, Principal
+from .model import ApiToken, Principal, TokenGrant
 from .ports import Clock, IdGenerator, TokenAuthority, UnitOfWork
 
 #: Every token starts with this, so secret scanners (and people) can recognise a leaked one.
@@ -145,23 +145,35 @@ class StoredTokenAuthority(TokenAuthority):
                 raise AccessRefused(UNKNOWN_TOKEN)
             token = grant.token
             now = self.clock.now()
-            if token.revoked is not None:
-                raise AccessRefused(REVOKED.format(when=_day(token.revoked)))
-            if token.expired(now):
-                raise AccessRefused(EXPIRED.format(when=_day(token.expires)))
-            if not grant.owner_active:
-                raise AccessRefused(DEACTIVATED)
-            if not grant.owner_is_admin:
-                raise AccessRefused(NOT_ADMIN)
-            if not grant.organisation_api_access:
-                raise AccessRefused(ORGANISATION_OFF, forbidden=True)
-            if not grant.owner_api_access:
-                raise AccessRefused(ADMIN_OFF, forbidden=True)
+            refusal = self._refusal(grant, now)
+            if refusal is not None:
+                detail, forbidden = refusal
+                raise AccessRefused(detail, forbidden=forbidden, organisation_id=token.organisation_id,
+                                    token_id=token.id)
             if token.last_used is None or now - token.last_used >= LAST_USED_RESOLUTION:
                 self.uow.tokens.mark_used(token.id, now)
             self.uow.commit()
         principal = Principal(organisation_id=token.organisation_id, admin_id=token.admin_id, token_id=token.id)
         return principal, token.expires
+
+    @staticmethod
+    def _refusal(grant: TokenGrant, now: datetime) -> tuple[str, bool] | None:
+        """Why a token that exists may not be used, and whether that is a 403 (it is genuine but API
+        access is off); None if it may."""
+        token = grant.token
+        if token.revoked is not None:
+            return REVOKED.format(when=_day(token.revoked)), False
+        if token.expired(now):
+            return EXPIRED.format(when=_day(token.expires)), False
+        if not grant.owner_active:
+            return DEACTIVATED, False
+        if not grant.owner_is_admin:
+            return NOT_ADMIN, False
+        if not grant.organisation_api_access:
+            return ORGANISATION_OFF, True
+        if not grant.owner_api_access:
+            return ADMIN_OFF, True
+        return None
 
     def issue(self, organisation_id: str, admin_id: str) -> str:
         return self.issue_token(organisation_id, admin_id)[1]

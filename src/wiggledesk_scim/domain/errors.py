@@ -34,6 +34,11 @@ class VersionMismatch(DomainError):
 class AccessRefused(DomainError):
     """A bearer token that may not be used; ``forbidden`` when the token is genuine but access is off."""
 
-    def __init__(self, detail: str, *, forbidden: bool = False):
+    def __init__(self, detail: str, *, forbidden: bool = False, organisation_id: str | None = None,
+                 token_id: str | None = None):
         super().__init__(detail)
         self.forbidden = forbidden
+        #: The token's organisation and id when the token exists (revoked, expired, its access off):
+        #: the refusal then belongs in that organisation's activity trail.
+        self.organisation_id = organisation_id
+        self.token_id = token_id

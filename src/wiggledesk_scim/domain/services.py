@@ -2,6 +2,8 @@
 
 Each runs in one unit of work and names the organisation it acts in. The services know members, not
 SCIM: PATCH arrives as a pure ``edit`` function built by ``scim.patch``, PUT as a whole ``MemberFields``.
+Every change is recorded in the activity trail (``activity.py``) in the unit of work that makes it, so
+the change and its record commit or roll back together; a change that changes nothing is not recorded.
 """
 from __future__ import annotations
 
@@ -9,6 +11,8 @@ from dataclasses import dataclass, replace
 from typing import Callable
 
 from .access import StoredTokenAuthority
+from .activity import (CREATE, DELETE, REFUSED, REPLACE, UPDATE, Activity, Source, change_event, changed_attributes,
+                       given_attributes)
 from .errors import InvalidValue, NotFound, VersionMismatch
 from .model import Email, Member, MemberFields, Organisation
 from .ports import Clock, IdGenerator, UnitOfWork
@@ -21,12 +25,21 @@ Edit = Callable[[MemberFields], MemberFields]
 #: at the same moment (Entra sends one request per member at a time; scripts may send more).
 UPDATE_ATTEMPTS = 32
 
+#: The longest member id a refusal's record keeps (ours are 36-character UUIDs); a longer one is not an id.
+MAX_MEMBER_ID = 36
+
 
 class MemberService:
-    def __init__(self, uow: UnitOfWork, clock: Clock, ids: IdGenerator):
+    def __init__(self, uow: UnitOfWork, clock: Clock, ids: IdGenerator, source: Source | None = None):
         self.uow = uow
         self.clock = clock
         self.ids = ids
+        #: The token and request the changes come from, for their records in the trail.
+        self.source = source or Source()
+
+    def acting_for(self, source: Source) -> "MemberService":
+        """This service, recording ``source`` as the origin of its changes."""
+        return MemberService(self.uow, self.clock, self.ids, source)
 
     def provision(self, organisation_id: str, fields: MemberFields) -> Member:
         """Create a member; raises ``UniquenessConflict`` or ``InvalidValue``."""
@@ -36,6 +49,7 @@ class MemberService:
             member = Member(id=self.ids.new_id(), organisation_id=organisation_id, fields=fields,
                             created=now, last_modified=now)
             self.uow.members.add(member)
+            self._record(CREATE, member, given_attributes(fields))
             self.uow.commit()
         return member
 
@@ -56,6 +70,11 @@ class MemberService:
         ``edit`` re-applied, since ``edit`` describes a change, not a final state. A change that
         changes nothing keeps the version.
         """
+        return self._change(organisation_id, member_id, edit, expected_version, UPDATE)
+
+    def _change(self, organisation_id: str, member_id: str, edit: Edit, expected_version: int | None,
+                kind: str) -> Member:
+        """``update``, recorded as ``kind`` (or as the deprovision or restore it turns out to be)."""
         with self.uow:
             for _ in range(UPDATE_ATTEMPTS):
                 current = self.uow.members.get(organisation_id, member_id)
@@ -72,6 +91,8 @@ class MemberService:
                     if expected_version is not None:
                         raise
                     continue
+                self._record(change_event(kind, current.fields, changed.fields), changed,
+                             changed_attributes(current.fields, changed.fields))
                 self.uow.commit()
                 return changed
             raise VersionMismatch(f"Member {member_id} keeps changing; try again")
@@ -81,7 +102,7 @@ class MemberService:
         """Replace everything a provider may write (PUT); ``keep_active`` when the request did not say."""
         def edit(current: MemberFields) -> MemberFields:
             return replace(fields, active=current.active) if keep_active else fields
-        return self.update(organisation_id, member_id, edit, expected_version=expected_version)
+        return self._change(organisation_id, member_id, edit, expected_version, REPLACE)
 
     def deprovision(self, organisation_id: str, member_id: str) -> Member:
         """Soft delete: the member and all their data stay, marked inactive."""
@@ -95,7 +116,25 @@ class MemberService:
         """Hard delete: the member is gone, and their userName and externalId are free again."""
         with self.uow:
             self.uow.members.remove(organisation_id, member_id, expected_version=expected_version)
+            self.uow.activity.record(Activity(at=self.clock.now(), organisation_id=organisation_id, event=DELETE,
+                                              member_id=member_id, token_id=self.source.token_id,
+                                              request_id=self.source.request_id))
             self.uow.commit()
+
+    def refused(self, organisation_id: str, status: int, scim_type: str | None, member_id: str | None = None) -> None:
+        """Record that a request of the organisation was refused. Apart from the request's transaction,
+        which rolls back: the refusal stays in the trail. ``member_id``, from the request's path, is kept
+        only if it could be an id (at most ``MAX_MEMBER_ID`` printable characters)."""
+        if member_id is not None and not (len(member_id) <= MAX_MEMBER_ID and member_id.isprintable()):
+            member_id = None
+        self.uow.activity.record_apart(Activity(
+            at=self.clock.now(), organisation_id=organisation_id, event=REFUSED, member_id=member_id,
+            token_id=self.source.token_id, request_id=self.source.request_id, status=status, scim_type=scim_type))
+
+    def _record(self, event: str, member: Member, attributes: tuple[str, ...]) -> None:
+        self.uow.activity.record(Activity(at=member.last_modified, organisation_id=member.organisation_id,
+                                          event=event, member_id=member.id, attributes=attributes,
+                                          token_id=self.source.token_id, request_id=self.source.request_id))
 
     def _check(self, organisation_id: str, fields: MemberFields, previous: MemberFields | None) -> None:
         """The rules a member's fields must keep that the store does not enforce itself. Uniqueness

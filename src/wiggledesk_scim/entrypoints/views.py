@@ -36,6 +36,7 @@ def to_scim_request(request, prefix: str) -> ScimRequest:
         body=_body(request.environ),
         method=request.method,
         path=_path_below(request, prefix),
+        request_id=request.request_id,
     )
 
 

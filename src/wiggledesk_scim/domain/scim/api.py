@@ -8,6 +8,7 @@ exists (ENTRA.md §2).
 """
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -16,7 +17,8 @@ from typing import Mapping
 import orjson
 
 from ..access import parse_authorization
-from ..errors import DomainError
+from ..activity import Source
+from ..errors import AccessRefused, DomainError
 from ..model import Member, Principal
 from ..ports import TokenAuthority
 from ..query import MemberQuery
@@ -121,6 +123,21 @@ def _version_from_etag(value: str) -> int:
     return int(text) if text.isdigit() else -1
 
 
+def _refusals_recorded(member_argument: bool = False):
+    """An operation whose refusal (a raised ``ScimError``) is recorded in the trail of the organisation
+    the request's token belongs to, with the member id of the path when ``member_argument``."""
+    def decorate(operation):
+        @functools.wraps(operation)
+        def recorded(self: "ScimApi", request: ScimRequest, *args):
+            try:
+                return operation(self, request, *args)
+            except ScimError as error:
+                self._record_refusal(error, args[0] if member_argument and args else None)
+                raise
+        return recorded
+    return decorate
+
+
 class ScimApi:
     """The SCIM service for Users, acting for whoever the bearer token names."""
 
@@ -130,15 +147,29 @@ class ScimApi:
         self.max_results = max_results
         #: Who the request acts for, once its token is accepted (the access log names the organisation).
         self.principal: Principal | None = None
+        #: The organisation whose trail records this request's refusal, once its token is known.
+        self._refused_in: str | None = None
+
+    def _record_refusal(self, error: ScimError, member_id: str | None) -> None:
+        if self._refused_in is not None:
+            self.members.refused(self._refused_in, error.status, error.scim_type, member_id)
 
     # -- plumbing ---------------------------------------------------------------------------
 
     def _principal(self, request: ScimRequest) -> Principal:
+        self.principal = self._refused_in = None
         try:
-            self.principal = self.authority.authenticate(parse_authorization(request.header("Authorization")))
-        except DomainError as error:
-            raise from_domain(error) from None
-        return self.principal
+            principal = self.authority.authenticate(parse_authorization(request.header("Authorization")))
+        except AccessRefused as refused:
+            if refused.organisation_id is not None:
+                # A token of the organisation's own, refused: its admin will want to see that in the trail.
+                self._refused_in = refused.organisation_id
+                self.members = self.members.acting_for(Source(refused.token_id, request.request_id))
+            raise from_domain(refused) from None
+        self.principal = principal
+        self._refused_in = principal.organisation_id
+        self.members = self.members.acting_for(Source(principal.token_id, request.request_id))
+        return principal
 
     def _organisation(self, request: ScimRequest) -> str:
         return self._principal(request).organisation_id
@@ -186,11 +217,13 @@ class ScimApi:
 
     # -- Users ------------------------------------------------------------------------------
 
+    @_refusals_recorded()
     def list_users(self, request: ScimRequest) -> ScimResponse:
         """GET /Users with filter, sortBy/sortOrder, startIndex/count and projections (RFC 7644 §3.4.2)."""
         organisation_id = self._organisation(request)
         return self._list(request, organisation_id, list_parameters_from_query(request.query))
 
+    @_refusals_recorded()
     def search_users(self, request: ScimRequest) -> ScimResponse:
         """POST /Users/.search and POST /.search (RFC 7644 §3.4.3): the same query in a body, which keeps
         filters out of URLs and logs. Users are the only resources, so both answer the same."""
@@ -216,6 +249,7 @@ class ScimApi:
                              parameters.excluded_attributes) for m in page.members]
         return ScimResponse(200, list_response(resources, page.total, start_index))
 
+    @_refusals_recorded(member_argument=True)
     def get_user(self, request: ScimRequest, member_id: str) -> ScimResponse:
         organisation_id = self._organisation(request)
         member = self._domain(self.members.get, organisation_id, member_id)
@@ -224,6 +258,7 @@ class ScimApi:
             return ScimResponse(304, None, {"ETag": etag(member)})
         return self._user_response(request, member)
 
+    @_refusals_recorded()
     def create_user(self, request: ScimRequest) -> ScimResponse:
         """POST /Users (RFC 7644 §3.3): 201 with Location and ETag."""
         organisation_id = self._organisation(request)
@@ -231,6 +266,7 @@ class ScimApi:
         member = self._domain(self.members.provision, organisation_id, fields_from_user(user))
         return self._user_response(request, member, 201)
 
+    @_refusals_recorded(member_argument=True)
     def replace_user(self, request: ScimRequest, member_id: str) -> ScimResponse:
         """PUT /Users/{id} (RFC 7644 §3.5.1); ``active`` left out keeps its value (ENTRA.md §11)."""
         principal = self._principal(request)
@@ -240,6 +276,7 @@ class ScimApi:
         self._changed_member(principal, member_id)
         return self._user_response(request, member)
 
+    @_refusals_recorded(member_argument=True)
     def patch_user(self, request: ScimRequest, member_id: str) -> ScimResponse:
         """PATCH /Users/{id} (RFC 7644 §3.5.2): all operations or none; 200 with the member."""
         principal = self._principal(request)
@@ -249,6 +286,7 @@ class ScimApi:
         self._changed_member(principal, member_id)
         return self._user_response(request, member)
 
+    @_refusals_recorded(member_argument=True)
     def delete_user(self, request: ScimRequest, member_id: str) -> ScimResponse:
         """DELETE /Users/{id} (RFC 7644 §3.6): 204, and the member is gone."""
         principal = self._principal(request)
@@ -259,25 +297,30 @@ class ScimApi:
 
     # -- discovery (RFC 7644 §4) ---------------------------------------------------------------
 
+    @_refusals_recorded()
     def service_provider_config(self, request: ScimRequest) -> ScimResponse:
         self._organisation(request)
         return ScimResponse(200, service_provider_config(request.base_url, self.max_results))
 
+    @_refusals_recorded()
     def list_resource_types(self, request: ScimRequest) -> ScimResponse:
         self._organisation(request)
         return ScimResponse(200, list_response([user_resource_type(request.base_url)], 1, 1))
 
+    @_refusals_recorded()
     def get_resource_type(self, request: ScimRequest, name: str) -> ScimResponse:
         self._organisation(request)
         if name != "User":
             raise ScimError(404, f'No resource type "{name}"; WiggleDesk serves User only')
         return ScimResponse(200, user_resource_type(request.base_url))
 
+    @_refusals_recorded()
     def list_schemas(self, request: ScimRequest) -> ScimResponse:
         self._organisation(request)
         documents = schema_documents(request.base_url)
         return ScimResponse(200, list_response(documents, len(documents), 1))
 
+    @_refusals_recorded()
     def get_schema(self, request: ScimRequest, urn: str) -> ScimResponse:
         self._organisation(request)
         for document in schema_documents(request.base_url):
@@ -287,17 +330,20 @@ class ScimApi:
 
     # -- what is not offered ------------------------------------------------------------------
 
+    @_refusals_recorded()
     def groups(self, request: ScimRequest) -> ScimResponse:
         """Every method on /Groups: 404 with advice (ENTRA.md §3), after authentication."""
         self._organisation(request)
         raise ScimError(404, GROUPS_DETAIL)
 
+    @_refusals_recorded()
     def unsupported(self, request: ScimRequest) -> ScimResponse:
         """/Bulk, /Me and methods not offered on an endpoint: 501 (RFC 7644 §3.12)."""
         self._organisation(request)
         what = f"{request.method} {request.path}".strip() or "This operation"
         raise ScimError(501, f"{what} is not supported by WiggleDesk's SCIM service")
 
+    @_refusals_recorded()
     def read_only(self, request: ScimRequest) -> ScimResponse:
         """A write to a discovery document (RFC 7644 §4 defines them for GET only): 405 with Allow.
         Not a SCIM operation we decline (those are 501), but a method this resource never has."""
@@ -305,6 +351,7 @@ class ScimApi:
         raise ScimError(405, f"{request.path or 'This endpoint'} can only be read, with GET",
                         headers={"Allow": "GET"})
 
+    @_refusals_recorded()
     def unknown_endpoint(self, request: ScimRequest) -> ScimResponse:
         """Any other path under the SCIM root: 404, but only once the token is accepted."""
         self._organisation(request)

@@ -1,0 +1,158 @@
+"""What ops and support do outside SCIM: look at organisations, switch their settings, read their trail.
+
+The command line and the ops console both go through ``Operations``, so they name organisations and
+members the same way and change settings by the same rules the token check reads (``access.py``): an
+organisation's API access, and a member's admin role and API access. A setting switched off stops the
+admin's tokens at their next request (403, saying what to switch back on); switched on, they work again.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Mapping
+
+from .activity import Activity
+from .errors import InvalidValue, NotFound
+from .model import ApiToken, Member, Organisation
+from .ports import Clock, TokenAuthority, UnitOfWork
+from .query import Attribute, Compare, MemberQuery, Operator
+
+#: The windows the provisioning health shows.
+DAY = timedelta(days=1)
+WEEK = timedelta(days=7)
+
+
+@dataclass(frozen=True)
+class OrganisationOverview:
+    """An organisation as ops see it: its members, its tokens, and its recent provisioning activity."""
+
+    organisation: Organisation
+    members: int
+    active_members: int
+    tokens: tuple[ApiToken, ...]
+    #: Records of the last 24 hours / 7 days per event (``activity.EVENTS``), events without any left out.
+    last_day: Mapping[str, int] = field(default_factory=dict)
+    last_week: Mapping[str, int] = field(default_factory=dict)
+
+    @property
+    def inactive_members(self) -> int:
+        return self.members - self.active_members
+
+    @property
+    def last_request(self) -> datetime | None:
+        """When one of its tokens was last used: the last time Entra called (to the minute)."""
+        used = [token.last_used for token in self.tokens if token.last_used is not None]
+        return max(used, default=None)
+
+
+class Operations:
+    def __init__(self, uow: UnitOfWork, clock: Clock, authority: TokenAuthority | None = None):
+        self.uow = uow
+        self.clock = clock
+        #: Told when a member's settings change, so no process keeps trusting their tokens (if it caches).
+        self.authority = authority
+
+    # -- reading -----------------------------------------------------------------------------------
+
+    def organisation(self, reference: str) -> Organisation:
+        """The organisation whose id is ``reference``, else whose name is (exactly, else ignoring case).
+        Raises ``NotFound``, or ``InvalidValue`` when the name is ambiguous."""
+        with self.uow:
+            organisations = self.uow.organisations.list()
+        found = ([o for o in organisations if o.id == reference]
+                 or [o for o in organisations if o.name == reference]
+                 or [o for o in organisations if o.name.casefold() == reference.casefold()])
+        if len(found) > 1:
+            raise InvalidValue(f'{len(found)} organisations are called "{reference}"; give the id instead')
+        if not found:
+            raise NotFound(f'No organisation is called "{reference}" or has that id')
+        return found[0]
+
+    def overviews(self) -> list[OrganisationOverview]:
+        """Every organisation, by name."""
+        now = self.clock.now()
+        with self.uow:
+            last_day = self.uow.activity.counts(now - DAY)
+            last_week = self.uow.activity.counts(now - WEEK)
+            return [self._overview(o, last_day.get(o.id, {}), last_week.get(o.id, {}))
+                    for o in self.uow.organisations.list()]
+
+    def overview(self, reference: str) -> OrganisationOverview:
+        organisation = self.organisation(reference)
+        now = self.clock.now()
+        with self.uow:
+            last_day = self.uow.activity.counts(now - DAY, organisation.id).get(organisation.id, {})
+            last_week = self.uow.activity.counts(now - WEEK, organisation.id).get(organisation.id, {})
+            return self._overview(organisation, last_day, last_week)
+
+    def _overview(self, organisation: Organisation, last_day, last_week) -> OrganisationOverview:
+        active = MemberQuery(filter=Compare(Attribute.ACTIVE, Operator.EQ, True), count=0)
+        return OrganisationOverview(
+            organisation=organisation,
+            members=self.uow.members.count(organisation.id),
+            active_members=self.uow.members.search(organisation.id, active).total,
+            tokens=tuple(self.uow.tokens.list_for_organisation(organisation.id)),
+            last_day=last_day, last_week=last_week)
+
+    def member(self, organisation_id: str, email: str) -> Member:
+        """The organisation's member whose userName is ``email`` (ignoring case, as userNames compare),
+        else the only one with that e-mail address. Raises ``NotFound`` or ``InvalidValue``."""
+        with self.uow:
+            member = self.uow.members.find(organisation_id, user_name=email)
+            if member is not None:
+                return member
+            by_email = MemberQuery(filter=Compare(Attribute.EMAIL_VALUE, Operator.EQ, email), count=2)
+            found = self.uow.members.search(organisation_id, by_email).members
+        if len(found) > 1:
+            raise InvalidValue(f"Several members have the e-mail address {email}; use their userName")
+        if not found:
+            raise NotFound(f"No member has the userName or e-mail address {email}")
+        return found[0]
+
+    def activity(self, organisation_id: str, *, since: datetime | None = None, member_id: str | None = None,
+                 event: str | None = None, limit: int = 100) -> list[Activity]:
+        """The organisation's activity trail, newest first."""
+        if limit < 1:
+            raise InvalidValue("The limit must be at least 1")
+        with self.uow:
+            return self.uow.activity.list(organisation_id, since=since, member_id=member_id, event=event,
+                                          limit=limit)
+
+    # -- changing ----------------------------------------------------------------------------------
+
+    def set_api_access(self, reference: str, on: bool) -> Organisation:
+        """Switch the organisation's API access: off refuses every token of it from the next request."""
+        organisation = self.organisation(reference)
+        changed = Organisation(id=organisation.id, name=organisation.name, api_access=on)
+        with self.uow:
+            self.uow.organisations.update(changed)
+            self.uow.commit()
+        return changed
+
+    def set_member_api_access(self, organisation_id: str, email: str, on: bool) -> Member:
+        """Switch a member's API access: off refuses their tokens from the next request."""
+        return self._set(organisation_id, email, api_access=on)
+
+    def set_member_admin(self, organisation_id: str, email: str, on: bool) -> Member:
+        """Make a member an admin or not: a token works only while its owner is one."""
+        return self._set(organisation_id, email, is_admin=on)
+
+    def _set(self, organisation_id: str, email: str, **settings: bool) -> Member:
+        with self.uow:
+            member = self.member(organisation_id, email)
+            changed = member.with_settings(**settings)
+            if changed != member:
+                self.uow.members.update(changed, expected_version=member.version, previous=member)
+            self.uow.commit()
+        if changed != member and self.authority is not None:
+            self.authority.forget_admin(organisation_id, member.id)
+        return changed
+
+    def prune_activity(self, keep: timedelta) -> int:
+        """Delete the trail's records older than ``keep``, for every organisation; how many."""
+        if keep <= timedelta(0):
+            raise InvalidValue("Records must be kept for a positive time")
+        with self.uow:
+            pruned = self.uow.activity.prune(self.clock.now() - keep)
+            self.uow.commit()
+        return pruned

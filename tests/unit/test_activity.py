@@ -1,0 +1,169 @@
+"""The provisioning activity trail: what each SCIM request changed or why it was refused, names only."""
+from __future__ import annotations
+
+import dataclasses
+from datetime import timedelta
+
+import pytest
+
+from tests.support import START
+from tests.unit.scim_requests import FULL_USER, SEED_USER, patch_body, scim_request
+from wiggledesk_scim.domain.activity import (CREATE, DELETE, DEPROVISION, REFUSED, REPLACE, RESTORE, UPDATE,
+                                             change_event, changed_attributes, given_attributes)
+from wiggledesk_scim.domain.model import Address, EnterpriseInfo, MemberFields, Name
+from wiggledesk_scim.domain.scim.errors import ScimError
+
+URN = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:"
+
+
+# -- attribute names ----------------------------------------------------------------------------
+
+def _a_different_value(value):
+    if isinstance(value, bool):
+        return not value
+    if isinstance(value, tuple):
+        return (Address(locality="Oslo"),)  # any non-empty tuple differs from the default ()
+    return "changed"
+
+
+@pytest.mark.parametrize("attribute", [f.name for f in dataclasses.fields(MemberFields)
+                                       if f.name not in ("name", "enterprise")])
+def test_every_scalar_and_multi_valued_attribute_has_one_scim_name(attribute):
+    before = MemberFields(user_name="ada")
+    after = dataclasses.replace(before, **{attribute: _a_different_value(getattr(before, attribute))})
+    (name,) = changed_attributes(before, after)
+    assert name[0].islower() and "_" not in name
+
+
+@pytest.mark.parametrize("part, cls, expected_prefix", [("name", Name, "name."), ("enterprise", EnterpriseInfo, URN)])
+def test_every_sub_attribute_of_name_and_the_enterprise_extension_has_its_scim_path(part, cls, expected_prefix):
+    for sub in dataclasses.fields(cls):
+        before = MemberFields(user_name="ada")
+        after = dataclasses.replace(before, **{part: cls(**{sub.name: "changed"})})
+        (name,) = changed_attributes(before, after)
+        assert name.startswith(expected_prefix) and "_" not in name
+    manager = dataclasses.replace(MemberFields(user_name="ada"), enterprise=EnterpriseInfo(manager_id="m-9"))
+    assert changed_attributes(MemberFields(user_name="ada"), manager) == (URN + "manager",)
+
+
+def test_nothing_changed_names_nothing():
+    fields = MemberFields(user_name="ada", name=Name(given_name="Ada"))
+    assert changed_attributes(fields, dataclasses.replace(fields)) == ()
+
+
+def test_a_new_member_names_what_it_was_given_and_always_user_name_and_active():
+    assert given_attributes(MemberFields(user_name="ada")) == ("userName", "active")
+    assert given_attributes(MemberFields(user_name="ada", active=False, display_name="Ada")) == (
+        "userName", "active", "displayName")
+
+
+@pytest.mark.parametrize("before, after, kind, event", [
+    (True, False, UPDATE, DEPROVISION), (False, True, REPLACE, RESTORE),
+    (True, True, UPDATE, UPDATE), (False, False, REPLACE, REPLACE),
+])
+def test_turning_active_off_or_on_is_a_deprovision_or_a_restore(before, after, kind, event):
+    fields = MemberFields(user_name="ada")
+    assert change_event(kind, dataclasses.replace(fields, active=before),
+                        dataclasses.replace(fields, active=after)) == event
+
+
+# -- a whole Entra cycle, through the SCIM API -------------------------------------------------
+
+def _trail(uow, organisation_id):
+    with uow:
+        return uow.activity.list(organisation_id, limit=1000)
+
+
+def test_an_entra_cycle_is_recorded_step_by_step_with_names_and_no_values(scim, uow, clock, contoso, token_a):
+    org = contoso.organisation.id
+    created = scim.create_user(scim_request(token_a, FULL_USER, method="POST", request_id="r-1")).body
+    member = created["id"]
+    clock.advance(1)
+    scim.patch_user(scim_request(token_a, patch_body({"op": "Replace", "path": "displayName", "value": "Adele V."}),
+                                 method="PATCH", request_id="r-2"), member)
+    clock.advance(1)
+    scim.patch_user(scim_request(token_a, patch_body({"op": "Replace", "path": "active", "value": "False"}),
+                                 method="PATCH", request_id="r-3"), member)
+    clock.advance(1)
+    scim.patch_user(scim_request(token_a, patch_body({"op": "Replace", "path": "active", "value": "True"}),
+                                 method="PATCH", request_id="r-4"), member)
+    clock.advance(1)
+    scim.replace_user(scim_request(token_a, {**FULL_USER, "title": "Director"}, method="PUT",
+                                   request_id="r-5"), member)
+    clock.advance(1)
+    scim.delete_user(scim_request(token_a, method="DELETE", request_id="r-6"), member)
+
+    trail = _trail(uow, org)[::-1]
+    assert [(a.event, a.request_id) for a in trail] == [
+        (CREATE, "r-1"), (UPDATE, "r-2"), (DEPROVISION, "r-3"), (RESTORE, "r-4"), (REPLACE, "r-5"), (DELETE, "r-6")]
+    assert {a.member_id for a in trail} == {member}
+    assert {a.token_id for a in trail} == {contoso_token_id(uow, org)}
+    assert [a.at for a in trail] == [START + timedelta(seconds=s) for s in range(6)]
+    assert trail[1].attributes == ("displayName",)
+    assert trail[2].attributes == trail[3].attributes == ("active",)
+    assert trail[4].attributes == ("displayName", "title")
+    assert trail[5].attributes == ()
+    assert {"userName", "externalId", "emails", "name.givenName", URN + "department"} <= set(trail[0].attributes)
+    # Names, never values: nothing Entra sent appears in any record.
+    text = repr(trail)
+    for value in ("adele", "Adele", "Retail Manager", "Director", "contoso.example"):
+        assert value not in text
+
+
+def contoso_token_id(uow, org):
+    with uow:
+        (token,) = uow.tokens.list_for_organisation(org)
+    return token.id
+
+
+def test_a_change_that_changes_nothing_is_not_recorded(scim, uow, contoso, token_a):
+    member = scim.create_user(scim_request(token_a, SEED_USER, method="POST")).body["id"]
+    scim.patch_user(scim_request(token_a, patch_body({"op": "Replace", "path": "active", "value": True}),
+                                 method="PATCH"), member)
+    assert [a.event for a in _trail(uow, contoso.organisation.id)] == [CREATE]
+
+
+def test_a_refused_request_is_recorded_with_status_and_scim_type_and_leaves_no_success_record(
+        scim, uow, contoso, token_a):
+    org = contoso.organisation.id
+    member = scim.create_user(scim_request(token_a, SEED_USER, method="POST")).body["id"]
+    with pytest.raises(ScimError):
+        scim.create_user(scim_request(token_a, {**SEED_USER, "externalId": "other"}, method="POST",
+                                      request_id="r-dup"))
+    with pytest.raises(ScimError):
+        scim.patch_user(scim_request(token_a, patch_body({"op": "Replace", "path": "userName", "value": ""}),
+                                     method="PATCH", request_id="r-bad"), member)
+    with pytest.raises(ScimError):
+        scim.get_user(scim_request(token_a, request_id="r-404"), "x" * 37)
+
+    newest = _trail(uow, org)
+    assert [(a.event, a.status, a.scim_type, a.member_id, a.request_id) for a in newest] == [
+        (REFUSED, 404, None, None, "r-404"),
+        (REFUSED, 400, "invalidValue", member, "r-bad"),
+        (REFUSED, 409, "uniqueness", None, "r-dup"),
+        (CREATE, None, None, member, None),
+    ]
+    assert all(a.attributes == () for a in newest[:3])
+
+
+def test_a_refused_token_of_the_organisation_is_recorded_in_its_trail_and_a_stranger_in_none(
+        scim, uow, authority, clock, contoso, fabrikam, token_a):
+    with uow:
+        (token,) = uow.tokens.list_for_organisation(contoso.organisation.id)
+        uow.tokens.revoke(token.id, clock.now())
+        uow.commit()
+    for presented in (token_a, "wdscim_not-a-token", None):
+        with pytest.raises(ScimError):
+            scim.list_users(scim_request(presented, request_id="r-x"))
+
+    (refusal,) = _trail(uow, contoso.organisation.id)
+    assert (refusal.event, refusal.status, refusal.token_id) == (REFUSED, 401, token.id)
+    assert _trail(uow, fabrikam.organisation.id) == []
+
+
+def test_a_refusal_is_kept_though_the_unit_it_was_recorded_in_rolls_back(uow, members, contoso):
+    with pytest.raises(RuntimeError):
+        with uow:
+            members.refused(contoso.organisation.id, 409, "uniqueness")
+            raise RuntimeError("the request fails after the refusal was noted")
+    assert [a.status for a in _trail(uow, contoso.organisation.id)] == [409]
