@@ -1,5 +1,6 @@
-"""The ``wiggledesk-scim`` command: ``migrate`` the database schema, ``onboard`` an organisation, and
-manage API ``tokens`` (list, issue, revoke).
+"""The ``wiggledesk-scim`` command: ``migrate`` the database schema, ``onboard`` an organisation, manage
+API ``tokens`` (list, issue, revoke), organisations' and members' settings (``org``, ``member``), and read
+or prune the provisioning ``activity`` trail.
 
 Reads the same ini as the web app and reuses its wiring (``pyramid.paster.bootstrap`` and the request's
 transaction manager), so a command changes the database exactly as a request would. Failures print one
@@ -12,16 +13,19 @@ import argparse
 import json
 import sys
 from contextlib import contextmanager
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 from urllib.parse import urlsplit
 
 from pyramid.paster import bootstrap, get_appsettings, setup_logging
 
-from ..domain.errors import DomainError
+from ..domain.activity import EVENTS, REFUSED
+from ..domain.errors import DomainError, NotFound
 from .pyramid_app import SCIM_ROOT, container_of
 from .wiring import AppSettings, SettingsError
 
 EXIT_FAILURE = 1
+#: The most events one ``activity`` command prints.
+MAX_ACTIVITY_LIMIT = 100_000
 
 
 class CommandFailed(Exception):
@@ -36,8 +40,16 @@ def main(argv: list[str] | None = None) -> int:
             _migrate(args.config_uri)
         elif args.command == "onboard":
             _onboard(args.config_uri, args.organisation_name, args.admin_email, args.base_url)
-        else:
+        elif args.command == "tokens":
             _TOKEN_COMMANDS[args.tokens_command](args)
+        elif args.command == "org":
+            _ORG_COMMANDS[args.org_command](args)
+        elif args.command == "member":
+            _member_setting(args)
+        elif args.command == "activity":
+            _activity(args)
+        elif args.command == "prune-activity":
+            _prune_activity(args)
     except (CommandFailed, SettingsError, DomainError) as exc:
         return _fail(str(exc))
     except FileNotFoundError as exc:
@@ -81,7 +93,73 @@ def _parser() -> argparse.ArgumentParser:
     issue.add_argument("--expires-in", type=_days, metavar="DAYS", help="expire after this many days (default: never)")
     revoke = token_commands.add_parser("revoke", help="revoke a token: refused from the next request on")
     revoke.add_argument("token_id", metavar="TOKEN_ID", help="the id `tokens list` shows")
+
+    org = commands.add_parser("org", help="list organisations, show one, switch its API access",
+                              description="Organisations and their API access. Switching it off refuses "
+                                          "every token of the organisation from the next request on.")
+    org_commands = org.add_subparsers(dest="org_command", required=True, metavar="ACTION")
+    org_list = org_commands.add_parser("list", help="every organisation, one per line")
+    org_list.add_argument("--json", action="store_true", help="one JSON record per line")
+    org_show = org_commands.add_parser("show", help="members, API access, tokens and recent activity")
+    org_show.add_argument("organisation", metavar="ORG", help="the organisation's name or id")
+    org_show.add_argument("--json", action="store_true", help="one JSON record")
+    api_access = org_commands.add_parser("api-access", help="switch the organisation's API access on or off")
+    api_access.add_argument("organisation", metavar="ORG", help="the organisation's name or id")
+    api_access.add_argument("state", choices=("on", "off"))
+
+    member = commands.add_parser("member", help="switch a member's API access or admin role",
+                                 description="A token works only while its admin is an admin with API "
+                                             "access; switching either off refuses their tokens from the "
+                                             "next request on.")
+    member_commands = member.add_subparsers(dest="member_command", required=True, metavar="SETTING")
+    for setting, help_text in (("api-access", "switch the member's API access on or off"),
+                               ("admin", "make the member an admin, or not")):
+        command = member_commands.add_parser(setting, help=help_text)
+        command.add_argument("organisation", metavar="ORG", help="the organisation's name or id")
+        command.add_argument("email", metavar="EMAIL", help="the member's userName or e-mail address")
+        command.add_argument("state", choices=("on", "off"))
+
+    activity = commands.add_parser(
+        "activity", help="the organisation's provisioning activity trail, newest first",
+        description="What each SCIM request changed (create, replace, update, deprovision, restore, "
+                    "delete, with the names of the attributes) or why it was refused (status, scimType). "
+                    "One event per line, newest first.")
+    activity.add_argument("organisation", metavar="ORG", help="the organisation's name or id")
+    activity.add_argument("--since", type=_moment_argument, metavar="ISO",
+                          help="only events at or after this time, e.g. 2026-11-24 or 2026-11-24T09:30Z (UTC "
+                               "unless an offset is given)")
+    activity.add_argument("--member", metavar="ID", help="only this member's events (the SCIM id)")
+    activity.add_argument("--event", choices=EVENTS, help="only events of this kind")
+    activity.add_argument("--limit", type=_limit, default=100, metavar="N", help="at most N events (default 100)")
+    activity.add_argument("--json", action="store_true", help="one JSON record per line")
+
+    prune = commands.add_parser(
+        "prune-activity", help="delete activity records older than the retention",
+        description="Delete the activity trail's records older than wiggledesk.activity.retention_days "
+                    "(or --older-than), for every organisation. Run it daily, e.g. from cron.")
+    prune.add_argument("--older-than", type=_days, metavar="DAYS",
+                       help="the retention in days, instead of the ini's")
     return parser
+
+
+def _moment_argument(text: str) -> datetime:
+    """An ISO 8601 date or time; UTC unless it says otherwise."""
+    try:
+        moment = datetime.fromisoformat(text.strip().replace("z", "Z"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an ISO 8601 date or time, e.g. 2026-11-24T09:30Z") \
+            from None
+    return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment.astimezone(timezone.utc)
+
+
+def _limit(text: str) -> int:
+    try:
+        limit = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if not 1 <= limit <= MAX_ACTIVITY_LIMIT:
+        raise argparse.ArgumentTypeError(f"N must be 1 to {MAX_ACTIVITY_LIMIT}")
+    return limit
 
 
 def _days(text: str) -> int:
@@ -110,17 +188,12 @@ def _transaction(config_uri: str):
                 container.engine.dispose()  # the command is done with the database
 
 
-def _organisation(uow, reference: str):
+def _organisation(container, uow, reference: str):
     """The organisation named or identified by ``reference``."""
-    organisations = uow.organisations.list()
-    found = [o for o in organisations if o.id == reference] or [o for o in organisations if o.name == reference]
-    if not found:
-        found = [o for o in organisations if o.name.casefold() == reference.casefold()]
-    if len(found) > 1:
-        raise CommandFailed(f'{len(found)} organisations are called "{reference}"; give the id instead')
-    if not found:
-        raise CommandFailed(f'no organisation is called "{reference}" or has that id (see `org list`)')
-    return found[0]
+    try:
+        return container.operations(uow).organisation(reference)
+    except NotFound:
+        raise CommandFailed(f'no organisation is called "{reference}" or has that id (see `org list`)') from None
 
 
 def _moment(value) -> str | None:
@@ -130,7 +203,7 @@ def _moment(value) -> str | None:
 def _tokens_list(args) -> None:
     with _transaction(args.config_uri) as (container, uow):
         with uow:
-            organisation = _organisation(uow, args.organisation)
+            organisation = _organisation(container, uow, args.organisation)
             tokens = uow.tokens.list_for_organisation(organisation.id)
             owners = {token.admin_id: uow.members.get(organisation.id, token.admin_id).user_name for token in tokens}
         now = container.clock.now()
@@ -153,7 +226,7 @@ def _tokens_list(args) -> None:
 def _tokens_issue(args) -> None:
     with _transaction(args.config_uri) as (container, uow):
         with uow:
-            organisation = _organisation(uow, args.organisation)
+            organisation = _organisation(container, uow, args.organisation)
             admin = uow.members.find(organisation.id, user_name=args.admin_email)
         if admin is None:
             raise CommandFailed(f"{organisation.name} has no member {args.admin_email}")
@@ -189,6 +262,129 @@ def _tokens_revoke(args) -> None:
 
 
 _TOKEN_COMMANDS = {"list": _tokens_list, "issue": _tokens_issue, "revoke": _tokens_revoke}
+
+
+# -- organisations and members -------------------------------------------------------------------
+
+def _on_off(value: bool) -> str:
+    return "on" if value else "off"
+
+
+def _overview_record(overview, now) -> dict:
+    organisation = overview.organisation
+    return {"id": organisation.id, "name": organisation.name, "api_access": organisation.api_access,
+            "members": overview.members, "active_members": overview.active_members,
+            "inactive_members": overview.inactive_members,
+            "tokens": [{"id": t.id, "name": t.name, "state": t.state(now), "last_used": _moment(t.last_used)}
+                       for t in overview.tokens],
+            "last_request": _moment(overview.last_request),
+            "last_24h": dict(overview.last_day), "last_7d": dict(overview.last_week)}
+
+
+def _counts(counts) -> str:
+    return ", ".join(f"{event} {counts[event]}" for event in EVENTS if counts.get(event)) or "none"
+
+
+def _org_list(args) -> None:
+    with _transaction(args.config_uri) as (container, uow):
+        overviews = container.operations(uow).overviews()
+        now = container.clock.now()
+    for overview in overviews:
+        record = _overview_record(overview, now)
+        if args.json:
+            print(json.dumps(record))
+        else:
+            print("  ".join([record["id"], f'"{record["name"]}"', f"api-access {_on_off(record['api_access'])}",
+                             f"members {record['members']} ({record['active_members']} active)",
+                             f"tokens {len(record['tokens'])}",
+                             f"last request {record['last_request'] or 'never'}"]))
+    if not overviews and not args.json:
+        print("There are no organisations yet (see `onboard`).", file=sys.stderr)
+
+
+def _org_show(args) -> None:
+    with _transaction(args.config_uri) as (container, uow):
+        operations = container.operations(uow)
+        overview = operations.overview(_organisation(container, uow, args.organisation).id)
+        now = container.clock.now()
+    record = _overview_record(overview, now)
+    if args.json:
+        print(json.dumps(record))
+        return
+    print(f'{record["name"]} (id {record["id"]})')
+    print(f"  API access:    {_on_off(record['api_access'])}")
+    print(f"  Members:       {record['members']} ({record['active_members']} active, "
+          f"{record['inactive_members']} inactive)")
+    print(f"  Last request:  {record['last_request'] or 'never'}")
+    print(f"  Last 24 hours: {_counts(overview.last_day)}")
+    print(f"  Last 7 days:   {_counts(overview.last_week)}")
+    print(f"  Tokens:        {len(overview.tokens) or 'none'}")
+    for token in record["tokens"]:
+        print(f'    {token["id"]}  {token["state"]}  "{token["name"]}"  last used {token["last_used"] or "never"}')
+
+
+def _org_api_access(args) -> None:
+    on = args.state == "on"
+    with _transaction(args.config_uri) as (container, uow):
+        organisation = container.operations(uow).set_api_access(
+            _organisation(container, uow, args.organisation).id, on)
+    effect = ("its admins' tokens work again from the next request" if on else
+              "every token of it is refused (403) from the next request on")
+    print(f"API access is {_on_off(on)} for {organisation.name}: {effect}.")
+
+
+_ORG_COMMANDS = {"list": _org_list, "show": _org_show, "api-access": _org_api_access}
+
+
+def _member_setting(args) -> None:
+    on = args.state == "on"
+    with _transaction(args.config_uri) as (container, uow):
+        operations = container.operations(uow)
+        organisation = _organisation(container, uow, args.organisation)
+        if args.member_command == "admin":
+            member = operations.set_member_admin(organisation.id, args.email, on)
+            what = "an admin" if on else "no longer an admin"
+        else:
+            member = operations.set_member_api_access(organisation.id, args.email, on)
+            what = f"API access {_on_off(on)}"
+    if member.active and member.is_admin and member.api_access and organisation.api_access:
+        effect = "their tokens work from the next request"
+    else:
+        effect = "their tokens are refused from the next request on: " + _why_not(organisation, member)
+    print(f"{member.user_name} of {organisation.name} is {what} (member {member.id}); {effect}.")
+
+
+# -- the activity trail ----------------------------------------------------------------------------
+
+def _activity(args) -> None:
+    with _transaction(args.config_uri) as (container, uow):
+        organisation = _organisation(container, uow, args.organisation)
+        records = container.operations(uow).activity(organisation.id, since=args.since, member_id=args.member,
+                                                     event=args.event, limit=args.limit)
+    for record in records:
+        line = {"time": record.at.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+                "event": record.event, "member_id": record.member_id, "attributes": list(record.attributes),
+                "status": record.status, "scim_type": record.scim_type, "request_id": record.request_id,
+                "token_id": record.token_id}
+        if args.json:
+            print(json.dumps(line))
+            continue
+        parts = [line["time"], record.event, record.member_id or "-"]
+        if record.event == REFUSED:
+            parts.append(f"status {record.status}" + (f" {record.scim_type}" if record.scim_type else ""))
+        elif record.attributes:
+            parts.append(",".join(record.attributes))
+        parts.append(f"request {record.request_id or '-'}")
+        print("  ".join(parts))
+    if not records and not args.json:
+        print(f"{organisation.name} has no activity matching that.", file=sys.stderr)
+
+
+def _prune_activity(args) -> None:
+    with _transaction(args.config_uri) as (container, uow):
+        days = args.older_than or container.settings.activity_retention_days
+        pruned = container.operations(uow).prune_activity(timedelta(days=days))
+    print(f"Deleted {pruned} activity records older than {days} days.")
 
 
 def _migrate(config_uri: str) -> None:

@@ -17,17 +17,23 @@ from ..adapters.system import SystemClock, UuidGenerator
 from ..domain.access import AcceptedTokens, StoredTokenAuthority
 from ..domain.ports import Clock, IdGenerator, UnitOfWork
 from ..domain.scim.api import ScimApi
+from ..domain.operations import Operations
 from ..domain.services import MemberService, Onboarding, onboard
 
 STORAGE_KEY = "wiggledesk.storage"
 URL_KEY = "sqlalchemy.url"
 MAX_RESULTS_KEY = "wiggledesk.scim.max_results"
 TOKEN_CACHE_KEY = "wiggledesk.token_cache_seconds"
+ACTIVITY_RETENTION_KEY = "wiggledesk.activity.retention_days"
 AUTO_MIGRATE_KEY = "wiggledesk.auto_migrate"
 PUBLIC_URL_KEY = "wiggledesk.public_url"
 HIDE_PARAMETERS_KEY = "sqlalchemy.hide_parameters"
+ACCESS_LOG_KEY = "wiggledesk.access_log"
+ACCESS_LOG_FILE_KEY = "wiggledesk.access_log.file"
 
 STORAGES = ("sqlalchemy", "memory")
+#: How the access log writes its one line per request (entrypoints/access_log.py), or ``off``.
+ACCESS_LOG_FORMATS = ("plain", "json", "off")
 DEFAULT_MAX_RESULTS = 200
 MAX_RESULTS_LIMIT = 1000
 DEFAULT_PUBLIC_URL = "http://127.0.0.1:6543"
@@ -35,6 +41,10 @@ DEFAULT_PUBLIC_URL = "http://127.0.0.1:6543"
 #: the bound on how late a revocation or a switched-off API access reaches a running process.
 DEFAULT_TOKEN_CACHE_SECONDS = 0
 MAX_TOKEN_CACHE_SECONDS = 300
+#: How long the activity trail is kept by ``prune-activity``: long enough for support to look back over a
+#: quarter's provisioning cycles.
+DEFAULT_ACTIVITY_RETENTION_DAYS = 90
+MAX_ACTIVITY_RETENTION_DAYS = 3650
 
 #: ``sqlalchemy.url = env:NAME`` reads the URL from the environment variable NAME. PasteDeploy has no
 #: way to interpolate environment variables into an ini, and production keeps its credentials out of
@@ -58,8 +68,12 @@ class AppSettings:
     database_url: str | None = None
     max_results: int = DEFAULT_MAX_RESULTS
     token_cache_seconds: int = DEFAULT_TOKEN_CACHE_SECONDS
+    activity_retention_days: int = DEFAULT_ACTIVITY_RETENTION_DAYS
     auto_migrate: bool = False
     public_url: str = DEFAULT_PUBLIC_URL
+    access_log: str = "plain"
+    #: The access log's file, or None for the process's stderr.
+    access_log_file: str | None = None
     engine_settings: Mapping[str, Any] = field(default_factory=dict)
 
     @classmethod
@@ -91,8 +105,13 @@ class AppSettings:
                 settings, TOKEN_CACHE_KEY, DEFAULT_TOKEN_CACHE_SECONDS, 0, MAX_TOKEN_CACHE_SECONDS,
                 "how many seconds a process trusts a token it accepted before reading it again; 0 reads "
                 "it on every request"),
+            activity_retention_days=_whole_number(
+                settings, ACTIVITY_RETENTION_KEY, DEFAULT_ACTIVITY_RETENTION_DAYS, 1, MAX_ACTIVITY_RETENTION_DAYS,
+                "how many days `prune-activity` keeps the provisioning activity trail"),
             auto_migrate=_boolean(settings, AUTO_MIGRATE_KEY, False),
             public_url=_public_url(settings),
+            access_log=_access_log(settings),
+            access_log_file=_text(settings, ACCESS_LOG_FILE_KEY, "") or None,
             engine_settings=engine_settings,
         )
 
@@ -143,6 +162,15 @@ def _public_url(settings: Mapping[str, Any]) -> str:
             f"{PUBLIC_URL_KEY} = {value!r} must be the address Entra reaches this service at, "
             f"such as https://scim.wiggledesk.example")
     return value.rstrip("/")
+
+
+def _access_log(settings: Mapping[str, Any]) -> str:
+    value = _text(settings, ACCESS_LOG_KEY, "plain")
+    if value.lower() not in ACCESS_LOG_FORMATS:
+        raise SettingsError(
+            f"{ACCESS_LOG_KEY} = {value!r} is not an access log format; write {ACCESS_LOG_KEY} = plain "
+            f"(key=value pairs, the default), json (one JSON object per line) or off")
+    return value.lower()
 
 
 def _database_url(settings: Mapping[str, Any], environ: Mapping[str, str]) -> str:
@@ -221,6 +249,10 @@ class Container:
 
     def authority(self, uow: UnitOfWork) -> StoredTokenAuthority:
         return StoredTokenAuthority(uow, self.clock, self.ids, self.accepted_tokens)
+
+    def operations(self, uow: UnitOfWork) -> Operations:
+        """Ops' and support's tools (the CLI, the ops console) over ``uow``."""
+        return Operations(uow, self.clock, self.authority(uow))
 
     def readiness_problem(self) -> str | None:
         """Why this process cannot serve yet (for ``/readyz`` and its log line), or None if it can:

@@ -4,52 +4,20 @@ from __future__ import annotations
 
 import json
 import re
-from pathlib import Path
 
 import pytest
-from webtest import TestApp
 
 from wiggledesk_scim.entrypoints import cli
-from wiggledesk_scim.entrypoints.pyramid_app import CONTAINER_KEY, main
 
 ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
-
-
-@pytest.fixture
-def ini(tmp_path: Path, database_url: str, migrated_engine) -> Path:
-    path = tmp_path / "test.ini"
-    path.write_text("[app:main]\nuse = egg:wiggledesk-scim\nwiggledesk.storage = sqlalchemy\n"
-                    f"sqlalchemy.url = {database_url.replace('%', '%%')}\n")
-    return path
-
-
-def run(capsys, ini: Path, *args: str) -> tuple[int, str, str]:
-    code = cli.main([str(ini), *args])
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-@pytest.fixture
-def contoso(capsys, ini) -> str:
-    code, out, err = run(capsys, ini, "onboard", "Contoso", "ada@contoso.example")
-    assert code == 0, err
-    return out.strip().splitlines()[-1]
-
-
-@pytest.fixture
-def scim(database_url, ini):
-    """The SCIM API over the same database, as configured by default: tokens checked on every request."""
-    app = main({}, **{"wiggledesk.storage": "sqlalchemy", "sqlalchemy.url": database_url})
-    yield TestApp(app)
-    app.registry[CONTAINER_KEY].engine.dispose()
 
 
 def get_users(scim, token: str, status: int = 200):
     return scim.get("/scim/v2/Users", headers={"Authorization": f"Bearer {token}"}, status=status)
 
 
-def test_issue_prints_the_secret_alone_on_the_last_line_and_it_works(capsys, ini, contoso, scim):
-    code, out, err = run(capsys, ini, "tokens", "issue", "Contoso", "ada@contoso.example",
+def test_issue_prints_the_secret_alone_on_the_last_line_and_it_works(wiggledesk, contoso, scim):
+    code, out, err = wiggledesk("tokens", "issue", "Contoso", "ada@contoso.example",
                          "--name", "Entra production", "--expires-in", "90")
     assert (code, err) == (0, "")
     secret = out.strip().splitlines()[-1]
@@ -59,12 +27,12 @@ def test_issue_prints_the_secret_alone_on_the_last_line_and_it_works(capsys, ini
     assert get_users(scim, contoso).status_int == 200  # the first token still works: rotation without downtime
 
 
-def test_list_shows_every_token_and_never_a_secret(capsys, ini, contoso, scim):
-    _, issued, _ = run(capsys, ini, "tokens", "issue", "Contoso", "ada@contoso.example", "--name", "Rotation")
+def test_list_shows_every_token_and_never_a_secret(wiggledesk, contoso, scim):
+    _, issued, _ = wiggledesk("tokens", "issue", "Contoso", "ada@contoso.example", "--name", "Rotation")
     secret = issued.strip().splitlines()[-1]
     get_users(scim, secret)
 
-    code, out, err = run(capsys, ini, "tokens", "list", "Contoso")
+    code, out, err = wiggledesk("tokens", "list", "Contoso")
     assert (code, err) == (0, "")
     lines = out.strip().splitlines()
     assert len(lines) == 2 and all(ID.match(line) and " active " in line for line in lines)
@@ -73,24 +41,24 @@ def test_list_shows_every_token_and_never_a_secret(capsys, ini, contoso, scim):
     for token in (contoso, secret):
         assert token not in out and token[7:15] not in out  # not even a piece of it
 
-    code, out, _ = run(capsys, ini, "tokens", "list", "contoso", "--json")
+    code, out, _ = wiggledesk("tokens", "list", "contoso", "--json")
     records = [json.loads(line) for line in out.strip().splitlines()]
     assert [(r["name"], r["admin"], r["state"], r["expires"]) for r in records] == [
         ("API token", "ada@contoso.example", "active", None), ("Rotation", "ada@contoso.example", "active", None)]
     assert set(records[0]) == {"id", "name", "admin", "state", "created", "last_used", "expires", "revoked"}
 
 
-def test_revoke_takes_effect_at_the_next_request_with_a_detail_that_says_so(capsys, ini, contoso, scim):
+def test_revoke_takes_effect_at_the_next_request_with_a_detail_that_says_so(wiggledesk, contoso, scim):
     assert get_users(scim, contoso).status_int == 200
-    _, out, _ = run(capsys, ini, "tokens", "list", "Contoso", "--json")
+    _, out, _ = wiggledesk("tokens", "list", "Contoso", "--json")
     token_id = json.loads(out)["id"]
 
-    code, out, err = run(capsys, ini, "tokens", "revoke", token_id)
+    code, out, err = wiggledesk("tokens", "revoke", token_id)
 
     assert (code, err) == (0, "") and token_id in out
     refused = get_users(scim, contoso, status=401).json
     assert refused["detail"].startswith("This API token was revoked on ")
-    _, out, _ = run(capsys, ini, "tokens", "list", "Contoso", "--json")
+    _, out, _ = wiggledesk("tokens", "list", "Contoso", "--json")
     assert json.loads(out)["state"] == "revoked"
 
 
@@ -101,18 +69,18 @@ def test_revoke_takes_effect_at_the_next_request_with_a_detail_that_says_so(caps
     (("tokens", "revoke", "not-an-id"), "No API token with id"),
     (("tokens", "issue", "Contoso", "ada@contoso.example", "--name", " "), "name must be 1 to 100"),
 ])
-def test_refusals_are_one_line_on_stderr_and_change_nothing(capsys, ini, contoso, args, reason):
-    _, before, _ = run(capsys, ini, "tokens", "list", "Contoso", "--json")
-    code, out, err = run(capsys, ini, *args)
+def test_refusals_are_one_line_on_stderr_and_change_nothing(wiggledesk, contoso, args, reason):
+    _, before, _ = wiggledesk("tokens", "list", "Contoso", "--json")
+    code, out, err = wiggledesk(*args)
     assert (code, out) == (1, "")
     assert err.count("\n") == 1 and reason in err
-    assert run(capsys, ini, "tokens", "list", "Contoso", "--json")[1] == before
+    assert wiggledesk("tokens", "list", "Contoso", "--json")[1] == before
 
 
-def test_a_token_is_not_issued_to_someone_who_could_not_use_it(capsys, ini, contoso, scim):
+def test_a_token_is_not_issued_to_someone_who_could_not_use_it(wiggledesk, contoso, scim):
     scim.post_json("/scim/v2/Users", {"userName": "grace@contoso.example", "active": True},
                    headers={"Authorization": f"Bearer {contoso}"}, status=201)
-    code, out, err = run(capsys, ini, "tokens", "issue", "Contoso", "grace@contoso.example")
+    code, out, err = wiggledesk("tokens", "issue", "Contoso", "grace@contoso.example")
     assert (code, out) == (1, "")
     assert "not an admin (member admin ORG EMAIL on)" in err and "API access is off for them" in err
 
