@@ -3,10 +3,12 @@ from setuptools import find_packages, setup
 requires = [
     "alembic>=1.13",
     "colander>=2.0",
+    "jinja2>=3.1",
     "orjson>=3.9",
     "plaster_pastedeploy>=1.0",
     "psycopg[binary]>=3.1",
     "pyramid>=2.0",
+    "pyramid_jinja2>=2.10",
     "pyramid_tm>=2.5",
     "sqlalchemy>=2.0",
     "transaction>=4.0",
@@ -15,8 +17,10 @@ requires = [
 ]
 
 tests_require = [
+    "hypothesis>=6.100",
     "pytest>=8",
     "pytest-cov>=5",
+    "selenium>=4.20",  # tests/integration/test_ops_browser.py, with Debian's chromium and chromium-driver
     "webtest>=3.0",
 ]
 
@@ -37,7 +41,8 @@ setup(
     packages=find_packages("src"),
     include_package_data=True,
     package_data={"wiggledesk_scim.adapters.sqlalchemy": ["migrations/*.py", "migrations/*.mako",
-                                                           "migrations/versions/*.py"]},
+                                                           "migrations/versions/*.py"],
+                  "wiggledesk_scim.entrypoints.ops": ["templates/*.jinja2", "static/*.css"]},
     python_requires=">=3.11",
     install_requires=requires,
     extras_require={"testing": tests_require, "conformance": conformance_require},

@@ -390,7 +390,8 @@ def test_count_is_capped_at_max_results(members, authority, onboarded, token_a, 
     assert _page(small, token_a, count=100)[2] == 2
 
 
-@pytest.mark.parametrize("query", [{"startIndex": "one"}, {"count": "1.5"}])
+@pytest.mark.parametrize("query", [{"startIndex": "one"}, {"count": "1.5"}, {"count": "\u00b2"}, {"count": "\u0663"},
+                                   {"startIndex": "9" * 101}])
 def test_a_non_integer_page_parameter_is_400(scim, token_a, query):
     """startIndex and count must be integers."""
     error = refused(lambda: scim.list_users(scim_request(token_a, query=query)))

@@ -544,9 +544,14 @@ def _integer_parameter(name: str, value: Any) -> int | None:
         return None
     if isinstance(value, int) and not isinstance(value, bool):
         return value
-    if isinstance(value, str) and value.strip().lstrip("+-").isdigit():
+    if isinstance(value, str) and _INTEGER.fullmatch(value.strip()):
         return int(value.strip())
     raise ScimError(400, f"{name} must be an integer, got {_describe(value)}", INVALID_VALUE)
+
+
+#: An integer as a query string writes it: ASCII digits only (``str.isdigit`` also takes "²"), and few
+#: enough of them for ``int`` to read (Python refuses more than 4,300 digits).
+_INTEGER = re.compile(r"[+-]?[0-9]{1,100}")
 
 
 def list_parameters_from_query(query) -> ListParameters:
