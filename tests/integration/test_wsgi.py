@@ -21,6 +21,7 @@ from pyramid.scripting import prepare
 from webtest import TestApp
 
 from wiggledesk_scim.domain.services import MemberService
+from wiggledesk_scim.domain.scim.schema import MAX_INDEXED_LENGTH
 from wiggledesk_scim.entrypoints.pyramid_app import CONTAINER_KEY, main
 
 SCIM_JSON = "application/scim+json; charset=utf-8"
@@ -351,6 +352,18 @@ def test_a_patch_failing_on_uniqueness_changes_nothing(app, scim, contoso):
     assert_error(response, 409, "uniqueness")
     stored = stored_members(app, contoso.organisation.id)["Example Username"]
     assert stored.fields.display_name is None and stored.version == 1
+
+
+def test_the_longest_indexed_values_fit_the_index_and_one_more_character_is_a_400(app, scim, contoso):
+    """userName and emails.value at their bound, in 4-byte characters, fit the unique and search indexes
+    (PostgreSQL's B-tree entry limit); one character more is refused before it reaches the database."""
+    longest = "\U0001F600" * MAX_INDEXED_LENGTH
+    created = scim.post("/Users", {"userName": longest, "emails": [{"value": longest}], "active": True})
+    assert created.status_int == 201 and created.json["userName"] == longest
+    assert assert_scim_json(scim.find("userName", longest))["totalResults"] == 1
+    assert_error(scim.post("/Users", {"userName": longest + "x", "active": True}), 400, "invalidValue")
+    assert_error(scim.post("/Users", {"userName": "x", "emails": [{"value": longest + "x"}], "active": True}),
+                 400, "invalidValue")
 
 
 def test_a_conflicting_post_leaves_no_row(app, scim, contoso):

@@ -105,13 +105,32 @@ def parse_json(body: bytes):
     if not body or not body.strip():
         raise ScimError(400, "The request body is empty; send a JSON object", INVALID_SYNTAX)
     try:
-        return json.loads(body.decode("utf-8"), parse_constant=_reject_constant)
+        parsed = json.loads(body.decode("utf-8"), parse_constant=_reject_constant)
     except UnicodeDecodeError:
         raise ScimError(400, "The request body is not valid UTF-8", INVALID_SYNTAX) from None
     except RecursionError:
         raise ScimError(400, "The request body nests too deeply", INVALID_SYNTAX) from None
     except ValueError as error:
         raise ScimError(400, f"The request body is not valid JSON: {error}", INVALID_SYNTAX) from None
+    if _nests_deeper(parsed, MAX_JSON_DEPTH):
+        raise ScimError(400, f"The request body nests more than {MAX_JSON_DEPTH} levels deep", INVALID_SYNTAX)
+    return parsed
+
+
+#: How deep a request body may nest objects and lists. A User with the enterprise manager is 3 levels,
+#: a PatchOp carrying addresses 5; anything far deeper is not SCIM, and is refused before any code walks it.
+MAX_JSON_DEPTH = 16
+
+
+def _nests_deeper(value, limit: int) -> bool:
+    """Whether ``value`` has more than ``limit`` levels of objects and lists (walked without recursion)."""
+    level = [value]
+    for _ in range(limit):
+        level = [child for container in level if isinstance(container, (dict, list))
+                 for child in (container.values() if isinstance(container, dict) else container)]
+        if not level:
+            return False
+    return any(isinstance(child, (dict, list)) for child in level)
 
 
 def _version_from_etag(value: str) -> int:

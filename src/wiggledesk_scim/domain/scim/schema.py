@@ -41,6 +41,9 @@ class AttributeDef:
     reference_types: tuple[str, ...] = ()
     #: Required of the resource, but supplied by the service when a request leaves it out.
     defaulted: bool = False
+    #: The most characters a string value may have (``MAX_STRING_LENGTH``, or ``MAX_INDEXED_LENGTH`` for
+    #: the values uniqueness and filters look up through an index).
+    max_length: int = 0
 
     def sub(self, name: str) -> "AttributeDef | None":
         return self._sub_by_lower_name.get(name.lower())
@@ -50,8 +53,20 @@ class AttributeDef:
         return _by_lower_name(self.sub_attributes)
 
 
+#: The most characters of any string attribute: generous for names, titles and addresses, and a bound on
+#: what one request can make us store.
+MAX_STRING_LENGTH = 1024
+#: The most characters of userName, externalId and the values of emails and phoneNumbers, which unique
+#: and search indexes hold: 512 characters of up to 4 bytes stay within PostgreSQL's B-tree entry limit
+#: (2,704 bytes), so a long value is a 400 here rather than an index error. (An Entra userPrincipalName
+#: has at most 113 characters, an e-mail address 254.)
+MAX_INDEXED_LENGTH = 512
+#: The most entries of one multi-valued attribute (emails, phoneNumbers, addresses).
+MAX_VALUES = 100
+
+
 def _s(name, description, **kw) -> AttributeDef:
-    return AttributeDef(name, "string", description, **kw)
+    return AttributeDef(name, "string", description, **{"max_length": MAX_STRING_LENGTH, **kw})
 
 
 def _type(values) -> AttributeDef:
@@ -64,9 +79,9 @@ _PRIMARY = AttributeDef("primary", "boolean", "Whether this is the preferred val
 #: attributes (RFC 7643 §3.1), described by every resource rather than by this schema.
 USER_ATTRIBUTES: tuple[AttributeDef, ...] = (
     _s("externalId", "The identifier of the member in the identity provider (Entra's objectId).",
-       case_exact=True),
+       case_exact=True, max_length=MAX_INDEXED_LENGTH),
     _s("userName", "Unique identifier of the member within the organisation, typically the sign-in name.",
-       required=True, uniqueness="server"),
+       required=True, uniqueness="server", max_length=MAX_INDEXED_LENGTH),
     AttributeDef("name", "complex", "The components of the member's real name.", sub_attributes=(
         _s("formatted", "The full name, formatted for display."),
         _s("familyName", "The family name."),
@@ -78,7 +93,7 @@ USER_ATTRIBUTES: tuple[AttributeDef, ...] = (
     _s("displayName", "The name of the member, suitable for display."),
     _s("nickName", "The casual way to address the member."),
     AttributeDef("profileUrl", "reference", "A URI of the member's online profile.",
-                 reference_types=("external",)),
+                 reference_types=("external",), max_length=MAX_STRING_LENGTH),
     _s("title", "The member's title, such as Vice President."),
     _s("userType", "The relationship between the organisation and the member, such as Employee."),
     _s("preferredLanguage", "The member's preferred written or spoken language, such as en-GB."),
@@ -90,12 +105,12 @@ USER_ATTRIBUTES: tuple[AttributeDef, ...] = (
                  "true on creation.", required=True, defaulted=True),
     AttributeDef("emails", "complex", "E-mail addresses of the member; at most one per type.",
                  multi_valued=True, sub_attributes=(
-                     _s("value", "The e-mail address."),
+                     _s("value", "The e-mail address.", max_length=MAX_INDEXED_LENGTH),
                      _s("display", "A human-readable name for the address."),
                      _type(("work", "home", "other")), _PRIMARY)),
     AttributeDef("phoneNumbers", "complex", "Phone numbers of the member; at most one per type.",
                  multi_valued=True, sub_attributes=(
-                     _s("value", "The phone number, stored as sent."),
+                     _s("value", "The phone number, stored as sent.", max_length=MAX_INDEXED_LENGTH),
                      _s("display", "A human-readable form of the number."),
                      _type(("work", "home", "mobile", "fax", "pager", "other")), _PRIMARY)),
     AttributeDef("addresses", "complex", "Physical mailing addresses of the member; at most one per type.",
@@ -121,7 +136,7 @@ ENTERPRISE_ATTRIBUTES: tuple[AttributeDef, ...] = (
                      _s("value", "The id of the manager's member resource.", case_exact=True),
                      # RFC 7643 §8.7.2 makes $ref writable; the id in value decides, a $ref sent is not kept.
                      AttributeDef("$ref", "reference", "The URI of the manager's member resource.",
-                                  reference_types=("User",)),
+                                  reference_types=("User",), max_length=MAX_STRING_LENGTH),
                      _s("displayName", "The manager's display name.", mutability="readOnly"),
                  )),
 )
@@ -227,13 +242,19 @@ _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 class StrictString(colander.String):
-    """A JSON string; colander's String would quietly turn 3 into "3"."""
+    """A JSON string of at most ``max_length`` characters; colander's String would quietly turn 3 into "3"."""
+
+    def __init__(self, max_length: int):
+        super().__init__()
+        self.max_length = max_length
 
     def deserialize(self, node, cstruct):
         if cstruct is colander.null or cstruct == "":
             return colander.null
         if not isinstance(cstruct, str):
             raise colander.Invalid(node, f"must be a string, got {_describe(cstruct)}")
+        if len(cstruct) > self.max_length:
+            raise colander.Invalid(node, f"must be at most {self.max_length} characters long, got {len(cstruct)}")
         if "\x00" in cstruct:
             # PostgreSQL cannot store NUL in text, and no real attribute holds one.
             raise colander.Invalid(node, "must not contain the NUL character")
@@ -274,6 +295,8 @@ class StrictSequence(colander.Sequence):
     def deserialize(self, node, cstruct):
         if cstruct is not colander.null and not isinstance(cstruct, list):
             raise colander.Invalid(node, f"must be a list, got {_describe(cstruct)}")
+        if cstruct is not colander.null and len(cstruct) > MAX_VALUES:
+            raise colander.Invalid(node, f"may have at most {MAX_VALUES} entries, got {len(cstruct)}")
         return super().deserialize(node, cstruct)
 
 
@@ -287,7 +310,7 @@ def _node(definition: AttributeDef, name: str | None = None) -> colander.SchemaN
             entry.missing = colander.required
             return colander.SchemaNode(StrictSequence(), entry, name=name or definition.name, missing=())
         return entry
-    kind = ScimBoolean() if definition.type == "boolean" else StrictString()
+    kind = ScimBoolean() if definition.type == "boolean" else StrictString(definition.max_length)
     return colander.SchemaNode(kind, name=name or definition.name, missing=missing)
 
 
@@ -484,10 +507,13 @@ class _OperationName(colander.SchemaType):
         return appstruct
 
 
+#: The longest PATCH path: an attribute, a value filter as long as a filter may be, and a sub-attribute.
+MAX_PATH_LENGTH = 2048
+
 _OPERATION = colander.SchemaNode(
     StrictMapping(),
     colander.SchemaNode(_OperationName(), name="op"),
-    colander.SchemaNode(StrictString(), name="path", missing=None),
+    colander.SchemaNode(StrictString(MAX_PATH_LENGTH), name="path", missing=None),
     colander.SchemaNode(_AnyJson(), name="value", missing=colander.null),
 )
 
