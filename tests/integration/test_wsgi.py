@@ -559,6 +559,22 @@ def test_an_error_while_committing_is_a_bare_logged_500(app, testapp, contoso, c
     assert "Example Username" not in stored_members(app, contoso.organisation.id)
 
 
+def test_every_response_forbids_caching_and_sniffing(testapp, contoso, monkeypatch):
+    """Cache-Control: no-store and X-Content-Type-Options: nosniff on answers, refusals, a 304, a 404
+    outside the SCIM tree and a 500 alike."""
+    client = Scim(testapp, contoso.token)
+    created = client.post("/Users", SEED_BODY)
+    monkeypatch.setattr(MemberService, "query", _explode)
+    responses = [created, client.get(f"/Users/{created.json['id']}"), client.get("/Users/nobody"),
+                 Scim(testapp, None).get("/Users"), testapp.get("/nowhere", status=404),
+                 client.get(f"/Users/{created.json['id']}", headers={"If-None-Match": created.headers["ETag"]}),
+                 client.get("/ServiceProviderConfig"), client.get("/Users")]
+    assert [r.status_int for r in responses] == [201, 200, 404, 401, 404, 304, 200, 500]
+    for response in responses:
+        assert response.headers["Cache-Control"] == "no-store"
+        assert response.headers["X-Content-Type-Options"] == "nosniff"
+
+
 def test_tokens_never_reach_the_logs(testapp, contoso, monkeypatch, caplog):
     """Neither a token nor its digest is logged, at any level, whatever happens to the request."""
     caplog.set_level(logging.DEBUG)

@@ -203,17 +203,26 @@ def _log_unexpected(exc: BaseException, request) -> Response:
     return internal_error_response(request)
 
 
+#: On every response unless its view chose otherwise: SCIM answers hold personal data, which no proxy or
+#: browser cache should keep, and no body of ours is to be sniffed into another type than it says.
+SECURITY_HEADERS = (("Cache-Control", "no-store"), ("X-Content-Type-Options", "nosniff"))
+
+
 def last_resort_tween_factory(handler, registry):
     """Outside pyramid_tm: an error while committing (after the view answered) gets the same bare,
     logged 500 as an error in a view, not waitress's plain-text page. Every response, that one
-    included, carries the request id (X-Request-Id), which the logs name too."""
+    included, carries the request id (X-Request-Id), which the logs name too, and ``SECURITY_HEADERS``."""
 
     def last_resort_tween(request):
         try:
             response = handler(request)
         except Exception as exc:
             response = _log_unexpected(exc, request)
-        response.headers[REQUEST_ID_HEADER] = request.request_id
+        headers = response.headers
+        headers[REQUEST_ID_HEADER] = request.request_id
+        for name, value in SECURITY_HEADERS:
+            if name not in headers:
+                headers[name] = value
         return response
 
     return last_resort_tween
