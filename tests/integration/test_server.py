@@ -292,6 +292,20 @@ def test_a_second_organisation_onboarded_later_is_kept_apart(stack):
     assert http("POST", f"{base}/Users", body, fabrikam).status == 201
 
 
+def test_each_request_gets_one_access_log_line_on_pserves_stderr(stack):
+    """development.ini's logging setup leaves the access log working and out of the root's console: one
+    plain line per request, written before the response, with the organisation but never the token."""
+    request_id = f"served-{uuid.uuid4()}"
+    reply = http("GET", f"{stack.url}/scim/v2/Users?filter=userName+eq+%22ada%40contoso.example%22",
+                 token=stack.token, headers={"X-Request-Id": request_id})
+    assert reply.status == 200
+    lines = [line for line in stack.server.log().splitlines() if request_id in line]
+    assert len(lines) == 1, lines
+    assert re.fullmatch(rf"time=\S+Z request_id={request_id} organisation_id=[0-9a-f-]{{36}} method=GET "
+                        rf"route=scim_users status=200 duration_ms=\d+\.\d{{3}}", lines[0])
+    assert stack.token not in stack.server.log()
+
+
 # -- concurrency through waitress's threads ---------------------------------------------------------
 
 def concurrently(calls):
@@ -368,6 +382,24 @@ def test_hostile_filters_get_a_400_and_the_server_keeps_serving(stack):
     nested = quote("(" * 10_000 + 'userName eq "a"' + ")" * 10_000)
     assert http("GET", f"{base}/Users?filter={nested}", token=stack.token).status == 400
     assert http("GET", f"{base}/Users?filter=userName+eq+%22nobody%22", token=stack.token).json["totalResults"] == 0
+
+
+def test_a_body_over_the_bound_is_a_scim_413_and_a_huge_one_is_never_read(stack):
+    """Over 1 MiB the app answers a SCIM 413 without reading the body; over waitress's
+    max_request_body_size (4 MiB) waitress answers 413 on the Content-Length alone, before any of the
+    body is sent. The server keeps serving either way."""
+    base = stack.url + "/scim/v2"
+    reply = http("POST", f"{base}/Users", {"userName": "x", "displayName": "d" * 1_048_576}, stack.token)
+    assert reply.status == 413 and reply.json["status"] == "413"
+    assert "larger than 1048576 bytes" in reply.json["detail"]
+
+    with socket.create_connection(("127.0.0.1", stack.server.port), timeout=30) as connection:
+        connection.sendall(f"POST /scim/v2/Users HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                           f"Authorization: Bearer {stack.token}\r\nContent-Type: application/scim+json\r\n"
+                           f"Content-Length: {5 * 1024 * 1024}\r\n\r\n".encode())
+        status_line = connection.makefile("rb").readline()
+    assert status_line.split()[1] == b"413"
+    assert http("GET", f"{base}/Users?filter=userName+eq+%22x%22", token=stack.token).json["totalResults"] == 0
 
 
 @pytest.fixture

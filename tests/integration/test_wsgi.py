@@ -18,10 +18,11 @@ import pytest
 
 from pyramid.config import Configurator
 from pyramid.scripting import prepare
+from webob import Request
 from webtest import TestApp
 
 from wiggledesk_scim.domain.services import MemberService
-from wiggledesk_scim.domain.scim.schema import MAX_INDEXED_LENGTH
+from wiggledesk_scim.domain.scim.schema import MAX_BODY_BYTES, MAX_INDEXED_LENGTH
 from wiggledesk_scim.entrypoints.pyramid_app import CONTAINER_KEY, main
 
 SCIM_JSON = "application/scim+json; charset=utf-8"
@@ -556,6 +557,22 @@ def test_an_error_while_committing_is_a_bare_logged_500(app, testapp, contoso, c
     request_id = response.headers["X-Request-Id"]
     assert assert_scim_json(response)["detail"] == f"Internal server error (request id {request_id})"
     assert any(request_id in r.getMessage() and r.exc_info for r in caplog.records)
+    assert "Example Username" not in stored_members(app, contoso.organisation.id)
+
+
+def test_a_body_over_the_bound_is_a_413_whatever_its_framing_and_stores_nothing(app, testapp, contoso):
+    """Over MAX_BODY_BYTES: a 413 on the Content-Length, and for a body without one (chunked, which
+    waitress hands over as a terminated input) once that many bytes were read."""
+    body = json.dumps({**SEED_BODY, "displayName": "d" * MAX_BODY_BYTES}).encode()
+    headers = {"Authorization": f"Bearer {contoso.token}", "Content-Type": "application/scim+json"}
+    response = testapp.post("/scim/v2/Users", body, headers=headers, status=413)
+    assert assert_scim_json(response)["detail"] == f"The request body ({len(body)} bytes) is larger than {MAX_BODY_BYTES} bytes"
+    chunked = Request.blank("/scim/v2/Users", method="POST", body=body, headers=headers)
+    del chunked.environ["CONTENT_LENGTH"]
+    chunked.environ["wsgi.input_terminated"] = True
+    refused = chunked.get_response(app)
+    assert refused.status_int == 413
+    assert refused.json["detail"] == f"The request body is larger than {MAX_BODY_BYTES} bytes"
     assert "Example Username" not in stored_members(app, contoso.organisation.id)
 
 

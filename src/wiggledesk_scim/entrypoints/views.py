@@ -17,6 +17,7 @@ from pyramid.tweens import INGRESS
 
 from ..domain.scim.api import SCIM_CONTENT_TYPE, ScimRequest, ScimResponse, json_bytes
 from ..domain.scim.errors import ERROR_SCHEMA, ScimError
+from ..domain.scim.schema import MAX_BODY_BYTES, payload_too_large
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +48,9 @@ _BODY_KEY = "wiggledesk.body"
 def _body(environ) -> bytes:
     """The request body, read from the WSGI input as WebOb's ``request.body`` reads it (``Content-Length``
     bytes, or to the end when the server says the input is terminated, as waitress does for a chunked
-    body), without copying it into a seekable buffer first."""
+    body), without copying it into a seekable buffer first. A body over ``MAX_BODY_BYTES`` is a 413,
+    refused on its Content-Length before a byte of it is read, or once that many bytes of a chunked one
+    were."""
     body = environ.get(_BODY_KEY)
     if body is None:
         stream = environ.get("wsgi.input")
@@ -55,12 +58,16 @@ def _body(environ) -> bytes:
             length = int(environ.get("CONTENT_LENGTH") or -1)
         except ValueError:
             length = -1
+        if length > MAX_BODY_BYTES:
+            raise payload_too_large(length)
         if stream is None or length == 0:
             body = b""
         elif length > 0:
             body = stream.read(length)
         else:
-            body = stream.read() if environ.get("wsgi.input_terminated") else b""
+            body = stream.read(MAX_BODY_BYTES + 1) if environ.get("wsgi.input_terminated") else b""
+            if len(body) > MAX_BODY_BYTES:
+                raise payload_too_large()
         environ[_BODY_KEY] = body
     return body
 

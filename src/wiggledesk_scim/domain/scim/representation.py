@@ -159,6 +159,8 @@ def service_provider_config(base_url: str, max_results: int) -> dict:
         "schemas": [SERVICE_PROVIDER_CONFIG],
         "documentationUri": f"{_origin(base_url)}/help/scim",
         "patch": {"supported": True},
+        # Bulk is not offered, so its bounds are 0 (ENTRA.md §3). maxPayloadSize is about bulk requests;
+        # the bound on every other body (schema.MAX_BODY_BYTES) is stated by the 413 and the README.
         "bulk": {"supported": False, "maxOperations": 0, "maxPayloadSize": 0},
         "filter": {"supported": True, "maxResults": max_results},
         "changePassword": {"supported": False},

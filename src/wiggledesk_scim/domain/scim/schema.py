@@ -63,6 +63,14 @@ MAX_STRING_LENGTH = 1024
 MAX_INDEXED_LENGTH = 512
 #: The most entries of one multi-valued attribute (emails, phoneNumbers, addresses).
 MAX_VALUES = 100
+#: The largest request body, in bytes (announced as bulk.maxPayloadSize). Entra's are a few kilobytes.
+MAX_BODY_BYTES = 1_048_576
+
+
+def payload_too_large(size: int | None = None) -> ScimError:
+    """413 for a body over ``MAX_BODY_BYTES`` (``size`` if known)."""
+    sent = f" ({size} bytes)" if size is not None else ""
+    return ScimError(413, f"The request body{sent} is larger than {MAX_BODY_BYTES} bytes")
 
 
 def _s(name, description, **kw) -> AttributeDef:
