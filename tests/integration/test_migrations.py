@@ -18,6 +18,7 @@ from tests.support import START
 from wiggledesk_scim.adapters.memory import matches_filter
 from wiggledesk_scim.adapters.sqlalchemy import SqlAlchemyStorage, engine_from_settings, make_engine, migrate
 from wiggledesk_scim.adapters.sqlalchemy.tables import UtcDateTime, metadata
+from wiggledesk_scim.domain.activity import REFUSED, Activity
 from wiggledesk_scim.domain.model import ApiToken, Email, Member, MemberFields, Organisation
 from wiggledesk_scim.domain.query import And, AnyValue, Attribute, Compare, MemberQuery, Operator, Present
 
@@ -39,11 +40,11 @@ def test_upgrade_of_an_empty_database_reaches_head(empty_engine):
     """Upgrading from nothing creates every table and records the newest revision."""
     reached = migrate.upgrade(empty_engine)
 
-    assert reached == migrate.head_revision() == "0003"
+    assert reached == migrate.head_revision() == "0004"
     assert migrate.is_at_head(empty_engine)
     assert set(inspect(empty_engine).get_table_names()) == {
         "organisations", "members", "member_emails", "member_phone_numbers", "member_addresses", "api_tokens",
-        "alembic_version"}
+        "activity", "alembic_version"}
 
 
 def test_upgrading_twice_changes_nothing(migrated_engine):
@@ -65,6 +66,7 @@ def test_migrations_ship_with_the_package():
     assert (migrate.MIGRATIONS / "script.py.mako").is_file()
     assert (migrate.MIGRATIONS / "versions" / "0001_initial.py").is_file()
     assert (migrate.MIGRATIONS / "versions" / "0002_search_keys_and_tables.py").is_file()
+    assert (migrate.MIGRATIONS / "versions" / "0004_activity_trail.py").is_file()
 
 
 # -- 0002: search keys and tables ------------------------------------------------------------------
@@ -212,6 +214,45 @@ def test_upgrade_to_0003_names_existing_tokens_and_leaves_them_without_expiry(da
     finally:
         engine.dispose()
 
+
+
+def test_upgrade_to_0004_keeps_everything_and_starts_an_empty_trail(database_url):
+    """Organisations, members and tokens written at 0003 are unchanged by 0004, whose trail starts empty and
+    takes records; downgrading to 0003 drops the trail and nothing else."""
+    engine = make_engine(database_url)
+    try:
+        migrate.upgrade(engine, "0003")
+        contoso = Organisation(id=CONTOSO, name="Contoso")
+        member = Member(id=BJENSEN, organisation_id=CONTOSO, created=START, last_modified=START,
+                        fields=MemberFields(user_name="bjensen", title="Tour Guide",
+                                            emails=(Email(value="bjensen@contoso.example", type="work"),)),
+                        is_admin=True, api_access=True)
+        token = ApiToken(id="00000000-0000-4000-8000-000000000003", organisation_id=CONTOSO, admin_id=BJENSEN,
+                         digest="c0ffee" * 8, created=START, name="Entra", expires=START + timedelta(days=90))
+        run(engine, lambda uow: (uow.organisations.add(contoso), uow.members.add(member), uow.tokens.add(token)))
+
+        assert migrate.upgrade(engine) == "0004"
+
+        def everything(uow):
+            return (uow.organisations.get(CONTOSO), uow.members.get(CONTOSO, BJENSEN),
+                    uow.tokens.find_by_digest(token.digest),
+                    uow.members.search(CONTOSO, MemberQuery(filter=Compare(Attribute.EMAIL_VALUE, Operator.EQ,
+                                                                           "BJENSEN@contoso.example"))).total)
+        assert run(engine, everything) == (contoso, member, token, 1)
+        assert run(engine, lambda uow: uow.activity.list(CONTOSO)) == []
+        refusal = Activity(at=START, organisation_id=CONTOSO, event=REFUSED, member_id=BJENSEN, status=412)
+        run(engine, lambda uow: uow.activity.record(refusal))
+        assert run(engine, lambda uow: uow.activity.list(CONTOSO)) == [refusal]
+        with engine.connect() as connection:
+            assert compare_metadata(MigrationContext.configure(connection), metadata) == []
+
+        with engine.begin() as connection:
+            command.downgrade(migrate.alembic_config(connection), "0003")
+
+        assert "activity" not in inspect(engine).get_table_names()
+        assert run(engine, everything) == (contoso, member, token, 1)
+    finally:
+        engine.dispose()
 
 # -- engines as the storage needs them ---------------------------------------------------------------
 

@@ -9,6 +9,7 @@ from the database, never from a session).
 """
 from __future__ import annotations
 
+import logging
 import random
 import threading
 from contextlib import contextmanager
@@ -25,8 +26,9 @@ from tests.integration.units import in_unit
 from tests.support import START, FixedClock, SequentialIds
 from wiggledesk_scim.adapters.memory import InMemoryStore, InMemoryUnitOfWork, matches_filter, ordered
 from wiggledesk_scim.adapters.sqlalchemy import SqlAlchemyStorage, make_engine, migrate, prepared
-from wiggledesk_scim.adapters.sqlalchemy.tables import (member_addresses, member_emails, member_phone_numbers,
-                                                        members, organisations)
+from wiggledesk_scim.adapters.sqlalchemy.tables import (activity, member_addresses, member_emails,
+                                                        member_phone_numbers, members, organisations)
+from wiggledesk_scim.domain.activity import CREATE, DELETE, REFUSED, UPDATE, Activity
 from wiggledesk_scim.domain.errors import InvalidValue, NotFound, UniquenessConflict, VersionMismatch
 from wiggledesk_scim.domain.model import (Address, ApiToken, Email, EnterpriseInfo, Member, MemberFields, Name,
                                           Organisation, PhoneNumber, TokenGrant)
@@ -1234,6 +1236,192 @@ class RepositoryContract(SearchContract):
 
         assert store.run(lambda uow: uow.organisations.list()) == [contoso, twin, fabrikam, adatum]
 
+    # -- the activity trail ----------------------------------------------------------------------------
+
+    def trail(self, store: Store, organisation: Organisation, **query) -> list[Activity]:
+        return store.read(lambda uow: uow.activity.list(organisation.id, **query))
+
+    def record(self, store: Store, *records: Activity) -> None:
+        def work(uow):
+            for each in records:
+                uow.activity.record(each)
+        store.run(work)
+
+    def test_a_record_reads_back_with_every_field(self, store, ids, clock, contoso):
+        """Every field of a record survives the round trip, to the microsecond, attributes in their order."""
+        update = Activity(at=clock.advance(0.000001), organisation_id=contoso.id, event=UPDATE,
+                          member_id=ids.new_id(), token_id=ids.new_id(), request_id="req-bjensen-1",
+                          attributes=("displayName", "name.givenName",
+                                      "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager"))
+        refusal = Activity(at=clock.advance(1), organisation_id=contoso.id, event=REFUSED, member_id=ids.new_id(),
+                           token_id=ids.new_id(), request_id="req-bjensen-2", status=409, scim_type="uniqueness")
+        bare = Activity(at=clock.advance(1), organisation_id=contoso.id, event=DELETE)
+
+        self.record(store, update, refusal, bare)
+
+        assert self.trail(store, contoso) == [bare, refusal, update]
+
+    def test_the_trail_reads_newest_first_and_the_last_written_first_within_an_instant(
+            self, store, clock, contoso):
+        """Newest first, whatever the order of writing; records of one instant, the last written first."""
+        t1, t2, t3 = (clock.advance(60.000001) for _ in range(3))
+        oldest, middle, ada, bjensen = (Activity(at=at, organisation_id=contoso.id, event=CREATE, request_id=name)
+                                        for at, name in ((t1, "oldest"), (t2, "middle"), (t3, "ada"),
+                                                         (t3, "bjensen")))
+        self.record(store, middle, ada)
+        self.record(store, oldest, bjensen)
+
+        assert self.trail(store, contoso) == [bjensen, ada, middle, oldest]
+
+    @pytest.fixture
+    def busy_day(self, store, ids, clock, contoso) -> dict[str, Activity]:
+        """Contoso's morning: ada created, changed and deleted, bjensen created and refused, a second apart."""
+        ada, bjensen = ids.new_id(), ids.new_id()
+        day = {name: Activity(at=clock.advance(1), organisation_id=contoso.id, event=event, member_id=member)
+               for name, event, member in (("ada created", CREATE, ada), ("bjensen created", CREATE, bjensen),
+                                           ("ada updated", UPDATE, ada), ("bjensen refused", REFUSED, bjensen),
+                                           ("ada deleted", DELETE, ada))}
+        self.record(store, *day.values())
+        return day
+
+    def test_list_filters_by_time_member_and_event_and_stops_at_the_limit(self, store, contoso, busy_day):
+        """``since`` includes its own instant; the member, event and limit narrow the newest-first list."""
+        def names(**query) -> list[str]:
+            by_record = {record: name for name, record in busy_day.items()}
+            return [by_record[record] for record in self.trail(store, contoso, **query)]
+        ada = busy_day["ada created"].member_id
+
+        assert names() == ["ada deleted", "bjensen refused", "ada updated", "bjensen created", "ada created"]
+        assert names(since=busy_day["ada updated"].at) == ["ada deleted", "bjensen refused", "ada updated"]
+        assert names(member_id=ada) == ["ada deleted", "ada updated", "ada created"]
+        assert names(event=CREATE) == ["bjensen created", "ada created"]
+        assert names(since=busy_day["bjensen created"].at, member_id=ada, event=CREATE) == []
+        assert names(since=busy_day["ada created"].at, member_id=ada, event=CREATE) == ["ada created"]
+        assert names(limit=2) == ["ada deleted", "bjensen refused"]
+        assert names(member_id=ada, limit=1) == ["ada deleted"]
+        assert names(limit=0) == names(limit=-1) == []
+        assert names(since=busy_day["ada deleted"].at + timedelta(microseconds=1)) == []
+        assert names(member_id="00000000-0000-4000-8000-999999999999") == names(event="provision") == []
+
+    @pytest.mark.parametrize("query", [
+        {"member_id": "x" * 80}, {"member_id": "\x00"}, {"member_id": "bjensen\ud800"}, {"event": "create\x00"},
+        {"event": "\udfff"}], ids=["long id", "NUL id", "surrogate id", "NUL event", "surrogate event"])
+    def test_a_filter_no_record_could_match_finds_nothing(self, store, contoso, busy_day, query):
+        """A member id or event no column could hold is simply matched by nothing (no error)."""
+        assert self.trail(store, contoso, **query) == []
+
+    def test_an_organisation_that_cannot_exist_has_no_trail(self, store, contoso, busy_day):
+        """An organisation id that cannot be one lists and counts nothing, without an error."""
+        for organisation_id in ("not an id\x00", "x" * 80, ""):
+            assert store.read(lambda uow: uow.activity.list(organisation_id)) == []
+            assert store.read(lambda uow: uow.activity.counts(START, organisation_id)) == {}
+
+    def test_another_organisations_records_never_appear(self, store, clock, contoso, fabrikam, busy_day):
+        """Each organisation lists its own records only, even of a member id they happen to share."""
+        member = busy_day["ada created"].member_id
+        theirs = Activity(at=clock.advance(1), organisation_id=fabrikam.id, event=REFUSED, member_id=member,
+                          status=403)
+        self.record(store, theirs)
+
+        assert self.trail(store, fabrikam) == [theirs]
+        assert self.trail(store, fabrikam, member_id=member) == [theirs]
+        assert theirs not in self.trail(store, contoso)
+        assert len(self.trail(store, contoso, member_id=member)) == 3
+
+    def test_counts_are_per_organisation_and_event_since_a_time(self, store, clock, contoso, fabrikam, busy_day):
+        """counts(): per organisation, per event, at ``since`` or later; only events that happened appear,
+        and only the organisation asked for when one is."""
+        theirs = [Activity(at=clock.advance(1), organisation_id=fabrikam.id, event=event)
+                  for event in (CREATE, CREATE, REFUSED)]
+        self.record(store, *theirs)
+
+        def counts(since, organisation=None):
+            return store.read(lambda uow: uow.activity.counts(
+                since, None if organisation is None else organisation.id))
+
+        assert counts(START) == {contoso.id: {CREATE: 2, UPDATE: 1, REFUSED: 1, DELETE: 1},
+                                 fabrikam.id: {CREATE: 2, REFUSED: 1}}
+        assert counts(busy_day["ada updated"].at) == {contoso.id: {UPDATE: 1, REFUSED: 1, DELETE: 1},
+                                                      fabrikam.id: {CREATE: 2, REFUSED: 1}}
+        assert counts(START, contoso) == {contoso.id: {CREATE: 2, UPDATE: 1, REFUSED: 1, DELETE: 1}}
+        assert counts(theirs[-1].at, fabrikam) == {fabrikam.id: {REFUSED: 1}}
+        assert counts(theirs[-1].at, contoso) == {}
+        assert counts(clock.advance(1)) == {}
+
+    def test_prune_deletes_older_records_of_every_organisation_and_says_how_many(self, store, clock, contoso,
+                                                                               fabrikam, busy_day):
+        """prune(before) deletes every organisation's records older than ``before`` (not those at it) and
+        returns how many it deleted."""
+        theirs_old = Activity(at=busy_day["ada created"].at, organisation_id=fabrikam.id, event=CREATE)
+        theirs_new = Activity(at=clock.advance(1), organisation_id=fabrikam.id, event=UPDATE)
+        self.record(store, theirs_old, theirs_new)
+
+        assert store.run(lambda uow: uow.activity.prune(busy_day["ada updated"].at)) == 3
+        assert store.run(lambda uow: uow.activity.prune(busy_day["ada updated"].at)) == 0
+
+        assert self.trail(store, contoso) == [busy_day[name] for name in (
+            "ada deleted", "bjensen refused", "ada updated")]
+        assert self.trail(store, fabrikam) == [theirs_new]
+
+    def test_a_record_in_a_unit_left_without_commit_is_gone(self, store, clock, contoso):
+        """record() belongs to its unit's transaction: without commit(), or on an exception, it is discarded
+        with the change it describes."""
+        record = Activity(at=clock.now(), organisation_id=contoso.id, event=CREATE)
+
+        def fail(uow):
+            uow.activity.record(record)
+            uow.commit()
+            raise RuntimeError("the request failed after recording")
+
+        store.run(lambda uow: uow.activity.record(record), commit=False)
+        with pytest.raises(RuntimeError):
+            store.run(fail, commit=False)
+
+        assert self.trail(store, contoso) == []
+
+    def test_a_record_apart_survives_the_rollback_of_its_unit(self, store, people, clock, contoso):
+        """record_apart() is kept although its unit's work (a member, a record) is discarded: the refusal of a
+        request that rolls back."""
+        bjensen = people.member(contoso, "bjensen")
+        change = Activity(at=clock.now(), organisation_id=contoso.id, event=CREATE, member_id=bjensen.id)
+        refusal = Activity(at=clock.now(), organisation_id=contoso.id, event=REFUSED, member_id=bjensen.id,
+                           status=409, scim_type="uniqueness", request_id="req-refused")
+
+        def refuse(uow):
+            uow.members.add(bjensen)
+            uow.activity.record(change)
+            uow.activity.record_apart(refusal)
+            raise UniquenessConflict("userName", "bjensen")
+
+        with pytest.raises(UniquenessConflict):
+            store.run(refuse)
+
+        assert self.trail(store, contoso) == [refusal]
+        with pytest.raises(NotFound):
+            self.get(store, contoso, bjensen.id)
+
+    def test_a_committed_unit_keeps_its_records_and_writes_the_one_apart_last(self, store, clock, contoso):
+        """In a unit that commits, both are kept; the record apart is written after the unit's own, so of
+        one instant it reads first."""
+        change = Activity(at=clock.now(), organisation_id=contoso.id, event=UPDATE, attributes=("title",))
+        apart = Activity(at=clock.now(), organisation_id=contoso.id, event=REFUSED, status=412)
+
+        def work(uow):
+            uow.activity.record_apart(apart)
+            uow.activity.record(change)
+
+        store.run(work)
+
+        assert self.trail(store, contoso) == [apart, change]
+
+    def test_a_record_apart_from_a_reading_unit_is_kept(self, store, clock, contoso):
+        """A refused GET records its refusal from a unit that only reads."""
+        refusal = Activity(at=clock.now(), organisation_id=contoso.id, event=REFUSED, status=404)
+
+        store.read(lambda uow: uow.activity.record_apart(refusal))
+
+        assert self.trail(store, contoso) == [refusal]
+
     # -- units of work ---------------------------------------------------------------------------------
 
     def test_unit_left_without_commit_leaves_nothing(self, store, people, contoso):
@@ -1558,6 +1746,112 @@ class SqlRepositoryContract(RepositoryContract):
         assert stored.created.tzinfo == timezone.utc
         assert stored.created.hour == 9
 
+
+    # -- the activity trail ----------------------------------------------------------------------------
+
+    def test_a_reading_unit_refuses_to_record(self, store, clock, contoso):
+        """record() is a write: a reading unit refuses it before it reaches the database."""
+        record = Activity(at=clock.now(), organisation_id=contoso.id, event=CREATE)
+
+        with pytest.raises(RuntimeError, match="cannot write"):
+            store.read(lambda uow: uow.activity.record(record))
+
+        assert store.rows(activity) == 0
+
+    def test_records_apart_wait_for_the_unit_to_be_closed(self, store, clock, contoso):
+        """Nothing is written apart before close(), then everything is, in one transaction (on SQLite the
+        unit's connection holds the writer lock until it is released)."""
+        records = [Activity(at=clock.advance(1), organisation_id=contoso.id, event=REFUSED, status=status)
+                   for status in (400, 409)]
+        manager = transaction.TransactionManager(explicit=True)
+        uow = store.storage.open(manager)
+        with manager:
+            with uow:
+                uow.organisations.update(contoso)  # takes SQLite's writer lock for this transaction
+                for record in records:
+                    uow.activity.record_apart(record)
+                uow.commit()
+        assert store.rows(activity) == 0
+
+        uow.close()
+        uow.close()  # a second close writes nothing twice
+
+        assert store.rows(activity) == 2
+
+    def test_a_record_apart_that_cannot_be_written_is_logged_not_raised(self, store, ids, clock, contoso,
+                                                                         caplog):
+        """close() answers a failed write apart with a warning that names no member, token or request, and
+        raises nothing: the response has gone already."""
+        with store.engine.begin() as connection:
+            connection.execute(activity.delete())
+            connection.exec_driver_sql("DROP TABLE activity")
+        refusal = Activity(at=clock.now(), organisation_id=contoso.id, event=REFUSED, member_id=ids.new_id(),
+                           token_id=ids.new_id(), request_id="req-secretive", status=404)
+
+        with caplog.at_level(logging.WARNING):
+            store.run(lambda uow: uow.activity.record_apart(refusal), commit=False)
+            store.read(lambda uow: uow.activity.record_apart(refusal))
+
+        warnings = [r for r in caplog.records if r.name.endswith("unit_of_work")]
+        assert len(warnings) == 2 and all(r.levelno == logging.WARNING for r in warnings)
+        for text in (refusal.member_id, refusal.token_id, refusal.request_id):
+            assert text not in caplog.text
+        assert "refused" in caplog.text
+
+    def test_a_record_keeps_what_a_column_can_hold_of_ids_and_text_that_cannot_be_stored(self, store, clock,
+                                                                                            contoso):
+        """A record never fails its change or refusal: an id no column could hold (a refused request's path
+        may name anything) is stored as none, a character no text column takes as U+FFFD."""
+        odd = Activity(at=clock.now(), organisation_id=contoso.id, event=REFUSED, member_id="x" * 80,
+                       token_id="\x00", request_id="req\x00", scim_type="invalid\ud800", status=404)
+
+        store.run(lambda uow: uow.activity.record_apart(odd), commit=False)
+        self.record(store, replace(odd, at=clock.advance(1)))
+
+        kept = replace(odd, member_id=None, token_id=None, request_id="req\ufffd", scim_type="invalid\ufffd")
+        assert self.trail(store, contoso) == [replace(kept, at=clock.now()), kept]
+
+    def test_the_trail_is_read_and_pruned_through_its_indexes(self, store, contoso):
+        """In a trail of 100,000 records of 100 organisations over 100 days, each read of the trail and the
+        pruning of its oldest days goes through an index, and the page of an organisation's newest records
+        is read in index order (no sort), so it costs the same however long the trail grows."""
+        organisations = [contoso.id, *(f"00000000-0000-4000-a000-{n:012d}" for n in range(99))]
+        member = "00000000-0000-4000-9000-000000000007"
+        start = START - timedelta(days=100)
+        with store.engine.begin() as connection:
+            connection.execute(activity.insert(), [
+                {"at": start + timedelta(minutes=n * 1.44), "organisation_id": organisations[n % 100],
+                 "event": (CREATE, UPDATE, REFUSED)[n % 3], "member_id": f"00000000-0000-4000-9000-{n % 997:012d}",
+                 "attributes": ["title"], "token_id": None, "request_id": None, "status": None, "scim_type": None}
+                for n in range(100_000)])
+            connection.exec_driver_sql("ANALYZE")
+        recent = START - timedelta(days=1)
+        organisation_index, member_index, time_index = (
+            "ix_activity_organisation_id_at_id", "ix_activity_organisation_id_member_id_at_id", "ix_activity_at")
+        cases = {
+            "organisation": (lambda trail: trail.list(contoso.id), {organisation_index}),
+            "organisation since, one event": (lambda trail: trail.list(contoso.id, since=recent, event=REFUSED),
+                                              {organisation_index}),
+            "member": (lambda trail: trail.list(contoso.id, member_id=member), {member_index}),
+            "member since": (lambda trail: trail.list(contoso.id, member_id=member, since=recent), {member_index}),
+            "counts of one": (lambda trail: trail.counts(recent, contoso.id), {organisation_index}),
+            # SQLite may skip-scan the organisations' index instead: one short range per organisation.
+            "counts of all": (lambda trail: trail.counts(recent), {time_index, organisation_index}),
+            "prune": (lambda trail: trail.prune(start + timedelta(days=3)), {time_index}),
+        }
+        plans = {}
+        for name, (work, _) in cases.items():
+            (statement, parameters), = self.statements(store, lambda uow: work(uow.activity))
+            with store.engine.connect() as connection:
+                if connection.dialect.name == "postgresql":
+                    plans[name] = connection.exec_driver_sql(f"EXPLAIN {statement}", parameters).scalars().all()
+                else:
+                    plans[name] = [row[-1] for row in connection.exec_driver_sql(
+                        f"EXPLAIN QUERY PLAN {statement}", parameters)]
+
+        for name, (_, indexes) in cases.items():
+            assert any(index in line for line in plans[name] for index in indexes), (name, plans[name])
+        assert not any("TEMP B-TREE" in line or "Sort" in line for line in plans["organisation"]), plans
 
 class TestSqliteRepositories(SqlRepositoryContract):
     @pytest.fixture

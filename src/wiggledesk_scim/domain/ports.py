@@ -129,8 +129,8 @@ class ActivityTrail(ABC):
     @abstractmethod
     def record_apart(self, activity: Activity) -> None:
         """Add ``activity`` whatever becomes of this unit's transaction (a refusal, whose request rolls
-        back): written once the unit's current transaction has ended (at the latest when the unit is
-        closed), at once if none is open."""
+        back): written after the unit's current transaction has ended, at the latest when the unit is
+        closed (the in-memory unit writes it as soon as no block is open; the SQL units when closed)."""
 
     @abstractmethod
     def list(self, organisation_id: str, *, since: datetime | None = None, member_id: str | None = None,

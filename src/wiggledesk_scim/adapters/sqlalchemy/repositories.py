@@ -20,19 +20,21 @@ transaction, and the request aborts. No savepoints are taken to save it; nothing
 from __future__ import annotations
 
 from datetime import datetime
+from itertools import product
 from typing import Any, Callable, Iterator
 
-from sqlalchemy import Table, bindparam, delete, func, insert, select, update
+from sqlalchemy import Integer, Table, bindparam, delete, func, insert, select, update
 
+from ...domain.activity import Activity
 from ...domain.errors import InvalidValue, NotFound, UniquenessConflict, VersionMismatch
 from ...domain.model import (Address, ApiToken, Email, EnterpriseInfo, Member, MemberFields, Name, Organisation,
                              PhoneNumber, TokenGrant, case_key, user_name_key)
-from ...domain.ports import ApiTokenRepository, MemberRepository, OrganisationRepository
+from ...domain.ports import ActivityTrail, ApiTokenRepository, MemberRepository, OrganisationRepository
 from ...domain.query import MemberQuery, Page
 from .prepared import Database, Prepared
 from .queries import (LIMIT, MEMBER_COLUMNS, OFFSET, ORGANISATION, UNSTORABLE, StatementCache, binary,
                       build_search, order_plan, plan)
-from .tables import (CASE_INSENSITIVE, EXTERNAL_ID_INDEX, SEARCH_TABLE_KEYS, USER_NAME_INDEX, api_tokens,
+from .tables import (CASE_INSENSITIVE, EXTERNAL_ID_INDEX, SEARCH_TABLE_KEYS, USER_NAME_INDEX, activity, api_tokens,
                      member_addresses, member_emails, member_phone_numbers, members, organisations)
 
 #: Called after every write, so the transaction manager commits rather than rolls back (zope.sqlalchemy
@@ -105,6 +107,38 @@ _REVOKE_TOKEN = Prepared(update(api_tokens).where(api_tokens.c.id == bindparam("
                                                                                        type_=api_tokens.c.revoked.type))))
 MARK_TOKEN_USED = Prepared(update(api_tokens).where(api_tokens.c.id == bindparam("b_id"))
                            .values(last_used=bindparam("v_last_used")))
+
+
+# The trail. Its INSERT is "inline": no RETURNING of the new id on PostgreSQL, which nothing reads.
+INSERT_ACTIVITY = Prepared(insert(activity).inline().values(
+    {column.name: bindparam(column.name, type_=column.type) for column in activity.c if column.name != "id"}))
+_ACTIVITY_COLUMNS = tuple(column for column in activity.c if column.name != "id")
+_SINCE = activity.c.at >= bindparam("b_since", type_=activity.c.at.type)
+_PRUNE_ACTIVITY = Prepared(delete(activity).where(activity.c.at < bindparam("b_before", type_=activity.c.at.type)))
+
+
+def _activity_page(since: bool, member: bool, event: bool) -> Prepared:
+    """An organisation's newest records first, at most ``b_limit``; the other conditions as the shape says."""
+    conditions = [activity.c.organisation_id == bindparam("b_organisation_id")]
+    if member:
+        conditions.append(activity.c.member_id == bindparam("b_member_id"))
+    if since:
+        conditions.append(_SINCE)
+    if event:
+        conditions.append(activity.c.event == bindparam("b_event"))
+    return Prepared(select(*_ACTIVITY_COLUMNS).where(*conditions)
+                    .order_by(activity.c.at.desc(), activity.c.id.desc())
+                    .limit(bindparam("b_limit", type_=Integer())))
+
+
+#: ``list``'s statement for each shape: (since given, member given, event given).
+_ACTIVITY_PAGES = {shape: _activity_page(*shape) for shape in product((False, True), repeat=3)}
+_COUNT_ACTIVITY = {
+    of_one: Prepared(select(activity.c.organisation_id, activity.c.event, func.count().label("count"))
+                     .where(_SINCE, *([activity.c.organisation_id == bindparam("b_organisation_id")]
+                                      if of_one else []))
+                     .group_by(activity.c.organisation_id, activity.c.event))
+    for of_one in (False, True)}
 
 
 def _update_member(columns: tuple[str, ...]) -> Prepared:
@@ -352,6 +386,58 @@ class SqlAlchemyApiTokenRepository(_Repository, ApiTokenRepository):
         return [_token(row) for row in rows]
 
 
+class SqlAlchemyActivityTrail(_Repository, ActivityTrail):
+    """``apart``: how the unit of work keeps a record to write once its transaction is over (it writes
+    them when it is closed, in a transaction of their own)."""
+
+    def __init__(self, db: Database, changed: Changed, apart: Callable[[dict[str, Any]], None]):
+        super().__init__(db, changed)
+        self.apart = apart
+
+    def record(self, activity: Activity) -> None:
+        self.db.write(INSERT_ACTIVITY, _activity_row(activity))
+        self.changed()
+
+    def record_apart(self, activity: Activity) -> None:
+        # Turned into a row now: a mistake in the record then fails here, in the request, not later in
+        # close(), where it could only be logged.
+        self.apart(_activity_row(activity))
+
+    def list(self, organisation_id: str, *, since: datetime | None = None, member_id: str | None = None,
+             event: str | None = None, limit: int = 100) -> list[Activity]:
+        if limit <= 0 or not _plausible_id(organisation_id):
+            return []
+        # No record can have a member id or an event that no column could hold.
+        if (member_id is not None and not _plausible_id(member_id)) or (event is not None and not _storable(event)):
+            return []
+        # LIMIT is a 32-bit integer to PostgreSQL; no trail is longer anyway.
+        parameters: dict[str, Any] = {"b_organisation_id": organisation_id, "b_limit": min(limit, 2**31 - 1)}
+        if since is not None:
+            parameters["b_since"] = since
+        if member_id is not None:
+            parameters["b_member_id"] = member_id
+        if event is not None:
+            parameters["b_event"] = event
+        page = _ACTIVITY_PAGES[since is not None, member_id is not None, event is not None]
+        return [_activity(row) for row in self.db.rows(page, parameters)]
+
+    def counts(self, since: datetime, organisation_id: str | None = None) -> dict[str, dict[str, int]]:
+        parameters: dict[str, Any] = {"b_since": since}
+        if organisation_id is not None:
+            if not _plausible_id(organisation_id):
+                return {}
+            parameters["b_organisation_id"] = organisation_id
+        counted: dict[str, dict[str, int]] = {}
+        for row in self.db.rows(_COUNT_ACTIVITY[organisation_id is not None], parameters):
+            counted.setdefault(row["organisation_id"], {})[row["event"]] = row["count"]
+        return counted
+
+    def prune(self, before: datetime) -> int:
+        pruned = self.db.write(_PRUNE_ACTIVITY, {"b_before": before})
+        self.changed()
+        return pruned
+
+
 # -- rows <-> domain values ---------------------------------------------------------------------------
 
 def _uniqueness_conflict(error: Exception, member: Member) -> Exception:
@@ -501,6 +587,33 @@ def _member(row) -> Member:
     return Member(id=row["id"], organisation_id=row["organisation_id"], fields=fields, created=row["created"],
                   last_modified=row["last_modified"], version=row["version"], is_admin=row["is_admin"],
                   api_access=row["api_access"])
+
+
+def _activity_row(record: Activity) -> dict[str, Any]:
+    """The ``activity`` row of ``record`` (``INSERT_ACTIVITY``'s parameters).
+
+    A record is bookkeeping beside a change or a refusal and must never be what fails it, so what no
+    column can hold is stored as near as it can be: an id that cannot be one (a refused request's path
+    may name anything) as no id, a character no text column takes as U+FFFD.
+    """
+    return {
+        "at": record.at, "organisation_id": record.organisation_id, "event": _clean(record.event),
+        "member_id": record.member_id if _plausible_id(record.member_id) else None,
+        "attributes": [_clean(name) for name in record.attributes],
+        "token_id": record.token_id if _plausible_id(record.token_id) else None,
+        "request_id": None if record.request_id is None else _clean(record.request_id),
+        "status": record.status, "scim_type": None if record.scim_type is None else _clean(record.scim_type),
+    }
+
+
+def _clean(text: str) -> str:
+    return UNSTORABLE.sub("\ufffd", text)
+
+
+def _activity(row) -> Activity:
+    return Activity(at=row["at"], organisation_id=row["organisation_id"], event=row["event"],
+                    member_id=row["member_id"], attributes=tuple(row["attributes"]), token_id=row["token_id"],
+                    request_id=row["request_id"], status=row["status"], scim_type=row["scim_type"])
 
 
 def _token(row) -> ApiToken:

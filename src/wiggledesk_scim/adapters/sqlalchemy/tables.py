@@ -1,4 +1,5 @@
-"""The relational schema: organisations, members, the members' search tables and API tokens.
+"""The relational schema: organisations, members, the members' search tables, API tokens and the activity
+trail.
 
 Plain ``Table`` objects (no ORM mapping): ``repositories.py`` translates rows to domain values and back,
 and the alembic migrations in ``migrations/`` create exactly this schema (``test_migrations`` compares).
@@ -24,8 +25,8 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from sqlalchemy import (JSON, Boolean, Column, DateTime, ForeignKey, Index, Integer, MetaData, String, Table,
-                        Text)
+from sqlalchemy import (JSON, BigInteger, Boolean, Column, DateTime, ForeignKey, Index, Integer, MetaData, String,
+                        Table, Text)
 from sqlalchemy.types import TypeDecorator
 
 #: The conventional SQLAlchemy naming convention, so every constraint has a stable, predictable name
@@ -191,4 +192,33 @@ api_tokens = Table(
     # Deleting a member cascades here; without an index PostgreSQL would scan every token to do it.
     Index("ix_api_tokens_admin_id", "admin_id"),
     Index("ix_api_tokens_organisation_id_created", "organisation_id", "created"),
+)
+
+#: The provisioning activity trail (domain/activity.py): append-only, read newest first, pruned by age.
+activity = Table(
+    "activity", metadata,
+    # Written in order, so among records of one instant the higher id is the later one ("newest first"
+    # is ``at DESC, id DESC``). SQLite: INTEGER PRIMARY KEY is the rowid, which every index holds anyway.
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("at", UtcDateTime, nullable=False),
+    # No foreign keys at all. Organisations are never deleted, so one on organisation_id would protect
+    # nothing, and it would make the trail able to fail the very write it describes, or to lose a refusal
+    # written apart, over bookkeeping. Members are hard-deleted and their trail must stay (it is what
+    # support reads after a delete); tokens go with their admin. So member_id and token_id are plain ids.
+    Column("organisation_id", ID, nullable=False),
+    Column("event", Text, nullable=False),
+    Column("member_id", ID),
+    # The SCIM names of the attributes a change set (a JSON list of strings; never their values).
+    Column("attributes", JSON, nullable=False),
+    Column("token_id", ID),
+    Column("request_id", Text),
+    Column("status", Integer),
+    Column("scim_type", Text),
+    # One index per way the trail is read, each ending in the order it is read in, so a page of the
+    # newest records is a backward index scan that stops after ``limit`` rows, however long the trail:
+    # an organisation's trail (and its counts since a time), one member's, and every organisation's
+    # by time (pruning, and the counts across organisations).
+    Index("ix_activity_organisation_id_at_id", "organisation_id", "at", "id"),
+    Index("ix_activity_organisation_id_member_id_at_id", "organisation_id", "member_id", "at", "id"),
+    Index("ix_activity_at", "at"),
 )

@@ -16,6 +16,12 @@ SQLite every SELECT runs in a transaction of its own (no BEGIN), which in WAL mo
 beside any writer and never waits for one. The one write such a request may make, the token's last-use stamp, is
 made in a short transaction of its own (``_apart``), so it never has to upgrade a read transaction.
 
+Records written apart. A refused request's activity record (``ActivityTrail.record_apart``) must outlive
+the request's rollback, so either unit keeps it until ``close()`` and writes it there, in one short
+transaction of its own, once the unit's own connection is back in the pool: on SQLite that connection
+holds the process's writer lock until then, and a write on another connection before it would wait for
+a lock its own thread holds. Failing to write them is logged, never raised: the response has gone.
+
 SQLite and concurrency. Python's sqlite3 driver, left to itself, emits BEGIN before the first INSERT,
 UPDATE or DELETE only (its "legacy transaction control", which stops being the default in Python 3.16),
 so reads before the first write are outside the transaction. We take BEGIN over (``_configure_sqlite``):
@@ -39,6 +45,7 @@ so reads before the first write are outside the transaction. We take BEGIN over 
 from __future__ import annotations
 
 import json
+import logging
 import threading
 from pathlib import Path
 from typing import Any, Mapping
@@ -52,7 +59,10 @@ from transaction.interfaces import ITransactionManager, NoTransaction
 
 from ...domain.ports import UnitOfWork
 from .prepared import Database, Prepared
-from .repositories import SqlAlchemyApiTokenRepository, SqlAlchemyMemberRepository, SqlAlchemyOrganisationRepository
+from .repositories import (INSERT_ACTIVITY, SqlAlchemyActivityTrail, SqlAlchemyApiTokenRepository,
+                           SqlAlchemyMemberRepository, SqlAlchemyOrganisationRepository)
+
+logger = logging.getLogger(__name__)
 
 #: How long (seconds) a SQLite connection waits for another transaction's lock before giving up with
 #: "database is locked". Long, because with BEGIN IMMEDIATE waiting is the normal way writers queue.
@@ -194,7 +204,7 @@ class _Block:
 
 
 class SqlAlchemyUnitOfWork(UnitOfWork):
-    """One Session, whose connection the three repositories use, within the transaction manager's
+    """One Session, whose connection the repositories use, within the transaction manager's
     transactions.
 
     May be entered again and again (and nested), within one transaction or across several: each
@@ -210,10 +220,12 @@ class SqlAlchemyUnitOfWork(UnitOfWork):
         self._transaction = zope.sqlalchemy.ZopeTransactionEvents(transaction_manager=transaction_manager)
         self._blocks: list[_Block] = []
         self._open = None  # the Session's connection in the current transaction
+        self._apart_records: list[dict[str, Any]] = []  # written by close() (module docstring)
         db = Database(session.get_bind().dialect, self._connection)
         self.organisations = SqlAlchemyOrganisationRepository(db, self._changed)
         self.members = SqlAlchemyMemberRepository(db, self._changed)
         self.tokens = SqlAlchemyApiTokenRepository(db, self._changed)
+        self.activity = SqlAlchemyActivityTrail(db, self._changed, self._apart_records.append)
 
     def __enter__(self) -> "SqlAlchemyUnitOfWork":
         self._blocks.append(_Block())
@@ -231,8 +243,12 @@ class SqlAlchemyUnitOfWork(UnitOfWork):
             self._blocks[-1].committed = True
 
     def close(self) -> None:
-        """Release the Session (and its connection); for the request's finished callback."""
-        self.session.close()
+        """Release the Session (and its connection), then write the activity records kept apart; for the
+        request's finished callback."""
+        try:
+            self.session.close()
+        finally:
+            _write_apart(self.session.get_bind(), self._apart_records)
 
     def _connection(self):
         """The DBAPI connection of the Session's transaction, joined to the manager's current one (the
@@ -270,10 +286,12 @@ class SqlAlchemyReadingUnitOfWork(UnitOfWork):
     def __init__(self, engine: Engine):
         self.engine = engine
         self._pooled = None
+        self._apart_records: list[dict[str, Any]] = []  # written by close(), like the writing unit's
         db = Database(engine.dialect, self._connection, refuse_writes=self._changed)
         self.organisations = SqlAlchemyOrganisationRepository(db, self._changed)
         self.members = SqlAlchemyMemberRepository(db, self._changed)
         self.tokens = SqlAlchemyApiTokenRepository(db, self._changed, apart=self._apart)
+        self.activity = SqlAlchemyActivityTrail(db, self._changed, self._apart_records.append)
 
     def __enter__(self) -> "SqlAlchemyReadingUnitOfWork":
         return self
@@ -285,9 +303,12 @@ class SqlAlchemyReadingUnitOfWork(UnitOfWork):
         pass
 
     def close(self) -> None:
-        if self._pooled is not None:
-            pooled, self._pooled = self._pooled, None
-            pooled.close()  # back to the pool, which rolls back
+        try:
+            if self._pooled is not None:
+                pooled, self._pooled = self._pooled, None
+                pooled.close()  # back to the pool, which rolls back
+        finally:
+            _write_apart(self.engine, self._apart_records)
 
     def _connection(self):
         if self._pooled is None:
@@ -300,3 +321,20 @@ class SqlAlchemyReadingUnitOfWork(UnitOfWork):
     def _apart(self, prepared: Prepared, parameters: dict) -> None:
         with self.engine.begin() as connection:
             connection.execute(prepared.statement, parameters)
+
+
+def _write_apart(engine: Engine, pending: list[dict[str, Any]]) -> None:
+    """Write the activity records in ``pending`` (emptying it) in one short transaction of their own;
+    a failure is logged, not raised (module docstring)."""
+    if not pending:
+        return
+    rows = pending[:]
+    pending.clear()
+    try:
+        with engine.begin() as connection:
+            connection.execute(INSERT_ACTIVITY.statement, rows)
+    except Exception as error:
+        # Event names and the error's kind only: SQLAlchemy's message would repeat the rows.
+        logger.warning("Lost %d activity record(s) written apart (%s): %s", len(rows),
+                       ", ".join(sorted({row["event"] for row in rows})),
+                       type(getattr(error, "orig", None) or error).__name__)
