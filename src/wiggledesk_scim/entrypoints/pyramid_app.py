@@ -16,6 +16,7 @@ from pyramid.request import Request
 from pyramid.tweens import EXCVIEW
 from pyramid_tm import explicit_manager
 
+from .access_log import add_access_log
 from .help import add_help_route
 from .routes import add_scim_routes
 from .views import REQUEST_ID_HEADER, add_error_views
@@ -53,6 +54,8 @@ def main(global_config, **settings):
     add_help_route(config)
     add_health_routes(config)
     add_error_views(config, scim_root=SCIM_ROOT)
+    # Outside the last-resort tween that add_error_views adds, so each line has the final status.
+    add_access_log(config, container.settings)
     return config.make_wsgi_app()
 
 

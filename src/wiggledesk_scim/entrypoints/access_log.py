@@ -1,0 +1,155 @@
+"""The access log: one line per request, in the format ``wiggledesk.access_log`` names (plain or JSON lines),
+on the process's stderr or in the file ``wiggledesk.access_log.file`` names, flushed as it is written.
+
+What a line holds: when the request arrived (UTC), its request id, the organisation whose token was
+accepted, the method, the route's name, the status and the time the app took. What it never holds,
+because each can carry a token or personal data: headers, the path (a filter holds userNames and
+e-mail addresses; a route name says just as well which endpoint was asked), the query string, bodies.
+Every value is ours or checked, so none contains a space, a quote or an ``=``.
+"""
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from logging.handlers import WatchedFileHandler
+
+import orjson
+from pyramid.tweens import INGRESS
+
+from . import views
+from .wiring import ACCESS_LOG_FILE_KEY, CONTAINER_KEY, AppSettings, SettingsError
+
+#: The logger the lines go through. It does not propagate: a line reaches only the access log's own
+#: handler (and any the ini adds to this logger), never the root logger's console too.
+ACCESS_LOGGER = "wiggledesk_scim.access"
+
+#: The outermost tween but Pyramid's ingress, so that the status is the one the client gets (a
+#: last-resort 500 included) and the duration covers pyramid_tm's commit as well.
+_LAST_RESORT_TWEEN = f"{views.__name__}.last_resort_tween_factory"
+
+#: Methods logged as they are; any other is logged as ``OTHER``, since a method is typed by the client.
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT"})
+
+
+def add_access_log(config, settings: AppSettings) -> None:
+    """Open the access log (once per process, at startup: a file that cannot be opened stops it) and add
+    its tween, unless the log is ``off``."""
+    close_access_log()
+    if settings.access_log == "off":
+        return
+    logger = logging.getLogger(ACCESS_LOGGER)
+    logger.addHandler(_open_handler(settings.access_log_file))
+    logger.propagate = False
+    if logger.level == logging.NOTSET:
+        # The access log is switched by wiggledesk.access_log, not by the level the ini gives
+        # wiggledesk_scim (WARN would silence it); an ini section of its own may still set one.
+        logger.setLevel(logging.INFO)
+    config.add_tween(f"{__name__}.access_log_tween_factory", under=INGRESS, over=_LAST_RESORT_TWEEN)
+
+
+def close_access_log() -> None:
+    """Detach and close the handler ``add_access_log`` opened, if any (the next ``main()`` in this process
+    opens its own; tests close a file before leaving)."""
+    logger = logging.getLogger(ACCESS_LOGGER)
+    for handler in [h for h in logger.handlers if isinstance(h, (_StderrHandler, _FileHandler))]:
+        logger.removeHandler(handler)
+        handler.close()
+
+
+class _StderrHandler(logging.StreamHandler):
+    """The process's stderr as it is when a line is written, not as it was at startup (as logging's own
+    last-resort handler does), so a replaced ``sys.stderr`` never receives writes after it is closed."""
+
+    def __init__(self) -> None:
+        logging.Handler.__init__(self)
+
+    @property
+    def stream(self):
+        return sys.stderr
+
+
+class _FileHandler(WatchedFileHandler):
+    """A file opened at startup, and opened again when logrotate has moved it away.
+
+    WatchedFileHandler asks the file system whether that happened before every line, which costs more
+    than the rest of the line; asked once a second instead, a line or two written in the second after
+    a rotation land at the end of the moved file, and none is lost."""
+
+    _checked = 0.0
+
+    def reopenIfNeeded(self) -> None:
+        # Called by emit(), under the handler's lock: one thread at a time.
+        now = time.monotonic()
+        if now - self._checked >= 1.0:
+            self._checked = now
+            super().reopenIfNeeded()
+
+
+def _open_handler(path: str | None) -> logging.Handler:
+    if path is None:
+        return _StderrHandler()
+    try:
+        return _FileHandler(path, encoding="utf-8")
+    except OSError as error:
+        raise SettingsError(f"{ACCESS_LOG_FILE_KEY} = {path}: cannot open it for appending "
+                            f"({error.strerror or error}); name a file in a directory this process may "
+                            f"write to, or leave the key out to log to stderr") from None
+
+
+# -- the lines ----------------------------------------------------------------------------------------
+
+def _utc(moment: float) -> str:
+    """ISO 8601 in UTC with milliseconds: ``2026-11-23T09:14:07.123Z``."""
+    seconds = int(moment)
+    return f"{time.strftime('%Y-%m-%dT%H:%M:%S', time.gmtime(seconds))}.{int((moment - seconds) * 1000):03d}Z"
+
+
+def plain_line(arrived: float, request_id: str, organisation_id: str | None, method: str,
+               route: str | None, status: int, duration_ms: float) -> str:
+    """``key=value`` pairs, ``-`` for no organisation or no route."""
+    return (f"time={_utc(arrived)} request_id={request_id} organisation_id={organisation_id or '-'} "
+            f"method={method} route={route or '-'} status={status} duration_ms={duration_ms:.3f}")
+
+
+def json_line(arrived: float, request_id: str, organisation_id: str | None, method: str,
+              route: str | None, status: int, duration_ms: float) -> str:
+    """One JSON object, ``null`` for no organisation or no route."""
+    return orjson.dumps({
+        "time": _utc(arrived), "request_id": request_id, "organisation_id": organisation_id,
+        "method": method, "route": route, "status": status, "duration_ms": round(duration_ms, 3),
+    }).decode()
+
+
+LINES = {"plain": plain_line, "json": json_line}
+
+
+# -- the tween ----------------------------------------------------------------------------------------
+
+def access_log_tween_factory(handler, registry):
+    write = logging.getLogger(ACCESS_LOGGER).info
+    line = LINES[registry[CONTAINER_KEY].settings.access_log]
+    clock = time.perf_counter
+
+    def access_log_tween(request):
+        arrived = time.time()
+        started = clock()
+        status = 500  # what waitress answers if an error escapes even the last-resort tween
+        try:
+            response = handler(request)
+            status = response.status_int
+            return response
+        finally:
+            duration_ms = (clock() - started) * 1000
+            # Only a SCIM API built for this request knows whose token was accepted; asking
+            # ``request.scim`` here would build one (and a unit of work) for a health check.
+            api = request.__dict__.get("scim")
+            principal = api.principal if api is not None else None
+            route = request.matched_route
+            method = request.method
+            write(line(arrived, request.request_id, principal.organisation_id if principal else None,
+                       method if method in _METHODS else "OTHER", route.name if route else None,
+                       status, duration_ms))
+
+    return access_log_tween
+
