@@ -89,3 +89,11 @@ def test_a_body_nested_deeper_than_the_bound_is_a_syntax_error():
 def test_a_body_nested_far_too_deep_for_the_parser_is_a_syntax_error_too():
     error = refused(lambda: parse_json(b"[" * 200_000 + b"]" * 200_000))
     assert (error.status, error.scim_type) == (400, "invalidSyntax")
+
+
+def test_a_body_too_large_is_a_413_saying_the_bound_and_the_size_when_known():
+    from wiggledesk_scim.domain.scim.schema import MAX_BODY_BYTES, payload_too_large
+    assert payload_too_large(2_000_000).body() == {
+        "schemas": ["urn:ietf:params:scim:api:messages:2.0:Error"], "status": "413",
+        "detail": f"The request body (2000000 bytes) is larger than {MAX_BODY_BYTES} bytes"}
+    assert payload_too_large().detail == f"The request body is larger than {MAX_BODY_BYTES} bytes"

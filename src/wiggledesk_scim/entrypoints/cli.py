@@ -1,6 +1,6 @@
 """The ``wiggledesk-scim`` command: ``migrate`` the database schema, ``onboard`` an organisation, manage
 API ``tokens`` (list, issue, revoke), organisations' and members' settings (``org``, ``member``), and read
-or prune the provisioning ``activity`` trail.
+or prune the provisioning ``activity`` trail; ``ops-password`` hashes the ops console's password.
 
 Reads the same ini as the web app and reuses its wiring (``pyramid.paster.bootstrap`` and the request's
 transaction manager), so a command changes the database exactly as a request would. Failures print one
@@ -10,6 +10,7 @@ script can take it with ``tail -n 1``.
 from __future__ import annotations
 
 import argparse
+import getpass
 import json
 import sys
 from contextlib import contextmanager
@@ -19,9 +20,10 @@ from urllib.parse import urlsplit
 from pyramid.paster import bootstrap, get_appsettings, setup_logging
 
 from ..domain.activity import EVENTS, REFUSED
+from ..domain.credentials import PasswordHash
 from ..domain.errors import DomainError, NotFound
 from .pyramid_app import SCIM_ROOT, container_of
-from .wiring import AppSettings, SettingsError
+from .wiring import OPS_PASSWORD_HASH_KEY, OPS_USERNAME_KEY, AppSettings, SettingsError
 
 EXIT_FAILURE = 1
 #: The most events one ``activity`` command prints.
@@ -50,6 +52,8 @@ def main(argv: list[str] | None = None) -> int:
             _activity(args)
         elif args.command == "prune-activity":
             _prune_activity(args)
+        elif args.command == "ops-password":
+            _ops_password()
     except (CommandFailed, SettingsError, DomainError) as exc:
         return _fail(str(exc))
     except FileNotFoundError as exc:
@@ -139,6 +143,12 @@ def _parser() -> argparse.ArgumentParser:
                     "(or --older-than), for every organisation. Run it daily, e.g. from cron.")
     prune.add_argument("--older-than", type=_days, metavar="DAYS",
                        help="the retention in days, instead of the ini's")
+
+    commands.add_parser(
+        "ops-password", help="hash a password for the ops console (read from stdin)",
+        description="Read a password (typed without echo at a terminal, else the first line of stdin) and "
+                    "print the ops.password_hash line to paste into the ini beside ops.username. Needs no "
+                    "database.")
     return parser
 
 
@@ -385,6 +395,20 @@ def _prune_activity(args) -> None:
         days = args.older_than or container.settings.activity_retention_days
         pruned = container.operations(uow).prune_activity(timedelta(days=days))
     print(f"Deleted {pruned} activity records older than {days} days.")
+
+
+def _ops_password() -> None:
+    if sys.stdin.isatty():
+        password = getpass.getpass("Ops console password: ")
+        if password and getpass.getpass("The same again: ") != password:
+            raise CommandFailed("the two passwords differ; nothing was printed")
+    else:
+        password = sys.stdin.readline().removesuffix("\n").removesuffix("\r")
+    if not password:
+        raise CommandFailed("the password is empty; give one on stdin")
+    print(f"{OPS_PASSWORD_HASH_KEY} = {PasswordHash.of(password)}")
+    print(f"Paste that line into the ini's [app:main] section beside {OPS_USERNAME_KEY} = <a username>, "
+          "then restart the service.", file=sys.stderr)
 
 
 def _migrate(config_uri: str) -> None:

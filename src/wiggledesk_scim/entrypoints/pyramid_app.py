@@ -21,6 +21,7 @@ from .help import add_help_route
 from .routes import add_scim_routes
 from .views import REQUEST_ID_HEADER, add_error_views
 from .health import add_health_routes
+from .ops import add_ops_console
 from .wiring import CONTAINER_KEY, build_container, container_of
 
 #: An incoming request id is reused only if it is short and plain, since it ends up in our logs
@@ -53,6 +54,7 @@ def main(global_config, **settings):
     add_scim_routes(config, SCIM_TREES)
     add_help_route(config)
     add_health_routes(config)
+    add_ops_console(config, container.settings)  # only if the ini sets ops credentials
     add_error_views(config, scim_root=SCIM_ROOT)
     # Outside the last-resort tween that add_error_views adds, so each line has the final status.
     add_access_log(config, container.settings)

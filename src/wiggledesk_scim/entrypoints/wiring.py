@@ -15,6 +15,8 @@ from urllib.parse import urlsplit
 from ..adapters.memory import InMemoryStore, InMemoryUnitOfWork
 from ..adapters.system import SystemClock, UuidGenerator
 from ..domain.access import AcceptedTokens, StoredTokenAuthority
+from ..domain.credentials import OpsCredentials, PasswordHash
+from ..domain.errors import InvalidValue
 from ..domain.ports import Clock, IdGenerator, UnitOfWork
 from ..domain.scim.api import ScimApi
 from ..domain.operations import Operations
@@ -30,6 +32,8 @@ PUBLIC_URL_KEY = "wiggledesk.public_url"
 HIDE_PARAMETERS_KEY = "sqlalchemy.hide_parameters"
 ACCESS_LOG_KEY = "wiggledesk.access_log"
 ACCESS_LOG_FILE_KEY = "wiggledesk.access_log.file"
+OPS_USERNAME_KEY = "ops.username"
+OPS_PASSWORD_HASH_KEY = "ops.password_hash"
 
 STORAGES = ("sqlalchemy", "memory")
 #: How the access log writes its one line per request (entrypoints/access_log.py), or ``off``.
@@ -74,6 +78,8 @@ class AppSettings:
     access_log: str = "plain"
     #: The access log's file, or None for the process's stderr.
     access_log_file: str | None = None
+    #: Who may open the ops console (entrypoints/ops); None: there is no console.
+    ops_credentials: OpsCredentials | None = None
     engine_settings: Mapping[str, Any] = field(default_factory=dict)
 
     @classmethod
@@ -112,6 +118,7 @@ class AppSettings:
             public_url=_public_url(settings),
             access_log=_access_log(settings),
             access_log_file=_text(settings, ACCESS_LOG_FILE_KEY, "") or None,
+            ops_credentials=_ops_credentials(settings),
             engine_settings=engine_settings,
         )
 
@@ -171,6 +178,29 @@ def _access_log(settings: Mapping[str, Any]) -> str:
             f"{ACCESS_LOG_KEY} = {value!r} is not an access log format; write {ACCESS_LOG_KEY} = plain "
             f"(key=value pairs, the default), json (one JSON object per line) or off")
     return value.lower()
+
+
+def _ops_credentials(settings: Mapping[str, Any]) -> OpsCredentials | None:
+    username = _text(settings, OPS_USERNAME_KEY, "")
+    password_hash = _text(settings, OPS_PASSWORD_HASH_KEY, "")
+    if not username and not password_hash:
+        return None
+    if not username or not password_hash:
+        given, missing = ((OPS_USERNAME_KEY, OPS_PASSWORD_HASH_KEY) if username
+                          else (OPS_PASSWORD_HASH_KEY, OPS_USERNAME_KEY))
+        raise SettingsError(
+            f"{given} is set but {missing} is not; the ops console needs both (make the hash with "
+            f"`wiggledesk-scim CONFIG ops-password`), or neither to have no console")
+    # Neither message echoes the hash: it is not a secret, but it is no one's business in a log either.
+    try:
+        parsed = PasswordHash.parse(password_hash)
+    except InvalidValue as error:
+        raise SettingsError(f"{OPS_PASSWORD_HASH_KEY} is not usable: {error.detail}; paste the line "
+                            f"`wiggledesk-scim CONFIG ops-password` prints") from None
+    try:
+        return OpsCredentials(username, parsed)
+    except InvalidValue as error:
+        raise SettingsError(f"{OPS_USERNAME_KEY} = {username!r} is not usable: {error.detail}") from None
 
 
 def _database_url(settings: Mapping[str, Any], environ: Mapping[str, str]) -> str:

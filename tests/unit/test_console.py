@@ -1,0 +1,154 @@
+"""The ops console's reads: the trail filter as typed into its form, the health per window, the pages."""
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from tests.support import START
+from wiggledesk_scim.domain.activity import CREATE, DEPROVISION, REFUSED, REPLACE, RESTORE, UPDATE, Activity
+from wiggledesk_scim.domain.console import Console, Health, TrailFilter
+from wiggledesk_scim.domain.errors import InvalidValue, NotFound
+from wiggledesk_scim.domain.model import MemberFields
+from wiggledesk_scim.domain.operations import Operations
+
+
+# -- the trail filter -------------------------------------------------------------------------------
+
+def test_an_empty_form_shows_the_hundred_newest_records_of_every_kind():
+    assert TrailFilter.parse() == TrailFilter(event=None, member_id=None, since=None, limit=100)
+    assert TrailFilter.parse(event=" ", member_id="", since="  ", limit="") == TrailFilter()
+
+
+def test_a_filled_form_becomes_a_filter():
+    parsed = TrailFilter.parse(event="deprovision", member_id=" 00000000-0000-4000-8000-000000000007 ",
+                               since="2026-11-20", limit="1000")
+
+    assert parsed == TrailFilter(event=DEPROVISION, member_id="00000000-0000-4000-8000-000000000007",
+                                 since=datetime(2026, 11, 20, tzinfo=timezone.utc), limit=1000)
+
+
+@pytest.mark.parametrize(("since", "moment"), [
+    ("2026-11-20", datetime(2026, 11, 20, tzinfo=timezone.utc)),
+    ("2026-11-20T09:14", datetime(2026, 11, 20, 9, 14, tzinfo=timezone.utc)),
+    ("2026-11-20 09:14:07Z", datetime(2026, 11, 20, 9, 14, 7, tzinfo=timezone.utc)),
+    ("2026-11-20T09:14:07z", datetime(2026, 11, 20, 9, 14, 7, tzinfo=timezone.utc)),
+    ("2026-11-20T10:14:07+01:00", datetime(2026, 11, 20, 9, 14, 7, tzinfo=timezone.utc)),
+])
+def test_since_is_a_date_or_an_iso_time_in_utc_unless_it_has_an_offset(since, moment):
+    parsed = TrailFilter.parse(since=since).since
+
+    assert parsed == moment and parsed.utcoffset() == timedelta(0)
+
+
+@pytest.mark.parametrize(("fields", "message"), [
+    ({"event": "created"}, 'There is no event "created"; choose one of create, replace, update'),
+    ({"member_id": "x" * 201}, "A member id is at most 200 characters long."),
+    ({"since": "last tuesday"}, '"last tuesday" is not a date or time; write 2026-11-23 or'),
+    ({"since": "2026-02-30"}, '"2026-02-30" is not a date or time'),
+    ({"since": "9999-12-31T23:59:59-01:00"}, "is not a date or time"),
+    ({"limit": "0"}, 'The limit "0" must be a whole number from 1 to 1000.'),
+    ({"limit": "1001"}, 'The limit "1001" must be a whole number from 1 to 1000.'),
+    ({"limit": "ten"}, 'The limit "ten" must be a whole number'),
+    ({"limit": "-5"}, 'The limit "-5" must be a whole number'),
+    ({"limit": "²"}, 'The limit "²" must be a whole number'),
+    ({"limit": "9" * 40}, "must be a whole number from 1 to 1000"),
+])
+def test_a_wrong_field_is_refused_saying_how_to_write_it(fields, message):
+    with pytest.raises(InvalidValue) as refused:
+        TrailFilter.parse(**fields)
+
+    assert message in refused.value.detail
+
+
+def test_every_wrong_field_is_named_at_once():
+    """Whoever typed three wrong fields learns of all three, not one per attempt."""
+    with pytest.raises(InvalidValue) as refused:
+        TrailFilter.parse(event="oops", since="yesterday", limit="5000")
+
+    detail = refused.value.detail
+    assert 'no event "oops"' in detail and '"yesterday" is not a date' in detail and '"5000"' in detail
+
+
+# -- health -----------------------------------------------------------------------------------------
+
+def test_health_counts_patch_and_put_as_updates_and_refusals_as_errors():
+    counts = {CREATE: 3, UPDATE: 5, REPLACE: 2, DEPROVISION: 1, RESTORE: 4, REFUSED: 7}
+
+    assert Health.of(counts) == Health(creates=3, updates=7, deprovisions=1, errors=7)
+    assert Health.of({}) == Health(0, 0, 0, 0)
+
+
+# -- the pages --------------------------------------------------------------------------------------
+
+@pytest.fixture
+def console(uow, clock, authority, onboarded) -> Console:
+    return Console(Operations(uow, clock, authority))
+
+
+def test_the_organisations_page_lists_every_organisation_with_its_health(console, members, contoso):
+    members.provision(contoso.organisation.id, MemberFields(user_name="bjensen"))
+
+    overviews = console.organisations()
+
+    assert [o.organisation.name for o in overviews] == ["Contoso", "Fabrikam"]
+    assert Health.of(overviews[0].last_day) == Health(creates=1)
+    assert Health.of(overviews[1].last_week) == Health()
+
+
+def test_an_organisation_page_has_its_tokens_their_owners_and_the_filtered_trail(console, members, clock,
+                                                                                 contoso, fabrikam):
+    organisation_id = contoso.organisation.id
+    bjensen = members.provision(organisation_id, MemberFields(user_name="bjensen"))
+    clock.advance(60)
+    members.deprovision(organisation_id, bjensen.id)
+    members.provision(fabrikam.organisation.id, MemberFields(user_name="bjensen"))
+
+    page = console.organisation(organisation_id, TrailFilter())
+
+    assert page.overview.organisation == contoso.organisation
+    assert [token.admin_id for token in page.overview.tokens] == [contoso.admin.id]
+    assert page.owners == {contoso.admin.id: contoso.admin}
+    assert [(a.event, a.member_id) for a in page.trail] == [(DEPROVISION, bjensen.id), (CREATE, bjensen.id)]
+    only_creates = console.organisation("Contoso", TrailFilter(event=CREATE)).trail
+    assert [a.event for a in only_creates] == [CREATE]
+    assert console.organisation(organisation_id, TrailFilter(since=clock.now() + timedelta(seconds=1))).trail == []
+    assert [a.at for a in console.organisation(organisation_id, TrailFilter(limit=1)).trail] == [clock.now()]
+
+
+def test_a_refused_filter_still_shows_the_organisation_without_a_trail(console, contoso):
+    page = console.organisation(contoso.organisation.id, None)
+
+    assert page.trail is None
+    assert page.overview.organisation == contoso.organisation
+
+
+def test_a_token_whose_owner_has_gone_shows_no_owner(console, uow, store, contoso):
+    """The page still renders if an owner disappears between reading the tokens and reading the owners."""
+    with uow:
+        (token,) = uow.tokens.list_for_organisation(contoso.organisation.id)
+        uow.commit()
+    store.tokens[token.id] = replace(token, admin_id="00000000-0000-4000-8000-000000000404")
+
+    page = console.organisation(contoso.organisation.id, TrailFilter())
+
+    assert page.owners == {}
+    assert [t.admin_id for t in page.overview.tokens] == ["00000000-0000-4000-8000-000000000404"]
+
+
+def test_an_unknown_organisation_is_not_found(console):
+    with pytest.raises(NotFound):
+        console.organisation("00000000-0000-4000-8000-000000000404", TrailFilter())
+
+
+def test_the_trail_of_a_busy_organisation_is_cut_at_the_limit(console, uow, contoso):
+    with uow:
+        for n in range(150):
+            uow.activity.record(Activity(at=START + timedelta(seconds=n), organisation_id=contoso.organisation.id,
+                                         event=REFUSED, status=409, scim_type="uniqueness"))
+        uow.commit()
+
+    trail = console.organisation(contoso.organisation.id, TrailFilter()).trail
+
+    assert len(trail) == 100 and trail[0].at == START + timedelta(seconds=149)
