@@ -56,6 +56,18 @@ def test_not_ready_until_migrate_has_run_then_ready_without_a_restart(database_u
         engine.dispose()
 
 
+def test_still_ready_when_a_newer_release_has_migrated_during_an_upgrade(database_url, migrated_engine):
+    """An upgrade migrates before the new release serves: the old processes see a revision they do not
+    ship and keep serving (migrations only add), rather than all leaving the load balancer at once."""
+    app = _app(**{"wiggledesk.storage": "sqlalchemy", "sqlalchemy.url": database_url})
+    try:
+        with migrated_engine.begin() as connection:
+            connection.execute(text("UPDATE alembic_version SET version_num = '0999_from_the_next_release'"))
+        _assert_bare(app.get("/readyz"), "ok")
+    finally:
+        app.app.registry[CONTAINER_KEY].engine.dispose()
+
+
 def test_not_ready_while_the_database_does_not_answer_and_the_reason_stays_in_the_log(caplog):
     # A port nothing listens on (127.0.0.1 only): the connection is refused at once.
     url = "postgresql+psycopg://wiggledesk:secret-password@127.0.0.1:9/nowhere"

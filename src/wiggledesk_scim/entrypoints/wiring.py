@@ -297,16 +297,19 @@ class Container:
             # The error's class and first line: never the URL, which may hold a password.
             text = str(error).strip().splitlines()
             return f"the database does not answer ({type(error).__name__}: {text[0] if text else 'no details'})"
-        if current != self._head_revision:
+        head, shipped = self._revisions
+        if current is None or (current != head and current in shipped):
             return (f"the database schema is at revision {current or 'none'}, this release needs "
-                    f"{self._head_revision}; run `wiggledesk-scim CONFIG migrate`")
+                    f"{head}; run `wiggledesk-scim CONFIG migrate`")
+        # At this release's head, or at a revision it does not ship: a newer release migrated during an
+        # upgrade. Migrations only add to the schema, so this one keeps serving until it is replaced.
         return None
 
     @cached_property
-    def _head_revision(self) -> str | None:
+    def _revisions(self) -> tuple[str | None, frozenset[str]]:
         from ..adapters.sqlalchemy import migrate
 
-        return migrate.head_revision()
+        return migrate.head_revision(), migrate.shipped_revisions()
 
     def onboard(self, uow: UnitOfWork, organisation_name: str, admin_email: str) -> Onboarding:
         return onboard(uow, self.clock, self.ids, organisation_name, admin_email)

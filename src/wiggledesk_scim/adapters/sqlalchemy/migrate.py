@@ -50,6 +50,11 @@ def head_revision() -> str | None:
     return ScriptDirectory.from_config(alembic_config()).get_current_head()
 
 
+def shipped_revisions() -> frozenset[str]:
+    """Every revision the package ships, its head and all before it."""
+    return frozenset(script.revision for script in ScriptDirectory.from_config(alembic_config()).walk_revisions())
+
+
 def is_at_head(engine: Engine) -> bool:
     """Whether the database has the schema this code expects (for a startup check)."""
     return current_revision(engine) == head_revision()
