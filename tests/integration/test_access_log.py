@@ -13,11 +13,11 @@ import time
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from pyramid.config import Configurator
 from pyramid.interfaces import ITweens
 from webtest import TestApp
 
-from tests.integration.test_wsgi import (FailingVote, NOBODY, PATCH_OP, SEED_BODY, Scim, _explode,
+from tests.integration.failures import add_commit_failure_route
+from tests.integration.test_wsgi import (NOBODY, PATCH_OP, SEED_BODY, Scim, _explode,
                                          in_transaction)
 from tests.support import FULL_USER
 from wiggledesk_scim.domain.services import MemberService
@@ -161,17 +161,7 @@ def test_an_unexpected_error_is_logged_as_500(client, contoso, log_file, monkeyp
 def test_a_last_resort_500_is_logged_with_that_status(app, client, contoso, log_file):
     """A COMMIT failing after the view answered 201 turns into a 500 in the last-resort tween; the access
     log sits outside it and records the 500 the client got, not the 201."""
-    def create_but_fail_to_commit(request):
-        from wiggledesk_scim.entrypoints.views import scim_view
-        response = scim_view({"POST": "create_user"}, "/scim/v2")(request)
-        request.tm.get().join(FailingVote(request.tm))
-        return response
-
-    config = Configurator(registry=app.registry)
-    config.add_route("test_only_commit_failure", "/test-only/commit-failure")
-    config.add_view(create_but_fail_to_commit, route_name="test_only_commit_failure")
-    config.commit()
-    response = client.post("http://localhost/test-only/commit-failure", SEED_BODY)
+    response = client.post("http://localhost" + add_commit_failure_route(app), SEED_BODY)
     (line,) = logged(log_file)
     assert_line(line, response, organisation_id=contoso.organisation.id, method="POST",
                 route="test_only_commit_failure", status=500)

@@ -16,11 +16,11 @@ from urllib.parse import quote, urlsplit
 
 import pytest
 
-from pyramid.config import Configurator
 from pyramid.scripting import prepare
 from webob import Request
 from webtest import TestApp
 
+from tests.integration.failures import add_commit_failure_route
 from wiggledesk_scim.domain.services import MemberService
 from wiggledesk_scim.domain.scim.schema import MAX_BODY_BYTES, MAX_INDEXED_LENGTH
 from wiggledesk_scim.entrypoints.pyramid_app import CONTAINER_KEY, main
@@ -508,55 +508,18 @@ def test_an_unexpected_error_after_a_write_aborts_the_transaction(app, scim, con
     assert "Example Username" not in stored_members(app, contoso.organisation.id)
 
 
-class FailingVote:
-    """A data manager whose vote fails, so that the request's COMMIT fails after the view has answered."""
-
-    def __init__(self, transaction_manager):
-        self.transaction_manager = transaction_manager
-
-    def sortKey(self):
-        # Sorted before zope.sqlalchemy's "~sqlalchemy:…", so this vote fails before the database commits.
-        return "0-failing-vote"
-
-    def abort(self, transaction):
-        pass
-
-    def tpc_begin(self, transaction):
-        pass
-
-    def commit(self, transaction):
-        pass
-
-    def tpc_vote(self, transaction):
-        raise RuntimeError("could not serialize access due to concurrent update")
-
-    def tpc_finish(self, transaction):
-        pass
-
-    def tpc_abort(self, transaction):
-        pass
-
-
 def test_an_error_while_committing_is_a_bare_logged_500(app, testapp, contoso, caplog):
     """A COMMIT failing after the view answered 201 is no success: a bare 500, logged, and nothing stored."""
-    def create_but_fail_to_commit(request):
-        from wiggledesk_scim.entrypoints.views import scim_view
-        response = scim_view("create_user", "/scim/v2")(request)
-        request.tm.get().join(FailingVote(request.tm))
-        return response
-
-    config = Configurator(registry=app.registry)
-    config.add_route("test_only_commit_failure", "/test-only/commit-failure")
-    config.add_view(create_but_fail_to_commit, route_name="test_only_commit_failure")
-    config.commit()
-
-    response = testapp.post("/test-only/commit-failure", json.dumps(SEED_BODY).encode(), expect_errors=True,
+    path = add_commit_failure_route(app)
+    response = testapp.post(path, json.dumps(SEED_BODY).encode(), expect_errors=True,
                             headers={"Authorization": f"Bearer {contoso.token}",
                                      "Content-Type": "application/scim+json"})
     assert response.status_int == 500
     request_id = response.headers["X-Request-Id"]
     assert assert_scim_json(response)["detail"] == f"Internal server error (request id {request_id})"
     assert any(request_id in r.getMessage() and r.exc_info for r in caplog.records)
+    # The COMMIT failed (FailingVote's RuntimeError), after the view had answered 201.
+    assert any(r.getMessage().startswith("Unexpected RuntimeError") for r in caplog.records)
     assert "Example Username" not in stored_members(app, contoso.organisation.id)
 
 
