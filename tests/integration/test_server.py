@@ -402,6 +402,23 @@ def test_a_body_over_the_bound_is_a_scim_413_and_a_huge_one_is_never_read(stack)
     assert http("GET", f"{base}/Users?filter=userName+eq+%22x%22", token=stack.token).json["totalResults"] == 0
 
 
+def test_forwarded_headers_from_an_untrusted_client_cannot_redirect_locations(stack):
+    """Without trusted_proxy (development.ini), X-Forwarded-Host/Proto/Prefix are not believed: a client
+    cannot make Location or meta.location point at another host; and nothing it sends is stored, since
+    locations are computed per response."""
+    base = stack.url + "/scim/v2"
+    forged = {"X-Forwarded-Host": "evil.example", "X-Forwarded-Proto": "https", "X-Forwarded-Prefix": "/x",
+              "Forwarded": "host=evil.example;proto=https"}
+    created = http("POST", f"{base}/Users", {"userName": f"forged-{uuid.uuid4()}", "active": True}, stack.token,
+                   headers=forged)
+    assert created.status == 201
+    assert created.headers["Location"].startswith(base + "/Users/")
+    assert created.json["meta"]["location"] == created.headers["Location"]
+    again = http("GET", created.headers["Location"], token=stack.token)
+    assert "evil" not in again.body.decode() and again.json["meta"]["location"] == created.headers["Location"]
+    assert http("DELETE", created.headers["Location"], token=stack.token).status == 204
+
+
 @pytest.fixture
 def production(tmp_path):
     """A copy of production.ini listening on a free port, its database a fresh SQLite file named by

@@ -168,6 +168,18 @@ def test_an_unknown_token_is_refused(authority, contoso, token):
     assert (refused.detail, refused.forbidden) == (UNKNOWN_TOKEN, False)
 
 
+def test_known_and_unknown_tokens_alike_are_compared_once_in_constant_time(authority, contoso, monkeypatch):
+    """The not-found path does the comparison the found path does (hmac.compare_digest on two
+    64-character digests), so the time a refusal takes says nothing about whether a token exists."""
+    import hmac
+    compared = []
+    real = hmac.compare_digest
+    monkeypatch.setattr(hmac, "compare_digest", lambda a, b: compared.append((len(a), len(b))) or real(a, b))
+    authority.authenticate(contoso.token)
+    refusal(authority, "wdscim_" + "x" * 43)
+    assert compared == [(64, 64), (64, 64)]
+
+
 def test_a_token_differing_in_one_character_is_refused(authority, contoso):
     """Tokens are compared whole: the secret with its last character changed is unknown."""
     tampered = contoso.token[:-1] + ("A" if contoso.token[-1] != "A" else "B")

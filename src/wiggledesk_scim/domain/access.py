@@ -24,6 +24,9 @@ from .ports import Clock, IdGenerator, TokenAuthority, UnitOfWork
 #: Every token starts with this, so secret scanners (and people) can recognise a leaked one.
 TOKEN_PREFIX = "wdscim_"
 
+#: What an unknown token's digest is compared with: no secret has this digest (it is not a hex SHA-256).
+_NO_TOKEN_DIGEST = "-" * 64
+
 #: ``last_used`` is written at most this often per token, so that reads do not all become writes.
 LAST_USED_RESOLUTION = timedelta(minutes=1)
 
@@ -140,8 +143,10 @@ class StoredTokenAuthority(TokenAuthority):
         with self.uow:
             grant = self.uow.tokens.find_grant(presented)
             # The lookup is by digest, so its timing says nothing about the secret; the comparison
-            # that accepts a token is still constant-time, on the digests.
-            if grant is None or not hmac.compare_digest(grant.token.digest, presented):
+            # that accepts a token is still constant-time, on the digests, and an unknown token is
+            # compared too (against a digest no token has), so both paths do the same work.
+            expected = grant.token.digest if grant is not None else _NO_TOKEN_DIGEST
+            if not hmac.compare_digest(expected, presented) or grant is None:
                 raise AccessRefused(UNKNOWN_TOKEN)
             token = grant.token
             now = self.clock.now()
