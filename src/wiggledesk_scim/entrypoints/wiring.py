@@ -17,6 +17,7 @@ from ..adapters.system import SystemClock, UuidGenerator
 from ..domain.access import AcceptedTokens, StoredTokenAuthority
 from ..domain.credentials import OpsCredentials, PasswordHash
 from ..domain.errors import InvalidValue
+from ..domain.fair_use import FairUse
 from ..domain.ports import Clock, IdGenerator, UnitOfWork
 from ..domain.scim.api import ScimApi
 from ..domain.operations import Operations
@@ -27,6 +28,8 @@ URL_KEY = "sqlalchemy.url"
 MAX_RESULTS_KEY = "wiggledesk.scim.max_results"
 TOKEN_CACHE_KEY = "wiggledesk.token_cache_seconds"
 ACTIVITY_RETENTION_KEY = "wiggledesk.activity.retention_days"
+FAIR_USE_RATE_KEY = "wiggledesk.fair_use.rate"
+FAIR_USE_BURST_KEY = "wiggledesk.fair_use.burst"
 AUTO_MIGRATE_KEY = "wiggledesk.auto_migrate"
 PUBLIC_URL_KEY = "wiggledesk.public_url"
 HIDE_PARAMETERS_KEY = "sqlalchemy.hide_parameters"
@@ -49,6 +52,9 @@ MAX_TOKEN_CACHE_SECONDS = 300
 #: quarter's provisioning cycles.
 DEFAULT_ACTIVITY_RETENTION_DAYS = 90
 MAX_ACTIVITY_RETENTION_DAYS = 3650
+#: Fair use (domain/fair_use.py): off unless the ini sets a rate; the inis ship with one.
+DEFAULT_FAIR_USE_BURST = 200
+MAX_FAIR_USE_RATE = 100_000
 
 #: ``sqlalchemy.url = env:NAME`` reads the URL from the environment variable NAME. PasteDeploy has no
 #: way to interpolate environment variables into an ini, and production keeps its credentials out of
@@ -73,6 +79,9 @@ class AppSettings:
     max_results: int = DEFAULT_MAX_RESULTS
     token_cache_seconds: int = DEFAULT_TOKEN_CACHE_SECONDS
     activity_retention_days: int = DEFAULT_ACTIVITY_RETENTION_DAYS
+    #: SCIM requests per second per organisation and process (0: no limit), and how many at once.
+    fair_use_rate: float = 0.0
+    fair_use_burst: int = DEFAULT_FAIR_USE_BURST
     auto_migrate: bool = False
     public_url: str = DEFAULT_PUBLIC_URL
     access_log: str = "plain"
@@ -111,6 +120,10 @@ class AppSettings:
                 settings, TOKEN_CACHE_KEY, DEFAULT_TOKEN_CACHE_SECONDS, 0, MAX_TOKEN_CACHE_SECONDS,
                 "how many seconds a process trusts a token it accepted before reading it again; 0 reads "
                 "it on every request"),
+            fair_use_rate=_rate(settings),
+            fair_use_burst=_whole_number(
+                settings, FAIR_USE_BURST_KEY, DEFAULT_FAIR_USE_BURST, 1, 100_000,
+                "how many SCIM requests an organisation may send at once before the rate applies"),
             activity_retention_days=_whole_number(
                 settings, ACTIVITY_RETENTION_KEY, DEFAULT_ACTIVITY_RETENTION_DAYS, 1, MAX_ACTIVITY_RETENTION_DAYS,
                 "how many days `prune-activity` keeps the provisioning activity trail"),
@@ -129,6 +142,22 @@ def _text(settings: Mapping[str, Any], key: str, default: str) -> str:
         return default
     value = str(value).strip()
     return value or default
+
+
+def _rate(settings: Mapping[str, Any]) -> float:
+    value = settings.get(FAIR_USE_RATE_KEY)
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return 0.0
+    try:
+        rate = float(str(value).strip())
+    except ValueError:
+        rate = -1.0
+    if not 0 <= rate <= MAX_FAIR_USE_RATE or rate != rate:
+        raise SettingsError(
+            f"{FAIR_USE_RATE_KEY} = {value!r} must be a number of requests per second from 0 to "
+            f"{MAX_FAIR_USE_RATE} (SCIM requests per second each organisation may send to one process; "
+            f"0 or no value: no limit)")
+    return rate
 
 
 def _boolean(settings: Mapping[str, Any], key: str, default: bool) -> bool:
@@ -268,14 +297,18 @@ class Container:
     engine: Any = None
     #: Tokens accepted lately, shared by this process's requests (None: read on every request).
     accepted_tokens: AcceptedTokens | None = None
+    #: Each organisation's token bucket in this process (None: no limit).
+    fair_use: FairUse | None = None
 
     def __post_init__(self) -> None:
         if self.accepted_tokens is None and self.settings.token_cache_seconds > 0:
             self.accepted_tokens = AcceptedTokens(self.clock, timedelta(seconds=self.settings.token_cache_seconds))
+        if self.fair_use is None and self.settings.fair_use_rate > 0:
+            self.fair_use = FairUse(self.settings.fair_use_rate, self.settings.fair_use_burst)
 
     def api(self, uow: UnitOfWork) -> ScimApi:
         return ScimApi(MemberService(uow, self.clock, self.ids), self.authority(uow),
-                       max_results=self.settings.max_results)
+                       max_results=self.settings.max_results, fair_use=self.fair_use)
 
     def authority(self, uow: UnitOfWork) -> StoredTokenAuthority:
         return StoredTokenAuthority(uow, self.clock, self.ids, self.accepted_tokens)

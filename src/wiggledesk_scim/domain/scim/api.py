@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import json
+import math
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Mapping
@@ -19,6 +20,7 @@ import orjson
 from ..access import parse_authorization
 from ..activity import Source
 from ..errors import AccessRefused, DomainError
+from ..fair_use import FairUse
 from ..model import Member, Principal
 from ..ports import TokenAuthority
 from ..query import MemberQuery
@@ -90,6 +92,8 @@ def json_bytes(body: dict) -> bytes:
 
 # -- the operations ---------------------------------------------------------------------------
 
+TOO_MANY_REQUESTS = ("This organisation is sending more than {rate} requests per second; retry after the "
+                     "number of seconds in Retry-After. Entra does so by itself.")
 GROUPS_DETAIL = ('WiggleDesk does not provision groups. In Entra, set "Provision Microsoft Entra ID Groups" '
                  "to No under Provisioning → Mappings.")
 ACCEPTED_MEDIA_TYPES = ("application/scim+json", "application/json")
@@ -160,17 +164,22 @@ def _refusals_recorded(member_argument: bool = False):
 class ScimApi:
     """The SCIM service for Users, acting for whoever the bearer token names."""
 
-    def __init__(self, members: MemberService, authority: TokenAuthority, *, max_results: int = 200):
+    def __init__(self, members: MemberService, authority: TokenAuthority, *, max_results: int = 200,
+                 fair_use: FairUse | None = None):
         self.members = members
         self.authority = authority
         self.max_results = max_results
+        #: Each organisation's share of this process (None: no limit).
+        self.fair_use = fair_use
         #: Who the request acts for, once its token is accepted (the access log names the organisation).
         self.principal: Principal | None = None
         #: The organisation whose trail records this request's refusal, once its token is known.
         self._refused_in: str | None = None
 
     def _record_refusal(self, error: ScimError, member_id: str | None) -> None:
-        if self._refused_in is not None:
+        # A 429 is not recorded: a flood would turn every refused request into a write. The access log
+        # has them.
+        if self._refused_in is not None and error.status != 429:
             self.members.refused(self._refused_in, error.status, error.scim_type, member_id)
 
     # -- plumbing ---------------------------------------------------------------------------
@@ -188,6 +197,11 @@ class ScimApi:
         self.principal = principal
         self._refused_in = principal.organisation_id
         self.members = self.members.acting_for(Source(principal.token_id, request.request_id))
+        if self.fair_use is not None:
+            wait = self.fair_use.admit(principal.organisation_id)
+            if wait:
+                raise ScimError(429, TOO_MANY_REQUESTS.format(rate=f"{self.fair_use.rate:g}"),
+                                headers={"Retry-After": str(max(1, math.ceil(wait)))})
         return principal
 
     def _organisation(self, request: ScimRequest) -> str:
