@@ -9,6 +9,7 @@ requires = [
     "psycopg[binary]>=3.1",
     "pyramid>=2.0",
     "pyramid_jinja2>=2.10",
+    "pyramid_retry>=2.1",
     "pyramid_tm>=2.5",
     "sqlalchemy>=2.0",
     "transaction>=4.0",

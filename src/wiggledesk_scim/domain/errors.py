@@ -42,3 +42,14 @@ class AccessRefused(DomainError):
         #: the refusal then belongs in that organisation's activity trail.
         self.organisation_id = organisation_id
         self.token_id = token_id
+
+
+class StoreUnavailable(DomainError):
+    """The store cannot answer now (unreachable, busy, or it gave up a transaction that lost a race): the
+    request was not carried out and may be sent again. ``retryable`` when the same request, in a fresh
+    transaction, is likely to succeed at once (a serialization failure or a deadlock), so the service
+    may retry it itself before answering."""
+
+    def __init__(self, detail: str, *, retryable: bool = False):
+        super().__init__(detail)
+        self.retryable = retryable

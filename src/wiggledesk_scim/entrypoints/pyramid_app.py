@@ -1,11 +1,13 @@
 """The WSGI application: PasteDeploy's ``main`` builds the container and hands each request a unit of work.
 
-What it owns: the transaction per request (pyramid_tm), the request id, routes and views. What it does
-not: any SCIM rule (``domain.scim``), any storage detail (``adapters``), any setting's meaning (``wiring``).
+What it owns: the transaction per request (pyramid_tm) and its retries (pyramid_retry), the request id,
+routes and views. What it does not: any SCIM rule (``domain.scim``), any storage detail (``adapters``),
+any setting's meaning (``wiring``).
 """
 from __future__ import annotations
 
 import itertools
+import logging
 import os
 import re
 import secrets
@@ -16,6 +18,7 @@ from pyramid.request import Request
 from pyramid.tweens import EXCVIEW
 from pyramid_tm import explicit_manager
 
+from ..domain.scim.schema import MAX_BODY_BYTES
 from .access_log import add_access_log
 from .help import add_help_route
 from .routes import add_scim_routes
@@ -23,6 +26,8 @@ from .views import REQUEST_ID_HEADER, add_error_views
 from .health import add_health_routes
 from .ops import add_ops_console
 from .wiring import CONTAINER_KEY, build_container, container_of
+
+log = logging.getLogger(__name__)
 
 #: An incoming request id is reused only if it is short and plain, since it ends up in our logs
 #: and response headers; anything else is replaced by a fresh one.
@@ -33,6 +38,10 @@ _SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
 #: member route from taking the first tree's fixed names (``/scim/v2/Users/Users``) for member ids.
 SCIM_TREES = (("/scim/v2/Users", "scim_users_root"), ("/scim/v2", "scim"))
 SCIM_ROOT = "/scim/v2"
+
+#: How often a request is tried in all when PostgreSQL gives up its transaction over a serialization
+#: failure or a deadlock (the ini's ``retry.attempts`` overrides it); the last failure answers 503.
+RETRY_ATTEMPTS = 3
 
 
 def main(global_config, **settings):
@@ -51,6 +60,12 @@ def main(global_config, **settings):
         "tm.activate_hook": _may_write,
     })
     config.add_tween("pyramid_tm.tm_tween_factory", over=EXCVIEW)
+    # A request whose transaction lost a race (serialization failure, deadlock) runs again from the
+    # start, in a fresh transaction, before the client sees a 503 (views.py marks those errors retryable).
+    if not config.get_settings().get("retry.attempts"):
+        config.add_settings({"retry.attempts": RETRY_ATTEMPTS})
+    config.add_settings({"retry.activate_hook": _retry_attempts})
+    config.include("pyramid_retry")
     add_scim_routes(config, SCIM_TREES)
     add_help_route(config)
     add_health_routes(config)
@@ -81,11 +96,33 @@ class AppRequest(Request):
 
     @reify
     def request_id(self) -> str:
-        """The client's X-Request-Id if it is short and plain (it ends up in our logs), else a new one."""
-        incoming = self.headers.get(REQUEST_ID_HEADER, "")
-        if _SANE_REQUEST_ID.fullmatch(incoming):
-            return incoming
-        return new_request_id()
+        """The client's X-Request-Id if it is short and plain (it ends up in our logs), else a new one:
+        kept in the environ, so that every attempt at the request (pyramid_retry) logs the same id."""
+        request_id = self.environ.get(_REQUEST_ID_KEY)
+        if request_id is None:
+            incoming = self.headers.get(REQUEST_ID_HEADER, "")
+            request_id = incoming if _SANE_REQUEST_ID.fullmatch(incoming) else new_request_id()
+            self.environ[_REQUEST_ID_KEY] = request_id
+        return request_id
+
+
+_REQUEST_ID_KEY = "wiggledesk.request_id"
+
+
+def _retry_attempts(request) -> int | None:
+    """pyramid_retry's activation hook: one attempt only for a body that may be over the limit (a
+    Content-Length above it, or a write's body without one, which ends where the input ends, as a
+    chunked body may be handed over). To try a request again pyramid_retry first copies its body, all of
+    it, and the 413 must come before such a body is read to its end (``views._body``)."""
+    environ = request.environ
+    length = environ.get("CONTENT_LENGTH")
+    if not length:
+        terminated = environ.get("wsgi.input_terminated") and request.method not in READING_METHODS
+        return 1 if terminated else None
+    try:
+        return None if int(length) <= MAX_BODY_BYTES else 1
+    except ValueError:
+        return 1
 
 
 class _RequestIds:
@@ -123,5 +160,16 @@ def _may_write(request) -> bool:
 def _open_uow(request, *, read_only: bool):
     # A reading unit takes no part in a transaction manager's transactions (``SqlAlchemyStorage.open``).
     uow = container_of(request).storage.open(None if read_only else request.tm, read_only=read_only)
-    request.add_finished_callback(lambda _request: uow.close())
+    request.add_finished_callback(lambda _request: _close(uow, _request))
     return uow
+
+
+def _close(uow, request) -> None:
+    """Close ``uow`` once the response is made. A failure is logged, not raised: by then the COMMIT has
+    run (or the work was given up) and the response stands; raised, it would replace that response with
+    waitress's plain 500, outside every view and tween."""
+    try:
+        uow.close()
+    except Exception as error:
+        log.warning("Could not close the unit of work (%s) of request id %s", type(error).__name__,
+                    request.request_id)

@@ -2,8 +2,10 @@
 ``ScimResponse`` (or the raised ``ScimError``) becomes a WebOb response.
 
 The views decide nothing about SCIM: content types, JSON parsing, authentication and every status come
-from ``domain.scim``. They only add the backstops no SCIM call can give: unknown paths, and a bare 500
-for the unexpected, logged with the request id and never with the token or the body.
+from ``domain.scim``. They only add the backstops no SCIM call can give: unknown paths, a SCIM 503 with
+Retry-After when the database cannot answer (wherever that surfaces: in the SCIM call as the domain's
+``StoreUnavailable``, or at the COMMIT after the view as SQLAlchemy's error), and a bare 500 for the
+unexpected, logged with the request id and never with the token or the body.
 """
 from __future__ import annotations
 
@@ -14,10 +16,15 @@ from pyramid.exceptions import URLDecodeError
 from pyramid.httpexceptions import HTTPException, HTTPNotFound
 from pyramid.response import Response
 from pyramid.tweens import INGRESS
+from pyramid_retry import is_last_attempt, mark_error_retryable
+from sqlalchemy.exc import DBAPIError
 
+from ..adapters.sqlalchemy.prepared import store_unavailable
+from ..domain.errors import StoreUnavailable
 from ..domain.scim.api import SCIM_CONTENT_TYPE, ScimRequest, ScimResponse, json_bytes
-from ..domain.scim.errors import ERROR_SCHEMA, ScimError
+from ..domain.scim.errors import ERROR_SCHEMA, ScimError, from_domain
 from ..domain.scim.schema import MAX_BODY_BYTES, payload_too_large
+from .wiring import container_of
 
 log = logging.getLogger(__name__)
 
@@ -203,11 +210,45 @@ def unexpected_error_view(exc: Exception, request) -> Response:
 
 
 def _log_unexpected(exc: BaseException, request) -> Response:
+    trouble = _store_trouble(exc, request)
+    if trouble is not None:
+        return _store_unavailable(exc, trouble, request)
     # The method and path only: the headers hold the token, the query and body personal data.
     log.error("Unexpected %s while answering %s %s (request id %s)", type(exc).__name__,
               request.method, request.environ.get("PATH_INFO", ""), request.request_id,
               exc_info=(type(exc), exc, exc.__traceback__))
     return internal_error_response(request)
+
+
+def _store_trouble(exc: BaseException, request) -> StoreUnavailable | None:
+    """What ``exc`` says about the database: the domain's ``StoreUnavailable`` as raised, or the one that
+    SQLAlchemy's error means (a failed COMMIT, which pyramid_tm runs after the view); None otherwise."""
+    if isinstance(exc, StoreUnavailable):
+        return exc
+    engine = container_of(request).engine
+    if engine is None:
+        return None
+    if isinstance(exc, DBAPIError):
+        return store_unavailable(engine.dialect, exc.orig, disconnected=exc.connection_invalidated)
+    return store_unavailable(engine.dialect, exc)  # the DBAPI's own, or None for anything else
+
+
+def _store_unavailable(exc: BaseException, trouble: StoreUnavailable, request) -> Response:
+    """The SCIM 503 with Retry-After; a serialization failure or deadlock is first marked retryable, so
+    that pyramid_retry sends the request through again (in a fresh transaction) unless this was its last
+    attempt (and only if the error is the request's own, which pyramid_retry looks at, not one a backstop
+    met on the way). Logged as one line: the error's class, never its message, which may hold SQL
+    parameters."""
+    retrying = (trouble.retryable and getattr(request, "exception", None) is exc
+                and not is_last_attempt(request))
+    if retrying:
+        mark_error_retryable(exc)
+    cause = trouble.__cause__ if trouble is exc else exc
+    cause = getattr(cause, "orig", None) or cause or trouble
+    log.warning("Database unavailable (%s) while answering %s %s (request id %s)%s", type(cause).__name__,
+                request.method, request.environ.get("PATH_INFO", ""), request.request_id,
+                "; retrying" if retrying else "")
+    return error_response(from_domain(trouble))
 
 
 #: On every response unless its view chose otherwise: SCIM answers hold personal data, which no proxy or
@@ -216,8 +257,9 @@ SECURITY_HEADERS = (("Cache-Control", "no-store"), ("X-Content-Type-Options", "n
 
 
 def last_resort_tween_factory(handler, registry):
-    """Outside pyramid_tm: an error while committing (after the view answered) gets the same bare,
-    logged 500 as an error in a view, not waitress's plain-text page. Every response, that one
+    """Outside pyramid_tm: an error while committing (after the view answered) that no exception view
+    answered gets the same answer as an error in a view (a 503 if the database could not answer, else
+    the bare, logged 500), not waitress's plain-text page. Every response, that one
     included, carries the request id (X-Request-Id), which the logs name too, and ``SECURITY_HEADERS``."""
 
     def last_resort_tween(request):

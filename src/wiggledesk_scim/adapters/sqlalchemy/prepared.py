@@ -10,7 +10,9 @@ processors and its columns' result processors, and ``run`` hands the SQL to the 
 
 Errors keep their meaning: a DBAPI error that the dialect recognises as a lost connection invalidates
 that connection (as SQLAlchemy's own execution does), so the pool never hands it out again; a unique
-violation is the DBAPI's ``IntegrityError``, which ``repositories.py`` translates.
+violation is the DBAPI's ``IntegrityError``, which ``repositories.py`` translates; an error meaning
+the database cannot answer now (``store_unavailable``: unreachable, busy, a serialization failure or a
+deadlock) becomes the domain's ``StoreUnavailable``, the DBAPI's error its ``__cause__``.
 """
 from __future__ import annotations
 
@@ -19,6 +21,8 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from sqlalchemy.engine import Dialect
 from sqlalchemy.sql import ClauseElement
+
+from ...domain.errors import StoreUnavailable
 
 
 #: Called with ``(sql, parameters)`` just before each statement is sent: for tests that count what a
@@ -92,6 +96,45 @@ class Prepared:
         return compiled
 
 
+#: PostgreSQL's SQLSTATEs for a transaction it gave up because it lost a race with another one: the
+#: same request in a fresh transaction will most likely succeed (serialization_failure, deadlock_detected).
+RETRYABLE_SQLSTATES = frozenset({"40001", "40P01"})
+
+#: PostgreSQL's SQLSTATE classes (and one code) that say the server cannot answer now rather than that
+#: the statement is wrong: connection exception, transaction rollback, insufficient resources, operator
+#: intervention (shutdown, statement timeout), system error; lock_not_available (a lock_timeout).
+_UNAVAILABLE_SQLSTATE_CLASSES = frozenset({"08", "40", "53", "57", "58"})
+_UNAVAILABLE_SQLSTATES = frozenset({"55P03"})
+
+#: SQLite's primary result codes for "another connection holds the lock": SQLITE_BUSY once the busy
+#: timeout has passed ("database is locked"), SQLITE_LOCKED.
+_SQLITE_BUSY_CODES = frozenset({5, 6})
+
+
+def store_unavailable(dialect: Dialect, error: BaseException, *,
+                      disconnected: bool = False) -> StoreUnavailable | None:
+    """The ``StoreUnavailable`` that the DBAPI's ``error`` means (raise it ``from error``), or None when
+    ``error`` is anything else: a constraint violation (``IntegrityError``), a programming error, a
+    missing table. Only an ``OperationalError`` can qualify. ``disconnected``: the dialect already found
+    the connection lost. Its detail names the error's class, never its message, which may repeat SQL
+    and parameters."""
+    if not isinstance(error, dialect.loaded_dbapi.OperationalError):
+        return None
+    if dialect.name == "sqlite":
+        code = getattr(error, "sqlite_errorcode", None)
+        if not disconnected and (code is None or code & 0xFF not in _SQLITE_BUSY_CODES):
+            return None  # "no such table", a read-only file ...: a fault to fix, not to wait out
+        return StoreUnavailable(f"The database is busy ({type(error).__name__})")
+    # psycopg names it sqlstate, psycopg2 pgcode; None for what the client library raises itself, as
+    # when the server cannot be reached or the connection broke.
+    sqlstate = getattr(error, "sqlstate", None) or getattr(error, "pgcode", None)
+    if (sqlstate is None or disconnected or sqlstate[:2] in _UNAVAILABLE_SQLSTATE_CLASSES
+            or sqlstate in _UNAVAILABLE_SQLSTATES):
+        return StoreUnavailable(f"The database cannot answer now ({type(error).__name__})",
+                                retryable=sqlstate in RETRYABLE_SQLSTATES)
+    return None
+
+
 #: A unit of work's connection: the DBAPI connection (its transaction begun) and how to invalidate it.
 Connect = Callable[[], "tuple[Any, Callable[[BaseException], None]]"]
 
@@ -135,8 +178,12 @@ class Database:
             # A cursor that failed is not trusted again.
             self._cursor_of_connection = None
             cursor.close()
-            if self.dialect.is_disconnect(error, connection, cursor):
+            disconnected = self.dialect.is_disconnect(error, connection, cursor)
+            if disconnected:
                 invalidate(error)
+            unavailable = store_unavailable(self.dialect, error, disconnected=disconnected)
+            if unavailable is not None:
+                raise unavailable from error
             raise
         return compiled, cursor
 

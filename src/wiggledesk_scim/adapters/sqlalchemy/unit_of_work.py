@@ -10,6 +10,11 @@ part of a transaction is to discard all of it.
 
 What this module does not do: decide transaction boundaries (the manager does), retry, or know SCIM.
 
+A database that cannot answer now (unreachable, busy, a serialization failure or a deadlock), whether
+a statement fails or a connection cannot be had, raises the domain's ``StoreUnavailable``
+(``prepared.store_unavailable``), so the request answers 503, or is retried, rather than failing with
+an error the domain cannot name.
+
 Reading units. ``open(manager, read_only=True)`` gives a unit for a request that only reads (GET). Each
 of its statements reads what was committed when it started, as PostgreSQL's READ COMMITTED does: on
 SQLite every SELECT runs in a transaction of its own (no BEGIN), which in WAL mode reads a snapshot
@@ -38,7 +43,8 @@ so reads before the first write are outside the transaction. We take BEGIN over 
 - Writers of one process queue on a lock of the engine's before BEGIN IMMEDIATE and hold it until their
   connection goes back to the pool, so they take turns in order instead of polling SQLite's busy
   handler, whose back-off sleeps (up to 100 ms) would otherwise decide the tail latency under load.
-  Between processes the busy timeout (30 s) still queues them.
+  Between processes the busy timeout (30 s) still queues them; a writer that waits longer than the
+  busy timeout for either gets ``StoreUnavailable``.
 - That suits SQLite's use here (development, single-node installs); PostgreSQL (READ COMMITTED, row
   locks, the service's re-read-and-retry) is the store for several app processes.
 """
@@ -53,12 +59,14 @@ from typing import Any, Mapping
 import orjson
 import zope.sqlalchemy
 from sqlalchemy import Engine, create_engine, engine_from_config, event
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import Dialect, make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 from transaction.interfaces import ITransactionManager, NoTransaction
 
+from ...domain.errors import StoreUnavailable
 from ...domain.ports import UnitOfWork
-from .prepared import Database, Prepared
+from .prepared import Database, Prepared, store_unavailable
 from .repositories import (INSERT_ACTIVITY, SqlAlchemyActivityTrail, SqlAlchemyApiTokenRepository,
                            SqlAlchemyMemberRepository, SqlAlchemyOrganisationRepository)
 
@@ -66,6 +74,8 @@ logger = logging.getLogger(__name__)
 
 #: How long (seconds) a SQLite connection waits for another transaction's lock before giving up with
 #: "database is locked". Long, because with BEGIN IMMEDIATE waiting is the normal way writers queue.
+#: The URL's ``?timeout=`` or ``connect_args={"timeout": ...}`` set another; a writer waits as long for
+#: its turn on the engine's writer lock.
 SQLITE_BUSY_TIMEOUT = 30.0
 
 
@@ -73,9 +83,9 @@ def make_engine(url: str, **options: Any) -> Engine:
     """An engine for ``url``, set up as this service needs; ``options`` go to ``create_engine`` as given.
 
     SQLite (a file): its folder is created if missing, foreign keys are enforced, the busy timeout is
-    ``SQLITE_BUSY_TIMEOUT`` unless ``connect_args`` says otherwise, the journal is a WAL synced on every
-    COMMIT, and every transaction on an engine connection starts with BEGIN IMMEDIATE after its turn on
-    the process's writer lock (module docstring). PostgreSQL: ``pool_pre_ping``, so a connection the server dropped
+    ``SQLITE_BUSY_TIMEOUT`` unless the URL (``?timeout=5``) or ``connect_args`` says otherwise, the
+    journal is a WAL synced on every COMMIT, and every transaction on an engine connection starts with
+    BEGIN IMMEDIATE after its turn on the process's writer lock (module docstring). PostgreSQL: ``pool_pre_ping``, so a connection the server dropped
     is replaced rather than failing a request.
     """
     return _make_engine(url, options, from_config=False)
@@ -103,7 +113,11 @@ def _make_engine(url: str, options: dict[str, Any], *, from_config: bool) -> Eng
         database = parsed.database or ""
         if database and database != ":memory:" and not database.startswith("file:"):
             Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
-        options["connect_args"] = {"timeout": SQLITE_BUSY_TIMEOUT, **options.get("connect_args", {})}
+        connect_args = dict(options.get("connect_args") or {})
+        if "timeout" not in parsed.query:
+            connect_args.setdefault("timeout", SQLITE_BUSY_TIMEOUT)
+        options["connect_args"] = connect_args
+        busy_timeout = float(connect_args.get("timeout", parsed.query.get("timeout", SQLITE_BUSY_TIMEOUT)))
     elif backend == "postgresql":
         defaults["pool_pre_ping"] = True
     defaults = {key: value for key, value in defaults.items() if key not in options}
@@ -112,7 +126,7 @@ def _make_engine(url: str, options: dict[str, Any], *, from_config: bool) -> Eng
     else:
         engine = create_engine(url, **defaults, **options)
     if backend == "sqlite":
-        _configure_sqlite(engine)
+        _configure_sqlite(engine, busy_timeout)
     return engine
 
 
@@ -129,7 +143,7 @@ def _json_loads(text: str) -> Any:
 _HOLDS_WRITER_LOCK = "wiggledesk_writer_lock"
 
 
-def _configure_sqlite(engine: Engine) -> None:
+def _configure_sqlite(engine: Engine, busy_timeout: float) -> None:
     writers = threading.Lock()
 
     @event.listens_for(engine, "connect")
@@ -150,13 +164,17 @@ def _configure_sqlite(engine: Engine) -> None:
         pooled = connection.connection
         # A connection that wrote already (several transactions before going back to the pool) holds it.
         if not pooled.info.get(_HOLDS_WRITER_LOCK):
-            if not writers.acquire(timeout=SQLITE_BUSY_TIMEOUT):
-                raise TimeoutError(f"No turn to write to SQLite within {SQLITE_BUSY_TIMEOUT} s")
+            if not writers.acquire(timeout=busy_timeout):
+                raise StoreUnavailable(f"No turn to write to SQLite within {busy_timeout} s")
             pooled.info[_HOLDS_WRITER_LOCK] = True
         try:
             pooled.driver_connection.execute("BEGIN IMMEDIATE")
-        except BaseException:
+        except BaseException as error:
             _release(pooled.info, writers)
+            # Run by SQLAlchemy before its own error handling, so the driver's error arrives unwrapped.
+            unavailable = store_unavailable(engine.dialect, error)
+            if unavailable is not None:
+                raise unavailable from error
             raise
 
     @event.listens_for(engine, "checkin")
@@ -258,7 +276,8 @@ class SqlAlchemyUnitOfWork(UnitOfWork):
         if connection is None or connection.closed:
             # A new transaction: the last one's connection went back to the pool when it ended.
             self._transaction.join_transaction(self.session)
-            connection = self._open = self.session.connection()
+            dialect = self.session.get_bind().dialect
+            connection = self._open = _or_store_unavailable(dialect, self.session.connection)
         return connection.connection.driver_connection, connection.invalidate
 
     def _changed(self) -> None:
@@ -312,15 +331,36 @@ class SqlAlchemyReadingUnitOfWork(UnitOfWork):
 
     def _connection(self):
         if self._pooled is None:
-            self._pooled = self.engine.raw_connection()
+            self._pooled = _or_store_unavailable(self.engine.dialect, self.engine.raw_connection)
         return self._pooled.driver_connection, self._pooled.invalidate
 
     def _changed(self) -> None:
         raise RuntimeError("A reading unit of work cannot write; open the unit without read_only")
 
     def _apart(self, prepared: Prepared, parameters: dict) -> None:
-        with self.engine.begin() as connection:
-            connection.execute(prepared.statement, parameters)
+        def write() -> None:
+            with self.engine.begin() as connection:
+                connection.execute(prepared.statement, parameters)
+        _or_store_unavailable(self.engine.dialect, write)
+
+
+def _or_store_unavailable(dialect: Dialect, call):
+    """``call()``'s result; an error for a database that cannot answer (no connection to be had, as
+    while the server is down; a busy SQLite file) raised as ``StoreUnavailable`` instead. The error is
+    SQLAlchemy's wrapping of the DBAPI's, or the DBAPI's own from ``raw_connection()``, which the pool
+    does not wrap."""
+    try:
+        return call()
+    except DBAPIError as error:
+        unavailable = store_unavailable(dialect, error.orig, disconnected=error.connection_invalidated)
+        if unavailable is None:
+            raise
+        raise unavailable from error
+    except dialect.loaded_dbapi.Error as error:
+        unavailable = store_unavailable(dialect, error)
+        if unavailable is None:
+            raise
+        raise unavailable from error
 
 
 def _write_apart(engine: Engine, pending: list[dict[str, Any]]) -> None:

@@ -19,8 +19,7 @@ import orjson
 
 from ..access import parse_authorization
 from ..activity import Source
-from ..errors import AccessRefused, DomainError
-from ..fair_use import FairUse
+from ..errors import AccessRefused, DomainError, StoreUnavailable
 from ..model import Member, Principal
 from ..ports import TokenAuthority
 from ..query import MemberQuery
@@ -216,6 +215,10 @@ class ScimApi:
     def _domain(call, *args, **kwargs):
         try:
             return call(*args, **kwargs)
+        except StoreUnavailable:
+            # No refusal of the request (nothing for the trail): the entrypoint answers it, once it has
+            # retried the request if the error says that may help.
+            raise
         except DomainError as error:
             raise from_domain(error) from None
 

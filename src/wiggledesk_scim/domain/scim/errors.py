@@ -1,8 +1,8 @@
 """SCIM errors (RFC 7644 §3.12): one exception, one table from domain errors, one body."""
 from __future__ import annotations
 
-from ..errors import (AccessRefused, DomainError, InvalidValue, NotFound, UniquenessConflict,
-                      VersionMismatch)
+from ..errors import (AccessRefused, DomainError, InvalidValue, NotFound, StoreUnavailable,
+                      UniquenessConflict, VersionMismatch)
 
 ERROR_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:Error"
 
@@ -17,6 +17,15 @@ TOO_MANY = "tooMany"
 
 #: RFC 6750 §3: every 401 names the scheme and realm.
 WWW_AUTHENTICATE = 'Bearer realm="WiggleDesk"'
+
+#: Seconds a client is asked to wait after a 503 (RFC 9110 §10.2.3): long enough for a busy database or
+#: a failover to settle, short enough that Entra's own retry comes back soon.
+RETRY_AFTER_SECONDS = 5
+
+#: The 503's detail. It names nothing internal (the store's own message may hold SQL, parameters or a
+#: URL): the log, under the request id, says what went wrong.
+STORE_UNAVAILABLE_DETAIL = ("The service is briefly unavailable. "
+                            f"Send the request again in {RETRY_AFTER_SECONDS} seconds.")
 
 
 class ScimError(Exception):
@@ -55,4 +64,6 @@ def from_domain(error: DomainError) -> ScimError:
         return ScimError(412, error.detail)
     if isinstance(error, InvalidValue):
         return ScimError(400, error.detail, INVALID_VALUE)
+    if isinstance(error, StoreUnavailable):
+        return ScimError(503, STORE_UNAVAILABLE_DETAIL, headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
     return ScimError(400, error.detail)  # pragma: no cover - every DomainError subclass is listed above
