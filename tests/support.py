@@ -6,6 +6,7 @@ from datetime import datetime, timedelta, timezone
 
 from wiggledesk_scim.domain.model import Address, Email, EnterpriseInfo, MemberFields, Name, PhoneNumber
 from wiggledesk_scim.domain.ports import Clock, IdGenerator
+from wiggledesk_scim.domain.registry import USER
 
 #: The moment every test starts at, unless it says otherwise.
 START = datetime(2026, 11, 23, 9, 14, 7, tzinfo=timezone.utc)
@@ -91,3 +92,65 @@ ADELE_FIELDS = MemberFields(
     enterprise=EnterpriseInfo(employee_number="000417", cost_center="CC-210", organization="Contoso",
                               division="North", department="Retail"),
 )
+
+
+# -- the query model's attributes, by the names tests give them ---------------------------------------
+
+class Attribute:
+    """The User's filterable attributes (domain/registry), by constant names the tests read well."""
+
+    ID = USER.path("id")
+    EXTERNAL_ID = USER.path("externalId")
+    USER_NAME = USER.path("userName")
+    DISPLAY_NAME = USER.path("displayName")
+    NICK_NAME = USER.path("nickName")
+    PROFILE_URL = USER.path("profileUrl")
+    TITLE = USER.path("title")
+    USER_TYPE = USER.path("userType")
+    PREFERRED_LANGUAGE = USER.path("preferredLanguage")
+    LOCALE = USER.path("locale")
+    TIMEZONE = USER.path("timezone")
+    ACTIVE = USER.path("active")
+    NAME_FORMATTED = USER.path("name.formatted")
+    NAME_FAMILY_NAME = USER.path("name.familyName")
+    NAME_GIVEN_NAME = USER.path("name.givenName")
+    NAME_MIDDLE_NAME = USER.path("name.middleName")
+    NAME_HONORIFIC_PREFIX = USER.path("name.honorificPrefix")
+    NAME_HONORIFIC_SUFFIX = USER.path("name.honorificSuffix")
+    EMPLOYEE_NUMBER = USER.path("employeeNumber")
+    COST_CENTER = USER.path("costCenter")
+    ORGANIZATION = USER.path("organization")
+    DIVISION = USER.path("division")
+    DEPARTMENT = USER.path("department")
+    MANAGER_ID = USER.path("manager.value")
+    CREATED = USER.path("meta.created")
+    LAST_MODIFIED = USER.path("meta.lastModified")
+    EMAIL_VALUE = USER.path("emails.value")
+    EMAIL_DISPLAY = USER.path("emails.display")
+    EMAIL_TYPE = USER.path("emails.type")
+    EMAIL_PRIMARY = USER.path("emails.primary")
+    PHONE_VALUE = USER.path("phoneNumbers.value")
+    PHONE_DISPLAY = USER.path("phoneNumbers.display")
+    PHONE_TYPE = USER.path("phoneNumbers.type")
+    PHONE_PRIMARY = USER.path("phoneNumbers.primary")
+    ADDRESS_FORMATTED = USER.path("addresses.formatted")
+    ADDRESS_STREET_ADDRESS = USER.path("addresses.streetAddress")
+    ADDRESS_LOCALITY = USER.path("addresses.locality")
+    ADDRESS_REGION = USER.path("addresses.region")
+    ADDRESS_POSTAL_CODE = USER.path("addresses.postalCode")
+    ADDRESS_COUNTRY = USER.path("addresses.country")
+    ADDRESS_TYPE = USER.path("addresses.type")
+    ADDRESS_PRIMARY = USER.path("addresses.primary")
+
+
+#: The User's multi-valued complex attributes by name, as ``AnyValue`` takes them.
+COLLECTIONS = {collection.name: collection for collection in USER.collections.values()}
+#: The attributes a query may be sorted by.
+SORTABLE = frozenset(path for path in USER.paths if path.sortable)
+
+
+def token_of(uow, digest: str):
+    """The stored token whose digest is ``digest`` (revoked or not), as the token check reads it; None if
+    there is none or its owner is gone."""
+    grant = uow.tokens.find_grant(digest)
+    return None if grant is None else grant.token

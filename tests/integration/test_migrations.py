@@ -14,13 +14,14 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.pool import NullPool
 
 from tests.integration.units import in_unit
-from tests.support import START
+from tests.support import token_of, START
 from wiggledesk_scim.adapters.memory import matches_filter
 from wiggledesk_scim.adapters.sqlalchemy import SqlAlchemyStorage, engine_from_settings, make_engine, migrate
 from wiggledesk_scim.adapters.sqlalchemy.tables import UtcDateTime, metadata
 from wiggledesk_scim.domain.activity import REFUSED, Activity
 from wiggledesk_scim.domain.model import ApiToken, Email, Member, MemberFields, Organisation
-from wiggledesk_scim.domain.query import And, AnyValue, Attribute, Compare, MemberQuery, Operator, Present
+from wiggledesk_scim.domain.query import (And, AnyValue, Compare, MemberQuery, Operator, Present)
+from tests.support import Attribute, COLLECTIONS
 
 
 @pytest.fixture
@@ -125,10 +126,10 @@ BACKFILLED = [
     Compare(Attribute.LOCALE, Operator.GE, "EN"),
     Compare(Attribute.EMAIL_VALUE, Operator.EQ, "bjensen@CONTOSO.example"),
     Compare(Attribute.EMAIL_DISPLAY, Operator.EQ, "home"),
-    AnyValue("emails", And(Compare(Attribute.EMAIL_TYPE, Operator.EQ, "work"),
+    AnyValue(COLLECTIONS["emails"], And(Compare(Attribute.EMAIL_TYPE, Operator.EQ, "work"),
                            Compare(Attribute.EMAIL_PRIMARY, Operator.EQ, True))),
     Compare(Attribute.PHONE_VALUE, Operator.CO, "555 5555"),
-    AnyValue("addresses", And(Compare(Attribute.ADDRESS_LOCALITY, Operator.EQ, "HOLLYWOOD"),
+    AnyValue(COLLECTIONS["addresses"], And(Compare(Attribute.ADDRESS_LOCALITY, Operator.EQ, "HOLLYWOOD"),
                               Compare(Attribute.ADDRESS_POSTAL_CODE, Operator.EQ, "91608"))),
     Present(Attribute.ADDRESS_COUNTRY),
 ]
@@ -207,7 +208,7 @@ def test_upgrade_to_0003_names_existing_tokens_and_leaves_them_without_expiry(da
 
         migrate.upgrade(engine)
 
-        token = run(engine, lambda uow: uow.tokens.find_by_digest("c0ffee" * 8))
+        token = run(engine, lambda uow: token_of(uow, "c0ffee" * 8))
         assert (token.name, token.expires, token.revoked, token.created) == ("API token", None, None, START)
         with engine.connect() as connection:
             assert compare_metadata(MigrationContext.configure(connection), metadata) == []
@@ -235,7 +236,7 @@ def test_upgrade_to_0004_keeps_everything_and_starts_an_empty_trail(database_url
 
         def everything(uow):
             return (uow.organisations.get(CONTOSO), uow.members.get(CONTOSO, BJENSEN),
-                    uow.tokens.find_by_digest(token.digest),
+                    token_of(uow, token.digest),
                     uow.members.search(CONTOSO, MemberQuery(filter=Compare(Attribute.EMAIL_VALUE, Operator.EQ,
                                                                            "BJENSEN@contoso.example"))).total)
         assert run(engine, everything) == (contoso, member, token, 1)

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import text
 
 from tests.integration.units import in_unit
-from tests.support import SequentialIds
+from tests.support import token_of, SequentialIds
 from wiggledesk_scim.adapters.sqlalchemy import SqlAlchemyStorage, make_engine, migrate
 from wiggledesk_scim.domain.errors import UniquenessConflict
 from wiggledesk_scim.domain.model import ApiToken, Member, MemberFields, Organisation
@@ -156,5 +156,5 @@ def test_a_reading_units_token_stamp_is_committed_apart(storage, contoso, ids):
 
     read(storage, lambda uow: uow.tokens.mark_used(token.id, NOW))
 
-    stored = read(storage, lambda uow: uow.tokens.find_by_digest("ab" * 32))
+    stored = read(storage, lambda uow: token_of(uow, "ab" * 32))
     assert stored.last_used == NOW

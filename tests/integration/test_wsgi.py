@@ -22,7 +22,8 @@ from webtest import TestApp
 
 from tests.integration.failures import add_commit_failure_route
 from wiggledesk_scim.domain.services import MemberService
-from wiggledesk_scim.domain.scim.schema import MAX_BODY_BYTES, MAX_INDEXED_LENGTH
+from wiggledesk_scim.domain.registry.declaration import MAX_INDEXED_LENGTH
+from wiggledesk_scim.domain.scim.messages import MAX_BODY_BYTES
 from wiggledesk_scim.entrypoints.pyramid_app import CONTAINER_KEY, main
 
 SCIM_JSON = "application/scim+json; charset=utf-8"

@@ -9,7 +9,8 @@ import pytest
 from tests.support import START
 from tests.unit.scim_requests import FULL_USER, SEED_USER, patch_body, scim_request
 from wiggledesk_scim.domain.activity import (CREATE, DELETE, DEPROVISION, REFUSED, REPLACE, RESTORE, UPDATE,
-                                             change_event, changed_attributes, given_attributes)
+                                             attribute_names, change_event)
+from wiggledesk_scim.domain.registry import USER
 from wiggledesk_scim.domain.model import Address, EnterpriseInfo, MemberFields, Name
 from wiggledesk_scim.domain.scim.errors import ScimError
 
@@ -27,11 +28,11 @@ def _a_different_value(value):
 
 
 @pytest.mark.parametrize("attribute", [f.name for f in dataclasses.fields(MemberFields)
-                                       if f.name not in ("name", "enterprise")])
+                                       if f.name not in ("name", "enterprise", "extra")])
 def test_every_scalar_and_multi_valued_attribute_has_one_scim_name(attribute):
     before = MemberFields(user_name="ada")
     after = dataclasses.replace(before, **{attribute: _a_different_value(getattr(before, attribute))})
-    (name,) = changed_attributes(before, after)
+    (name,) = attribute_names(USER.diff(before, after))
     assert name[0].islower() and "_" not in name
 
 
@@ -40,21 +41,22 @@ def test_every_sub_attribute_of_name_and_the_enterprise_extension_has_its_scim_p
     for sub in dataclasses.fields(cls):
         before = MemberFields(user_name="ada")
         after = dataclasses.replace(before, **{part: cls(**{sub.name: "changed"})})
-        (name,) = changed_attributes(before, after)
+        (name,) = attribute_names(USER.diff(before, after))
         assert name.startswith(expected_prefix) and "_" not in name
     manager = dataclasses.replace(MemberFields(user_name="ada"), enterprise=EnterpriseInfo(manager_id="m-9"))
-    assert changed_attributes(MemberFields(user_name="ada"), manager) == (URN + "manager",)
+    assert attribute_names(USER.diff(MemberFields(user_name="ada"), manager)) == (URN + "manager",)
 
 
 def test_nothing_changed_names_nothing():
     fields = MemberFields(user_name="ada", name=Name(given_name="Ada"))
-    assert changed_attributes(fields, dataclasses.replace(fields)) == ()
+    assert attribute_names(USER.diff(fields, dataclasses.replace(fields))) == ()
 
 
 def test_a_new_member_names_what_it_was_given_and_always_user_name_and_active():
-    assert given_attributes(MemberFields(user_name="ada")) == ("userName", "active")
-    assert given_attributes(MemberFields(user_name="ada", active=False, display_name="Ada")) == (
-        "userName", "active", "displayName")
+    """A create records every attribute it gave a value, in the schema's order; userName and active always."""
+    assert attribute_names(USER.assigned(MemberFields(user_name="ada"))) == ("userName", "active")
+    assert attribute_names(USER.assigned(MemberFields(user_name="ada", active=False, display_name="Ada"))) == (
+        "userName", "displayName", "active")
 
 
 @pytest.mark.parametrize("before, after, kind, event", [

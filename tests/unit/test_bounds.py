@@ -9,8 +9,8 @@ from tests.unit.scim_requests import SEED_USER, patch_body, scim_request
 from wiggledesk_scim.domain.scim.api import MAX_JSON_DEPTH, parse_json
 from wiggledesk_scim.domain.scim.errors import ScimError
 from wiggledesk_scim.domain.scim.filter import MAX_FILTER_LENGTH
-from wiggledesk_scim.domain.scim.schema import (MAX_INDEXED_LENGTH, MAX_PATCH_OPERATIONS, MAX_PATH_LENGTH,
-                                                MAX_STRING_LENGTH, MAX_VALUES)
+from wiggledesk_scim.domain.registry.declaration import MAX_INDEXED_LENGTH, MAX_STRING_LENGTH, MAX_VALUES
+from wiggledesk_scim.domain.scim.messages import MAX_PATCH_OPERATIONS, MAX_PATH_LENGTH
 
 ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
 
@@ -92,7 +92,7 @@ def test_a_body_nested_far_too_deep_for_the_parser_is_a_syntax_error_too():
 
 
 def test_a_body_too_large_is_a_413_saying_the_bound_and_the_size_when_known():
-    from wiggledesk_scim.domain.scim.schema import MAX_BODY_BYTES, payload_too_large
+    from wiggledesk_scim.domain.scim.messages import MAX_BODY_BYTES, payload_too_large
     assert payload_too_large(2_000_000).body() == {
         "schemas": ["urn:ietf:params:scim:api:messages:2.0:Error"], "status": "413",
         "detail": f"The request body (2000000 bytes) is larger than {MAX_BODY_BYTES} bytes"}

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import pytest
 
+from tests.support import COLLECTIONS, Attribute
+from wiggledesk_scim.domain.registry import USER
 from wiggledesk_scim.domain import query as q
 from wiggledesk_scim.domain.scim.errors import ScimError
 from wiggledesk_scim.domain.scim.filter import (MAX_FILTER_DEPTH, MAX_FILTER_LENGTH, matches_value,
                                                 parse_filter, to_member_filter)
 
-A = q.Attribute
+A = Attribute
 EQ = q.Operator.EQ
 CORE = "urn:ietf:params:scim:schemas:core:2.0:User"
 ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
@@ -17,7 +19,7 @@ PROBE_GUID = "41d1c5e2-5f7a-4d8e-9b0c-3a6f2e1d7c44"
 ADELE = "adele.vance@contoso.example"
 
 
-def eq(attribute: q.Attribute, value) -> q.Compare:
+def eq(attribute: q.Path, value) -> q.Compare:
     return q.Compare(attribute, EQ, value)
 
 
@@ -40,9 +42,9 @@ def refusal(text: str) -> ScimError:
     (f'userName eq "{ADELE}"', eq(A.USER_NAME, ADELE)),
     # Entra's mail matching, not RFC grammar, and its RFC equivalent, and the plain dotted form (§6).
     (f'emails[type eq "work"].value eq "{ADELE}"',
-     q.AnyValue("emails", q.And(eq(A.EMAIL_TYPE, "work"), eq(A.EMAIL_VALUE, ADELE)))),
+     q.AnyValue(COLLECTIONS["emails"], q.And(eq(A.EMAIL_TYPE, "work"), eq(A.EMAIL_VALUE, ADELE)))),
     (f'emails[type eq "work" and value eq "{ADELE}"]',
-     q.AnyValue("emails", q.And(eq(A.EMAIL_TYPE, "work"), eq(A.EMAIL_VALUE, ADELE)))),
+     q.AnyValue(COLLECTIONS["emails"], q.And(eq(A.EMAIL_TYPE, "work"), eq(A.EMAIL_VALUE, ADELE)))),
     (f'emails.value eq "{ADELE}"', eq(A.EMAIL_VALUE, ADELE)),
     ('emails.type eq "work"', eq(A.EMAIL_TYPE, "work")),
     ('id eq "8c5a2f0e-3d1b-4f6a-9e2c-71b0d4a5c613"', eq(A.ID, "8c5a2f0e-3d1b-4f6a-9e2c-71b0d4a5c613")),
@@ -73,7 +75,7 @@ def test_attribute_names_operators_and_the_core_urn_are_case_insensitive(text):
 ])
 def test_email_value_filters_accept_any_case_and_the_core_urn(text):
     """The mail-matching forms keep their meaning whatever the case of names and keywords."""
-    assert to_member_filter(text) == q.AnyValue("emails", q.And(eq(A.EMAIL_TYPE, "work"), eq(A.EMAIL_VALUE, ADELE)))
+    assert to_member_filter(text) == q.AnyValue(COLLECTIONS["emails"], q.And(eq(A.EMAIL_TYPE, "work"), eq(A.EMAIL_VALUE, ADELE)))
 
 
 def test_urn_prefixed_email_sub_attribute_is_the_email_value():
@@ -112,13 +114,13 @@ def test_values_keep_their_case_and_characters():
     ('((userName eq "bjensen"))', eq(A.USER_NAME, "bjensen")),
     ('not (not (userName eq "bjensen"))', q.Not(q.Not(eq(A.USER_NAME, "bjensen")))),
     ('emails[type eq "work" or type eq "home"]',
-     q.AnyValue("emails", q.Or(eq(A.EMAIL_TYPE, "work"), eq(A.EMAIL_TYPE, "home")))),
-    ('emails[not (type eq "work")]', q.AnyValue("emails", q.Not(eq(A.EMAIL_TYPE, "work")))),
+     q.AnyValue(COLLECTIONS["emails"], q.Or(eq(A.EMAIL_TYPE, "work"), eq(A.EMAIL_TYPE, "home")))),
+    ('emails[not (type eq "work")]', q.AnyValue(COLLECTIONS["emails"], q.Not(eq(A.EMAIL_TYPE, "work")))),
     # Entra combines its matching attributes with and; the mail form may be one side of it.
     (f'externalId eq "adele.vance" and userName eq "{ADELE}"',
      q.And(eq(A.EXTERNAL_ID, "adele.vance"), eq(A.USER_NAME, ADELE))),
     (f'emails[type eq "work"].value eq "{ADELE}" and active eq true',
-     q.And(q.AnyValue("emails", q.And(eq(A.EMAIL_TYPE, "work"), eq(A.EMAIL_VALUE, ADELE))), eq(A.ACTIVE, True))),
+     q.And(q.AnyValue(COLLECTIONS["emails"], q.And(eq(A.EMAIL_TYPE, "work"), eq(A.EMAIL_VALUE, ADELE))), eq(A.ACTIVE, True))),
 ])
 def test_logical_operators_build_the_tree_with_and_binding_tighter_than_or(text, expected):
     """and/or/not and parentheses map one to one onto the query model, with RFC 7644 precedence."""
@@ -131,8 +133,8 @@ def test_logical_operators_build_the_tree_with_and_binding_tighter_than_or(text,
     ("externalId pr", q.Present(A.EXTERNAL_ID)),
     ("displayName PR", q.Present(A.DISPLAY_NAME)),
     ("emails pr", q.Present(A.EMAIL_VALUE)),
-    ("emails[value pr]", q.AnyValue("emails", q.Present(A.EMAIL_VALUE))),
-    ('emails[type eq "work"].value pr', q.AnyValue("emails", q.And(eq(A.EMAIL_TYPE, "work"), q.Present(A.EMAIL_VALUE)))),
+    ("emails[value pr]", q.AnyValue(COLLECTIONS["emails"], q.Present(A.EMAIL_VALUE))),
+    ('emails[type eq "work"].value pr', q.AnyValue(COLLECTIONS["emails"], q.And(eq(A.EMAIL_TYPE, "work"), q.Present(A.EMAIL_VALUE)))),
     ("externalId eq null", eq(A.EXTERNAL_ID, None)),
     ("active eq NULL", eq(A.ACTIVE, None)),
     ("active eq true", eq(A.ACTIVE, True)),
@@ -217,10 +219,10 @@ def test_an_operator_the_attribute_type_does_not_admit_is_refused_naming_it(text
     ("nickName pr", q.Present(A.NICK_NAME)),
     ("title eq null", eq(A.TITLE, None)),
     ('addresses[type eq "work" and locality eq "Leeds"]',
-     q.AnyValue("addresses", q.And(eq(A.ADDRESS_TYPE, "work"), eq(A.ADDRESS_LOCALITY, "Leeds")))),
+     q.AnyValue(COLLECTIONS["addresses"], q.And(eq(A.ADDRESS_TYPE, "work"), eq(A.ADDRESS_LOCALITY, "Leeds")))),
     ('emails[type eq "work" and value co "@contoso.com"]',
-     q.AnyValue("emails", q.And(eq(A.EMAIL_TYPE, "work"), q.Compare(A.EMAIL_VALUE, q.Operator.CO, "@contoso.com")))),
-    ('phoneNumbers[not (type eq "fax")]', q.AnyValue("phoneNumbers", q.Not(eq(A.PHONE_TYPE, "fax")))),
+     q.AnyValue(COLLECTIONS["emails"], q.And(eq(A.EMAIL_TYPE, "work"), q.Compare(A.EMAIL_VALUE, q.Operator.CO, "@contoso.com")))),
+    ('phoneNumbers[not (type eq "fax")]', q.AnyValue(COLLECTIONS["phoneNumbers"], q.Not(eq(A.PHONE_TYPE, "fax")))),
 ])
 def test_the_whole_grammar_becomes_the_query_model(text, expected):
     """Every operator, sub-attributes, URN prefixes, enterprise names and value filters on each
@@ -438,7 +440,7 @@ def test_value_filter_refuses_nested_filters_and_dotted_or_qualified_names(condi
 
 _PATHS = [a.path if not a.path.startswith(("employeeNumber", "costCenter", "organization", "division",
                                            "department", "manager"))
-          else f"{ENTERPRISE}:{a.path}" for a in q.Attribute] + ["name", "emails", "addresses", "meta",
+          else f"{ENTERPRISE}:{a.path}" for a in USER.paths] + ["name", "emails", "addresses", "meta",
                                                                   "meta.version", "schemas", "groups", "x"]
 _VALUES = ['"text"', '"2026-11-23T09:14:07Z"', "true", "false", "null", "42", "-1.5"]
 

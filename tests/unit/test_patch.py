@@ -11,8 +11,10 @@ from wiggledesk_scim.domain.model import Address, Email, EnterpriseInfo, MemberF
 from wiggledesk_scim.domain.scim.errors import ScimError
 from wiggledesk_scim.domain.scim import patch as patch_module
 from wiggledesk_scim.domain.scim.patch import _apply_operation, compile_patch, parse_target, revalidate
-from wiggledesk_scim.domain.scim.schema import (ENTERPRISE_USER, fields_from_user, user_from_fields, validate_patch,
-                                                validate_user)
+from wiggledesk_scim.domain.registry import ENTERPRISE_USER
+from wiggledesk_scim.domain.scim.messages import validate_patch
+from wiggledesk_scim.domain.scim.schema import validate as validate_whole
+from wiggledesk_scim.domain.scim.translation import fields_from_json, json_from_fields
 
 PATCH_OP = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
 CORE = "urn:ietf:params:scim:schemas:core:2.0:User"
@@ -532,22 +534,22 @@ ONE_OPERATION_EACH = [
 @pytest.mark.parametrize("operation", ONE_OPERATION_EACH, ids=lambda o: f"{o['op']} {o.get('path', '(no path)')}")
 def test_revalidating_what_changed_decides_as_validating_everything(operation):
     """``revalidate`` (only the attributes an operation changed) accepts and refuses exactly what
-    ``validate_user`` of the whole result does, and yields the same member."""
+    ``validate`` of the whole result does, and yields the same member."""
     (parsed,) = validate_patch({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
                                 "Operations": [operation]})
     target = parse_target(parsed.path) if parsed.path is not None else None
-    before, after = user_from_fields(ADELE_FIELDS), user_from_fields(ADELE_FIELDS)
+    before, after = json_from_fields(ADELE_FIELDS), json_from_fields(ADELE_FIELDS)
     _apply_operation(after, parsed, target)  # every operation here applies; validation decides
     if not after.get(ENTERPRISE_USER):
         after.pop(ENTERPRISE_USER, None)
 
     def outcome(validate):
         try:
-            return fields_from_user(validate(), active_default=ADELE_FIELDS.active)
+            return fields_from_json(validate(), current=ADELE_FIELDS)
         except ScimError as error:
             return (error.status, error.scim_type, error.detail)
 
-    whole = outcome(lambda: validate_user(after)[0])
+    whole = outcome(lambda: validate_whole(after))
     assert outcome(lambda: revalidate(before, after)) == whole
 
 
@@ -582,7 +584,7 @@ def test_setting_active_directly_decides_as_the_user_json_does(operation, active
             return (error.status, error.scim_type, error.detail)
 
     direct = outcome()
-    monkeypatch.setattr(patch_module, "_new_active", lambda operation, target: None)
+    monkeypatch.setattr(patch_module, "_direct_field", lambda operation, target: None)
     assert direct == outcome()
 
 
@@ -591,4 +593,4 @@ def test_entras_deprovision_and_restore_take_the_direct_way():
     for value, expected in (("False", False), ("True", True)):
         (parsed,) = validate_patch({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
                                     "Operations": [{"op": "Replace", "path": "active", "value": value}]})
-        assert patch_module._new_active(parsed, parse_target(parsed.path)) is expected
+        assert patch_module._direct_field(parsed, parse_target(parsed.path)) == ("active", expected)

@@ -11,7 +11,7 @@ import pytest
 from wiggledesk_scim.domain.model import Address, Email, EnterpriseInfo, Member, MemberFields, Name, PhoneNumber
 from wiggledesk_scim.domain.scim.representation import (list_response, project, schema_documents,
                                                         service_provider_config, user_resource,
-                                                        user_resource_type)
+                                                        resource_type_document)
 
 CORE = "urn:ietf:params:scim:schemas:core:2.0:User"
 ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
@@ -352,7 +352,7 @@ def test_service_provider_config_announces_the_configured_max_results():
 @pytest.mark.parametrize("base", [BASE, USERS_BASE])
 def test_user_resource_type_is_the_one_entra_md_describes(base):
     """ENTRA.md §3: one resource type User at /Users with the core schema and the optional enterprise extension."""
-    document = user_resource_type(base)
+    document = resource_type_document(base)
     assert document["schemas"] == ["urn:ietf:params:scim:schemas:core:2.0:ResourceType"]
     assert (document["id"], document["name"], document["endpoint"], document["schema"]) == (
         "User", "User", "/Users", CORE)

@@ -9,8 +9,9 @@ import pytest
 from tests.support import ADELE_FIELDS, FULL_USER
 from wiggledesk_scim.domain.model import Address, Email, EnterpriseInfo, MemberFields, Name, PhoneNumber
 from wiggledesk_scim.domain.scim.errors import ScimError
-from wiggledesk_scim.domain.scim.schema import (MAX_PATCH_OPERATIONS, PatchOperation, fields_from_user,
-                                                user_from_fields, validate_patch, validate_user)
+from wiggledesk_scim.domain.scim.messages import MAX_PATCH_OPERATIONS, PatchOperation, validate_patch
+from wiggledesk_scim.domain.scim.schema import validate
+from wiggledesk_scim.domain.scim.translation import fields_from_json, json_from_fields
 
 CORE = "urn:ietf:params:scim:schemas:core:2.0:User"
 ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
@@ -21,13 +22,14 @@ ADELE = "adele.vance@contoso.example"
 
 
 def fields_of(payload, *, active_default: bool = True) -> MemberFields:
-    user, _ = validate_user(payload)
-    return fields_from_user(user, active_default=active_default)
+    """The fields ``payload`` gives; ``active_default``: what an absent active keeps (as a PUT does)."""
+    current = None if active_default else MemberFields(user_name="before", active=False)
+    return fields_from_json(validate(payload), current=current)
 
 
 def refusal(payload) -> ScimError:
     with pytest.raises(ScimError) as caught:
-        validate_user(payload)
+        validate(payload)
     return caught.value
 
 
@@ -56,11 +58,20 @@ def test_entra_full_mapping_post_gives_exactly_the_assigned_fields():
     assert fields_of(FULL_USER) == ADELE_FIELDS
 
 
-def test_validate_user_reports_whether_active_was_given():
+@pytest.mark.parametrize("user_name", ["", " ", "   ", "\t\n", None])
+def test_an_empty_or_blank_username_is_refused_as_required(user_name):
+    """Every member needs a userName with some text in it (declared required in the registry)."""
+    error = refusal({"userName": user_name, "displayName": "Barbara"})
+    assert (error.status, error.scim_type, error.detail) == (400, "invalidValue", "userName is required")
+
+
+def test_active_not_given_defaults_on_create_and_keeps_the_current_value_otherwise():
     """``active`` absent or null is 'not given', so POST defaults it and PUT keeps the current value."""
-    assert validate_user(SEED_MAPPING_POST)[1] is True
-    assert validate_user({"userName": "bjensen"})[1] is False
-    assert validate_user({"userName": "bjensen", "active": None})[1] is False
+    inactive = MemberFields(user_name="bjensen", active=False)
+    assert fields_from_json(validate(SEED_MAPPING_POST), current=inactive).active is True
+    assert fields_from_json(validate({"userName": "bjensen"})).active is True
+    assert fields_from_json(validate({"userName": "bjensen"}), current=inactive).active is False
+    assert fields_from_json(validate({"userName": "bjensen", "active": None}), current=inactive).active is False
 
 
 @pytest.mark.parametrize("default", [True, False])
@@ -315,7 +326,7 @@ def test_manager_is_accepted_as_a_plain_id_or_as_an_object(manager):
 
 def test_user_from_fields_leaves_unassigned_values_out():
     """RFC 7643 §2.5: a member with only a userName becomes exactly userName and active, nothing null."""
-    assert user_from_fields(MemberFields(user_name="bjensen")) == {"userName": "bjensen", "active": True}
+    assert json_from_fields(MemberFields(user_name="bjensen")) == {"userName": "bjensen", "active": True}
 
 
 def test_user_from_fields_keeps_false_values_and_renders_every_field():
@@ -331,7 +342,7 @@ def test_user_from_fields_keeps_false_values_and_renders_every_field():
                            "GB", "work", True),),
         enterprise=EnterpriseInfo("000417", "CC-210", "Contoso", "North", "Retail", MANAGER_ID),
     )
-    assert user_from_fields(fields, manager_ref=f"https://h.example/scim/v2/Users/{MANAGER_ID}") == {
+    assert json_from_fields(fields, base_url="https://h.example/scim/v2") == {
         "externalId": "bj-1", "userName": "bjensen",
         "name": {"formatted": "Ms Barbara J Jensen III", "familyName": "Jensen", "givenName": "Barbara",
                  "middleName": "Jane", "honorificPrefix": "Ms", "honorificSuffix": "III"},
@@ -366,10 +377,10 @@ def test_user_from_fields_keeps_false_values_and_renders_every_field():
         enterprise=EnterpriseInfo(manager_id=MANAGER_ID),
     ),
 ], ids=["minimal", "inactive", "adele", "everything"])
-@pytest.mark.parametrize("manager_ref", [None, f"https://h.example/scim/v2/Users/{MANAGER_ID}"])
-def test_fields_survive_a_round_trip_through_user_json(fields, manager_ref):
+@pytest.mark.parametrize("base_url", [None, "https://h.example/scim/v2"])
+def test_fields_survive_a_round_trip_through_user_json(fields, base_url):
     """fields -> User JSON (serialised and parsed again) -> fields gives back equal fields."""
-    user = json.loads(json.dumps(user_from_fields(fields, manager_ref=manager_ref)))
+    user = json.loads(json.dumps(json_from_fields(fields, base_url=base_url)))
     assert fields_of(user, active_default=not fields.active) == fields
 
 
@@ -476,5 +487,5 @@ def test_patch_with_too_many_operations_is_invalid_syntax():
 
 def test_unknown_keys_of_the_enterprise_extension_are_ignored():
     """An enterprise key we do not know is dropped, like any unknown attribute (ENTRA.md §7b)."""
-    user, _ = validate_user({"userName": "bjensen", ENTERPRISE: {"department": "Retail", "shoeSize": "44"}})
-    assert fields_from_user(user).enterprise == EnterpriseInfo(department="Retail")
+    user = validate({"userName": "bjensen", ENTERPRISE: {"department": "Retail", "shoeSize": "44"}})
+    assert fields_from_json(user).enterprise == EnterpriseInfo(department="Retail")

@@ -14,10 +14,10 @@ from typing import Callable
 
 from ..domain.activity import Activity
 from ..domain.errors import NotFound, UniquenessConflict, VersionMismatch
-from ..domain.model import ApiToken, Member, Organisation, TokenGrant, case_key, user_name_key
+from ..domain.model import ApiToken, Member, Organisation, TokenGrant, case_key
 from ..domain.ports import ActivityTrail, ApiTokenRepository, MemberRepository, OrganisationRepository, UnitOfWork
-from ..domain.query import (STRING, And, AnyValue, Attribute, Compare, Filter, MemberQuery, Not, Operator, Or,
-                            Page, Present)
+from ..domain.query import STRING, And, AnyValue, Compare, Filter, MemberQuery, Not, Operator, Or, Page, Path, Present
+from ..domain.registry import USER, Leaf, ResourceType
 
 
 class InMemoryStore:
@@ -65,20 +65,23 @@ class InMemoryOrganisationRepository(OrganisationRepository):
 
 
 class InMemoryMemberRepository(MemberRepository):
-    def __init__(self, store: InMemoryStore):
+    """``users``: the declaration whose ``uniqueness: server`` attributes the store keeps unique."""
+
+    def __init__(self, store: InMemoryStore, users: ResourceType = USER):
         self.store = store
+        self.users = users
 
     def _members_of(self, organisation_id: str) -> list[Member]:
         return [m for m in self.store.members.values() if m.organisation_id == organisation_id]
 
     def _check_unique(self, member: Member) -> None:
-        for other in self._members_of(member.organisation_id):
-            if other.id == member.id:
-                continue
-            if user_name_key(other.user_name) == user_name_key(member.user_name):
-                raise UniquenessConflict("userName", member.user_name)
-            if member.external_id is not None and other.external_id == member.external_id:
-                raise UniquenessConflict("externalId", member.external_id)
+        for path in self.users.unique:
+            key = _comparable(path, path.read(member))
+            if key is None:
+                continue  # an unassigned value collides with nothing (as NULL in a unique index)
+            for other in self._members_of(member.organisation_id):
+                if other.id != member.id and _comparable(path, path.read(other)) == key:
+                    raise UniquenessConflict(path.path, path.read(member))
 
     def add(self, member: Member) -> None:
         self._check_unique(member)
@@ -93,7 +96,7 @@ class InMemoryMemberRepository(MemberRepository):
     def find(self, organisation_id: str, *, user_name: str | None = None,
              external_id: str | None = None) -> Member | None:
         for member in self._members_of(organisation_id):
-            if user_name is not None and user_name_key(member.user_name) == user_name_key(user_name):
+            if user_name is not None and case_key(member.user_name) == case_key(user_name):
                 return member
             if external_id is not None and member.external_id == external_id:
                 return member
@@ -106,7 +109,7 @@ class InMemoryMemberRepository(MemberRepository):
         page = matches[start - 1:start - 1 + max(query.count, 0)]
         return Page(total=len(matches), members=tuple(page), start_index=start)
 
-    def update(self, member: Member, *, expected_version: int, previous: Member | None = None) -> None:
+    def update(self, member: Member, *, expected_version: int, changes: tuple[Leaf, ...] | None = None) -> None:
         stored = self.get(member.organisation_id, member.id)
         if stored.version != expected_version:
             raise VersionMismatch(f"Member {member.id} has changed since version {expected_version}")
@@ -133,10 +136,8 @@ class InMemoryApiTokenRepository(ApiTokenRepository):
         self.store.tokens[token.id] = token
 
     def find_by_digest(self, digest: str) -> ApiToken | None:
-        for token in self.store.tokens.values():
-            if token.digest == digest:
-                return token
-        return None
+        """The token whose SHA-256 digest is ``digest``, revoked or not; None if there is none."""
+        return next((token for token in self.store.tokens.values() if token.digest == digest), None)
 
     def find_grant(self, digest: str) -> TokenGrant | None:
         token = self.find_by_digest(digest)
@@ -209,10 +210,10 @@ class InMemoryActivityTrail(ActivityTrail):
 class InMemoryUnitOfWork(UnitOfWork):
     """Holds the store's lock for the block; restores the snapshot on exit unless committed."""
 
-    def __init__(self, store: InMemoryStore):
+    def __init__(self, store: InMemoryStore, users: ResourceType = USER):
         self.store = store
         self.organisations = InMemoryOrganisationRepository(store)
-        self.members = InMemoryMemberRepository(store)
+        self.members = InMemoryMemberRepository(store, users)
         self.tokens = InMemoryApiTokenRepository(store)
         self.activity = InMemoryActivityTrail(store, self)
         self._snapshots: list[tuple] = []
@@ -255,55 +256,17 @@ class InMemoryUnitOfWork(UnitOfWork):
 
 # -- evaluating the query model in Python (the semantics are in domain/query.py) -------------------
 
-_SINGULAR = {
-    Attribute.ID: lambda m: m.id,
-    Attribute.EXTERNAL_ID: lambda m: m.fields.external_id,
-    Attribute.USER_NAME: lambda m: m.fields.user_name,
-    Attribute.DISPLAY_NAME: lambda m: m.fields.display_name,
-    Attribute.NICK_NAME: lambda m: m.fields.nick_name,
-    Attribute.PROFILE_URL: lambda m: m.fields.profile_url,
-    Attribute.TITLE: lambda m: m.fields.title,
-    Attribute.USER_TYPE: lambda m: m.fields.user_type,
-    Attribute.PREFERRED_LANGUAGE: lambda m: m.fields.preferred_language,
-    Attribute.LOCALE: lambda m: m.fields.locale,
-    Attribute.TIMEZONE: lambda m: m.fields.timezone,
-    Attribute.ACTIVE: lambda m: m.fields.active,
-    Attribute.NAME_FORMATTED: lambda m: m.fields.name.formatted,
-    Attribute.NAME_FAMILY_NAME: lambda m: m.fields.name.family_name,
-    Attribute.NAME_GIVEN_NAME: lambda m: m.fields.name.given_name,
-    Attribute.NAME_MIDDLE_NAME: lambda m: m.fields.name.middle_name,
-    Attribute.NAME_HONORIFIC_PREFIX: lambda m: m.fields.name.honorific_prefix,
-    Attribute.NAME_HONORIFIC_SUFFIX: lambda m: m.fields.name.honorific_suffix,
-    Attribute.EMPLOYEE_NUMBER: lambda m: m.fields.enterprise.employee_number,
-    Attribute.COST_CENTER: lambda m: m.fields.enterprise.cost_center,
-    Attribute.ORGANIZATION: lambda m: m.fields.enterprise.organization,
-    Attribute.DIVISION: lambda m: m.fields.enterprise.division,
-    Attribute.DEPARTMENT: lambda m: m.fields.enterprise.department,
-    Attribute.MANAGER_ID: lambda m: m.fields.enterprise.manager_id,
-    Attribute.CREATED: lambda m: m.created,
-    Attribute.LAST_MODIFIED: lambda m: m.last_modified,
-}
-
-_ENTRIES = {
-    "emails": lambda m: m.fields.emails,
-    "phoneNumbers": lambda m: m.fields.phone_numbers,
-    "addresses": lambda m: m.fields.addresses,
-}
-
-_SUB_ATTRIBUTES = {"value": "value", "display": "display", "type": "type", "primary": "primary",
-                   "formatted": "formatted", "streetAddress": "street_address", "locality": "locality",
-                   "region": "region", "postalCode": "postal_code", "country": "country"}
-
-
 def _assigned(value) -> bool:
     return value is not None and value != ""
 
 
-def _comparable(attribute: Attribute, value):
-    return case_key(value) if attribute.type == STRING and not attribute.case_exact else value
+def _comparable(attribute: Path, value):
+    if value is not None and attribute.type == STRING and not attribute.case_exact:
+        return case_key(value)
+    return value
 
 
-def _compare(attribute: Attribute, operator: Operator, actual, expected) -> bool:
+def _compare(attribute: Path, operator: Operator, actual, expected) -> bool:
     if expected is None:
         return _assigned(actual) if operator is Operator.NE else not _assigned(actual)
     if not _assigned(actual):
@@ -317,20 +280,15 @@ def _compare(attribute: Attribute, operator: Operator, actual, expected) -> bool
     }[operator]()
 
 
-def _value_of(member: Member, attribute: Attribute, entry):
-    if attribute.collection is None:
-        return _SINGULAR[attribute](member)
-    return getattr(entry, _SUB_ATTRIBUTES[attribute.sub_attribute])
-
-
 def _holds(member: Member, node: Compare | Present, entry) -> bool:
-    value = _value_of(member, node.attribute, entry)
+    attribute = node.attribute
+    value = attribute.read(member if attribute.collection is None else entry)
     if isinstance(node, Present):
         return _assigned(value)
-    return _compare(node.attribute, node.operator, value, node.value)
+    return _compare(attribute, node.operator, value, node.value)
 
 
-def matches_filter(member: Member, node: Filter, entry=None, collection: str | None = None) -> bool:
+def matches_filter(member: Member, node: Filter, entry=None, collection=None) -> bool:
     """Whether ``member`` satisfies ``node``; inside ``AnyValue``, sub-attributes of that ``collection``
     refer to its one ``entry``, while other attributes keep their whole-member meaning."""
     if isinstance(node, And):
@@ -343,23 +301,26 @@ def matches_filter(member: Member, node: Filter, entry=None, collection: str | N
         return not matches_filter(member, node.operand, entry, collection)
     if isinstance(node, AnyValue):
         return any(matches_filter(member, node.condition, e, node.collection)
-                   for e in _ENTRIES[node.collection](member))
-    if node.attribute.collection is None:
+                   for e in node.collection.entries(member))
+    values_of = node.attribute.collection
+    if values_of is None:
         return _holds(member, node, None)
-    if node.attribute.collection == collection:
+    if values_of is collection:
         return _holds(member, node, entry)
-    return any(_holds(member, node, e) for e in _ENTRIES[node.attribute.collection](member))
+    return any(_holds(member, node, e) for e in values_of.entries(member))
 
 
 def ordered(members: list[Member], query: MemberQuery) -> list[Member]:
     """``members`` in the query's order: ``sort_by`` (unassigned last when ascending), then created, id."""
     result = sorted(members, key=lambda m: (m.created, m.id))
     if query.sort_by is not None:
+        sort_by = query.sort_by
+
         def key(member: Member):
-            value = _SINGULAR[query.sort_by](member)
+            value = sort_by.read(member)
             if not _assigned(value):
                 return (1, "")
-            return (0, _comparable(query.sort_by, value))
+            return (0, _comparable(sort_by, value))
         # reverse=True keeps sort stability, so equal keys keep the created-then-id order.
         result.sort(key=key, reverse=query.descending)
     return result

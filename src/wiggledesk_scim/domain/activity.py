@@ -12,7 +12,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from typing import Iterable
+
 from .model import MemberFields
+from .registry import Leaf
 
 CREATE = "create"
 REPLACE = "replace"
@@ -52,41 +55,10 @@ class Source:
     request_id: str | None = None
 
 
-_ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:"
-
-#: ``MemberFields`` attributes -> SCIM names. ``name`` and ``enterprise`` are compared per sub-attribute.
-_SCALARS = (
-    ("user_name", "userName"), ("external_id", "externalId"), ("active", "active"),
-    ("display_name", "displayName"), ("nick_name", "nickName"), ("profile_url", "profileUrl"),
-    ("title", "title"), ("user_type", "userType"), ("preferred_language", "preferredLanguage"),
-    ("locale", "locale"), ("timezone", "timezone"), ("emails", "emails"),
-    ("phone_numbers", "phoneNumbers"), ("addresses", "addresses"),
-)
-_NAME = (("formatted", "name.formatted"), ("family_name", "name.familyName"), ("given_name", "name.givenName"),
-         ("middle_name", "name.middleName"), ("honorific_prefix", "name.honorificPrefix"),
-         ("honorific_suffix", "name.honorificSuffix"))
-_ENTERPRISE_NAMES = (("employee_number", "employeeNumber"), ("cost_center", "costCenter"),
-                     ("organization", "organization"), ("division", "division"), ("department", "department"),
-                     ("manager_id", "manager"))
-
-
-def changed_attributes(before: MemberFields, after: MemberFields) -> tuple[str, ...]:
-    """The SCIM names of the attributes whose values differ, in the core schema's order, then the
-    enterprise extension's (full URN)."""
-    changed = [scim for attribute, scim in _SCALARS if getattr(before, attribute) != getattr(after, attribute)]
-    if before.name != after.name:
-        changed += [scim for attribute, scim in _NAME
-                    if getattr(before.name, attribute) != getattr(after.name, attribute)]
-    if before.enterprise != after.enterprise:
-        changed += [_ENTERPRISE + scim for attribute, scim in _ENTERPRISE_NAMES
-                    if getattr(before.enterprise, attribute) != getattr(after.enterprise, attribute)]
-    return tuple(changed)
-
-
-def given_attributes(fields: MemberFields) -> tuple[str, ...]:
-    """The SCIM names of the attributes a new member was given a value for (``userName`` and ``active``
-    always: every member has both)."""
-    return changed_attributes(MemberFields(user_name="", active=not fields.active), fields)
+def attribute_names(leaves: Iterable[Leaf]) -> tuple[str, ...]:
+    """The SCIM names the trail records for changed or given leaves of a resource (``registry.Leaf``):
+    ``displayName``, ``name.givenName``, an extension's attributes by their full URN path."""
+    return tuple(leaf.name for leaf in leaves)
 
 
 def change_event(kind: str, before: MemberFields, after: MemberFields) -> str:

@@ -6,21 +6,36 @@ Knows nothing of SCIM, HTTP or storage.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from typing import Any, Mapping
 
 
-def user_name_key(user_name: str) -> str:
-    """The form of a userName that uniqueness and matching compare (RFC 7643 §4.1.1: caseExact false).
+def case_key(text: str) -> str:
+    """The form in which a string attribute whose schema says ``caseExact: false`` is compared, for
+    uniqueness (userName, RFC 7643 §4.1.1), filters and sorting.
 
     Computed here rather than by the database's ``lower()`` because SQLite lowers ASCII only: one
     function keeps the in-memory store, SQLite and PostgreSQL in agreement.
     """
-    return user_name.lower()
+    return text.lower()
 
 
-#: Case-insensitive comparison key for any string attribute whose schema says ``caseExact: false``.
-case_key = user_name_key
+#: Characters no stored text may hold: PostgreSQL refuses NUL (and no real attribute holds one), and UTF-8,
+#: which both databases speak, cannot encode half a character (a lone surrogate, which JSON's \ud800
+#: escapes can carry).
+UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def unstorable_reason(text: str) -> str | None:
+    """Why ``text`` cannot be stored (for a refusal's message), or None if it can."""
+    found = UNSTORABLE.search(text)
+    if found is None:
+        return None
+    if found.group() == "\x00":
+        return "must not contain the NUL character"
+    return "must not contain an unpaired surrogate (\\ud800-\\udfff)"
 
 
 @dataclass(frozen=True)
@@ -99,10 +114,9 @@ class MemberFields:
     phone_numbers: tuple[PhoneNumber, ...] = ()
     addresses: tuple[Address, ...] = ()
     enterprise: EnterpriseInfo = field(default_factory=EnterpriseInfo)
-
-    @property
-    def user_name_key(self) -> str:
-        return user_name_key(self.user_name)
+    #: Attributes of schemas declared without a model class of their own (domain/registry), by URN path.
+    #: Never changed in place: a change builds a new mapping.
+    extra: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -146,14 +160,6 @@ class Member:
         if fields == self.fields:
             return self
         return replace(self, fields=fields, last_modified=now, version=self.version + 1)
-
-    def deprovision(self, now: datetime) -> Member:
-        """Soft delete: the member keeps everything but can no longer sign in or use API tokens."""
-        return self.with_fields(replace(self.fields, active=False), now)
-
-    def restore(self, now: datetime) -> Member:
-        """Undo a deprovision: the member comes back exactly as they were."""
-        return self.with_fields(replace(self.fields, active=True), now)
 
     def with_settings(self, *, is_admin: bool | None = None, api_access: bool | None = None) -> Member:
         """WiggleDesk's own settings for a member; not SCIM content, so the version does not move."""

@@ -15,7 +15,8 @@ from .activity import Activity
 from .errors import InvalidValue, NotFound
 from .model import ApiToken, Member, Organisation
 from .ports import Clock, TokenAuthority, UnitOfWork
-from .query import Attribute, Compare, MemberQuery, Operator
+from .query import Compare, MemberQuery, Operator
+from .registry import USER
 
 #: The windows the provisioning health shows.
 DAY = timedelta(days=1)
@@ -86,7 +87,7 @@ class Operations:
             return self._overview(organisation, last_day, last_week)
 
     def _overview(self, organisation: Organisation, last_day, last_week) -> OrganisationOverview:
-        active = MemberQuery(filter=Compare(Attribute.ACTIVE, Operator.EQ, True), count=0)
+        active = MemberQuery(filter=Compare(USER.path("active"), Operator.EQ, True), count=0)
         return OrganisationOverview(
             organisation=organisation,
             members=self.uow.members.count(organisation.id),
@@ -101,7 +102,7 @@ class Operations:
             member = self.uow.members.find(organisation_id, user_name=email)
             if member is not None:
                 return member
-            by_email = MemberQuery(filter=Compare(Attribute.EMAIL_VALUE, Operator.EQ, email), count=2)
+            by_email = MemberQuery(filter=Compare(USER.path("emails.value"), Operator.EQ, email), count=2)
             found = self.uow.members.search(organisation_id, by_email).members
         if len(found) > 1:
             raise InvalidValue(f"Several members have the e-mail address {email}; use their userName")
@@ -142,7 +143,7 @@ class Operations:
             member = self.member(organisation_id, email)
             changed = member.with_settings(**settings)
             if changed != member:
-                self.uow.members.update(changed, expected_version=member.version, previous=member)
+                self.uow.members.update(changed, expected_version=member.version)
             self.uow.commit()
         if changed != member and self.authority is not None:
             self.authority.forget_admin(organisation_id, member.id)

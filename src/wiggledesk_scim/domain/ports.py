@@ -12,6 +12,7 @@ from datetime import datetime
 from .activity import Activity
 from .model import ApiToken, Member, Organisation, Principal, TokenGrant
 from .query import MemberQuery, Page
+from .registry import Leaf
 
 
 class OrganisationRepository(ABC):
@@ -68,11 +69,12 @@ class MemberRepository(ABC):
         """
 
     @abstractmethod
-    def update(self, member: Member, *, expected_version: int, previous: Member | None = None) -> None:
+    def update(self, member: Member, *, expected_version: int, changes: tuple[Leaf, ...] | None = None) -> None:
         """Replace the stored member with ``member`` if its stored version is still ``expected_version``.
 
-        ``previous``, when given, is the member as read at ``expected_version``: a store may then write
-        only what differs from it. Raises ``NotFound`` if it is gone, ``VersionMismatch`` if someone
+        ``changes``, when given, are the leaves of ``member.fields`` that differ from the member stored at
+        ``expected_version`` (``ResourceType.diff``), and nothing else differs but the version and
+        lastModified: a store may then write only those. Raises ``NotFound`` if it is gone, ``VersionMismatch`` if someone
         changed it since it was read, ``UniquenessConflict`` if the new userName or externalId is taken.
         """
 
@@ -90,10 +92,6 @@ class ApiTokenRepository(ABC):
     @abstractmethod
     def add(self, token: ApiToken) -> None:
         """Store a new token (its digest; the secret is never stored)."""
-
-    @abstractmethod
-    def find_by_digest(self, digest: str) -> ApiToken | None:
-        """The token whose SHA-256 digest is ``digest``, revoked or not; None if there is none."""
 
     @abstractmethod
     def find_grant(self, digest: str) -> TokenGrant | None:

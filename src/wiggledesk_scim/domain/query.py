@@ -16,88 +16,17 @@ The semantics both must keep (RFC 7644 §3.4.2.2, made exact):
 """
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum
 from typing import Union
 
 from .model import Member
+from .registry.declaration import BOOLEAN, DATETIME, STRING, Collection, Path
 
-STRING = "string"
-BOOLEAN = "boolean"
-DATETIME = "dateTime"
-
-
-class Attribute(Enum):
-    """Member attributes a filter may name or a query may sort by.
-
-    Each value is (SCIM path, type, case-exact, the multi-valued attribute it belongs to or None).
-    """
-
-    ID = ("id", STRING, True, None)
-    EXTERNAL_ID = ("externalId", STRING, True, None)
-    USER_NAME = ("userName", STRING, False, None)
-    DISPLAY_NAME = ("displayName", STRING, False, None)
-    NICK_NAME = ("nickName", STRING, False, None)
-    PROFILE_URL = ("profileUrl", STRING, False, None)
-    TITLE = ("title", STRING, False, None)
-    USER_TYPE = ("userType", STRING, False, None)
-    PREFERRED_LANGUAGE = ("preferredLanguage", STRING, False, None)
-    LOCALE = ("locale", STRING, False, None)
-    TIMEZONE = ("timezone", STRING, False, None)
-    ACTIVE = ("active", BOOLEAN, False, None)
-    NAME_FORMATTED = ("name.formatted", STRING, False, None)
-    NAME_FAMILY_NAME = ("name.familyName", STRING, False, None)
-    NAME_GIVEN_NAME = ("name.givenName", STRING, False, None)
-    NAME_MIDDLE_NAME = ("name.middleName", STRING, False, None)
-    NAME_HONORIFIC_PREFIX = ("name.honorificPrefix", STRING, False, None)
-    NAME_HONORIFIC_SUFFIX = ("name.honorificSuffix", STRING, False, None)
-    EMPLOYEE_NUMBER = ("employeeNumber", STRING, False, None)
-    COST_CENTER = ("costCenter", STRING, False, None)
-    ORGANIZATION = ("organization", STRING, False, None)
-    DIVISION = ("division", STRING, False, None)
-    DEPARTMENT = ("department", STRING, False, None)
-    MANAGER_ID = ("manager.value", STRING, True, None)
-    CREATED = ("meta.created", DATETIME, False, None)
-    LAST_MODIFIED = ("meta.lastModified", DATETIME, False, None)
-    EMAIL_VALUE = ("emails.value", STRING, False, "emails")
-    EMAIL_DISPLAY = ("emails.display", STRING, False, "emails")
-    EMAIL_TYPE = ("emails.type", STRING, False, "emails")
-    EMAIL_PRIMARY = ("emails.primary", BOOLEAN, False, "emails")
-    PHONE_VALUE = ("phoneNumbers.value", STRING, False, "phoneNumbers")
-    PHONE_DISPLAY = ("phoneNumbers.display", STRING, False, "phoneNumbers")
-    PHONE_TYPE = ("phoneNumbers.type", STRING, False, "phoneNumbers")
-    PHONE_PRIMARY = ("phoneNumbers.primary", BOOLEAN, False, "phoneNumbers")
-    ADDRESS_FORMATTED = ("addresses.formatted", STRING, False, "addresses")
-    ADDRESS_STREET_ADDRESS = ("addresses.streetAddress", STRING, False, "addresses")
-    ADDRESS_LOCALITY = ("addresses.locality", STRING, False, "addresses")
-    ADDRESS_REGION = ("addresses.region", STRING, False, "addresses")
-    ADDRESS_POSTAL_CODE = ("addresses.postalCode", STRING, False, "addresses")
-    ADDRESS_COUNTRY = ("addresses.country", STRING, False, "addresses")
-    ADDRESS_TYPE = ("addresses.type", STRING, False, "addresses")
-    ADDRESS_PRIMARY = ("addresses.primary", BOOLEAN, False, "addresses")
-
-    @property
-    def path(self) -> str:
-        return self.value[0]
-
-    @property
-    def type(self) -> str:
-        return self.value[1]
-
-    @property
-    def case_exact(self) -> bool:
-        return self.value[2]
-
-    @property
-    def collection(self) -> str | None:
-        """The multi-valued attribute this is a sub-attribute of (``emails``), or None if singular."""
-        return self.value[3]
-
-    @property
-    def sub_attribute(self) -> str | None:
-        """``value`` for ``emails.value``; None for a singular attribute."""
-        return self.path.split(".", 1)[1] if self.collection else None
+__all__ = ["And", "AnyValue", "BOOLEAN", "Compare", "DATETIME", "Filter", "InvalidComparison", "MemberQuery",
+           "Not", "OPERATORS_BY_TYPE", "Operator", "Or", "Page", "Path", "Present", "STRING"]
 
 
 class Operator(str, Enum):
@@ -120,21 +49,49 @@ OPERATORS_BY_TYPE = {
 }
 
 
+
+class InvalidComparison(ValueError):
+    """A comparison the model does not allow; the message says why, in a client's words."""
+
+
 @dataclass(frozen=True)
 class Compare:
     """``attribute op value``; the value is a str, bool or timezone-aware datetime as the attribute's
-    type says, or None (only with ``eq`` / ``ne``)."""
+    type says, or None (only with ``eq`` / ``ne``). Checked when built, so every ``Compare`` an adapter
+    meets is one the model allows (``InvalidComparison`` otherwise)."""
 
-    attribute: Attribute
+    attribute: Path
     operator: Operator
     value: str | bool | datetime | None
+
+    def __post_init__(self) -> None:
+        attribute, operator, value = self.attribute, Operator(self.operator), self.value
+        if operator not in OPERATORS_BY_TYPE[attribute.type]:
+            raise InvalidComparison(f'The operator "{operator.value}" cannot compare {attribute.path}, '
+                                    f"which is a {attribute.type}")
+        if value is None:
+            if operator not in (Operator.EQ, Operator.NE):
+                raise InvalidComparison(f"null can only be compared with eq or ne, not {operator.value}")
+        elif attribute.type == BOOLEAN:
+            if not isinstance(value, bool):
+                raise InvalidComparison(f"{attribute.path} must be compared with true or false, got {_shown(value)}")
+        elif attribute.type == DATETIME:
+            if not isinstance(value, datetime) or value.utcoffset() is None:
+                raise InvalidComparison(f"{attribute.path} must be compared with a timezone-aware date-time, "
+                                        f"got {value!r}")
+        elif not isinstance(value, str):
+            raise InvalidComparison(f"{attribute.path} must be compared with a quoted string, got {_shown(value)}")
+
+
+def _shown(value) -> str:
+    return json.dumps(value, default=repr)
 
 
 @dataclass(frozen=True)
 class Present:
     """``attribute pr``: the attribute has a value (RFC 7644 §3.4.2.2)."""
 
-    attribute: Attribute
+    attribute: Path
 
 
 @dataclass(frozen=True)
@@ -160,14 +117,11 @@ class AnyValue:
     whole condition. In it, sub-attributes of ``collection`` refer to that value; any other attribute
     (singular, or of another collection) keeps the meaning it has outside."""
 
-    collection: str
+    collection: Collection
     condition: "Filter"
 
 
 Filter = Union[Compare, Present, And, Or, Not, AnyValue]
-
-#: Attributes a query may be ordered by: the singular ones.
-SORTABLE = frozenset(a for a in Attribute if a.collection is None)
 
 
 @dataclass(frozen=True)
@@ -182,8 +136,12 @@ class MemberQuery:
     filter: Filter | None = None
     start_index: int = 1
     count: int = 100
-    sort_by: Attribute | None = None
+    sort_by: Path | None = None
     descending: bool = False
+
+    def __post_init__(self) -> None:
+        if self.sort_by is not None and not self.sort_by.sortable:
+            raise InvalidComparison(f"{self.sort_by.path} cannot be sorted by")
 
 
 @dataclass(frozen=True)

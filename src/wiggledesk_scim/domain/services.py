@@ -11,12 +11,12 @@ from dataclasses import dataclass, replace
 from typing import Callable
 
 from .access import StoredTokenAuthority
-from .activity import (CREATE, DELETE, REFUSED, REPLACE, UPDATE, Activity, Source, change_event, changed_attributes,
-                       given_attributes)
+from .activity import CREATE, DELETE, REFUSED, REPLACE, UPDATE, Activity, Source, attribute_names, change_event
 from .errors import InvalidValue, NotFound, VersionMismatch
 from .model import Email, Member, MemberFields, Organisation
 from .ports import Clock, IdGenerator, UnitOfWork
 from .query import MemberQuery, Page
+from .registry import USER, ResourceType
 
 Edit = Callable[[MemberFields], MemberFields]
 
@@ -30,16 +30,19 @@ MAX_MEMBER_ID = 36
 
 
 class MemberService:
-    def __init__(self, uow: UnitOfWork, clock: Clock, ids: IdGenerator, source: Source | None = None):
+    def __init__(self, uow: UnitOfWork, clock: Clock, ids: IdGenerator, source: Source | None = None,
+                 users: ResourceType = USER):
         self.uow = uow
         self.clock = clock
         self.ids = ids
         #: The token and request the changes come from, for their records in the trail.
         self.source = source or Source()
+        #: What a member's fields are made of (domain/registry): how two states differ, what a create gave.
+        self.users = users
 
     def acting_for(self, source: Source) -> "MemberService":
         """This service, recording ``source`` as the origin of its changes."""
-        return MemberService(self.uow, self.clock, self.ids, source)
+        return MemberService(self.uow, self.clock, self.ids, source, self.users)
 
     def provision(self, organisation_id: str, fields: MemberFields) -> Member:
         """Create a member; raises ``UniquenessConflict`` or ``InvalidValue``."""
@@ -49,7 +52,7 @@ class MemberService:
             member = Member(id=self.ids.new_id(), organisation_id=organisation_id, fields=fields,
                             created=now, last_modified=now)
             self.uow.members.add(member)
-            self._record(CREATE, member, given_attributes(fields))
+            self._record(CREATE, member, attribute_names(self.users.assigned(fields)))
             self.uow.commit()
         return member
 
@@ -85,24 +88,23 @@ class MemberService:
                     self.uow.commit()
                     return current
                 self._check(organisation_id, changed.fields, previous=current.fields)
+                changes = self.users.diff(current.fields, changed.fields)
                 try:
-                    self.uow.members.update(changed, expected_version=current.version, previous=current)
+                    self.uow.members.update(changed, expected_version=current.version, changes=changes)
                 except VersionMismatch:
                     if expected_version is not None:
                         raise
                     continue
-                self._record(change_event(kind, current.fields, changed.fields), changed,
-                             changed_attributes(current.fields, changed.fields))
+                self._record(change_event(kind, current.fields, changed.fields), changed, attribute_names(changes))
                 self.uow.commit()
                 return changed
             raise VersionMismatch(f"Member {member_id} keeps changing; try again")
 
-    def replace(self, organisation_id: str, member_id: str, fields: MemberFields, *,
-                keep_active: bool = False, expected_version: int | None = None) -> Member:
-        """Replace everything a provider may write (PUT); ``keep_active`` when the request did not say."""
-        def edit(current: MemberFields) -> MemberFields:
-            return replace(fields, active=current.active) if keep_active else fields
-        return self._change(organisation_id, member_id, edit, expected_version, REPLACE)
+    def replace(self, organisation_id: str, member_id: str, replacement: Edit, *,
+                expected_version: int | None = None) -> Member:
+        """Replace everything a provider may write (PUT): ``replacement`` gives the new fields from the
+        current ones (which a PUT keeps of them is the SCIM layer's business), as ``update``'s edit does."""
+        return self._change(organisation_id, member_id, replacement, expected_version, REPLACE)
 
     def deprovision(self, organisation_id: str, member_id: str) -> Member:
         """Soft delete: the member and all their data stay, marked inactive."""
@@ -141,9 +143,8 @@ class MemberService:
         (userName, externalId) is the store's: its constraints decide, races included, and the
         ``UniquenessConflict`` it raises names the attribute, so asking first would only cost a query.
         The manager is checked only when it changes: a manager deleted later must not block every
-        other change to the members they managed."""
-        if not fields.user_name or not fields.user_name.strip():
-            raise InvalidValue("userName is required and must not be empty")
+        other change to the members they managed. (That userName is there is validation's: it is
+        declared required, domain/registry.)"""
         manager_id = fields.enterprise.manager_id
         if manager_id is not None and (previous is None or previous.enterprise.manager_id != manager_id):
             try:

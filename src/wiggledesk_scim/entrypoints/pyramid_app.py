@@ -18,7 +18,7 @@ from pyramid.request import Request
 from pyramid.tweens import EXCVIEW
 from pyramid_tm import explicit_manager
 
-from ..domain.scim.schema import MAX_BODY_BYTES
+from ..domain.scim.messages import MAX_BODY_BYTES
 from .access_log import add_access_log
 from .help import add_help_route
 from .routes import add_scim_routes

@@ -23,7 +23,7 @@ from ..adapters.sqlalchemy.prepared import store_unavailable
 from ..domain.errors import StoreUnavailable
 from ..domain.scim.api import SCIM_CONTENT_TYPE, ScimRequest, ScimResponse, json_bytes
 from ..domain.scim.errors import ERROR_SCHEMA, ScimError, from_domain
-from ..domain.scim.schema import MAX_BODY_BYTES, payload_too_large
+from ..domain.scim.messages import MAX_BODY_BYTES, payload_too_large
 from .wiring import container_of
 
 log = logging.getLogger(__name__)

@@ -20,15 +20,14 @@ columns (``model.case_key``, computed in Python) unless case-exact, and by code 
 (``emails.value``) is "the member is among those with a row in its collection's search table satisfying
 it"; inside ``AnyValue`` it is a condition on that one row instead.
 
-A query outside the model (an operator the attribute's type does not admit, a value of the wrong type,
-a naive datetime, sorting by a sub-attribute) raises ``ValueError`` in ``plan``/``order_plan``, before
-any SQL: ``scim.filter`` refuses those with invalidFilter before any repository sees them.
+Which column answers for which attribute is ``mapping.py``'s (derived from the registry). Whether a
+comparison is one the model allows is the model's own business: ``query.Compare`` and ``MemberQuery``
+refuse, when built, an operator the attribute's type does not admit, a value of the wrong type or a
+sort by a sub-attribute, so nothing here checks again.
 """
 from __future__ import annotations
 
-import re
 import threading
-from datetime import datetime
 from typing import Any, Callable, Hashable, Mapping
 
 from sqlalchemy import (ColumnElement, Integer, Select, Text, and_, bindparam, case, false, func, not_, or_,
@@ -36,15 +35,10 @@ from sqlalchemy import (ColumnElement, Integer, Select, Text, and_, bindparam, c
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
 
-from ...domain.model import case_key
-from ...domain.query import (BOOLEAN, DATETIME, OPERATORS_BY_TYPE, STRING, And, AnyValue, Attribute, Compare,
-                             Filter, MemberQuery, Not, Operator, Or, Present)
-from .tables import CASE_INSENSITIVE, member_addresses, member_emails, member_phone_numbers, members
-
-#: Characters no text column can hold: PostgreSQL refuses NUL (psycopg will not even send it) and SQLite's
-#: string functions (length, substr, instr) stop at it; UTF-8, which both databases speak, cannot encode
-#: a lone surrogate.
-UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+from ...domain.model import UNSTORABLE, case_key
+from ...domain.query import BOOLEAN, STRING, And, AnyValue, Compare, Filter, MemberQuery, Not, Operator, Or, Path, Present
+from .mapping import filter_column, search_table
+from .tables import members
 
 #: The members columns a member is read from: everything but the derived ``_key`` columns.
 MEMBER_COLUMNS = tuple(column for column in members.c if not column.name.endswith("_key"))
@@ -127,27 +121,15 @@ def _test(node: Compare | Present, values: list[Any]) -> tuple:
     if isinstance(node, Present):
         return ("assigned",)
     operator = Operator(node.operator)
-    if operator not in OPERATORS_BY_TYPE[attribute.type]:
-        raise ValueError(f"{operator.value} cannot compare {attribute.path}, a {attribute.type}")
     value = node.value
     if value is None:
-        if operator is Operator.EQ:
-            return ("unassigned",)
-        if operator is Operator.NE:
-            return ("assigned",)
-        raise ValueError(f"null can only be compared with eq or ne, not {operator.value}")
+        return ("unassigned",) if operator is Operator.EQ else ("assigned",)
     if attribute.type == BOOLEAN:
-        if not isinstance(value, bool):
-            raise ValueError(f"{attribute.path} compares with a bool, not {value!r}")
         # IS / IS NOT are null-safe: NULL IS TRUE is false, NULL IS NOT TRUE is true. The value is
         # part of the plan: SQL writes IS TRUE, not IS with a parameter.
         return ("is" if operator is Operator.EQ else "is_not", value)
-    if attribute.type == DATETIME:
-        if not isinstance(value, datetime) or value.utcoffset() is None:
-            raise ValueError(f"{attribute.path} compares with a timezone-aware datetime, not {value!r}")
+    if attribute.type != STRING:
         return (operator.value, _parameter(values, value))
-    if not isinstance(value, str):
-        raise ValueError(f"{attribute.path} compares with a str, not {value!r}")
     return _text_test(operator, value if attribute.case_exact else case_key(value), values)
 
 
@@ -180,67 +162,19 @@ def _text_test(operator: Operator, value: str, values: list[Any]) -> tuple:
 def order_plan(query: MemberQuery) -> tuple:
     """The ORDER BY part of a search's shape: ``(sort attribute or None, descending)``."""
     attribute = query.sort_by
-    if attribute is not None and attribute.collection is not None:
-        raise ValueError(f"cannot sort by {attribute.path}: it may have many values")
     return (attribute, bool(query.descending) if attribute is not None else False)
 
 
 # -- step 2: the statements ---------------------------------------------------------------------------
 
-#: The members column holding each singular attribute (its ``_key`` twin is compared if it ignores case).
-_MEMBER_COLUMNS = {
-    Attribute.ID: "id",
-    Attribute.EXTERNAL_ID: "external_id",
-    Attribute.USER_NAME: "user_name",
-    Attribute.DISPLAY_NAME: "display_name",
-    Attribute.NICK_NAME: "nick_name",
-    Attribute.PROFILE_URL: "profile_url",
-    Attribute.TITLE: "title",
-    Attribute.USER_TYPE: "user_type",
-    Attribute.PREFERRED_LANGUAGE: "preferred_language",
-    Attribute.LOCALE: "locale",
-    Attribute.TIMEZONE: "timezone",
-    Attribute.ACTIVE: "active",
-    Attribute.NAME_FORMATTED: "name_formatted",
-    Attribute.NAME_FAMILY_NAME: "name_family_name",
-    Attribute.NAME_GIVEN_NAME: "name_given_name",
-    Attribute.NAME_MIDDLE_NAME: "name_middle_name",
-    Attribute.NAME_HONORIFIC_PREFIX: "name_honorific_prefix",
-    Attribute.NAME_HONORIFIC_SUFFIX: "name_honorific_suffix",
-    Attribute.EMPLOYEE_NUMBER: "enterprise_employee_number",
-    Attribute.COST_CENTER: "enterprise_cost_center",
-    Attribute.ORGANIZATION: "enterprise_organization",
-    Attribute.DIVISION: "enterprise_division",
-    Attribute.DEPARTMENT: "enterprise_department",
-    Attribute.MANAGER_ID: "manager_id",
-    Attribute.CREATED: "created",
-    Attribute.LAST_MODIFIED: "last_modified",
-}
-
-#: The search table of each multi-valued attribute, by the name the query model gives it.
-_SEARCH_TABLES = {"emails": member_emails, "phoneNumbers": member_phone_numbers, "addresses": member_addresses}
-
-
-def _snake(name: str) -> str:
-    return re.sub(r"(?<=[a-z])([A-Z])", r"_\1", name).lower()
-
-
-def _column_name(attribute: Attribute) -> str:
-    """The column a filter compares for ``attribute``: in ``members``, or in its collection's search table."""
-    if attribute.collection is not None:
-        return "primary" if attribute.type == BOOLEAN else f"{_snake(attribute.sub_attribute)}_key"
-    name = _MEMBER_COLUMNS[attribute]
-    return f"{name}_key" if name in CASE_INSENSITIVE else name
-
-
-def _assigned(column, attribute: Attribute) -> ColumnElement[bool]:
+def _assigned(column, attribute: Path) -> ColumnElement[bool]:
     """The attribute has a value: not NULL, and for text not "" either (query.py: unassigned is None or "")."""
     if attribute.type == STRING:
         return and_(column.is_not(None), column != "")
     return column.is_not(None)
 
 
-def _unassigned(column, attribute: Attribute) -> ColumnElement[bool]:
+def _unassigned(column, attribute: Path) -> ColumnElement[bool]:
     if attribute.type == STRING:
         return or_(column.is_(None), column == "")
     return column.is_(None)
@@ -291,17 +225,17 @@ class _Builder:
             return not_(self.condition(node[1], scope))
         if kind == "any":
             _, collection, inner = node
-            row = _SEARCH_TABLES[collection].alias()
+            row = search_table(collection).alias()
             return self._some_row(row, self.condition(inner, {**scope, collection: row}))
         _, attribute, test = node
         if attribute.collection is None:
-            return self._test(attribute, test, members.c[_column_name(attribute)])
+            return self._test(attribute, test, members.c[filter_column(attribute)])
         row = scope.get(attribute.collection)
         if row is not None:
-            return self._test(attribute, test, row.c[_column_name(attribute)])
+            return self._test(attribute, test, row.c[filter_column(attribute)])
         # Outside ``any``, "some value of the collection satisfies it": a subquery of its own.
-        row = _SEARCH_TABLES[attribute.collection].alias()
-        return self._some_row(row, self._test(attribute, test, row.c[_column_name(attribute)]))
+        row = search_table(attribute.collection).alias()
+        return self._some_row(row, self._test(attribute, test, row.c[filter_column(attribute)]))
 
     def _some_row(self, row, condition: ColumnElement[bool]) -> ColumnElement[bool]:
         """The member has a row in ``row``'s search table that satisfies ``condition``.
@@ -319,7 +253,7 @@ class _Builder:
             select(row.c.member_id).where(row.c.organisation_id == bindparam(ORGANISATION), condition)
             .correlate_except(row))
 
-    def _test(self, attribute: Attribute, test: tuple, column) -> ColumnElement[bool]:
+    def _test(self, attribute: Path, test: tuple, column) -> ColumnElement[bool]:
         kind = test[0]
         if kind == "assigned":
             return _assigned(column, attribute)
@@ -364,7 +298,7 @@ class _Builder:
         attribute, descending = order
         if attribute is None:
             return tie_break
-        column = members.c[_column_name(attribute)]
+        column = members.c[filter_column(attribute)]
         # Two terms, since NULLS FIRST/LAST differ by default between the databases; every unassigned
         # value sorts as NULL ("" too), so among them created and id decide, as in memory.
         missing = case((_assigned(column, attribute), 0), else_=1)

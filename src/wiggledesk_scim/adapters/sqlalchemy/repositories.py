@@ -21,21 +21,20 @@ from __future__ import annotations
 
 from datetime import datetime
 from itertools import product
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
-from sqlalchemy import Integer, Table, bindparam, delete, func, insert, select, update
+from sqlalchemy import Integer, bindparam, delete, func, insert, select, update
 
 from ...domain.activity import Activity
-from ...domain.errors import InvalidValue, NotFound, UniquenessConflict, VersionMismatch
-from ...domain.model import (Address, ApiToken, Email, EnterpriseInfo, Member, MemberFields, Name, Organisation,
-                             PhoneNumber, TokenGrant, case_key, user_name_key)
+from ...domain.errors import NotFound, UniquenessConflict, VersionMismatch
+from ...domain.model import UNSTORABLE, ApiToken, Member, Organisation, TokenGrant, case_key
 from ...domain.ports import ActivityTrail, ApiTokenRepository, MemberRepository, OrganisationRepository
 from ...domain.query import MemberQuery, Page
+from ...domain.registry import Leaf
+from .mapping import USERS
 from .prepared import Database, Prepared
-from .queries import (LIMIT, MEMBER_COLUMNS, OFFSET, ORGANISATION, UNSTORABLE, StatementCache, binary,
-                      build_search, order_plan, plan)
-from .tables import (CASE_INSENSITIVE, EXTERNAL_ID_INDEX, SEARCH_TABLE_KEYS, USER_NAME_INDEX, activity, api_tokens,
-                     member_addresses, member_emails, member_phone_numbers, members, organisations)
+from .queries import LIMIT, MEMBER_COLUMNS, OFFSET, ORGANISATION, StatementCache, binary, build_search, order_plan, plan
+from .tables import activity, api_tokens, members, organisations
 
 #: Called after every write, so the transaction manager commits rather than rolls back (zope.sqlalchemy
 #: only notices ORM flushes by itself) and the unit of work knows this block has work to discard.
@@ -48,12 +47,6 @@ STATEMENTS = StatementCache()
 def _storable(text: str) -> bool:
     """Whether ``text`` could be stored at all, so a lookup by it may find something rather than fail."""
     return UNSTORABLE.search(text) is None
-
-
-def _refuse_unstorable(texts) -> None:
-    """``InvalidValue`` rather than a database error (a 500) for text no column can hold."""
-    if any(isinstance(text, str) and not _storable(text) for text in texts):
-        raise InvalidValue("Text values must not contain the NUL character (U+0000) or unpaired surrogates")
 
 
 def _plausible_id(value: Any) -> bool:
@@ -80,16 +73,12 @@ _DELETE_MEMBER_AT_VERSION = Prepared(delete(members).where(*_MEMBER_KEY,
 _COUNT_MEMBERS = Prepared(select(func.count()).select_from(members)
                           .where(members.c.organisation_id == bindparam("b_organisation_id")))
 
-_SEARCH_TABLES = (member_emails, member_phone_numbers, member_addresses)
+_SEARCH_TABLES = USERS.changed_tables(None)
 _INSERT_SEARCH_ROWS = {table.name: Prepared(insert(table)) for table in _SEARCH_TABLES}
 _DELETE_SEARCH_ROWS = {table.name: Prepared(delete(table).where(table.c.member_id == bindparam("b_member_id")))
                        for table in _SEARCH_TABLES}
-#: The members column (a JSON list) each search table is derived from.
-_SOURCE_COLUMN = {"member_emails": "emails", "member_phone_numbers": "phone_numbers",
-                  "member_addresses": "addresses"}
 
 _INSERT_TOKEN = Prepared(insert(api_tokens))
-_TOKEN_BY_DIGEST = Prepared(select(api_tokens).where(api_tokens.c.digest == bindparam("b_digest")))
 # The token check's one read: the token, its owner's and its organisation's settings, by primary keys
 # from the token's unique digest.
 _GRANT_BY_DIGEST = Prepared(
@@ -186,7 +175,6 @@ class _Repository:
 
 class SqlAlchemyOrganisationRepository(_Repository, OrganisationRepository):
     def add(self, organisation: Organisation) -> None:
-        _refuse_unstorable([organisation.name])
         self.db.write(_INSERT_ORGANISATION, _organisation_row(organisation))
         self.changed()
 
@@ -201,7 +189,6 @@ class SqlAlchemyOrganisationRepository(_Repository, OrganisationRepository):
     def update(self, organisation: Organisation) -> None:
         if not _plausible_id(organisation.id):
             raise NotFound(f"No organisation with id {organisation.id}")
-        _refuse_unstorable([organisation.name])
         touched = self.db.write(_UPDATE_ORGANISATION, {"b_id": organisation.id, "v_name": organisation.name,
                                                        "v_api_access": organisation.api_access})
         self.changed()
@@ -214,15 +201,14 @@ class SqlAlchemyOrganisationRepository(_Repository, OrganisationRepository):
 
 class SqlAlchemyMemberRepository(_Repository, MemberRepository):
     def add(self, member: Member) -> None:
-        row = _member_row(member)
-        _refuse_unstorable(_texts(row, member))
+        row = USERS.row(member)
         try:
             self.db.write(_INSERT_MEMBER, row)
         except Exception as error:
             if self._unique_violation(error):
                 raise _uniqueness_conflict(error, member) from error
             raise
-        self._write_search_rows(member, [table.name for table in _SEARCH_TABLES], replacing=False)
+        self._write_search_rows(member, _SEARCH_TABLES, replacing=False)
         self.changed()
 
     def get(self, organisation_id: str, member_id: str) -> Member:
@@ -231,20 +217,20 @@ class SqlAlchemyMemberRepository(_Repository, MemberRepository):
             row = self.db.row(_MEMBER_BY_ID, {"b_organisation_id": organisation_id, "b_id": member_id})
         if row is None:
             raise NotFound(f"No member with id {member_id} in this organisation")
-        return _member(row)
+        return USERS.member(row)
 
     def find(self, organisation_id: str, *, user_name: str | None = None,
              external_id: str | None = None) -> Member | None:
         if not _plausible_id(organisation_id):
             return None
-        for column, value in (("user_name_key", None if user_name is None else user_name_key(user_name)),
+        for column, value in (("user_name_key", None if user_name is None else case_key(user_name)),
                               ("external_id", external_id)):
             if value is None or not _storable(value):
                 continue
             row = self.db.row(_find_member(self.dialect, column),
                               {"b_organisation_id": organisation_id, "b_value": value})
             if row is not None:
-                return _member(row)
+                return USERS.member(row)
         return None
 
     def search(self, organisation_id: str, query: MemberQuery) -> Page:
@@ -268,20 +254,17 @@ class SqlAlchemyMemberRepository(_Repository, MemberRepository):
             total = start - 1 + len(rows)
         else:
             total = self.db.scalar(count_all, parameters)
-        return Page(total=total, members=tuple(_member(row) for row in rows), start_index=start)
+        return Page(total=total, members=tuple(USERS.member(row) for row in rows), start_index=start)
 
-    def update(self, member: Member, *, expected_version: int, previous: Member | None = None) -> None:
+    def update(self, member: Member, *, expected_version: int, changes: tuple[Leaf, ...] | None = None) -> None:
         if not (_plausible_id(member.organisation_id) and _plausible_id(member.id)):
             raise NotFound(f"No member with id {member.id} in this organisation")
-        tables = [table.name for table in _SEARCH_TABLES]
-        if previous is not None and previous.version == expected_version:
-            # Stored as ``previous`` (the version says so): write only what differs.
-            row = _changed_columns(member, previous)
-            tables = [table for table in tables if _SOURCE_COLUMN[table] in row]
+        if changes is not None:
+            row = USERS.changed_row(member, changes)
         else:
-            row = _member_row(member)
+            row = USERS.row(member)
             del row["id"], row["organisation_id"], row["created"]
-        _refuse_unstorable(_texts(row, member) if tables else row.values())
+        tables = USERS.changed_tables(changes)
         parameters = {f"v_{name}": value for name, value in row.items()}
         parameters.update(b_id=member.id, b_organisation_id=member.organisation_id, b_version=expected_version)
         try:
@@ -316,11 +299,11 @@ class SqlAlchemyMemberRepository(_Repository, MemberRepository):
             return 0
         return self.db.scalar(_COUNT_MEMBERS, {"b_organisation_id": organisation_id})
 
-    def _write_search_rows(self, member: Member, tables: list[str], *, replacing: bool) -> None:
-        """Make the search tables named in ``tables`` hold exactly ``member``'s values (a new member has
-        none to delete)."""
-        for table, rows in _search_rows(member):
-            if table.name not in tables:
+    def _write_search_rows(self, member: Member, tables: list, *, replacing: bool) -> None:
+        """Make the search tables in ``tables`` hold exactly ``member``'s values (a new member has none to
+        delete)."""
+        for table, rows in USERS.search_rows(member):
+            if table not in tables:
                 continue
             if replacing:
                 self.db.write(_DELETE_SEARCH_ROWS[table.name], {"b_member_id": member.id})
@@ -341,12 +324,6 @@ class SqlAlchemyApiTokenRepository(_Repository, ApiTokenRepository):
             "digest": token.digest, "created": token.created, "last_used": token.last_used,
             "revoked": token.revoked, "name": token.name, "expires": token.expires})
         self.changed()
-
-    def find_by_digest(self, digest: str) -> ApiToken | None:
-        if not _storable(digest):
-            return None
-        row = self.db.row(_TOKEN_BY_DIGEST, {"b_digest": digest})
-        return None if row is None else _token(row)
 
     def find_grant(self, digest: str) -> TokenGrant | None:
         if not _storable(digest):
@@ -443,40 +420,17 @@ class SqlAlchemyActivityTrail(_Repository, ActivityTrail):
 def _uniqueness_conflict(error: Exception, member: Member) -> Exception:
     """The ``UniquenessConflict`` a unique index violation stands for, or ``error`` itself if it is not one.
 
-    PostgreSQL names the violated index (psycopg's ``diag.constraint_name``); SQLite names its columns
-    ("UNIQUE constraint failed: members.organisation_id, members.user_name_key").
+    PostgreSQL names the violated index (psycopg's ``diag.constraint_name``, ``uq_members_organisation_id_
+    <column>`` by the naming convention); SQLite names its columns ("UNIQUE constraint failed:
+    members.organisation_id, members.user_name_key").
     """
     diag = getattr(error, "diag", None)
-    text = " ".join(filter(None, [getattr(diag, "constraint_name", None), str(error)]))
-    if USER_NAME_INDEX in text or "members.user_name_key" in text:
-        return UniquenessConflict("userName", member.user_name)
-    if EXTERNAL_ID_INDEX in text or "members.external_id" in text:
-        return UniquenessConflict("externalId", member.external_id or "")
+    constraint = getattr(diag, "constraint_name", None)
+    text = str(error)
+    for column, path in USERS.unique_by_column.items():
+        if constraint == f"uq_members_organisation_id_{column}" or f"members.{column}" in text:
+            return UniquenessConflict(path.path, path.read(member) or "")
     return error
-
-
-def _texts(row: dict[str, Any], member: Member) -> list[str]:
-    """The member's text that lands in text columns: the row's, and every value the search tables key."""
-    fields = member.fields
-    entries = (*fields.emails, *fields.phone_numbers, *fields.addresses)
-    return [v for v in row.values() if isinstance(v, str)] + [
-        v for entry in entries for v in vars(entry).values() if isinstance(v, str)]
-
-
-def _search_rows(member: Member) -> Iterator[tuple[Table, list[dict[str, Any]]]]:
-    """Each search table with the rows it holds for ``member``: one per value, keys lowered in Python."""
-    fields = member.fields
-    for table, entries in ((member_emails, fields.emails), (member_phone_numbers, fields.phone_numbers),
-                           (member_addresses, fields.addresses)):
-        rows = []
-        for position, entry in enumerate(entries):
-            row = {"member_id": member.id, "organisation_id": member.organisation_id, "position": position,
-                   "primary": entry.primary}
-            for sub_attribute in SEARCH_TABLE_KEYS[table.name]:
-                value = getattr(entry, sub_attribute)
-                row[f"{sub_attribute}_key"] = None if value is None else case_key(value)
-            rows.append(row)
-        yield table, rows
 
 
 def _organisation_row(organisation: Organisation) -> dict[str, Any]:
@@ -485,108 +439,6 @@ def _organisation_row(organisation: Organisation) -> dict[str, Any]:
 
 def _organisation(row) -> Organisation:
     return Organisation(id=row["id"], name=row["name"], api_access=row["api_access"])
-
-
-_KEYED = frozenset(CASE_INSENSITIVE)
-
-
-def _keyed(columns: dict[str, Any]) -> dict[str, Any]:
-    """``columns`` with the ``<column>_key`` twin of each case-insensitive one (tables.py)."""
-    for name in [name for name in columns if name in _KEYED]:
-        value = columns[name]
-        columns[f"{name}_key"] = None if value is None else case_key(value)
-    return columns
-
-
-def _column(name: str) -> Callable[[Any], dict[str, Any]]:
-    return lambda value: _keyed({name: value})
-
-
-#: Each attribute of ``MemberFields`` and the columns that store it (with their keys), by value.
-_FIELD_COLUMNS: dict[str, Callable[[Any], dict[str, Any]]] = {
-    "user_name": _column("user_name"),
-    "external_id": _column("external_id"),
-    "active": _column("active"),
-    "name": lambda name: _keyed({
-        "name_formatted": name.formatted, "name_family_name": name.family_name,
-        "name_given_name": name.given_name, "name_middle_name": name.middle_name,
-        "name_honorific_prefix": name.honorific_prefix, "name_honorific_suffix": name.honorific_suffix}),
-    **{attribute: _column(attribute) for attribute in (
-        "display_name", "nick_name", "profile_url", "title", "user_type", "preferred_language", "locale",
-        "timezone")},
-    "emails": lambda emails: {"emails": [
-        {"value": e.value, "type": e.type, "primary": e.primary, "display": e.display} for e in emails]},
-    "phone_numbers": lambda numbers: {"phone_numbers": [
-        {"value": p.value, "type": p.type, "primary": p.primary, "display": p.display} for p in numbers]},
-    "addresses": lambda addresses: {"addresses": [
-        {"formatted": a.formatted, "street_address": a.street_address, "locality": a.locality,
-         "region": a.region, "postal_code": a.postal_code, "country": a.country, "type": a.type,
-         "primary": a.primary} for a in addresses]},
-    "enterprise": lambda enterprise: _keyed({
-        "enterprise_employee_number": enterprise.employee_number,
-        "enterprise_cost_center": enterprise.cost_center, "enterprise_organization": enterprise.organization,
-        "enterprise_division": enterprise.division, "enterprise_department": enterprise.department,
-        "manager_id": enterprise.manager_id}),
-}
-
-#: The member's own columns beside its fields: WiggleDesk's settings and the bookkeeping.
-_MEMBER_COLUMNS = ("is_admin", "api_access", "last_modified", "version")
-
-
-def _member_row(member: Member) -> dict[str, Any]:
-    fields = member.fields
-    row = {"id": member.id, "organisation_id": member.organisation_id, "created": member.created}
-    for attribute, columns in _FIELD_COLUMNS.items():
-        row.update(columns(getattr(fields, attribute)))
-    for name in _MEMBER_COLUMNS:
-        row[name] = getattr(member, name)
-    return row
-
-
-def _changed_columns(member: Member, previous: Member) -> dict[str, Any]:
-    """The columns of ``member``'s row whose values differ from ``previous``'s; only the attributes
-    that changed are turned into columns (a PATCH of ``active`` touches three)."""
-    fields, before = member.fields, previous.fields
-    row: dict[str, Any] = {}
-    for attribute, columns in _FIELD_COLUMNS.items():
-        value, old = getattr(fields, attribute), getattr(before, attribute)
-        if value is not old and value != old:
-            old_columns = columns(old)
-            row.update((name, new) for name, new in columns(value).items() if old_columns[name] != new)
-    for name in _MEMBER_COLUMNS:
-        value = getattr(member, name)
-        if value != getattr(previous, name):
-            row[name] = value
-    return row
-
-
-def _member(row) -> Member:
-    fields = MemberFields(
-        user_name=row["user_name"],
-        external_id=row["external_id"],
-        active=row["active"],
-        name=Name(formatted=row["name_formatted"], family_name=row["name_family_name"],
-                  given_name=row["name_given_name"], middle_name=row["name_middle_name"],
-                  honorific_prefix=row["name_honorific_prefix"], honorific_suffix=row["name_honorific_suffix"]),
-        display_name=row["display_name"],
-        nick_name=row["nick_name"],
-        profile_url=row["profile_url"],
-        title=row["title"],
-        user_type=row["user_type"],
-        preferred_language=row["preferred_language"],
-        locale=row["locale"],
-        timezone=row["timezone"],
-        emails=tuple(Email(**e) for e in row["emails"]),
-        phone_numbers=tuple(PhoneNumber(**p) for p in row["phone_numbers"]),
-        addresses=tuple(Address(**a) for a in row["addresses"]),
-        enterprise=EnterpriseInfo(
-            employee_number=row["enterprise_employee_number"], cost_center=row["enterprise_cost_center"],
-            organization=row["enterprise_organization"], division=row["enterprise_division"],
-            department=row["enterprise_department"], manager_id=row["manager_id"]),
-    )
-    return Member(id=row["id"], organisation_id=row["organisation_id"], fields=fields, created=row["created"],
-                  last_modified=row["last_modified"], version=row["version"], is_admin=row["is_admin"],
-                  api_access=row["api_access"])
 
 
 def _activity_row(record: Activity) -> dict[str, Any]:

@@ -23,14 +23,16 @@ from ..errors import AccessRefused, DomainError, StoreUnavailable
 from ..model import Member, Principal
 from ..ports import TokenAuthority
 from ..query import MemberQuery
+from ..registry import USER, ResourceType
 from ..services import MemberService
 from .errors import INVALID_SYNTAX, INVALID_VALUE, ScimError, from_domain
 from .filter import to_member_filter, to_sort_attribute
+from .messages import ListParameters, list_parameters_from_query, list_parameters_from_search, validate_patch
 from .patch import compile_patch
-from .representation import (etag, list_response, member_location, project, schema_documents,
-                             service_provider_config, user_resource, user_resource_type)
-from .schema import (ListParameters, fields_from_user, list_parameters_from_query, list_parameters_from_search,
-                     validate_patch, validate_user)
+from .representation import (etag, list_response, member_location, project, resource_type_document,
+                             schema_documents, service_provider_config, user_resource)
+from .schema import validate
+from .translation import fields_from_json
 
 SCIM_CONTENT_TYPE = "application/scim+json; charset=utf-8"
 
@@ -164,8 +166,10 @@ class ScimApi:
     """The SCIM service for Users, acting for whoever the bearer token names."""
 
     def __init__(self, members: MemberService, authority: TokenAuthority, *, max_results: int = 200,
-                 fair_use: FairUse | None = None):
+                 fair_use: FairUse | None = None, users: ResourceType = USER):
         self.members = members
+        #: The User resource type as declared (domain/registry): what a User holds and how it maps.
+        self.users = users
         self.authority = authority
         self.max_results = max_results
         #: Each organisation's share of this process (None: no limit).
@@ -244,11 +248,12 @@ class ScimApi:
         return _version_from_etag(header.split(",")[0])
 
     def _user_response(self, request: ScimRequest, member: Member, status: int = 200) -> ScimResponse:
-        resource = project(user_resource(member, request.base_url),
-                           self._parameter(request, "attributes"), self._parameter(request, "excludedAttributes"))
+        resource = project(user_resource(member, request.base_url, self.users),
+                           self._parameter(request, "attributes"), self._parameter(request, "excludedAttributes"),
+                           self.users)
         headers = {"ETag": etag(member)}
         if status == 201:
-            headers["Location"] = member_location(request.base_url, member.id)
+            headers["Location"] = member_location(request.base_url, member.id, self.users)
         return ScimResponse(status, resource, headers)
 
     # -- Users ------------------------------------------------------------------------------
@@ -268,8 +273,9 @@ class ScimApi:
 
     def _list(self, request: ScimRequest, organisation_id: str, parameters: ListParameters) -> ScimResponse:
         text = parameters.filter
-        member_filter = to_member_filter(text) if text and text.strip() else None
-        sort_by = to_sort_attribute(parameters.sort_by) if parameters.sort_by and parameters.sort_by.strip() else None
+        member_filter = to_member_filter(text, self.users) if text and text.strip() else None
+        sort_by = (to_sort_attribute(parameters.sort_by, self.users)
+                   if parameters.sort_by and parameters.sort_by.strip() else None)
         order = (parameters.sort_order or "ascending").strip().lower()
         if order not in ("ascending", "descending"):
             raise ScimError(400, f'sortOrder must be "ascending" or "descending", got "{parameters.sort_order}"',
@@ -281,8 +287,8 @@ class ScimApi:
         page = self._domain(self.members.query, organisation_id, MemberQuery(
             filter=member_filter, start_index=start_index, count=count, sort_by=sort_by,
             descending=order == "descending"))
-        resources = [project(user_resource(m, request.base_url), parameters.attributes,
-                             parameters.excluded_attributes) for m in page.members]
+        resources = [project(user_resource(m, request.base_url, self.users), parameters.attributes,
+                             parameters.excluded_attributes, self.users) for m in page.members]
         return ScimResponse(200, list_response(resources, page.total, start_index))
 
     @_refusals_recorded(member_argument=True)
@@ -298,17 +304,22 @@ class ScimApi:
     def create_user(self, request: ScimRequest) -> ScimResponse:
         """POST /Users (RFC 7644 §3.3): 201 with Location and ETag."""
         organisation_id = self._organisation(request)
-        user, _ = validate_user(self._json_body(request))
-        member = self._domain(self.members.provision, organisation_id, fields_from_user(user))
+        user = validate(self._json_body(request), self.users)
+        member = self._domain(self.members.provision, organisation_id, fields_from_json(user, self.users))
         return self._user_response(request, member, 201)
 
     @_refusals_recorded(member_argument=True)
     def replace_user(self, request: ScimRequest, member_id: str) -> ScimResponse:
         """PUT /Users/{id} (RFC 7644 §3.5.1); ``active`` left out keeps its value (ENTRA.md §11)."""
         principal = self._principal(request)
-        user, active_given = validate_user(self._json_body(request))
-        member = self._domain(self.members.replace, principal.organisation_id, member_id, fields_from_user(user),
-                              keep_active=not active_given, expected_version=self._expected_version(request))
+        user = validate(self._json_body(request), self.users)
+
+        def replaced(current):
+            # What a PUT leaves out is cleared, except attributes with a default (active), which keep their
+            # value: absent is not a state they can have.
+            return fields_from_json(user, self.users, current=current)
+        member = self._domain(self.members.replace, principal.organisation_id, member_id, replaced,
+                              expected_version=self._expected_version(request))
         self._changed_member(principal, member_id)
         return self._user_response(request, member)
 
@@ -316,7 +327,7 @@ class ScimApi:
     def patch_user(self, request: ScimRequest, member_id: str) -> ScimResponse:
         """PATCH /Users/{id} (RFC 7644 §3.5.2): all operations or none; 200 with the member."""
         principal = self._principal(request)
-        edit = compile_patch(validate_patch(self._json_body(request)))
+        edit = compile_patch(validate_patch(self._json_body(request)), self.users)
         member = self._domain(self.members.update, principal.organisation_id, member_id, edit,
                               expected_version=self._expected_version(request))
         self._changed_member(principal, member_id)
@@ -341,25 +352,25 @@ class ScimApi:
     @_refusals_recorded()
     def list_resource_types(self, request: ScimRequest) -> ScimResponse:
         self._organisation(request)
-        return ScimResponse(200, list_response([user_resource_type(request.base_url)], 1, 1))
+        return ScimResponse(200, list_response([resource_type_document(request.base_url, self.users)], 1, 1))
 
     @_refusals_recorded()
     def get_resource_type(self, request: ScimRequest, name: str) -> ScimResponse:
         self._organisation(request)
-        if name != "User":
-            raise ScimError(404, f'No resource type "{name}"; WiggleDesk serves User only')
-        return ScimResponse(200, user_resource_type(request.base_url))
+        if name != self.users.name:
+            raise ScimError(404, f'No resource type "{name}"; WiggleDesk serves {self.users.name} only')
+        return ScimResponse(200, resource_type_document(request.base_url, self.users))
 
     @_refusals_recorded()
     def list_schemas(self, request: ScimRequest) -> ScimResponse:
         self._organisation(request)
-        documents = schema_documents(request.base_url)
+        documents = schema_documents(request.base_url, (self.users,))
         return ScimResponse(200, list_response(documents, len(documents), 1))
 
     @_refusals_recorded()
     def get_schema(self, request: ScimRequest, urn: str) -> ScimResponse:
         self._organisation(request)
-        for document in schema_documents(request.base_url):
+        for document in schema_documents(request.base_url, (self.users,)):
             if document["id"].lower() == urn.lower():
                 return ScimResponse(200, document)
         raise ScimError(404, f'No schema "{urn}"')

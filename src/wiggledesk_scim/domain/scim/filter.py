@@ -15,10 +15,8 @@ from typing import Union
 
 from .. import query as q
 from ..model import case_key
-from .errors import INVALID_FILTER, INVALID_VALUE, ScimError
-
-CORE_USER = "urn:ietf:params:scim:schemas:core:2.0:User"
-ENTERPRISE_USER = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
+from ..registry import USER, ResourceType
+from .errors import INVALID_FILTER, INVALID_PATH, INVALID_VALUE, ScimError
 
 MAX_FILTER_LENGTH = 2048
 MAX_FILTER_DEPTH = 32
@@ -119,18 +117,12 @@ def _tokenise(text: str) -> list[_Token]:
 
 
 def parse_path(text: str) -> AttrPath:
-    """``urn:...:User:attribute.sub`` or ``attribute.sub`` -> AttrPath (names keep the case they came in)."""
+    """``urn:...:User:attribute.sub`` or ``attribute.sub`` -> AttrPath (names and the URN keep the case
+    they came in; ``ResourceType.schema_of`` finds a URN in any case). A sub-attribute has no colon, so a
+    URN-qualified path is the URN up to the last colon."""
     urn = None
-    lowered = text.lower()
-    for schema in (ENTERPRISE_USER, CORE_USER):
-        if lowered.startswith(schema.lower() + ":"):
-            urn, text = schema, text[len(schema) + 1:]
-            break
-    else:
-        if lowered.startswith("urn:"):
-            # An attribute of a schema we do not know: keep the URN so callers can ignore or refuse it.
-            head, _, tail = text.rpartition(":")
-            urn, text = head, tail
+    if text[:4].lower() == "urn:":
+        urn, _, text = text.rpartition(":")
     attribute, dot, sub = text.partition(".")
     if not attribute or (dot and not sub) or "." in sub:
         raise _invalid(f'"{text}" is not a valid attribute path')
@@ -265,71 +257,51 @@ def parse_filter(text: str) -> Node:
 
 # -- the member query model -------------------------------------------------------------------
 
-_CORE_SINGULAR = {a.path.lower(): a for a in q.Attribute
-                  if a.collection is None and not a.path.startswith("meta.") and a not in (
-                      q.Attribute.EMPLOYEE_NUMBER, q.Attribute.COST_CENTER, q.Attribute.ORGANIZATION,
-                      q.Attribute.DIVISION, q.Attribute.DEPARTMENT, q.Attribute.MANAGER_ID)}
-_META = {"meta.created": q.Attribute.CREATED, "meta.lastmodified": q.Attribute.LAST_MODIFIED}
-_ENTERPRISE = {"employeenumber": q.Attribute.EMPLOYEE_NUMBER, "costcenter": q.Attribute.COST_CENTER,
-               "organization": q.Attribute.ORGANIZATION, "division": q.Attribute.DIVISION,
-               "department": q.Attribute.DEPARTMENT, "manager": q.Attribute.MANAGER_ID,
-               "manager.value": q.Attribute.MANAGER_ID}
-_COLLECTIONS = {"emails": "emails", "phonenumbers": "phoneNumbers", "addresses": "addresses"}
-_SUBS = {(a.collection, a.sub_attribute.lower()): a for a in q.Attribute if a.collection}
-#: A multi-valued attribute named without a sub-attribute means its ``value`` (RFC 7644 §3.4.2.2).
-_DEFAULT_SUB = {"emails": "value", "phoneNumbers": "value"}
+def _unsupported(path, resource: ResourceType) -> ScimError:
+    return _invalid(f'Filtering on "{path}" is not supported: it is not an attribute of a {resource.name}, or '
+                    "is complex (name it with a sub-attribute, such as name.familyName)")
 
 
-def _unsupported(path) -> ScimError:
-    return _invalid(f'Filtering on "{path}" is not supported: it is not an attribute of a User, or is '
-                    "complex (name it with a sub-attribute, such as name.familyName)")
-
-
-def _attribute(path: AttrPath, collection: str | None) -> q.Attribute:
+def resolve(path: AttrPath, resource: ResourceType, collection: q.Collection | None = None) -> q.Path:
+    """The attribute a filter names (RFC 7644 §3.4.2.2): inside a value filter on ``collection``, one of
+    its sub-attributes named plainly; otherwise a common attribute (``id``, ``meta.created``), an attribute
+    of the core schema or, with its URN or without when unambiguous, of an extension; a multi-valued
+    attribute named alone means its ``value``."""
     if collection is not None:
-        # Inside a value filter: a sub-attribute of that collection, named plainly.
         if path.urn is None and path.sub_attribute is None:
-            found = _SUBS.get((collection, path.attribute.lower()))
+            found = resource.collection_path(collection.name.lower(), path.attribute.lower())
             if found is not None:
                 return found
-        raise _invalid(f'"{path}" is not a sub-attribute of {collection}')
+        raise _invalid(f'"{path}" is not a sub-attribute of {collection.name}')
     name = path.attribute.lower()
     dotted = f"{name}.{path.sub_attribute.lower()}" if path.sub_attribute else name
-    if path.urn == ENTERPRISE_USER:
-        found = _ENTERPRISE.get(dotted)
-    elif path.urn in (None, CORE_USER):
-        found = _CORE_SINGULAR.get(dotted) or _META.get(dotted)
-        if found is None and name in _COLLECTIONS:
-            collection = _COLLECTIONS[name]
-            sub = (path.sub_attribute or _DEFAULT_SUB.get(collection, "")).lower()
-            found = _SUBS.get((collection, sub))
+    schema = resource.schema if path.urn is None else resource.schema_of(path.urn)
+    found = None
+    if schema is resource.schema:
+        found = resource.singular_path(schema.urn, dotted) or resource.singular_path(None, dotted)
+        if found is None and name in resource.collections:
+            value = resource.collections[name].attribute.value_sub
+            sub = path.sub_attribute or (value.name if value is not None else "")
+            found = resource.collection_path(name, sub.lower())
         if found is None and path.urn is None:
-            # Enterprise names (department) are unambiguous, so clients that leave the URN off are served.
-            found = _ENTERPRISE.get(dotted)
-    else:
-        found = None
+            # Extension names (department) are unambiguous, so clients that leave the URN off are served.
+            found = next(filter(None, (resource.singular_path(extension.urn, dotted)
+                                       for extension in resource.extensions)), None)
+    elif schema is not None:
+        found = resource.singular_path(schema.urn, dotted)
     if found is None:
-        raise _unsupported(path)
+        raise _unsupported(path, resource)
     return found
 
 
-def _value(attribute: q.Attribute, operator: q.Operator, value):
-    if value is None:
-        if operator not in (q.Operator.EQ, q.Operator.NE):
-            raise _invalid(f"null can only be compared with eq or ne, not {operator.value}")
-        return None
-    if attribute.type == q.BOOLEAN:
-        if not isinstance(value, bool):
-            raise _invalid(f"{attribute.path} must be compared with true or false, got {json.dumps(value)}")
-        return value
-    if not isinstance(value, str):
-        raise _invalid(f"{attribute.path} must be compared with a quoted string, got {json.dumps(value)}")
-    if attribute.type == q.DATETIME:
+def _value(attribute: q.Path, operator: q.Operator, value):
+    """The comparison value as the query model holds it: a date-time's text as an instant."""
+    if attribute.type == q.DATETIME and isinstance(value, str) and operator in q.OPERATORS_BY_TYPE[q.DATETIME]:
         return _instant(attribute, value)
     return value
 
 
-def _instant(attribute: q.Attribute, text: str) -> datetime:
+def _instant(attribute: q.Path, text: str) -> datetime:
     try:
         moment = datetime.fromisoformat(text.strip())
     except ValueError:
@@ -340,7 +312,7 @@ def _instant(attribute: q.Attribute, text: str) -> datetime:
     return moment.astimezone(timezone.utc).replace(microsecond=0)
 
 
-def _date_comparison(attribute: q.Attribute, operator: q.Operator, moment: datetime) -> q.Filter:
+def _date_comparison(attribute: q.Path, operator: q.Operator, moment: datetime) -> q.Filter:
     """Date-times are shown to the second (meta.created), so a filter compares at that precision:
     ``gt X`` means after the second X, and ``eq X`` within it."""
     following = moment + timedelta(seconds=1)
@@ -357,43 +329,50 @@ def _date_comparison(attribute: q.Attribute, operator: q.Operator, moment: datet
     }[operator]()
 
 
-def _translate(node: Node, collection: str | None = None) -> q.Filter:
+def _listed(collections) -> str:
+    """``emails, phoneNumbers and addresses``."""
+    names = [collection.name for collection in collections]
+    return ", ".join(names[:-1]) + " and " + names[-1] if len(names) > 1 else "".join(names)
+
+
+def _translate(node: Node, resource: ResourceType, collection: q.Collection | None = None) -> q.Filter:
     if isinstance(node, Conjunction):
-        return q.And(_translate(node.left, collection), _translate(node.right, collection))
+        return q.And(_translate(node.left, resource, collection), _translate(node.right, resource, collection))
     if isinstance(node, Disjunction):
-        return q.Or(_translate(node.left, collection), _translate(node.right, collection))
+        return q.Or(_translate(node.left, resource, collection), _translate(node.right, resource, collection))
     if isinstance(node, Negation):
-        return q.Not(_translate(node.operand, collection))
+        return q.Not(_translate(node.operand, resource, collection))
     if isinstance(node, ValuePath):
-        target = _COLLECTIONS.get(node.path.attribute.lower())
-        if collection is not None or node.path.urn not in (None, CORE_USER) or target is None:
-            raise _invalid(f'Value filters apply to emails, phoneNumbers and addresses, not to "{node.path}"')
-        return q.AnyValue(target, _translate(node.condition, target))
-    attribute = _attribute(node.path, collection)
+        target = resource.collections.get(node.path.attribute.lower())
+        in_core = node.path.urn is None or resource.schema_of(node.path.urn) is resource.schema
+        if collection is not None or not in_core or target is None:
+            raise _invalid(f'Value filters apply to {_listed(resource.collections.values())}, not to "{node.path}"')
+        return q.AnyValue(target, _translate(node.condition, resource, target))
+    attribute = resolve(node.path, resource, collection)
     if isinstance(node, Presence):
         return q.Present(attribute)
     operator = q.Operator(node.operator)
-    if operator not in q.OPERATORS_BY_TYPE[attribute.type]:
-        raise _invalid(f'The operator "{operator.value}" cannot compare {attribute.path}, '
-                       f"which is a {attribute.type}")
     value = _value(attribute, operator, node.value)
-    if isinstance(value, datetime):
-        return _date_comparison(attribute, operator, value)
-    return q.Compare(attribute, operator, value)
+    try:
+        if isinstance(value, datetime) and operator in q.OPERATORS_BY_TYPE[q.DATETIME]:
+            return _date_comparison(attribute, operator, value)
+        return q.Compare(attribute, operator, value)
+    except q.InvalidComparison as refused:
+        raise _invalid(str(refused)) from None
 
 
-def to_member_filter(text: str) -> q.Filter:
+def to_member_filter(text: str, resource: ResourceType = USER) -> q.Filter:
     """A SCIM filter as the member repositories' query model; ``invalidFilter`` for what they cannot answer."""
-    return _translate(parse_filter(text))
+    return _translate(parse_filter(text), resource)
 
 
-def to_sort_attribute(text: str) -> q.Attribute:
+def to_sort_attribute(text: str, resource: ResourceType = USER) -> q.Path:
     """The attribute ``sortBy`` names (RFC 7644 §3.4.2.3); a singular attribute we can filter on."""
     try:
-        attribute = _attribute(parse_path(text.strip()), None)
+        attribute = resolve(parse_path(text.strip()), resource)
     except ScimError:
         attribute = None
-    if attribute is None or attribute not in q.SORTABLE:
+    if attribute is None or not attribute.sortable:
         raise ScimError(400, f'Sorting by "{text}" is not supported; sort by a single-valued attribute '
                              "such as userName, name.familyName or meta.created", INVALID_VALUE)
     return attribute
@@ -403,7 +382,7 @@ def to_sort_attribute(text: str) -> q.Attribute:
 
 def _compare_json(actual, operator: str, expected) -> bool:
     if operator != "eq" and operator != "ne":
-        raise ScimError(400, f'The operator "{operator}" is not supported in a PATCH path', "invalidPath")
+        raise ScimError(400, f'The operator "{operator}" is not supported in a PATCH path', INVALID_PATH)
     if isinstance(actual, str) and isinstance(expected, str):
         equal = case_key(actual) == case_key(expected)
     else:
@@ -421,10 +400,10 @@ def matches_value(entry: dict, node: Node) -> bool:
     if isinstance(node, Negation):
         return not matches_value(entry, node.operand)
     if isinstance(node, ValuePath):
-        raise ScimError(400, "Value filters cannot be nested", "invalidPath")
+        raise ScimError(400, "Value filters cannot be nested", INVALID_PATH)
     lowered = {key.lower(): value for key, value in entry.items()}
     if node.path.sub_attribute is not None or node.path.urn is not None:
-        raise ScimError(400, f'"{node.path}" is not a sub-attribute', "invalidPath")
+        raise ScimError(400, f'"{node.path}" is not a sub-attribute', INVALID_PATH)
     actual = lowered.get(node.path.attribute.lower())
     if isinstance(node, Presence):
         return actual not in (None, "")

@@ -10,28 +10,29 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any, Callable
 
-from ..model import MemberFields, case_key
+from ..model import case_key
+from ..registry import USER, Attribute, ResourceType, Schema
+from ..registry.declaration import BOOLEAN, READ_ONLY
 from . import filter as scim_filter
 from .errors import INVALID_PATH, INVALID_VALUE, MUTABILITY, NO_TARGET, ScimError
-from .schema import (ENTERPRISE_BY_NAME, ENTERPRISE_USER, USER_BY_NAME, AttributeDef, PatchOperation,
-                     fields_from_user, user_from_fields, validate_user)
+from .messages import PatchOperation
+from .schema import canonical_complex, parse_boolean, unassigned, validate
+from .translation import fields_from_json, json_from_fields
 
-#: Core attributes a client may not change: a PATCH naming them is refused (RFC 7644 §3.5.2).
-READ_ONLY = frozenset({"id", "meta", "groups"})
-#: Core attributes we accept and do not store (ENTRA.md §7b): an operation on them changes nothing.
-NOT_STORED = frozenset(name.lower() for name in ("password", "ims", "photos", "entitlements", "roles",
-                                                  "x509Certificates", "schemas"))
+#: Common attributes (RFC 7643 §3.1) a client may not change: a PATCH naming them is refused.
+COMMON_READ_ONLY = frozenset({"id", "meta"})
 
 
 @dataclass(frozen=True)
 class Target:
-    """Where an operation applies: an attribute of the core schema or of the enterprise extension
-    (``extension``), optionally narrowed by a value filter and/or to one sub-attribute."""
+    """Where an operation applies: an attribute of one of the resource's schemas, optionally narrowed by a
+    value filter and/or to one sub-attribute; or, with no ``definition``, a whole extension."""
 
-    definition: AttributeDef | None          # None: the whole enterprise extension
-    extension: bool = False
+    definition: Attribute | None
+    schema: Schema | None = None            # None (with no definition): nothing we store, ignored
+    core: bool = True
     value_filter: scim_filter.Node | None = None
-    sub: AttributeDef | None = None
+    sub: Attribute | None = None
 
 
 IGNORED = Target(None)
@@ -41,11 +42,12 @@ def _invalid_path(path: str, why: str = "is not a valid path") -> ScimError:
     return ScimError(400, f'"{path}" {why}', INVALID_PATH)
 
 
-def parse_target(path: str) -> Target:
+def parse_target(path: str, resource: ResourceType = USER) -> Target:
     """The target of a PATCH path; ``invalidPath`` for a malformed or unknown one."""
     text = path.strip()
-    if text.lower() == ENTERPRISE_USER.lower():
-        return Target(None, extension=True)
+    whole = resource.schema_of(text) if text[:4].lower() == "urn:" else None
+    if whole is not None and whole is not resource.schema:
+        return Target(None, whole, core=False)
     value_filter = None
     sub_text = None
     if "[" in text:
@@ -68,21 +70,23 @@ def parse_target(path: str) -> Target:
     if value_filter is not None and parsed.sub_attribute is not None:
         raise _invalid_path(path)
     sub_name = sub_text or parsed.sub_attribute
-    if parsed.urn == ENTERPRISE_USER:
-        if parsed.attribute.lower() == "schemas":
-            return IGNORED  # some clients repeat the extension's URN inside its object
-        definition, extension = ENTERPRISE_BY_NAME.get(parsed.attribute.lower()), True
-    elif parsed.urn in (None, scim_filter.CORE_USER):
-        lowered = parsed.attribute.lower()
-        if lowered in READ_ONLY:
-            raise ScimError(400, f"{parsed.attribute} is read-only and cannot be changed", MUTABILITY)
-        if lowered in NOT_STORED:
-            return IGNORED
-        definition, extension = USER_BY_NAME.get(lowered), False
-    else:
+    schema = resource.schema if parsed.urn is None else resource.schema_of(parsed.urn)
+    lowered = parsed.attribute.lower()
+    if schema is None:
         return IGNORED  # an extension we do not know: accepted and ignored, as on POST
+    if schema is not resource.schema:
+        if lowered == "schemas":
+            return IGNORED  # some clients repeat the extension's URN inside its object
+    else:
+        if lowered in COMMON_READ_ONLY or lowered in resource.read_only:
+            raise ScimError(400, f"{parsed.attribute} is read-only and cannot be changed", MUTABILITY)
+        if lowered in resource.unstored or lowered == "schemas":
+            return IGNORED
+    definition = schema.attribute(lowered)
     if definition is None:
-        raise _invalid_path(path, "names no attribute of the User schema")
+        raise _invalid_path(path, f"names no attribute of the {resource.name} schema")
+    if definition.mutability == READ_ONLY:
+        raise ScimError(400, f"{definition.name} is read-only and cannot be changed", MUTABILITY)
     if value_filter is not None and not definition.multi_valued:
         raise _invalid_path(path, "puts a value filter on an attribute that is not multi-valued")
     sub = None
@@ -90,36 +94,18 @@ def parse_target(path: str) -> Target:
         sub = definition.sub(sub_name)
         if sub is None:
             raise _invalid_path(path, "names no sub-attribute of " + definition.name)
-    return Target(definition, extension, value_filter, sub)
+    return Target(definition, schema, schema is resource.schema, value_filter, sub)
 
 
-def _unassigned(value: Any) -> bool:
-    return value is None or value == "" or value == [] or value == {}
-
-
-def _container(user: dict, target: Target) -> dict:
-    return user.setdefault(ENTERPRISE_USER, {}) if target.extension else user
-
-
-def _canonical_entry(definition: AttributeDef, value: Any) -> Any:
-    """A complex value with canonical sub-attribute names; anything else is left for validation."""
-    if definition.name == "manager" and isinstance(value, str):
-        return {"value": value}
-    if not isinstance(value, dict):
-        return value
-    entry = {}
-    for key, sub_value in value.items():
-        sub = definition.sub(key) if isinstance(key, str) else None
-        if sub is not None:
-            entry[sub.name] = sub_value
-    return entry
+def _container(resource_json: dict, target: Target) -> dict:
+    return resource_json if target.core else resource_json.setdefault(target.schema.urn, {})
 
 
 def _merge(entry: dict, changes: dict) -> dict:
     """Set the sub-attributes ``changes`` names (unassigned ones cleared); keep the others."""
     merged = dict(entry)
     for key, value in changes.items():
-        if _unassigned(value):
+        if unassigned(value):
             merged.pop(key, None)
         else:
             merged[key] = value
@@ -131,13 +117,9 @@ def _same_type(a: dict, b: dict) -> bool:
             and case_key(a["type"]) == case_key(b["type"]))
 
 
-def _is_true(value: Any) -> bool:
-    return value is True or (isinstance(value, str) and value.lower() == "true")
-
-
 def _only_one_primary(entries: list, written: list) -> list:
     """RFC 7643 §2.4: at most one primary value; the one just written wins."""
-    winners = [e for e in written if isinstance(e, dict) and _is_true(e.get("primary"))]
+    winners = [e for e in written if isinstance(e, dict) and parse_boolean(e.get("primary")) is True]
     if not winners:
         return entries
     keep = winners[-1]
@@ -170,14 +152,14 @@ def _apply_multi(container: dict, target: Target, op: str, value: Any, has_value
         values = value if isinstance(value, list) else [value]
         if op == "remove":
             # A value names the entries to remove (a form some clients use); without one, all go.
-            removals = [_canonical_entry(definition, v) for v in values] if has_value else []
+            removals = [canonical_complex(definition, v) for v in values] if has_value else []
             entries = [e for e in entries if removals and not _matches_any(e, removals)]
         elif op == "replace":
-            entries = written = [_canonical_entry(definition, v) for v in values if not _unassigned(v)]
+            entries = written = [canonical_complex(definition, v) for v in values if not unassigned(v)]
         else:
             # add merges: a value of a type already present updates that entry rather than making a
             # second one of that type; an identical value is not added twice.
-            for new in (_canonical_entry(definition, v) for v in values if not _unassigned(v)):
+            for new in (canonical_complex(definition, v) for v in values if not unassigned(v)):
                 index = next((i for i, e in enumerate(entries)
                               if isinstance(e, dict) and isinstance(new, dict) and _same_type(e, new)), None)
                 if index is not None:
@@ -191,10 +173,10 @@ def _apply_multi(container: dict, target: Target, op: str, value: Any, has_value
 
     matched = [i for i, e in enumerate(entries) if isinstance(e, dict) and (
         target.value_filter is None or scim_filter.matches_value(e, target.value_filter))]
-    if target.sub is not None and _unassigned(value):
+    if target.sub is not None and unassigned(value):
         op = "remove"  # null or "" clears (ENTRA.md §9.2); an e-mail without its value is no e-mail
     if op == "remove":
-        if target.sub is None or (target.sub.name == "value" and definition.name != "addresses"):
+        if target.sub is None or target.sub is definition.value_sub:
             entries = [e for i, e in enumerate(entries) if i not in matched]
         else:
             for i in matched:
@@ -202,7 +184,7 @@ def _apply_multi(container: dict, target: Target, op: str, value: Any, has_value
         container[definition.name] = entries
         return
 
-    changes = {target.sub.name: value} if target.sub is not None else _canonical_entry(definition, value)
+    changes = {target.sub.name: value} if target.sub is not None else canonical_complex(definition, value)
     if not isinstance(changes, dict):
         raise ScimError(400, f"the value for {definition.name} must be an object", INVALID_VALUE)
     if matched:
@@ -214,9 +196,9 @@ def _apply_multi(container: dict, target: Target, op: str, value: Any, has_value
         pinned = _constraints(target.value_filter) if target.value_filter is not None else {}
         if pinned is None:
             raise ScimError(400, f"no value of {definition.name} matches the filter", NO_TARGET)
-        if _unassigned(value):
+        if unassigned(value):
             return
-        entries.append(_merge(_canonical_entry(definition, pinned), changes))
+        entries.append(_merge(canonical_complex(definition, pinned), changes))
         written.append(entries[-1])
     container[definition.name] = _only_one_primary(entries, written)
 
@@ -226,136 +208,137 @@ def _apply_single(container: dict, target: Target, op: str, value: Any) -> None:
     name = definition.name
     if target.sub is not None:
         current = dict(container.get(name) or {})
-        if op == "remove" or _unassigned(value):
+        if op == "remove" or unassigned(value):
             current.pop(target.sub.name, None)
         else:
             current[target.sub.name] = value
         container[name] = current
         return
-    if op == "remove" or _unassigned(value):
-        if definition.defaulted:
+    if op == "remove" or unassigned(value):
+        if definition.default is not None:
             # Unassigned is not a state such an attribute can have: active is true or false.
             raise ScimError(400, f"{name} cannot be removed, only set; to deactivate, replace it with false",
                             INVALID_VALUE)
         container.pop(name, None)
         return
-    if definition.type == "complex" and definition.name != "manager" and isinstance(value, dict):
+    if definition.complex and definition.stored_as is None and isinstance(value, dict):
         # A complex value sets only the sub-attributes it names (RFC 7644 §3.5.2.3, ENTRA.md §9.5).
-        container[name] = _merge(container.get(name) or {}, _canonical_entry(definition, value))
+        container[name] = _merge(container.get(name) or {}, canonical_complex(definition, value))
     else:
-        container[name] = _canonical_entry(definition, value)
+        container[name] = canonical_complex(definition, value)
 
 
-def _apply(user: dict, op: str, target: Target, value: Any, has_value: bool) -> None:
+def _apply(resource_json: dict, op: str, target: Target, value: Any, has_value: bool,
+           resource: ResourceType) -> None:
     if target is IGNORED:
         return
-    if target.definition is None:  # the whole enterprise extension
+    if target.definition is None:  # a whole extension
+        urn = target.schema.urn
         if op == "remove":
-            user.pop(ENTERPRISE_USER, None)
+            resource_json.pop(urn, None)
             return
         if not isinstance(value, dict):
-            raise ScimError(400, f"the value for {ENTERPRISE_USER} must be an object", INVALID_VALUE)
+            raise ScimError(400, f"the value for {urn} must be an object", INVALID_VALUE)
         for key, sub_value in value.items():
-            _apply(user, op, parse_target(f"{ENTERPRISE_USER}:{key}"), sub_value, True)
+            _apply(resource_json, op, parse_target(f"{urn}:{key}", resource), sub_value, True, resource)
         return
-    container = _container(user, target)
+    container = _container(resource_json, target)
     if target.definition.multi_valued:
         _apply_multi(container, target, op, value, has_value)
     else:
         _apply_single(container, target, op, value)
 
 
-def _apply_operation(user: dict, operation: PatchOperation, target: Target | None) -> None:
+def _apply_operation(resource_json: dict, operation: PatchOperation, target: Target | None,
+                     resource: ResourceType = USER) -> None:
     if target is not None:
         if operation.op != "remove" and not operation.has_value:
             raise ScimError(400, f"{operation.op} needs a value", INVALID_VALUE)
-        _apply(user, operation.op, target, operation.value, operation.has_value)
+        _apply(resource_json, operation.op, target, operation.value, operation.has_value, resource)
         return
     if operation.op == "remove":
         raise ScimError(400, "remove needs a path", NO_TARGET)
     if not isinstance(operation.value, dict):
         raise ScimError(400, f"{operation.op} without a path needs an object value", INVALID_VALUE)
-    _apply_value_object(user, operation.op, operation.value)
+    _apply_value_object(resource_json, operation.op, operation.value, resource)
 
 
-def _apply_value_object(user: dict, op: str, value: dict) -> None:
+def _apply_value_object(resource_json: dict, op: str, value: dict, resource: ResourceType) -> None:
     # Each key is a path: plain, dotted (name.givenName) or URN-qualified (ENTRA.md §9.5); the core
     # schema's URN as a key holds more of them.
     for key, sub_value in value.items():
-        if str(key).lower() == scim_filter.CORE_USER.lower() and isinstance(sub_value, dict):
-            _apply_value_object(user, op, sub_value)
+        if str(key).lower() == resource.schema.urn.lower() and isinstance(sub_value, dict):
+            _apply_value_object(resource_json, op, sub_value, resource)
         else:
-            _apply(user, op, parse_target(str(key)), sub_value, True)
+            _apply(resource_json, op, parse_target(str(key), resource), sub_value, True, resource)
 
 
 def _describe(number: int, operation: PatchOperation) -> str:
     return f"Operation {number} ({operation.op}{' ' + operation.path if operation.path else ''})"
 
 
-Edit = Callable[[MemberFields], MemberFields]
+Edit = Callable[[Any], Any]
 
 
-def _new_active(operation: PatchOperation, target: Target | None) -> bool | None:
-    """The value an operation that only sets ``active`` to a valid boolean gives it (Entra's deprovision
-    and restore: ``replace active "False"``), else None. Such an operation needs no trip through the
-    User JSON and its validation, which would decide the same (``ScimBoolean``)."""
+def _direct_field(operation: PatchOperation, target: Target | None) -> tuple[str, bool] | None:
+    """(model field, value) for an operation that only sets a singular boolean of the core schema to a
+    valid boolean (Entra's deprovision and restore: ``replace active "False"``), else None. Such an
+    operation needs no trip through the JSON and its validation, which would decide the same
+    (``parse_boolean`` is the one reading of a boolean)."""
     if (operation.op == "remove" or not operation.has_value or target is None or target.definition is None
-            or target.definition.name != "active" or target.extension or target.value_filter is not None
-            or target.sub is not None):
+            or not target.core or target.definition.type != BOOLEAN or target.definition.multi_valued
+            or target.value_filter is not None or target.sub is not None):
         return None
-    value = operation.value
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, str) and value.lower() in ("true", "false"):
-        return value.lower() == "true"
-    return None
+    value = parse_boolean(operation.value)
+    return None if value is None else (target.definition.field, value)
 
 
-def revalidate(before: dict, after: dict) -> dict:
-    """``validate_user(after)``'s attributes, where ``before`` (a stored member, valid) became ``after``
+def revalidate(before: dict, after: dict, resource: ResourceType = USER) -> dict:
+    """``validate(after)``'s attributes, where ``before`` (a stored resource, valid) became ``after``
     through one operation: only the top-level attributes the operation changed go through validation
-    again, with ``userName`` (required) beside them; the others are kept as they were. Each attribute
+    again, with the required ones beside them; the others are kept as they were. Each attribute
     validates on its own (no rule spans two), so this is the whole check at a fraction of its cost."""
     changed = {key for key in before.keys() | after.keys() if before.get(key) != after.get(key)}
     if not changed:
         return before
-    payload = {key: after[key] for key in changed | {"userName"} if key in after}
-    validated, _ = validate_user(payload)
+    required = {attribute.name for attribute in resource.schema.attributes if attribute.required}
+    payload = {key: after[key] for key in changed | required if key in after}
+    validated = validate(payload, resource)
     kept = {key: value for key, value in before.items() if key not in changed}
     kept.update((key, validated[key]) for key in changed if key in validated)
     return kept
 
 
-def compile_patch(operations: list[PatchOperation]) -> Edit:
+def compile_patch(operations: list[PatchOperation], resource: ResourceType = USER) -> Edit:
     """Check every path now, and return the edit that applies the operations, all or nothing."""
     targets = []
     for number, operation in enumerate(operations, start=1):
         try:
-            targets.append(parse_target(operation.path) if operation.path is not None else None)
+            targets.append(parse_target(operation.path, resource) if operation.path is not None else None)
         except ScimError as error:
             raise ScimError(error.status, f"{_describe(number, operation)}: {error.detail}",
                             error.scim_type) from None
 
-    direct = [_new_active(operation, target) for operation, target in zip(operations, targets)]
+    direct = [_direct_field(operation, target) for operation, target in zip(operations, targets)]
 
-    def edit(fields: MemberFields) -> MemberFields:
+    def edit(fields):
         current = fields
         for number, (operation, target) in enumerate(zip(operations, targets), start=1):
-            active = direct[number - 1]
-            if active is not None:
-                current = replace(current, active=active)
+            shortcut = direct[number - 1]
+            if shortcut is not None:
+                current = replace(current, **{shortcut[0]: shortcut[1]})
                 continue
-            before, user = user_from_fields(current), user_from_fields(current)
+            before, resource_json = json_from_fields(current, resource), json_from_fields(current, resource)
             try:
-                _apply_operation(user, operation, target)
-                if not user.get(ENTERPRISE_USER):
-                    user.pop(ENTERPRISE_USER, None)
-                validated = revalidate(before, user)
+                _apply_operation(resource_json, operation, target, resource)
+                for extension in resource.extensions:
+                    if not resource_json.get(extension.urn):
+                        resource_json.pop(extension.urn, None)
+                validated = revalidate(before, resource_json, resource)
             except ScimError as error:
                 raise ScimError(error.status, f"{_describe(number, operation)}: {error.detail}",
                                 error.scim_type) from None
-            current = fields_from_user(validated, active_default=current.active)
+            current = fields_from_json(validated, resource, current=current)
         return current
 
     return edit
-

@@ -7,9 +7,10 @@ from datetime import datetime, timezone
 from urllib.parse import urlsplit
 
 from ..model import Member
-from .filter import CORE_USER, ENTERPRISE_USER, parse_path
+from ..registry import USER, Attribute, ResourceType
+from .filter import parse_path
 from .errors import ScimError
-from .schema import ENTERPRISE_ATTRIBUTES, USER_ATTRIBUTES, AttributeDef, user_from_fields
+from .translation import json_from_fields
 
 LIST_RESPONSE = "urn:ietf:params:scim:api:messages:2.0:ListResponse"
 SERVICE_PROVIDER_CONFIG = "urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig"
@@ -34,23 +35,22 @@ def etag(member: Member) -> str:
     return f'W/"{member.version}"'
 
 
-def member_location(base_url: str, member_id: str) -> str:
-    return f"{base_url}/Users/{member_id}"
+def member_location(base_url: str, member_id: str, resource_type: ResourceType = USER) -> str:
+    return f"{base_url}{resource_type.endpoint}/{member_id}"
 
 
-def user_resource(member: Member, base_url: str) -> dict:
-    """The full User for ``member``; locations are built on the SCIM root the request used."""
-    manager_id = member.fields.enterprise.manager_id
-    attributes = user_from_fields(
-        member.fields, manager_ref=member_location(base_url, manager_id) if manager_id else None)
-    schemas = [CORE_USER] + ([ENTERPRISE_USER] if ENTERPRISE_USER in attributes else [])
+def user_resource(member: Member, base_url: str, resource_type: ResourceType = USER) -> dict:
+    """The full resource for ``member``; locations are built on the SCIM root the request used."""
+    attributes = json_from_fields(member.fields, resource_type, base_url)
+    schemas = [resource_type.schema.urn] + [extension.urn for extension in resource_type.extensions
+                                            if extension.urn in attributes]
     resource = {"schemas": schemas, "id": member.id}
     resource.update(attributes)
     resource["meta"] = {
-        "resourceType": "User",
+        "resourceType": resource_type.name,
         "created": timestamp(member.created),
         "lastModified": timestamp(member.last_modified),
-        "location": member_location(base_url, member.id),
+        "location": member_location(base_url, member.id, resource_type),
         "version": etag(member),
     }
     return resource
@@ -58,25 +58,28 @@ def user_resource(member: Member, base_url: str) -> dict:
 
 # -- attributes / excludedAttributes (RFC 7644 §3.9) ------------------------------------------
 
-def _parse_names(text: str | None) -> list[tuple[str, str | None]]:
-    """(top-level key, sub-attribute or None) for each name; names a User does not have are ignored
-    (Entra sends excludedAttributes=members, ENTRA.md §5)."""
+def _parse_names(text: str | None, resource_type: ResourceType) -> list[tuple[str, str | None]]:
+    """(top-level key, sub-attribute or None) for each name; names the resource does not have are ignored
+    (Entra sends excludedAttributes=members, ENTRA.md §5). An extension's attribute is (its URN, the
+    attribute): projections narrow an extension by its attributes."""
     names = []
     for raw in (text or "").split(","):
         raw = raw.strip()
         if not raw:
             continue
-        if raw.lower() == ENTERPRISE_USER.lower():
-            names.append((ENTERPRISE_USER, None))
+        whole = resource_type.schema_of(raw)
+        if whole is not None and whole is not resource_type.schema:
+            names.append((whole.urn, None))
             continue
         try:
             path = parse_path(raw)
         except ScimError:
             continue
-        if path.urn == ENTERPRISE_USER:
-            names.append((ENTERPRISE_USER, path.attribute))
-        elif path.urn in (None, CORE_USER):
+        schema = resource_type.schema if path.urn is None else resource_type.schema_of(path.urn)
+        if schema is resource_type.schema:
             names.append((path.attribute, path.sub_attribute))
+        elif schema is not None:
+            names.append((schema.urn, path.attribute))
     return names
 
 
@@ -85,9 +88,10 @@ def _key(resource: dict, name: str) -> str | None:
     return next((k for k in resource if k.lower() == lowered), None)
 
 
-def project(resource: dict, attributes: str | None = None, excluded: str | None = None) -> dict:
+def project(resource: dict, attributes: str | None = None, excluded: str | None = None,
+            resource_type: ResourceType = USER) -> dict:
     """``resource`` narrowed by the ``attributes`` / ``excludedAttributes`` query parameters."""
-    wanted, unwanted = _parse_names(attributes), _parse_names(excluded)
+    wanted, unwanted = _parse_names(attributes, resource_type), _parse_names(excluded, resource_type)
     if not wanted and not unwanted:
         return resource
     if wanted:
@@ -120,7 +124,7 @@ def project(resource: dict, attributes: str | None = None, excluded: str | None 
                 else:
                     del result[key]
     ordered = {k: result[k] for k in resource if k in result}
-    ordered["schemas"] = [s for s in resource["schemas"] if s == CORE_USER or s in ordered]
+    ordered["schemas"] = [s for s in resource["schemas"] if s == resource_type.schema.urn or s in ordered]
     return ordered
 
 
@@ -174,49 +178,50 @@ def service_provider_config(base_url: str, max_results: int) -> dict:
     }
 
 
-def user_resource_type(base_url: str) -> dict:
-    return {
-        "schemas": [RESOURCE_TYPE],
-        "id": "User",
-        "name": "User",
-        "endpoint": "/Users",
-        "description": "A member of the WiggleDesk organisation the API token belongs to",
-        "schema": CORE_USER,
-        "schemaExtensions": [{"schema": ENTERPRISE_USER, "required": False}],
-        "meta": {"resourceType": "ResourceType", "location": f"{base_url}/ResourceTypes/User"},
-    }
-
-
-def _attribute_document(definition: AttributeDef) -> dict:
+def resource_type_document(base_url: str, resource_type: ResourceType = USER) -> dict:
+    """RFC 7643 §6."""
     document = {
-        "name": definition.name,
-        "type": definition.type,
-        "multiValued": definition.multi_valued,
-        "description": definition.description,
-        "required": definition.required,
-        "caseExact": definition.case_exact,
-        "mutability": definition.mutability,
-        "returned": definition.returned,
-        "uniqueness": definition.uniqueness,
+        "schemas": [RESOURCE_TYPE],
+        "id": resource_type.name,
+        "name": resource_type.name,
+        "endpoint": resource_type.endpoint,
+        "description": resource_type.description,
+        "schema": resource_type.schema.urn,
     }
-    if definition.canonical_values:
-        document["canonicalValues"] = list(definition.canonical_values)
-    if definition.reference_types:
-        document["referenceTypes"] = list(definition.reference_types)
-    if definition.sub_attributes:
-        document["subAttributes"] = [_attribute_document(sub) for sub in definition.sub_attributes]
+    if resource_type.extensions:
+        document["schemaExtensions"] = [{"schema": extension.urn, "required": False}
+                                        for extension in resource_type.extensions]
+    document["meta"] = {"resourceType": "ResourceType",
+                        "location": f"{base_url}/ResourceTypes/{resource_type.name}"}
     return document
 
 
-def schema_documents(base_url: str) -> list[dict]:
-    """The core User schema and the enterprise extension, with every attribute we store (RFC 7643 §7)."""
+def _attribute_document(attribute: Attribute) -> dict:
+    document = {
+        "name": attribute.name,
+        "type": attribute.type,
+        "multiValued": attribute.multi_valued,
+        "description": attribute.description,
+        "required": attribute.required,
+        "caseExact": attribute.case_exact,
+        "mutability": attribute.mutability,
+        "returned": attribute.returned,
+        "uniqueness": attribute.uniqueness,
+    }
+    if attribute.canonical_values:
+        document["canonicalValues"] = list(attribute.canonical_values)
+    if attribute.reference_types:
+        document["referenceTypes"] = list(attribute.reference_types)
+    if attribute.sub_attributes:
+        document["subAttributes"] = [_attribute_document(sub) for sub in attribute.sub_attributes]
+    return document
+
+
+def schema_documents(base_url: str, resource_types: tuple[ResourceType, ...] = (USER,)) -> list[dict]:
+    """Every schema of the resource types, with every attribute we store (RFC 7643 §7)."""
     return [
-        {"schemas": [SCHEMA], "id": urn, "name": name, "description": description,
-         "attributes": [_attribute_document(d) for d in attributes],
-         "meta": {"resourceType": "Schema", "location": f"{base_url}/Schemas/{urn}"}}
-        for urn, name, description, attributes in (
-            (CORE_USER, "User", "A WiggleDesk member", USER_ATTRIBUTES),
-            (ENTERPRISE_USER, "EnterpriseUser", "Enterprise attributes of a WiggleDesk member",
-             ENTERPRISE_ATTRIBUTES),
-        )
+        {"schemas": [SCHEMA], "id": schema.urn, "name": schema.name, "description": schema.description,
+         "attributes": [_attribute_document(attribute) for attribute in schema.attributes],
+         "meta": {"resourceType": "Schema", "location": f"{base_url}/Schemas/{schema.urn}"}}
+        for resource_type in resource_types for schema in resource_type.schemas
     ]
