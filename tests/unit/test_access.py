@@ -13,8 +13,8 @@ from wiggledesk_scim.domain.access import (LAST_USED_RESOLUTION, TOKEN_PREFIX, A
                                            digest, parse_authorization)
 from wiggledesk_scim.domain.scim.api import ScimApi
 from wiggledesk_scim.domain.scim.errors import ScimError
-from wiggledesk_scim.domain.errors import AccessRefused, InvalidValue, NotFound
-from wiggledesk_scim.domain.model import Principal
+from wiggledesk_scim.domain.errors import AccessRefused, InvalidValue, NotFound, TokenNotIssued
+from wiggledesk_scim.domain.model import MemberFields, Principal
 
 # The wording ENTRA.md §2 asks for: each one tells the admin what to change.
 NO_TOKEN = "No API token was sent. Paste your WiggleDesk API token into Entra's Secret Token field."
@@ -113,6 +113,116 @@ def test_a_token_for_another_organisations_admin_is_not_issued(store, authority,
         authority.issue(contoso.organisation.id, fabrikam.admin.id)
 
     assert store_contents(store) == before
+
+
+# -- who may be issued a token ---------------------------------------------------------------------------------
+
+# The words `tokens issue` has always printed: each reason names the command that fixes it.
+ORGANISATION_OFF_REASON = "API access is off for the organisation (org api-access ORG on)"
+NOT_ADMIN_REASON = "they are not an admin (member admin ORG EMAIL on)"
+ADMIN_OFF_REASON = "API access is off for them (member api-access ORG EMAIL on)"
+DEACTIVATED_REASON = "they are deactivated"
+
+
+def spoil(uow, members, onboarding, condition: str) -> None:
+    """Take away one thing a token holder needs, the way ops (settings) or Entra (deprovision) would."""
+    if condition == "organisation off":
+        switch_off_organisation(uow, onboarding.organisation)
+    elif condition == "not an admin":
+        change_admin(uow, onboarding.admin, is_admin=False)
+    elif condition == "admin off":
+        change_admin(uow, onboarding.admin, api_access=False)
+    else:
+        members.deprovision(onboarding.organisation.id, onboarding.admin.id)
+
+
+@pytest.mark.parametrize("condition, reason", [
+    ("organisation off", ORGANISATION_OFF_REASON),
+    ("not an admin", NOT_ADMIN_REASON),
+    ("admin off", ADMIN_OFF_REASON),
+    ("deactivated", DEACTIVATED_REASON),
+])
+def test_a_token_is_not_issued_to_someone_who_could_not_use_it(store, uow, members, authority, contoso, condition,
+                                                               reason):
+    """Each thing the token check requires is required to be issued one: missing it, the issue is refused
+    with that reason and nothing is stored."""
+    spoil(uow, members, contoso, condition)
+    before = store_contents(store)
+
+    with pytest.raises(TokenNotIssued) as refused:
+        authority.issue_token(contoso.organisation.id, contoso.admin.id, name="Entra 2027")
+
+    assert refused.value.reasons == (reason,)
+    assert refused.value.detail == f"ada@contoso.example could not use a token: {reason}"
+    assert store_contents(store) == before
+
+
+def test_a_refusal_to_issue_lists_every_reason_in_one_line(uow, members, authority, contoso):
+    """With everything missing at once, one refusal names all four, so ops fix them in one go."""
+    for condition in ("organisation off", "not an admin", "admin off", "deactivated"):
+        spoil(uow, members, contoso, condition)
+
+    with pytest.raises(TokenNotIssued) as refused:
+        authority.issue(contoso.organisation.id, contoso.admin.id)
+
+    assert refused.value.detail == (
+        "ada@contoso.example could not use a token: API access is off for the organisation (org api-access ORG "
+        "on); they are not an admin (member admin ORG EMAIL on); API access is off for them (member api-access "
+        "ORG EMAIL on); they are deactivated")
+    assert isinstance(refused.value, InvalidValue)
+
+
+def test_a_member_provisioned_by_entra_is_not_issued_a_token(members, authority, contoso):
+    """A member Entra created is neither an admin nor has API access, so the issue port refuses them too."""
+    grace = members.provision(contoso.organisation.id, MemberFields(user_name="grace@contoso.example"))
+
+    with pytest.raises(TokenNotIssued) as refused:
+        authority.issue(contoso.organisation.id, grace.id)
+
+    assert refused.value.reasons == (NOT_ADMIN_REASON, ADMIN_OFF_REASON)
+
+
+def test_an_active_admin_with_api_access_is_issued_a_token_that_works(authority, contoso):
+    """Someone who meets every requirement gets a token, and it is accepted at once."""
+    token, secret = authority.issue_token(contoso.organisation.id, contoso.admin.id, name="Entra 2027")
+
+    assert authority.authenticate(secret).token_id == token.id
+
+
+def test_a_token_that_could_not_be_used_is_refused_before_its_name_is_looked_at(uow, authority, contoso):
+    """Asked a token with a bad name for someone who could not use it, the refusal says why they could not."""
+    change_admin(uow, contoso.admin, is_admin=False)
+
+    with pytest.raises(TokenNotIssued):
+        authority.issue_token(contoso.organisation.id, contoso.admin.id, name=" ")
+
+
+@pytest.mark.parametrize("organisation_api_access", [True, False])
+@pytest.mark.parametrize("is_admin", [True, False])
+@pytest.mark.parametrize("api_access", [True, False])
+@pytest.mark.parametrize("active", [True, False])
+def test_a_token_is_issued_exactly_when_it_would_be_accepted(uow, members, authority, contoso,
+                                                            organisation_api_access, is_admin, api_access, active):
+    """Issuing and the check at every request apply one rule: for every combination of the four settings,
+    a token is issued if and only if the owner's existing token is accepted."""
+    if not organisation_api_access:
+        spoil(uow, members, contoso, "organisation off")
+    change_admin(uow, contoso.admin, is_admin=is_admin, api_access=api_access)
+    if not active:
+        spoil(uow, members, contoso, "deactivated")
+
+    try:
+        authority.authenticate(contoso.token)
+        accepted = True
+    except AccessRefused:
+        accepted = False
+    try:
+        authority.issue(contoso.organisation.id, contoso.admin.id)
+        issued = True
+    except TokenNotIssued:
+        issued = False
+
+    assert issued is accepted is (organisation_api_access and is_admin and api_access and active)
 
 
 # -- the Authorization header ----------------------------------------------------------------------------------

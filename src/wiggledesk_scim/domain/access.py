@@ -1,7 +1,9 @@
 """Who may use the SCIM API: token secrets, their digests, and the rules a token must pass on every request.
 
 Rules (ENTRA.md §2): the token exists and is not revoked; its organisation has API access; its owner
-exists, is active, is an admin and has API access. Each refusal says what the admin must change.
+exists, is active, is an admin and has API access. Each refusal says what the admin must change. The
+last four are who may hold a token at all (``unmet_requirements``): a token is issued only to someone
+who meets them, and one is accepted only while its owner still does.
 
 Checking them is one read (``ApiTokenRepository.find_grant``: the token with its owner's and its
 organisation's settings), made by every request, so a revocation, a deactivated admin or API access
@@ -16,9 +18,10 @@ import hmac
 import secrets
 import threading
 from datetime import datetime, timedelta
+from enum import Enum
 
-from .errors import AccessRefused, InvalidValue
-from .model import ApiToken, Principal, TokenGrant
+from .errors import AccessRefused, InvalidValue, TokenNotIssued
+from .model import ApiToken, Member, Organisation, Principal, TokenGrant
 from .ports import Clock, IdGenerator, TokenAuthority, UnitOfWork
 
 #: Every token starts with this, so secret scanners (and people) can recognise a leaked one.
@@ -43,6 +46,61 @@ ORGANISATION_OFF = ("API access is switched off for this organisation. "
                     "An admin can switch it on in WiggleDesk's settings.")
 ADMIN_OFF = ("API access is switched off for the admin who owns this token. "
              "Switch it on, or use another admin's token.")
+
+
+class TokenRequirement(Enum):
+    """A setting a token's owner and their organisation must have, both to be issued a token and for it
+    to be accepted (ENTRA.md §2.1). Declared in the order a refusal to issue lists them."""
+
+    ORGANISATION_API_ACCESS = "organisation API access"
+    ADMIN = "admin"
+    API_ACCESS = "API access"
+    ACTIVE = "active"
+
+
+def unmet_requirements(*, organisation_api_access: bool, is_admin: bool, api_access: bool, active: bool
+                       ) -> tuple[TokenRequirement, ...]:
+    """The requirements an owner with these settings misses, in declaration order; empty if they may
+    hold a token."""
+    unmet = ()
+    if not organisation_api_access:
+        unmet += (TokenRequirement.ORGANISATION_API_ACCESS,)
+    if not is_admin:
+        unmet += (TokenRequirement.ADMIN,)
+    if not api_access:
+        unmet += (TokenRequirement.API_ACCESS,)
+    if not active:
+        unmet += (TokenRequirement.ACTIVE,)
+    return unmet
+
+
+#: What the check at authentication says for an unmet requirement, and whether it is a 403 (the token is
+#: genuine but API access is off). Only the first unmet one in this order is told, as Entra shows one
+#: detail: the owner's standing before the switches, since switching API access on would not let in the
+#: token of a deactivated or demoted owner.
+_AUTHENTICATION_REFUSALS = (
+    (TokenRequirement.ACTIVE, DEACTIVATED, False),
+    (TokenRequirement.ADMIN, NOT_ADMIN, False),
+    (TokenRequirement.ORGANISATION_API_ACCESS, ORGANISATION_OFF, True),
+    (TokenRequirement.API_ACCESS, ADMIN_OFF, True),
+)
+
+#: What a refusal to issue says for each unmet requirement, all of them at once so that ops fix every
+#: setting in one go, each with the command that switches it on (restoring a member is Entra's to do).
+TOKEN_SHORTFALLS = {
+    TokenRequirement.ORGANISATION_API_ACCESS: "API access is off for the organisation (org api-access ORG on)",
+    TokenRequirement.ADMIN: "they are not an admin (member admin ORG EMAIL on)",
+    TokenRequirement.API_ACCESS: "API access is off for them (member api-access ORG EMAIL on)",
+    TokenRequirement.ACTIVE: "they are deactivated",
+}
+
+
+def token_shortfalls(organisation: Organisation, member: Member) -> tuple[str, ...]:
+    """Why ``member`` of ``organisation`` may not hold a token, one clause per unmet requirement
+    (``TOKEN_SHORTFALLS``); empty if they may."""
+    unmet = unmet_requirements(organisation_api_access=organisation.api_access, is_admin=member.is_admin,
+                               api_access=member.api_access, active=member.active)
+    return tuple(TOKEN_SHORTFALLS[requirement] for requirement in unmet)
 
 
 def new_secret() -> str:
@@ -170,14 +228,12 @@ class StoredTokenAuthority(TokenAuthority):
             return REVOKED.format(when=_day(token.revoked)), False
         if token.expired(now):
             return EXPIRED.format(when=_day(token.expires)), False
-        if not grant.owner_active:
-            return DEACTIVATED, False
-        if not grant.owner_is_admin:
-            return NOT_ADMIN, False
-        if not grant.organisation_api_access:
-            return ORGANISATION_OFF, True
-        if not grant.owner_api_access:
-            return ADMIN_OFF, True
+        unmet = unmet_requirements(organisation_api_access=grant.organisation_api_access,
+                                   is_admin=grant.owner_is_admin, api_access=grant.owner_api_access,
+                                   active=grant.owner_active)
+        for requirement, detail, forbidden in _AUTHENTICATION_REFUSALS:
+            if requirement in unmet:
+                return detail, forbidden
         return None
 
     def issue(self, organisation_id: str, admin_id: str) -> str:
@@ -186,16 +242,21 @@ class StoredTokenAuthority(TokenAuthority):
     def issue_token(self, organisation_id: str, admin_id: str, *, name: str = "API token",
                     valid_for: timedelta | None = None) -> tuple[ApiToken, str]:
         """A new token for the admin: as stored, and its secret (which exists nowhere else; show it once).
-        ``valid_for``: how long until it expires by itself (None: until revoked)."""
+        ``valid_for``: how long until it expires by itself (None: until revoked). Raises ``NotFound``,
+        ``TokenNotIssued`` if the admin could not use it (every reason told), ``InvalidValue``."""
         name = name.strip()
-        if not name or len(name) > MAX_TOKEN_NAME:
-            raise InvalidValue(f"A token's name must be 1 to {MAX_TOKEN_NAME} characters")
-        if valid_for is not None and valid_for <= timedelta(0):
-            raise InvalidValue("A token must be valid for a positive time")
-        secret = new_secret()
-        now = self.clock.now()
         with self.uow:
-            self.uow.members.get(organisation_id, admin_id)
+            admin = self.uow.members.get(organisation_id, admin_id)
+            shortfalls = token_shortfalls(self.uow.organisations.get(organisation_id), admin)
+            # Before the name and lifetime: a token that could never be used is the problem to tell first.
+            if shortfalls:
+                raise TokenNotIssued(admin.user_name, shortfalls)
+            if not name or len(name) > MAX_TOKEN_NAME:
+                raise InvalidValue(f"A token's name must be 1 to {MAX_TOKEN_NAME} characters")
+            if valid_for is not None and valid_for <= timedelta(0):
+                raise InvalidValue("A token must be valid for a positive time")
+            secret = new_secret()
+            now = self.clock.now()
             token = ApiToken(id=self.ids.new_id(), organisation_id=organisation_id, admin_id=admin_id,
                              digest=digest(secret), created=now, name=name,
                              expires=None if valid_for is None else now + valid_for)

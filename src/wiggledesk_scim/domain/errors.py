@@ -27,6 +27,16 @@ class InvalidValue(DomainError):
     """A value the domain's rules refuse."""
 
 
+class TokenNotIssued(InvalidValue):
+    """A token was asked for someone who could not use it (ENTRA.md §2.1): ``reasons`` holds every
+    requirement they miss, each saying how to meet it, so that one refusal names all there is to fix."""
+
+    def __init__(self, user_name: str, reasons: tuple[str, ...]):
+        super().__init__(f"{user_name} could not use a token: " + "; ".join(reasons))
+        self.user_name = user_name
+        self.reasons = reasons
+
+
 class VersionMismatch(DomainError):
     """The member changed since it was read (optimistic concurrency, RFC 7644 §3.14)."""
 

@@ -180,7 +180,8 @@ class TokenAuthority(ABC):
 
     @abstractmethod
     def issue(self, organisation_id: str, admin_id: str) -> str:
-        """A new token for this admin; the plaintext is returned once and only its digest is stored."""
+        """A new token for this admin; the plaintext is returned once and only its digest is stored.
+        Raises ``NotFound``, or ``TokenNotIssued`` (every reason told) if the admin could not use it."""
 
     def forget_admin(self, organisation_id: str, admin_id: str) -> None:
         """The admin was just changed or deleted: what is known of their tokens must be checked again

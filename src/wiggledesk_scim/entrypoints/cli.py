@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 
 from pyramid.paster import bootstrap, get_appsettings, setup_logging
 
+from ..domain.access import token_shortfalls
 from ..domain.activity import EVENTS, REFUSED
 from ..domain.credentials import PasswordHash
 from ..domain.errors import DomainError, NotFound
@@ -240,8 +241,6 @@ def _tokens_issue(args) -> None:
             admin = uow.members.find(organisation.id, user_name=args.admin_email)
         if admin is None:
             raise CommandFailed(f"{organisation.name} has no member {args.admin_email}")
-        if not (admin.is_admin and admin.active and admin.api_access and organisation.api_access):
-            raise CommandFailed(f"{args.admin_email} could not use a token: " + _why_not(organisation, admin))
         authority = container.authority(uow)
         valid_for = None if args.expires_in is None else timedelta(days=args.expires_in)
         token, secret = authority.issue_token(organisation.id, admin.id, name=args.name, valid_for=valid_for)
@@ -249,19 +248,6 @@ def _tokens_issue(args) -> None:
           f"expires {_moment(token.expires) or 'never'}.")
     print("The secret is on the line below; it is shown only this once.")
     print(secret)
-
-
-def _why_not(organisation, admin) -> str:
-    reasons = []
-    if not organisation.api_access:
-        reasons.append("API access is off for the organisation (org api-access ORG on)")
-    if not admin.is_admin:
-        reasons.append("they are not an admin (member admin ORG EMAIL on)")
-    if not admin.api_access:
-        reasons.append("API access is off for them (member api-access ORG EMAIL on)")
-    if not admin.active:
-        reasons.append("they are deactivated")
-    return "; ".join(reasons)
 
 
 def _tokens_revoke(args) -> None:
@@ -357,10 +343,11 @@ def _member_setting(args) -> None:
         else:
             member = operations.set_member_api_access(organisation.id, args.email, on)
             what = f"API access {_on_off(on)}"
-    if member.active and member.is_admin and member.api_access and organisation.api_access:
+    shortfalls = token_shortfalls(organisation, member)
+    if not shortfalls:
         effect = "their tokens work from the next request"
     else:
-        effect = "their tokens are refused from the next request on: " + _why_not(organisation, member)
+        effect = "their tokens are refused from the next request on: " + "; ".join(shortfalls)
     print(f"{member.user_name} of {organisation.name} is {what} (member {member.id}); {effect}.")
 
 
