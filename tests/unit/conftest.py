@@ -52,13 +52,15 @@ def authority(uow: InMemoryUnitOfWork, clock: FixedClock, ids: SequentialIds) ->
 
 
 @pytest.fixture
-def onboarded(uow: InMemoryUnitOfWork, clock: FixedClock, ids: SequentialIds) -> tuple[Onboarding, Onboarding]:
+def onboarded(uow: InMemoryUnitOfWork, clock: FixedClock, ids: SequentialIds,
+              authority: StoredTokenAuthority) -> tuple[Onboarding, Onboarding]:
     """Both organisations, always together, so every test has a neighbour whose data must not leak in.
 
-    Contoso is onboarded first: its organisation, admin and token take ids 1-3, Fabrikam's 4-6.
+    Contoso is onboarded first: its organisation, admin and token take ids 1-3, Fabrikam's 4-6. The
+    tokens are issued by ``authority``, the one the test checks them with.
     """
-    return (onboard(uow, clock, ids, "Contoso", "ada@contoso.example"),
-            onboard(uow, clock, ids, "Fabrikam", "grace@fabrikam.example"))
+    return (onboard(uow, clock, ids, authority, "Contoso", "ada@contoso.example"),
+            onboard(uow, clock, ids, authority, "Fabrikam", "grace@fabrikam.example"))
 
 
 @pytest.fixture

@@ -82,9 +82,10 @@ class World:
     def __init__(self) -> None:
         self.uow = InMemoryUnitOfWork(InMemoryStore())
         clock, ids = FixedClock(), SequentialIds()
-        onboarding = onboard(self.uow, clock, ids, "Contoso", "ada@contoso.example")
+        authority = StoredTokenAuthority(self.uow, clock, ids)
+        onboarding = onboard(self.uow, clock, ids, authority, "Contoso", "ada@contoso.example")
         self.token = onboarding.token
-        self.scim = ScimApi(MemberService(self.uow, clock, ids), StoredTokenAuthority(self.uow, clock, ids))
+        self.scim = ScimApi(MemberService(self.uow, clock, ids), authority)
         self.member = self.scim.create_user(scim_request(self.token, FULL_USER, method="POST")).body["id"]
 
     def stored(self):

@@ -3,11 +3,12 @@ delete, get, query, and onboarding (ENTRA.md §8-§12)."""
 from __future__ import annotations
 
 import dataclasses
+from datetime import timedelta
 
 import pytest
 
-from tests.support import START
-from wiggledesk_scim.domain.access import StoredTokenAuthority
+from tests.support import START, FixedClock
+from wiggledesk_scim.domain.access import StoredTokenAuthority, digest
 from wiggledesk_scim.domain.errors import (AccessRefused, InvalidValue, NotFound, UniquenessConflict,
                                            VersionMismatch)
 from wiggledesk_scim.domain.model import Email, EnterpriseInfo, MemberFields, Name, PhoneNumber
@@ -543,19 +544,33 @@ def test_onboarding_issues_a_token_for_the_first_admin(contoso, authority):
     assert (principal.organisation_id, principal.admin_id) == (contoso.organisation.id, contoso.admin.id)
 
 
+def test_onboarding_issues_the_first_token_through_the_authority_it_is_given(uow, clock, ids):
+    """The first token comes from the injected authority, not one onboarding builds: here the authority's
+    clock, an hour ahead of onboarding's, dates the token."""
+    later = FixedClock(START + timedelta(hours=1))
+
+    onboarding = onboard(uow, clock, ids, StoredTokenAuthority(uow, later, ids), "Contoso", "ada@contoso.example")
+
+    with uow:
+        token = uow.tokens.find_by_digest(digest(onboarding.token))
+    assert (token.created, token.admin_id, token.name) == (later.now(), onboarding.admin.id, "API token")
+    assert onboarding.admin.created == clock.now() != later.now()
+
+
 @pytest.mark.parametrize(("name", "email"), [("", "ada@contoso.example"), ("   ", "ada@contoso.example"),
                                               ("Contoso", "ada.contoso.example")])
-def test_onboarding_refuses_a_blank_name_or_a_non_address_and_stores_nothing(uow, clock, ids, name, email):
+def test_onboarding_refuses_a_blank_name_or_a_non_address_and_stores_nothing(uow, clock, ids, authority, name,
+                                                                             email):
     """An organisation needs a name and its admin an e-mail address; a refused onboarding leaves no trace."""
     with pytest.raises(InvalidValue):
-        onboard(uow, clock, ids, name, email)
+        onboard(uow, clock, ids, authority, name, email)
 
     with uow:
         assert uow.organisations.list() == []
 
 
-def test_onboarding_trims_the_organisation_name(uow, clock, ids):
+def test_onboarding_trims_the_organisation_name(uow, clock, ids, authority):
     """Stray spaces around a typed organisation name are not kept."""
-    onboarding = onboard(uow, clock, ids, "  Contoso  ", "ada@contoso.example")
+    onboarding = onboard(uow, clock, ids, authority, "  Contoso  ", "ada@contoso.example")
 
     assert onboarding.organisation.name == "Contoso"

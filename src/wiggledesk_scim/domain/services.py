@@ -10,11 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Callable
 
-from .access import StoredTokenAuthority
 from .activity import CREATE, DELETE, REFUSED, REPLACE, UPDATE, Activity, Source, attribute_names, change_event
 from .errors import InvalidValue, NotFound, VersionMismatch
 from .model import Email, Member, MemberFields, Organisation
-from .ports import Clock, IdGenerator, UnitOfWork
+from .ports import Clock, IdGenerator, TokenAuthority, UnitOfWork
 from .query import MemberQuery, Page
 from .registry import USER, ResourceType
 
@@ -160,9 +159,10 @@ class Onboarding:
     token: str
 
 
-def onboard(uow: UnitOfWork, clock: Clock, ids: IdGenerator, organisation_name: str,
+def onboard(uow: UnitOfWork, clock: Clock, ids: IdGenerator, authority: TokenAuthority, organisation_name: str,
             admin_email: str) -> Onboarding:
-    """Create an organisation with API access, its first admin (with API access) and that admin's token."""
+    """Create an organisation with API access, its first admin (with API access) and that admin's token,
+    issued by ``authority``, which must work in ``uow``'s storage and transaction to find the new admin."""
     if not organisation_name.strip():
         raise InvalidValue("The organisation needs a name")
     if "@" not in admin_email:
@@ -179,5 +179,5 @@ def onboard(uow: UnitOfWork, clock: Clock, ids: IdGenerator, organisation_name: 
         )
         uow.members.add(admin)
         uow.commit()
-    token = StoredTokenAuthority(uow, clock, ids).issue(organisation.id, admin.id)
+    token = authority.issue(organisation.id, admin.id)
     return Onboarding(organisation=organisation, admin=admin, token=token)

@@ -345,7 +345,7 @@ class Container:
         return migrate.head_revision(), migrate.shipped_revisions()
 
     def onboard(self, uow: UnitOfWork, organisation_name: str, admin_email: str) -> Onboarding:
-        return onboard(uow, self.clock, self.ids, organisation_name, admin_email)
+        return onboard(uow, self.clock, self.ids, self.authority(uow), organisation_name, admin_email)
 
 
 #: Where the app keeps its container in Pyramid's registry.
