@@ -574,3 +574,16 @@ def test_onboarding_trims_the_organisation_name(uow, clock, ids, authority):
     onboarding = onboard(uow, clock, ids, authority, "  Contoso  ", "ada@contoso.example")
 
     assert onboarding.organisation.name == "Contoso"
+
+
+@pytest.mark.parametrize("name, email, detail", [
+    ("Contoso\x00", "ada@contoso.example", "The organisation's name must not contain the NUL character"),
+    ("Contoso", "ada@contoso.example\ud800", "The admin's e-mail address must not contain an unpaired surrogate"),
+])
+def test_onboarding_refuses_text_no_database_can_store(uow, clock, ids, authority, name, email, detail):
+    """The command line's text is checked as SCIM's is: a NUL or half a character is refused, not stored."""
+    with pytest.raises(InvalidValue) as caught:
+        onboard(uow, clock, ids, authority, name, email)
+    assert caught.value.detail.startswith(detail)
+    with uow:
+        assert uow.organisations.list() == []

@@ -12,7 +12,7 @@ from typing import Callable
 
 from .activity import CREATE, DELETE, REFUSED, REPLACE, UPDATE, Activity, Source, attribute_names, change_event
 from .errors import InvalidValue, NotFound, VersionMismatch
-from .model import Email, Member, MemberFields, Organisation
+from .model import Email, Member, MemberFields, Organisation, unstorable_reason
 from .ports import Clock, IdGenerator, TokenAuthority, UnitOfWork
 from .query import MemberQuery, Page
 from .registry import USER, ResourceType
@@ -167,6 +167,11 @@ def onboard(uow: UnitOfWork, clock: Clock, ids: IdGenerator, authority: TokenAut
         raise InvalidValue("The organisation needs a name")
     if "@" not in admin_email:
         raise InvalidValue(f'"{admin_email}" is not an e-mail address')
+    for what, text in (("The organisation's name", organisation_name), ("The admin's e-mail address", admin_email)):
+        # What SCIM requests bring is refused by their validation; what the command line brings, here.
+        reason = unstorable_reason(text)
+        if reason is not None:
+            raise InvalidValue(f"{what} {reason}")
     with uow:
         organisation = Organisation(id=ids.new_id(), name=organisation_name.strip(), api_access=True)
         uow.organisations.add(organisation)
