@@ -623,6 +623,48 @@ def test_memory_storage_serves_without_a_database():
     assert client.find("externalId", SEED_BODY["externalId"]).json["totalResults"] == 0
 
 
+#: Run in a fresh interpreter by the next test: memory storage serves a write, a read, a store that
+#: cannot answer (503) and an unexpected error (500), then reports what it imported.
+_MEMORY_ONLY_SCRIPT = """
+import json, sys
+from webtest import TestApp
+from wiggledesk_scim.adapters.memory import InMemoryMemberRepository
+from wiggledesk_scim.domain.errors import StoreUnavailable
+from wiggledesk_scim.entrypoints.pyramid_app import CONTAINER_KEY, main
+
+app = main({}, **{"wiggledesk.storage": "memory", "wiggledesk.access_log": "off"})
+container = app.registry[CONTAINER_KEY]
+token = container.onboard(container.storage.open(None), "Contoso", "ada@contoso.example").token
+client = TestApp(app)
+headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/scim+json"}
+statuses = [client.post("/scim/v2/Users", json.dumps({"userName": "bjensen@contoso.example"}),
+                        headers=headers).status_int,
+            client.get("/scim/v2/Users", headers=headers).status_int]
+for error in (StoreUnavailable("down"), RuntimeError("a bug")):
+    def search(self, organisation_id, query, error=error):
+        raise error
+    InMemoryMemberRepository.search = search
+    statuses.append(client.get("/scim/v2/Users", headers=headers, expect_errors=True).status_int)
+print(json.dumps({"statuses": statuses,
+                  "loaded": sorted(name for name in sys.modules if name.split(".")[0] == "sqlalchemy")}))
+"""
+
+
+def test_memory_storage_never_loads_sqlalchemy():
+    """An app on memory storage serves SCIM requests, its error answers included, without importing
+    SQLAlchemy: the views ask the container's storage what an error means."""
+    import subprocess
+    import sys
+
+    # Warnings are errors there too, but for the one pytest.ini lets through (WebOb's cgi import).
+    run = subprocess.run([sys.executable, "-W", "error", "-W", "ignore:'cgi' is deprecated:DeprecationWarning",
+                          "-c", _MEMORY_ONLY_SCRIPT], capture_output=True, text=True)
+
+    assert run.returncode == 0, run.stderr
+    report = json.loads(run.stdout.strip().splitlines()[-1])
+    assert report == {"statuses": [201, 200, 503, 500], "loaded": []}
+
+
 # -- settings ---------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("settings, words", [

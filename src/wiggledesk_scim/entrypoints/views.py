@@ -4,8 +4,9 @@
 The views decide nothing about SCIM: content types, JSON parsing, authentication and every status come
 from ``domain.scim``. They only add the backstops no SCIM call can give: unknown paths, a SCIM 503 with
 Retry-After when the database cannot answer (wherever that surfaces: in the SCIM call as the domain's
-``StoreUnavailable``, or at the COMMIT after the view as SQLAlchemy's error), and a bare 500 for the
-unexpected, logged with the request id and never with the token or the body.
+``StoreUnavailable``, or at the COMMIT after the view as the database library's error, which the
+container's storage reads: the views import no storage adapter), and a bare 500 for the unexpected,
+logged with the request id and never with the token or the body.
 """
 from __future__ import annotations
 
@@ -17,9 +18,7 @@ from pyramid.httpexceptions import HTTPException, HTTPNotFound
 from pyramid.response import Response
 from pyramid.tweens import INGRESS
 from pyramid_retry import is_last_attempt, mark_error_retryable
-from sqlalchemy.exc import DBAPIError
 
-from ..adapters.sqlalchemy.prepared import store_unavailable
 from ..domain.errors import StoreUnavailable
 from ..domain.scim.api import SCIM_CONTENT_TYPE, ScimRequest, ScimResponse, json_bytes
 from ..domain.scim.errors import ERROR_SCHEMA, ScimError, from_domain
@@ -222,15 +221,9 @@ def _log_unexpected(exc: BaseException, request) -> Response:
 
 def _store_trouble(exc: BaseException, request) -> StoreUnavailable | None:
     """What ``exc`` says about the database: the domain's ``StoreUnavailable`` as raised, or the one that
-    SQLAlchemy's error means (a failed COMMIT, which pyramid_tm runs after the view); None otherwise."""
-    if isinstance(exc, StoreUnavailable):
-        return exc
-    engine = container_of(request).engine
-    if engine is None:
-        return None
-    if isinstance(exc, DBAPIError):
-        return store_unavailable(engine.dialect, exc.orig, disconnected=exc.connection_invalidated)
-    return store_unavailable(engine.dialect, exc)  # the DBAPI's own, or None for anything else
+    the storage's own error means (a failed COMMIT, which pyramid_tm runs after the view); None otherwise.
+    The storage decides, so that only the storage in use knows its database library."""
+    return container_of(request).storage.unavailable(exc)
 
 
 def _store_unavailable(exc: BaseException, trouble: StoreUnavailable, request) -> Response:

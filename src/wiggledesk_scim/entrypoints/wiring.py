@@ -16,7 +16,7 @@ from ..adapters.memory import InMemoryStore, InMemoryUnitOfWork
 from ..adapters.system import SystemClock, UuidGenerator
 from ..domain.access import AcceptedTokens, StoredTokenAuthority
 from ..domain.credentials import OpsCredentials, PasswordHash
-from ..domain.errors import InvalidValue
+from ..domain.errors import InvalidValue, StoreUnavailable
 from ..domain.fair_use import FairUse
 from ..domain.ports import Clock, IdGenerator, UnitOfWork
 from ..domain.scim.api import ScimApi
@@ -284,6 +284,10 @@ class InMemoryStorage:
     def open(self, transaction_manager: Any, *, read_only: bool = False) -> InMemoryRequestUnitOfWork:
         return InMemoryRequestUnitOfWork(self.store)
 
+    def unavailable(self, error: BaseException) -> StoreUnavailable | None:
+        """``error`` if it is a ``StoreUnavailable``, else None: there is no database to fail."""
+        return error if isinstance(error, StoreUnavailable) else None
+
 
 @dataclass
 class Container:
@@ -291,6 +295,8 @@ class Container:
     made from it per unit of work."""
 
     settings: AppSettings
+    #: ``InMemoryStorage`` or ``SqlAlchemyStorage``: ``open(manager, read_only=...)`` gives a request its
+    #: unit of work, and ``unavailable(error)`` says whether an error means the store cannot answer now.
     storage: Any
     clock: Clock = field(default_factory=SystemClock)
     ids: IdGenerator = field(default_factory=UuidGenerator)

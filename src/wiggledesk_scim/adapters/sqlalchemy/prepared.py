@@ -11,8 +11,10 @@ processors and its columns' result processors, and ``run`` hands the SQL to the 
 Errors keep their meaning: a DBAPI error that the dialect recognises as a lost connection invalidates
 that connection (as SQLAlchemy's own execution does), so the pool never hands it out again; a unique
 violation is the DBAPI's ``IntegrityError``, which ``repositories.py`` translates; an error meaning
-the database cannot answer now (``store_unavailable``: unreachable, busy, a serialization failure or a
-deadlock) becomes the domain's ``StoreUnavailable``, the DBAPI's error its ``__cause__``.
+the database cannot answer now (unreachable, busy, a serialization failure or a deadlock) becomes the
+domain's ``StoreUnavailable``, the DBAPI's error its ``__cause__``. ``store_unavailable`` is the one
+place that decides what an error means for the store, for this module, the unit of work and (through
+``SqlAlchemyStorage.unavailable``) the web app alike.
 """
 from __future__ import annotations
 
@@ -20,6 +22,7 @@ import threading
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from sqlalchemy.engine import Dialect
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql import ClauseElement
 
 from ...domain.errors import StoreUnavailable
@@ -113,11 +116,20 @@ _SQLITE_BUSY_CODES = frozenset({5, 6})
 
 def store_unavailable(dialect: Dialect, error: BaseException, *,
                       disconnected: bool = False) -> StoreUnavailable | None:
-    """The ``StoreUnavailable`` that the DBAPI's ``error`` means (raise it ``from error``), or None when
-    ``error`` is anything else: a constraint violation (``IntegrityError``), a programming error, a
-    missing table. Only an ``OperationalError`` can qualify. ``disconnected``: the dialect already found
-    the connection lost. Its detail names the error's class, never its message, which may repeat SQL
-    and parameters."""
+    """What ``error`` means for the store: the ``StoreUnavailable`` it stands for (raise it ``from
+    error`` unless it is ``error`` itself), or None when it is anything else: a constraint violation
+    (``IntegrityError``), a programming error, a missing table, an error that is not the database's.
+
+    ``error`` may be the domain's ``StoreUnavailable`` (returned as it is), SQLAlchemy's wrapping of
+    the DBAPI's error (as a failed COMMIT or ``Session.connection()`` raises it: unwrapped, its
+    ``connection_invalidated`` counting as ``disconnected``) or the DBAPI's own, of which only an
+    ``OperationalError`` can qualify. ``disconnected``: the dialect already found the connection lost.
+    The detail names the DBAPI error's class, never its message, which may repeat SQL and parameters."""
+    if isinstance(error, StoreUnavailable):
+        return error
+    if isinstance(error, DBAPIError):
+        disconnected = disconnected or error.connection_invalidated
+        error = error.orig
     if not isinstance(error, dialect.loaded_dbapi.OperationalError):
         return None
     if dialect.name == "sqlite":

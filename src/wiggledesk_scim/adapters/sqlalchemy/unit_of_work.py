@@ -60,7 +60,6 @@ import orjson
 import zope.sqlalchemy
 from sqlalchemy import Engine, create_engine, engine_from_config, event
 from sqlalchemy.engine import Dialect, make_url
-from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 from transaction.interfaces import ITransactionManager, NoTransaction
 
@@ -197,6 +196,11 @@ class SqlAlchemyStorage:
 
     def __init__(self, engine: Engine):
         self.engine = engine
+
+    def unavailable(self, error: BaseException) -> StoreUnavailable | None:
+        """The ``StoreUnavailable`` that ``error`` means (``prepared.store_unavailable``), or None: for
+        what reaches the web app outside a unit of work, such as a COMMIT that failed."""
+        return store_unavailable(self.engine.dialect, error)
 
     def open(self, transaction_manager: ITransactionManager | None, *,
              read_only: bool = False) -> "SqlAlchemyUnitOfWork | SqlAlchemyReadingUnitOfWork":
@@ -348,17 +352,12 @@ def _or_store_unavailable(dialect: Dialect, call):
     """``call()``'s result; an error for a database that cannot answer (no connection to be had, as
     while the server is down; a busy SQLite file) raised as ``StoreUnavailable`` instead. The error is
     SQLAlchemy's wrapping of the DBAPI's, or the DBAPI's own from ``raw_connection()``, which the pool
-    does not wrap."""
+    does not wrap; ``store_unavailable`` reads either."""
     try:
         return call()
-    except DBAPIError as error:
-        unavailable = store_unavailable(dialect, error.orig, disconnected=error.connection_invalidated)
-        if unavailable is None:
-            raise
-        raise unavailable from error
-    except dialect.loaded_dbapi.Error as error:
+    except Exception as error:
         unavailable = store_unavailable(dialect, error)
-        if unavailable is None:
+        if unavailable is None or unavailable is error:
             raise
         raise unavailable from error
 
