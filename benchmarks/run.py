@@ -335,7 +335,7 @@ def _bulk_writer(uow):
 
         from wiggledesk_scim.adapters.sqlalchemy.mapping import USERS
         from wiggledesk_scim.adapters.sqlalchemy.tables import members as members_table
-        session, changed = uow.session, uow.members.changed
+        session, changed = uow.session, uow.members.db.on_write
     except (ImportError, AttributeError) as exc:
         raise Unusable(f"--seed bulk needs the SQL adapter's row translators, which have moved ({exc}); "
                        f"use --seed add") from exc

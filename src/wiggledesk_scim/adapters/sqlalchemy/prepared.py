@@ -156,14 +156,19 @@ class Database:
 
     One cursor per connection serves every statement (a cursor is reusable once its rows are read,
     which every method here does before returning): a new connection, as when the unit's next
-    transaction takes another from the pool, gets a new cursor."""
+    transaction takes another from the pool, gets a new cursor.
 
-    def __init__(self, dialect: Dialect, connect: Connect, *, refuse_writes: Callable[[], None] | None = None):
+    ``write`` and ``write_many``, the only way a write is sent, first call ``on_write()``: the unit's
+    hook. A writing unit marks its transaction changed there, since statements on the DBAPI connection
+    are invisible to zope.sqlalchemy, which would otherwise roll back a transaction it believes only
+    read; a reading unit raises there instead, so the write never reaches the database. Called before
+    the statement rather than after it, so that a statement that fails part-way (an ``executemany``)
+    still counts as a write the unit must commit or discard."""
+
+    def __init__(self, dialect: Dialect, connect: Connect, on_write: Callable[[], None]):
         self.dialect = dialect
         self.connect = connect
-        #: Called (to raise) before any write is sent: a reading unit's statements are not all in one
-        #: transaction that could take a write back, so a write must never reach the database.
-        self.refuse_writes = refuse_writes
+        self.on_write = on_write
         self._connection = None
         self._cursor_of_connection = None
 
@@ -213,13 +218,12 @@ class Database:
         return next(iter(row.values()))
 
     def write(self, prepared: Prepared, parameters: Mapping[str, Any]) -> int:
-        """Runs an INSERT, UPDATE or DELETE; the number of rows it touched."""
-        if self.refuse_writes is not None:
-            self.refuse_writes()
+        """Runs an INSERT, UPDATE or DELETE, once ``on_write()`` has let it; the number of rows it touched."""
+        self.on_write()
         _, cursor = self._run(prepared, parameters)
         return cursor.rowcount
 
     def write_many(self, prepared: Prepared, rows: Sequence[Mapping[str, Any]]) -> None:
-        if self.refuse_writes is not None:
-            self.refuse_writes()
+        """``write`` for many rows at once (``executemany``)."""
+        self.on_write()
         self._run(prepared, None, many=rows)

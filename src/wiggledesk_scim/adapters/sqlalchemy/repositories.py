@@ -36,10 +36,6 @@ from .prepared import Database, Prepared
 from .queries import LIMIT, MEMBER_COLUMNS, OFFSET, ORGANISATION, StatementCache, binary, build_search, order_plan, plan
 from .tables import activity, api_tokens, members, organisations
 
-#: Called after every write, so the transaction manager commits rather than rolls back (zope.sqlalchemy
-#: only notices ORM flushes by itself) and the unit of work knows this block has work to discard.
-Changed = Callable[[], None]
-
 #: Statements that depend on the dialect or on the shape of a query or an update, built on first use.
 STATEMENTS = StatementCache()
 
@@ -164,9 +160,8 @@ def _search(dialect: str, filter_plan: tuple | None, order: tuple) -> tuple[Prep
 
 
 class _Repository:
-    def __init__(self, db: Database, changed: Changed):
+    def __init__(self, db: Database):
         self.db = db
-        self.changed = changed
         self.dialect = db.dialect.name
 
     def _unique_violation(self, error: Exception) -> bool:
@@ -176,7 +171,6 @@ class _Repository:
 class SqlAlchemyOrganisationRepository(_Repository, OrganisationRepository):
     def add(self, organisation: Organisation) -> None:
         self.db.write(_INSERT_ORGANISATION, _organisation_row(organisation))
-        self.changed()
 
     def get(self, organisation_id: str) -> Organisation:
         row = None
@@ -191,7 +185,6 @@ class SqlAlchemyOrganisationRepository(_Repository, OrganisationRepository):
             raise NotFound(f"No organisation with id {organisation.id}")
         touched = self.db.write(_UPDATE_ORGANISATION, {"b_id": organisation.id, "v_name": organisation.name,
                                                        "v_api_access": organisation.api_access})
-        self.changed()
         if touched == 0:
             raise NotFound(f"No organisation with id {organisation.id}")
 
@@ -209,7 +202,6 @@ class SqlAlchemyMemberRepository(_Repository, MemberRepository):
                 raise _uniqueness_conflict(error, member) from error
             raise
         self._write_search_rows(member, _SEARCH_TABLES, replacing=False)
-        self.changed()
 
     def get(self, organisation_id: str, member_id: str) -> Member:
         row = None
@@ -277,7 +269,6 @@ class SqlAlchemyMemberRepository(_Repository, MemberRepository):
             self.get(member.organisation_id, member.id)  # raises NotFound if it is gone
             raise VersionMismatch(f"Member {member.id} has changed since version {expected_version}")
         self._write_search_rows(member, tables, replacing=True)
-        self.changed()
 
     def remove(self, organisation_id: str, member_id: str, *, expected_version: int | None = None) -> None:
         if not (_plausible_id(organisation_id) and _plausible_id(member_id)):
@@ -292,7 +283,6 @@ class SqlAlchemyMemberRepository(_Repository, MemberRepository):
             if expected_version is not None and self.db.row(_MEMBER_EXISTS, key) is not None:
                 raise VersionMismatch(f"Member {member_id} has changed since version {expected_version}")
             raise NotFound(f"No member with id {member_id} in this organisation")
-        self.changed()
 
     def count(self, organisation_id: str) -> int:
         if not _plausible_id(organisation_id):
@@ -314,8 +304,8 @@ class SqlAlchemyMemberRepository(_Repository, MemberRepository):
 class SqlAlchemyApiTokenRepository(_Repository, ApiTokenRepository):
     """``apart``: how a reading unit of work records a token's use, in a transaction of its own."""
 
-    def __init__(self, db: Database, changed: Changed, apart: Callable[[Prepared, dict], None] | None = None):
-        super().__init__(db, changed)
+    def __init__(self, db: Database, apart: Callable[[Prepared, dict], None] | None = None):
+        super().__init__(db)
         self.apart = apart
 
     def add(self, token: ApiToken) -> None:
@@ -323,7 +313,6 @@ class SqlAlchemyApiTokenRepository(_Repository, ApiTokenRepository):
             "id": token.id, "organisation_id": token.organisation_id, "admin_id": token.admin_id,
             "digest": token.digest, "created": token.created, "last_used": token.last_used,
             "revoked": token.revoked, "name": token.name, "expires": token.expires})
-        self.changed()
 
     def find_grant(self, digest: str) -> TokenGrant | None:
         if not _storable(digest):
@@ -344,7 +333,6 @@ class SqlAlchemyApiTokenRepository(_Repository, ApiTokenRepository):
     def revoke(self, token_id: str, at: datetime) -> None:
         if not _plausible_id(token_id) or self.db.write(_REVOKE_TOKEN, {"b_id": token_id, "v_revoked": at}) == 0:
             raise NotFound(f"No API token with id {token_id}")
-        self.changed()
 
     def mark_used(self, token_id: str, at: datetime) -> None:
         if not _plausible_id(token_id):
@@ -354,7 +342,6 @@ class SqlAlchemyApiTokenRepository(_Repository, ApiTokenRepository):
             self.apart(MARK_TOKEN_USED, parameters)
             return
         self.db.write(MARK_TOKEN_USED, parameters)
-        self.changed()
 
     def list_for_organisation(self, organisation_id: str) -> list[ApiToken]:
         if not _plausible_id(organisation_id):
@@ -367,13 +354,12 @@ class SqlAlchemyActivityTrail(_Repository, ActivityTrail):
     """``apart``: how the unit of work keeps a record to write once its transaction is over (it writes
     them when it is closed, in a transaction of their own)."""
 
-    def __init__(self, db: Database, changed: Changed, apart: Callable[[dict[str, Any]], None]):
-        super().__init__(db, changed)
+    def __init__(self, db: Database, apart: Callable[[dict[str, Any]], None]):
+        super().__init__(db)
         self.apart = apart
 
     def record(self, activity: Activity) -> None:
         self.db.write(INSERT_ACTIVITY, _activity_row(activity))
-        self.changed()
 
     def record_apart(self, activity: Activity) -> None:
         # Turned into a row now: a mistake in the record then fails here, in the request, not later in
@@ -410,9 +396,7 @@ class SqlAlchemyActivityTrail(_Repository, ActivityTrail):
         return counted
 
     def prune(self, before: datetime) -> int:
-        pruned = self.db.write(_PRUNE_ACTIVITY, {"b_before": before})
-        self.changed()
-        return pruned
+        return self.db.write(_PRUNE_ACTIVITY, {"b_before": before})
 
 
 # -- rows <-> domain values ---------------------------------------------------------------------------

@@ -243,11 +243,11 @@ class SqlAlchemyUnitOfWork(UnitOfWork):
         self._blocks: list[_Block] = []
         self._open = None  # the Session's connection in the current transaction
         self._apart_records: list[dict[str, Any]] = []  # written by close() (module docstring)
-        db = Database(session.get_bind().dialect, self._connection)
-        self.organisations = SqlAlchemyOrganisationRepository(db, self._changed)
-        self.members = SqlAlchemyMemberRepository(db, self._changed)
-        self.tokens = SqlAlchemyApiTokenRepository(db, self._changed)
-        self.activity = SqlAlchemyActivityTrail(db, self._changed, self._apart_records.append)
+        db = Database(session.get_bind().dialect, self._connection, on_write=self._changed)
+        self.organisations = SqlAlchemyOrganisationRepository(db)
+        self.members = SqlAlchemyMemberRepository(db)
+        self.tokens = SqlAlchemyApiTokenRepository(db)
+        self.activity = SqlAlchemyActivityTrail(db, self._apart_records.append)
 
     def __enter__(self) -> "SqlAlchemyUnitOfWork":
         self._blocks.append(_Block())
@@ -285,8 +285,9 @@ class SqlAlchemyUnitOfWork(UnitOfWork):
         return connection.connection.driver_connection, connection.invalidate
 
     def _changed(self) -> None:
-        # Statements on the DBAPI connection are invisible to zope.sqlalchemy, which would otherwise roll
-        # back a transaction it believes only read.
+        """``Database.on_write``, before every write: statements on the DBAPI connection are invisible to
+        zope.sqlalchemy, which would otherwise roll back a transaction it believes only read; and a
+        block that wrote must commit() or be discarded."""
         self._transaction.mark_changed(self.session)
         for block in self._blocks:
             block.wrote = True
@@ -310,11 +311,11 @@ class SqlAlchemyReadingUnitOfWork(UnitOfWork):
         self.engine = engine
         self._pooled = None
         self._apart_records: list[dict[str, Any]] = []  # written by close(), like the writing unit's
-        db = Database(engine.dialect, self._connection, refuse_writes=self._changed)
-        self.organisations = SqlAlchemyOrganisationRepository(db, self._changed)
-        self.members = SqlAlchemyMemberRepository(db, self._changed)
-        self.tokens = SqlAlchemyApiTokenRepository(db, self._changed, apart=self._apart)
-        self.activity = SqlAlchemyActivityTrail(db, self._changed, self._apart_records.append)
+        db = Database(engine.dialect, self._connection, on_write=self._refuse_write)
+        self.organisations = SqlAlchemyOrganisationRepository(db)
+        self.members = SqlAlchemyMemberRepository(db)
+        self.tokens = SqlAlchemyApiTokenRepository(db, apart=self._apart)
+        self.activity = SqlAlchemyActivityTrail(db, self._apart_records.append)
 
     def __enter__(self) -> "SqlAlchemyReadingUnitOfWork":
         return self
@@ -338,7 +339,9 @@ class SqlAlchemyReadingUnitOfWork(UnitOfWork):
             self._pooled = _or_store_unavailable(self.engine.dialect, self.engine.raw_connection)
         return self._pooled.driver_connection, self._pooled.invalidate
 
-    def _changed(self) -> None:
+    def _refuse_write(self) -> None:
+        """``Database.on_write``: its statements are not all in one transaction that could take a write
+        back, so a write must never reach the database."""
         raise RuntimeError("A reading unit of work cannot write; open the unit without read_only")
 
     def _apart(self, prepared: Prepared, parameters: dict) -> None:
