@@ -623,6 +623,29 @@ def test_memory_storage_serves_without_a_database():
     assert client.find("externalId", SEED_BODY["externalId"]).json["totalResults"] == 0
 
 
+def test_a_unit_of_work_that_fails_to_close_is_logged_and_the_answer_stands(monkeypatch, caplog):
+    """Closing the request's unit of work comes after the answer: a failure there is a warning naming
+    the request id, never a replaced response."""
+    from wiggledesk_scim.entrypoints.wiring import InMemoryRequestUnitOfWork
+
+    def close(self) -> None:
+        raise ConnectionResetError("the pool is gone")
+
+    app = main({}, **{"wiggledesk.storage": "memory"})
+    contoso = in_transaction(app, lambda container, uow: container.onboard(uow, "Contoso", "ada@contoso.example"))
+    monkeypatch.setattr(InMemoryRequestUnitOfWork, "close", close)
+    client = Scim(TestApp(app), contoso.token, "/scim/v2")
+
+    with caplog.at_level(logging.WARNING):
+        created = client.post("/Users", SEED_BODY)
+        found = client.find("externalId", SEED_BODY["externalId"])
+
+    assert (created.status_int, found.json["totalResults"]) == (201, 1)
+    warnings = [record.getMessage() for record in caplog.records if record.levelno == logging.WARNING]
+    assert warnings == [f"Could not close the unit of work (ConnectionResetError) of request id "
+                        f"{response.headers['X-Request-Id']}" for response in (created, found)]
+
+
 #: Run in a fresh interpreter by the next test: memory storage serves a write, a read, a store that
 #: cannot answer (503) and an unexpected error (500), then reports what it imported.
 _MEMORY_ONLY_SCRIPT = """

@@ -7,7 +7,6 @@ any setting's meaning (``wiring``).
 from __future__ import annotations
 
 import itertools
-import logging
 import os
 import re
 import secrets
@@ -25,9 +24,8 @@ from .routes import add_scim_routes
 from .views import REQUEST_ID_HEADER, add_error_views
 from .health import add_health_routes
 from .ops import add_ops_console
+from .request_scope import READING_METHODS, open_uow
 from .wiring import CONTAINER_KEY, build_container, container_of
-
-log = logging.getLogger(__name__)
 
 #: An incoming request id is reused only if it is short and plain, since it ends up in our logs
 #: and response headers; anything else is replaced by a fresh one.
@@ -87,12 +85,12 @@ class AppRequest(Request):
     @reify
     def uow(self):
         """A unit of work that may write, in the request's transaction (scripts and the CLI use it)."""
-        return _open_uow(self, read_only=False)
+        return open_uow(self, read_only=False)
 
     @reify
     def scim(self):
         """The SCIM API for this request; a GET or HEAD gets a reading unit of work."""
-        return container_of(self).api(_open_uow(self, read_only=self.method in READING_METHODS))
+        return container_of(self).api(open_uow(self))
 
     @reify
     def request_id(self) -> str:
@@ -148,28 +146,6 @@ class _RequestIds:
 new_request_id = _RequestIds()
 
 
-#: Requests that only read: ``request.scim`` gives them a reading unit of work (``SqlAlchemyStorage.open``).
-READING_METHODS = frozenset({"GET", "HEAD"})
-
-
 def _may_write(request) -> bool:
     """pyramid_tm's activation hook: a transaction for every request but a GET or HEAD."""
     return request.method not in READING_METHODS
-
-
-def _open_uow(request, *, read_only: bool):
-    # A reading unit takes no part in a transaction manager's transactions (``SqlAlchemyStorage.open``).
-    uow = container_of(request).storage.open(None if read_only else request.tm, read_only=read_only)
-    request.add_finished_callback(lambda _request: _close(uow, _request))
-    return uow
-
-
-def _close(uow, request) -> None:
-    """Close ``uow`` once the response is made. A failure is logged, not raised: by then the COMMIT has
-    run (or the work was given up) and the response stands; raised, it would replace that response with
-    waitress's plain 500, outside every view and tween."""
-    try:
-        uow.close()
-    except Exception as error:
-        log.warning("Could not close the unit of work (%s) of request id %s", type(error).__name__,
-                    request.request_id)

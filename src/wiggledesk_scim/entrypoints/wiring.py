@@ -9,7 +9,7 @@ import os
 from datetime import timedelta
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any, Mapping, Protocol
+from typing import Any, Mapping
 from urllib.parse import urlsplit
 
 from ..adapters.memory import InMemoryStore, InMemoryUnitOfWork
@@ -254,14 +254,6 @@ def _database_url(settings: Mapping[str, Any], environ: Mapping[str, str]) -> st
             f"{URL_KEY} is not a database URL; it must look like dialect+driver://user@host/database, "
             f"e.g. postgresql+psycopg://wiggledesk@db.internal/wiggledesk")
     return value
-
-
-class Storage(Protocol):
-    """What the web app and the CLI need from a storage: a unit of work per request, closed afterwards."""
-
-    def open(self, transaction_manager: Any, *, read_only: bool = False) -> UnitOfWork:
-        """A unit of work in ``transaction_manager``'s transactions; with ``read_only``, one for a request
-        that only reads, which takes no part in them (``transaction_manager`` may then be ``None``)."""
 
 
 class InMemoryRequestUnitOfWork(InMemoryUnitOfWork):

@@ -22,6 +22,7 @@ from jinja2 import StrictUndefined
 from ...domain.activity import EVENTS
 from ...domain.console import MAX_LIMIT, Console, Health, TrailFilter
 from ...domain.errors import InvalidValue, NotFound
+from ..request_scope import open_uow
 from ..wiring import CONTAINER_KEY, AppSettings, container_of
 from .credentials import CHALLENGE, BasicSignIn
 
@@ -159,10 +160,7 @@ def _query(request) -> dict[str, str]:
 
 
 def _console(request) -> Console:
-    # Imported here: pyramid_app imports this package to add the console's routes.
-    from ..pyramid_app import _open_uow
-
-    return Console(container_of(request).operations(_open_uow(request, read_only=True)))
+    return Console(container_of(request).operations(open_uow(request, read_only=True)))
 
 
 def _page(request, template: str, *, status: int = 200, **values) -> Response:
