@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import socket
 import sqlite3
 import uuid
@@ -26,6 +27,7 @@ from webtest import TestApp
 from wiggledesk_scim.adapters.sqlalchemy import make_engine, migrate, prepared
 from wiggledesk_scim.domain.scim.errors import RETRY_AFTER_SECONDS, STORE_UNAVAILABLE_DETAIL
 from wiggledesk_scim.entrypoints.pyramid_app import CONTAINER_KEY, main
+from wiggledesk_scim.entrypoints.wiring import AppSettings, SettingsError
 
 ERROR = "urn:ietf:params:scim:api:messages:2.0:Error"
 PATCH_OP = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
@@ -319,6 +321,31 @@ def test_a_request_that_keeps_losing_the_race_is_a_503_after_the_last_attempt(po
         assert len(warnings_about(caplog, "race-lost")) == race.done
     finally:
         app.close()
+
+
+@pytest.mark.parametrize("given, attempts", [(None, 3), ("", 3), ("1", 1), (" 10 ", 10), (2, 2)])
+def test_retry_attempts_are_read_and_handed_to_pyramid_retry(given, attempts):
+    """``retry.attempts`` is a whole number from 1 to 10, 3 when the ini says nothing, and the number
+    pyramid_retry tries a request with."""
+    settings = {"wiggledesk.storage": "memory"}
+    if given is not None:
+        settings["retry.attempts"] = given
+
+    assert AppSettings.from_settings(settings).retry_attempts == attempts
+    assert main({}, **settings).registry.settings["retry.attempts"] == attempts
+
+
+@pytest.mark.parametrize("given", ["three", "0", "11", "2.5"])
+def test_a_wrong_retry_attempts_stops_startup_naming_the_key(given):
+    """A value pyramid_retry could not use stops startup with a message naming the key and its bounds,
+    not with pyramid_retry's bare traceback."""
+    settings = {"wiggledesk.storage": "memory", "retry.attempts": given}
+    expected = f"retry.attempts = {given!r} must be a whole number from 1 to 10"
+
+    with pytest.raises(SettingsError, match=re.escape(expected)):
+        AppSettings.from_settings(settings)
+    with pytest.raises(SettingsError, match=re.escape(expected)):
+        main({}, **settings)
 
 
 def add_failing_trigger(postgres_url: str, errcode: str, times: int, *, at_commit: bool) -> None:

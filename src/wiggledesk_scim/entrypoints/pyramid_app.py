@@ -37,10 +37,6 @@ _SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
 SCIM_TREES = (("/scim/v2/Users", "scim_users_root"), ("/scim/v2", "scim"))
 SCIM_ROOT = "/scim/v2"
 
-#: How often a request is tried in all when PostgreSQL gives up its transaction over a serialization
-#: failure or a deadlock (the ini's ``retry.attempts`` overrides it); the last failure answers 503.
-RETRY_ATTEMPTS = 3
-
 
 def main(global_config, **settings):
     """PasteDeploy's app factory (``use = egg:wiggledesk-scim``), and the tests' way in."""
@@ -60,9 +56,10 @@ def main(global_config, **settings):
     config.add_tween("pyramid_tm.tm_tween_factory", over=EXCVIEW)
     # A request whose transaction lost a race (serialization failure, deadlock) runs again from the
     # start, in a fresh transaction, before the client sees a 503 (views.py marks those errors retryable).
-    if not config.get_settings().get("retry.attempts"):
-        config.add_settings({"retry.attempts": RETRY_ATTEMPTS})
-    config.add_settings({"retry.activate_hook": _retry_attempts})
+    # The number of attempts is the ini's, as wiring validated it: pyramid_retry's own parsing would
+    # stop startup with a bare traceback on a wrong value.
+    config.add_settings({"retry.attempts": container.settings.retry_attempts,
+                         "retry.activate_hook": _retry_attempts})
     config.include("pyramid_retry")
     add_scim_routes(config, SCIM_TREES)
     add_help_route(config)

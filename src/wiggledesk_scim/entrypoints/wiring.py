@@ -37,6 +37,8 @@ ACCESS_LOG_KEY = "wiggledesk.access_log"
 ACCESS_LOG_FILE_KEY = "wiggledesk.access_log.file"
 OPS_USERNAME_KEY = "ops.username"
 OPS_PASSWORD_HASH_KEY = "ops.password_hash"
+#: pyramid_retry's own key, validated here like ours.
+RETRY_ATTEMPTS_KEY = "retry.attempts"
 
 STORAGES = ("sqlalchemy", "memory")
 #: How the access log writes its one line per request (entrypoints/access_log.py), or ``off``.
@@ -55,6 +57,11 @@ MAX_ACTIVITY_RETENTION_DAYS = 3650
 #: Fair use (domain/fair_use.py): off unless the ini sets a rate; the inis ship with one.
 DEFAULT_FAIR_USE_BURST = 200
 MAX_FAIR_USE_RATE = 100_000
+#: How often a request is tried in all when PostgreSQL gives up its transaction over a serialization
+#: failure or a deadlock; the last failure answers 503. Each attempt reruns the whole request, so a
+#: few are enough for a race and more would only keep a client waiting on a database in trouble.
+DEFAULT_RETRY_ATTEMPTS = 3
+MAX_RETRY_ATTEMPTS = 10
 
 #: ``sqlalchemy.url = env:NAME`` reads the URL from the environment variable NAME. PasteDeploy has no
 #: way to interpolate environment variables into an ini, and production keeps its credentials out of
@@ -87,6 +94,8 @@ class AppSettings:
     access_log: str = "plain"
     #: The access log's file, or None for the process's stderr.
     access_log_file: str | None = None
+    #: How often a request is tried in all over a lost race (pyramid_retry); 1: no retries.
+    retry_attempts: int = DEFAULT_RETRY_ATTEMPTS
     #: Who may open the ops console (entrypoints/ops); None: there is no console.
     ops_credentials: OpsCredentials | None = None
     engine_settings: Mapping[str, Any] = field(default_factory=dict)
@@ -131,6 +140,10 @@ class AppSettings:
             public_url=_public_url(settings),
             access_log=_access_log(settings),
             access_log_file=_text(settings, ACCESS_LOG_FILE_KEY, "") or None,
+            retry_attempts=_whole_number(
+                settings, RETRY_ATTEMPTS_KEY, DEFAULT_RETRY_ATTEMPTS, 1, MAX_RETRY_ATTEMPTS,
+                "how often a request is tried in all when PostgreSQL gives up its transaction over a "
+                "serialization failure or a deadlock; 1 turns retries off"),
             ops_credentials=_ops_credentials(settings),
             engine_settings=engine_settings,
         )
