@@ -21,7 +21,7 @@ def _type(*values: str) -> Attribute:
 
 _PRIMARY = Attribute("primary", BOOLEAN, "Whether this is the preferred value of its kind; at most one is.")
 
-USER_SCHEMA = Schema(CORE_USER, "User", "A WiggleDesk member", model=MemberFields, attributes=(
+USER_SCHEMA = Schema(CORE_USER, "User", "A WiggleDesk member", attributes=(
     _text("externalId", "The identifier of the member in the identity provider (Entra's objectId).",
           case_exact=True, uniqueness=SERVER, max_length=MAX_INDEXED_LENGTH),
     _text("userName", "Unique identifier of the member within the organisation, typically the sign-in name.",

@@ -286,7 +286,3 @@ def validate(payload: Any, resource: ResourceType = USER) -> dict:
         raise ScimError(400, invalid_detail(error, resource), INVALID_VALUE) from None
     _check_multi_valued(validated, resource)
     return validated
-
-
-#: The User's validation, as most callers want it.
-validate_user = validate
