@@ -81,12 +81,12 @@ class App:
 
     def user_names(self) -> dict[str, str | None]:
         """Each stored member's userName and displayName, read through a unit of work of its own."""
-        from wiggledesk_scim.domain.query import MemberQuery
+        from wiggledesk_scim.domain.query import Query
 
         def read(container, uow):
             with uow:
-                page = uow.members.search(self.organisation_id, MemberQuery(start_index=1, count=1000))
-                return {m.user_name: m.fields.display_name for m in page.members}
+                page = uow.members.search(self.organisation_id, Query(start_index=1, count=1000))
+                return {m.user_name: m.fields.display_name for m in page.resources}
         return self.in_transaction(read)
 
 

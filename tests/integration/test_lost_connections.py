@@ -13,7 +13,7 @@ from tests.integration.units import in_unit
 from wiggledesk_scim.adapters.sqlalchemy import SqlAlchemyStorage, make_engine, migrate
 from wiggledesk_scim.domain.errors import StoreUnavailable
 from wiggledesk_scim.domain.model import Member, MemberFields, Organisation
-from wiggledesk_scim.domain.query import MemberQuery
+from wiggledesk_scim.domain.query import Query
 
 pytestmark = pytest.mark.postgres
 
@@ -50,7 +50,7 @@ def test_a_connection_lost_mid_unit_fails_that_unit_and_the_next_one_works(postg
                     connection.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": backend_pid(uow)})
             finally:
                 killer.dispose()
-            return uow.members.search(ORGANISATION.id, MemberQuery())
+            return uow.members.search(ORGANISATION.id, Query())
 
         # The domain's word for it (the app answers 503), the driver's own error kept as its cause.
         with pytest.raises(StoreUnavailable) as lost:
@@ -58,7 +58,7 @@ def test_a_connection_lost_mid_unit_fails_that_unit_and_the_next_one_works(postg
         cause = str(lost.value.__cause__).lower()
         assert "terminat" in cause or "closed" in cause
 
-        page = unit(lambda uow: uow.members.search(ORGANISATION.id, MemberQuery()))
-        assert [m.user_name for m in page.members] == ["ada@contoso.example"]
+        page = unit(lambda uow: uow.members.search(ORGANISATION.id, Query()))
+        assert [m.user_name for m in page.resources] == ["ada@contoso.example"]
     finally:
         engine.dispose()

@@ -20,7 +20,7 @@ from wiggledesk_scim.adapters.sqlalchemy import SqlAlchemyStorage, engine_from_s
 from wiggledesk_scim.adapters.sqlalchemy.tables import UtcDateTime, metadata
 from wiggledesk_scim.domain.activity import REFUSED, Activity
 from wiggledesk_scim.domain.model import ApiToken, Email, Member, MemberFields, Organisation
-from wiggledesk_scim.domain.query import (And, AnyValue, Compare, MemberQuery, Operator, Present)
+from wiggledesk_scim.domain.query import (And, AnyValue, Compare, Query, Operator, Present)
 from tests.support import Attribute, COLLECTIONS
 
 
@@ -113,8 +113,8 @@ def run(engine, work):
     return in_unit(SqlAlchemyStorage(engine), work)
 
 
-def search_ids(engine, query: MemberQuery) -> list[str]:
-    return [member.id for member in run(engine, lambda uow: uow.members.search(CONTOSO, query).members)]
+def search_ids(engine, query: Query) -> list[str]:
+    return [member.id for member in run(engine, lambda uow: uow.members.search(CONTOSO, query).resources)]
 
 
 #: Filters Barbara satisfies only if 0002 backfilled the keys and search rows from what 0001 stored.
@@ -150,8 +150,8 @@ def test_upgrade_from_0001_backfills_keys_and_search_rows(database_url):
             "BJensen", 3, Email(value="BJensen@Contoso.example", type="Work", primary=True))
         for query in BACKFILLED:
             assert matches_filter(bjensen, query), query
-            assert search_ids(engine, MemberQuery(filter=query)) == [BJENSEN], query
-        assert search_ids(engine, MemberQuery(filter=Compare(Attribute.PHONE_TYPE, Operator.EQ, "home"))) == []
+            assert search_ids(engine, Query(filter=query)) == [BJENSEN], query
+        assert search_ids(engine, Query(filter=Compare(Attribute.PHONE_TYPE, Operator.EQ, "home"))) == []
         with engine.connect() as connection:
             assert [connection.execute(select(func.count()).select_from(table(name))).scalar_one()
                     for name in ("member_emails", "member_phone_numbers", "member_addresses")] == [2, 1, 1]
@@ -183,9 +183,9 @@ def test_downgrade_to_0001_and_back_keeps_members_and_tokens(migrated_engine):
 
     with migrated_engine.connect() as connection:
         assert compare_metadata(MigrationContext.configure(connection), metadata) == []
-    assert search_ids(migrated_engine, MemberQuery(filter=Compare(Attribute.TITLE, Operator.EQ, "tour guide"))) == [
+    assert search_ids(migrated_engine, Query(filter=Compare(Attribute.TITLE, Operator.EQ, "tour guide"))) == [
         BJENSEN]
-    assert search_ids(migrated_engine, MemberQuery(filter=Compare(Attribute.EMAIL_TYPE, Operator.EQ, "WORK"))) == [
+    assert search_ids(migrated_engine, Query(filter=Compare(Attribute.EMAIL_TYPE, Operator.EQ, "WORK"))) == [
         BJENSEN]
 
 
@@ -237,7 +237,7 @@ def test_upgrade_to_0004_keeps_everything_and_starts_an_empty_trail(database_url
         def everything(uow):
             return (uow.organisations.get(CONTOSO), uow.members.get(CONTOSO, BJENSEN),
                     token_of(uow, token.digest),
-                    uow.members.search(CONTOSO, MemberQuery(filter=Compare(Attribute.EMAIL_VALUE, Operator.EQ,
+                    uow.members.search(CONTOSO, Query(filter=Compare(Attribute.EMAIL_VALUE, Operator.EQ,
                                                                            "BJENSEN@contoso.example"))).total)
         assert run(engine, everything) == (contoso, member, token, 1)
         assert run(engine, lambda uow: uow.activity.list(CONTOSO)) == []

@@ -35,7 +35,7 @@ from wiggledesk_scim.domain.errors import InvalidValue, NotFound, UniquenessConf
 from wiggledesk_scim.domain.model import (Address, ApiToken, Email, EnterpriseInfo, Member, MemberFields, Name,
                                           Organisation, PhoneNumber, TokenGrant)
 from wiggledesk_scim.domain.ports import UnitOfWork
-from wiggledesk_scim.domain.query import (BOOLEAN, DATETIME, OPERATORS_BY_TYPE, And, AnyValue, Compare, MemberQuery, Not, Operator, Or, Page, Present)
+from wiggledesk_scim.domain.query import (BOOLEAN, DATETIME, OPERATORS_BY_TYPE, And, AnyValue, Compare, Query, Not, Operator, Or, Page, Present)
 from tests.support import COLLECTIONS, SORTABLE, Attribute, token_of
 from wiggledesk_scim.domain.registry import USER
 from wiggledesk_scim.domain.services import MemberService
@@ -566,9 +566,9 @@ def random_filter(generator: random.Random, population: dict[str, Member], depth
     return Compare(attribute, operator, generator.choice(values))
 
 
-def random_query(generator: random.Random, population: dict[str, Member]) -> MemberQuery:
+def random_query(generator: random.Random, population: dict[str, Member]) -> Query:
     """A random filter (or none), order and page."""
-    return MemberQuery(
+    return Query(
         filter=None if generator.random() < 0.05 else random_filter(generator, population),
         sort_by=generator.choice([None, None, *sorted(SORTABLE, key=lambda a: a.path)]),
         descending=generator.random() < 0.5,
@@ -621,12 +621,12 @@ class StoreContract:
 
     def search(self, store: Store, organisation: Organisation, filter=None, start_index=1, count=100, *,
                sort_by: Attribute | None = None, descending: bool = False) -> Page:
-        query = MemberQuery(filter=filter, start_index=start_index, count=count, sort_by=sort_by,
+        query = Query(filter=filter, start_index=start_index, count=count, sort_by=sort_by,
                             descending=descending)
         return store.read(lambda uow: uow.members.search(organisation.id, query))
 
     def user_names(self, page) -> list[str]:
-        return [member.user_name for member in page.members]
+        return [member.user_name for member in page.resources]
 
 
 class SearchContract(StoreContract):
@@ -683,15 +683,15 @@ class SearchContract(StoreContract):
                                       query)
                     expected = [m.id for m in matches[query.start_index - 1:query.start_index - 1 + query.count]]
                     page = uow.members.search(contoso.id, query)
-                    if [m.id for m in page.members] != expected or page.total != len(matches):
-                        disagreements.append((query, expected, [m.id for m in page.members]))
+                    if [m.id for m in page.resources] != expected or page.total != len(matches):
+                        disagreements.append((query, expected, [m.id for m in page.resources]))
 
         assert disagreements == []
 
     def test_every_attribute_answers_every_operator_its_type_admits(self, store, contoso, population):
         """Each attribute with each operator its type admits (and pr, and eq/ne null) selects what the
         in-memory reference selects: no attribute is left out of the SQL translation."""
-        ours = ordered([m for m in population.values() if m.organisation_id == contoso.id], MemberQuery())
+        ours = ordered([m for m in population.values() if m.organisation_id == contoso.id], Query())
         filters = []
         for attribute in USER.paths:
             values = comparison_values(population, attribute)
@@ -704,7 +704,7 @@ class SearchContract(StoreContract):
             with uow:
                 for filter in filters:
                     expected = [m.id for m in ours if matches_filter(m, filter)]
-                    found = [m.id for m in uow.members.search(contoso.id, MemberQuery(filter=filter)).members]
+                    found = [m.id for m in uow.members.search(contoso.id, Query(filter=filter)).resources]
                     if found != expected:
                         disagreements.append((filter, expected, found))
 
@@ -725,7 +725,7 @@ class SearchContract(StoreContract):
         """Fabrikam's search sees only Fabrikam's bjensen, whatever the filter."""
         page = self.search(store, fabrikam, Compare(A.USER_NAME, O.EQ, "bjensen"))
 
-        assert [member.id for member in page.members] == [FABRIKAM_BJENSEN_ID]
+        assert [member.id for member in page.resources] == [FABRIKAM_BJENSEN_ID]
         assert self.search(store, fabrikam, Compare(A.EMAIL_VALUE, O.CO, "@")).total == 1
         assert self.search(store, fabrikam).total == 1
         assert store.run(lambda uow: uow.members.count(fabrikam.id)) == 1
@@ -776,7 +776,7 @@ class SearchContract(StoreContract):
 
         page = self.search(store, contoso, count=0)
 
-        assert (page.total, page.members) == (3, ())
+        assert (page.total, page.resources) == (3, ())
 
     def test_start_beyond_the_end_gives_an_empty_page(self, store, people, contoso):
         """A startIndex past the last match yields no members but still the total."""
@@ -784,7 +784,7 @@ class SearchContract(StoreContract):
 
         page = self.search(store, contoso, start_index=4, count=10)
 
-        assert (page.total, page.members, page.start_index) == (3, (), 4)
+        assert (page.total, page.resources, page.start_index) == (3, (), 4)
 
     def test_start_index_below_one_counts_as_one(self, store, people, contoso):
         """startIndex values less than 1 are interpreted as 1 (RFC 7644 §3.4.2.4)."""
@@ -1506,7 +1506,7 @@ class RepositoryContract(SearchContract):
         losers = [outcome for outcome in outcomes if outcome is not None]
         assert len(winners) == 1, outcomes
         assert all(isinstance(o, UniquenessConflict) and o.attribute == "userName" for o in losers), outcomes
-        assert self.search(store, contoso).members == (candidates[winners[0]],)
+        assert self.search(store, contoso).resources == (candidates[winners[0]],)
 
     def test_concurrent_updates_of_one_member_are_all_kept(self, store, people, clock, ids, contoso):
         """Eight simultaneous edits of bjensen, each re-read and retried by MemberService: none is lost."""
@@ -1586,16 +1586,16 @@ class SqlRepositoryContract(RepositoryContract):
             self, store, contoso, population, start_index, count, statements):
         """However rich the query, the database answers it: one SELECT of the page, and one COUNT when
         the page alone cannot say how many match; the total is right either way."""
-        query = MemberQuery(filter=self.RICH_FILTER, sort_by=A.DISPLAY_NAME, descending=True,
+        query = Query(filter=self.RICH_FILTER, sort_by=A.DISPLAY_NAME, descending=True,
                             start_index=start_index, count=count)
         sent = self.statements(store, lambda uow: uow.members.search(contoso.id, query))
         page = store.run(lambda uow: uow.members.search(contoso.id, query))
-        everything = store.run(lambda uow: uow.members.search(contoso.id, MemberQuery(
+        everything = store.run(lambda uow: uow.members.search(contoso.id, Query(
             filter=self.RICH_FILTER, sort_by=A.DISPLAY_NAME, descending=True, count=1000)))
 
         assert len(sent) == statements
-        assert page.total == len(everything.members) >= 2
-        assert page.members == everything.members[start_index - 1:start_index - 1 + count]
+        assert page.total == len(everything.resources) >= 2
+        assert page.resources == everything.resources[start_index - 1:start_index - 1 + count]
         selects = [statement.lower() for statement, _ in sent]
         assert sum("count(*)" in statement for statement in selects) == statements - (1 if count else 0)
         if count:
@@ -1603,8 +1603,8 @@ class SqlRepositoryContract(RepositoryContract):
 
     def test_entras_look_ups_are_one_select(self, store, contoso, population):
         """``externalId eq`` and ``userName eq`` (one match or none): one SELECT each, nothing else."""
-        for query in (MemberQuery(filter=Compare(A.USER_NAME, O.EQ, "BJENSEN")),
-                      MemberQuery(filter=Compare(A.EXTERNAL_ID, O.EQ, "no-such-external-id"))):
+        for query in (Query(filter=Compare(A.USER_NAME, O.EQ, "BJENSEN")),
+                      Query(filter=Compare(A.EXTERNAL_ID, O.EQ, "no-such-external-id"))):
             sent = self.statements(store, lambda uow: uow.members.search(contoso.id, query))
             assert len(sent) == 1 and "count(*)" not in sent[0][0].lower()
 
@@ -1628,7 +1628,7 @@ class SqlRepositoryContract(RepositoryContract):
                 {"member_id": row["id"], "position": 0, "organisation_id": contoso.id,
                  "value_key": f"{row['user_name']}@contoso.example"} for row in filler])
             connection.exec_driver_sql("ANALYZE")
-        sent = self.statements(store, lambda uow: uow.members.search(contoso.id, MemberQuery(filter=filter)))
+        sent = self.statements(store, lambda uow: uow.members.search(contoso.id, Query(filter=filter)))
 
         with store.engine.connect() as connection:
             if connection.dialect.name == "postgresql":
@@ -1682,7 +1682,7 @@ class SqlRepositoryContract(RepositoryContract):
         uow = store.storage.open(manager)
         with uow:
             uow.organisations.get(contoso.id)
-            uow.members.search(contoso.id, MemberQuery())
+            uow.members.search(contoso.id, Query())
 
         assert not manager.isDoomed()
         manager.commit()

@@ -14,7 +14,7 @@ from tests.support import token_of, SequentialIds
 from wiggledesk_scim.adapters.sqlalchemy import SqlAlchemyStorage, make_engine, migrate
 from wiggledesk_scim.domain.errors import UniquenessConflict
 from wiggledesk_scim.domain.model import ApiToken, Member, MemberFields, Organisation
-from wiggledesk_scim.domain.query import MemberQuery
+from wiggledesk_scim.domain.query import Query
 
 NOW = datetime(2026, 11, 23, 9, 14, 7, tzinfo=timezone.utc)
 
@@ -59,8 +59,8 @@ def read(storage, work):
 
 
 def user_names(storage, organisation) -> list[str]:
-    page = read(storage, lambda uow: uow.members.search(organisation.id, MemberQuery(count=1000)))
-    return [m.user_name for m in page.members]
+    page = read(storage, lambda uow: uow.members.search(organisation.id, Query(count=1000)))
+    return [m.user_name for m in page.resources]
 
 
 def test_the_journal_is_a_write_ahead_log_synced_on_every_commit(engine):

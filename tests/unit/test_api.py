@@ -10,7 +10,7 @@ import pytest
 
 from tests.unit.scim_requests import BASE, BASE_USERS, ENTERPRISE, FULL_USER, SEED_USER, patch_body, scim_request
 from wiggledesk_scim.domain import access
-from wiggledesk_scim.domain.scim.api import GROUPS_DETAIL, json_bytes
+from wiggledesk_scim.domain.scim.api import json_bytes
 from wiggledesk_scim.domain.scim.errors import ScimError
 
 ERROR_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:Error"
@@ -120,7 +120,8 @@ def test_an_admin_deprovisioned_by_entra_loses_their_token(scim, contoso, token_
     lambda scim, req: scim.service_provider_config(req),
     lambda scim, req: scim.list_schemas(req),
     lambda scim, req: scim.list_resource_types(req),
-    lambda scim, req: scim.groups(req),
+    lambda scim, req: scim.list_groups(req),
+    lambda scim, req: scim.get_group(req, "00000000-0000-4000-8000-000000000099"),
     lambda scim, req: scim.unsupported(req),
     lambda scim, req: scim.unknown_endpoint(req),
     lambda scim, req: scim.get_user(req, "00000000-0000-4000-8000-000000000099"),
@@ -407,24 +408,25 @@ def test_discovery_documents_name_the_base_used(scim, token_a, base):
     assert spc["meta"]["location"] == f"{base}/ServiceProviderConfig"
     assert spc["filter"] == {"supported": True, "maxResults": 200}
     types = scim.list_resource_types(scim_request(token_a, base=base)).body
-    assert types["totalResults"] == 1 and types["Resources"][0]["endpoint"] == "/Users"
+    assert types["totalResults"] == 2
+    assert [(t["id"], t["endpoint"], t["schema"]) for t in types["Resources"]] == [
+        ("User", "/Users", "urn:ietf:params:scim:schemas:core:2.0:User"),
+        ("Group", "/Groups", "urn:ietf:params:scim:schemas:core:2.0:Group")]
+    assert "schemaExtensions" not in types["Resources"][1]
     assert scim.get_resource_type(scim_request(token_a, base=base), "User").body["id"] == "User"
+    assert scim.get_resource_type(scim_request(token_a, base=base), "Group").body["endpoint"] == "/Groups"
     schemas = scim.list_schemas(scim_request(token_a, base=base)).body
-    assert [s["id"] for s in schemas["Resources"]] == ["urn:ietf:params:scim:schemas:core:2.0:User", ENTERPRISE]
+    assert [s["id"] for s in schemas["Resources"]] == [
+        "urn:ietf:params:scim:schemas:core:2.0:User", ENTERPRISE, "urn:ietf:params:scim:schemas:core:2.0:Group"]
     one = scim.get_schema(scim_request(token_a, base=base), ENTERPRISE).body
     assert one["meta"]["location"] == f"{base}/Schemas/{ENTERPRISE}"
 
 
 def test_unknown_resource_types_and_schemas_are_404(scim, token_a):
-    """Group is not a resource type here, and unknown schema URNs are not found."""
-    assert refused(lambda: scim.get_resource_type(scim_request(token_a), "Group")).status == 404
+    """A resource type we do not serve, and unknown schema URNs, are not found."""
+    error = refused(lambda: scim.get_resource_type(scim_request(token_a), "Widget"))
+    assert (error.status, error.detail) == (404, 'No resource type "Widget"; WiggleDesk serves User and Group')
     assert refused(lambda: scim.get_schema(scim_request(token_a), "urn:x")).status == 404
-
-
-def test_groups_are_404_with_advice(scim, token_a):
-    """Every call on /Groups says how to switch group provisioning off (§3)."""
-    error = refused(lambda: scim.groups(scim_request(token_a)))
-    assert (error.status, error.detail, error.scim_type) == (404, GROUPS_DETAIL, None)
 
 
 def test_bulk_is_501(scim, token_a):

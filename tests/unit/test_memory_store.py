@@ -14,7 +14,7 @@ from tests.support import START, FixedClock, SequentialIds
 from wiggledesk_scim.adapters.memory import InMemoryStore, InMemoryUnitOfWork, matches_filter
 from wiggledesk_scim.domain.errors import NotFound, UniquenessConflict, VersionMismatch
 from wiggledesk_scim.domain.model import ApiToken, Email, Member, MemberFields, Organisation, PhoneNumber
-from wiggledesk_scim.domain.query import (And, AnyValue, Compare, MemberQuery, Not, Operator, Or, Present)
+from wiggledesk_scim.domain.query import (And, AnyValue, Compare, Query, Not, Operator, Or, Present)
 from tests.support import Attribute, COLLECTIONS
 from wiggledesk_scim.domain.services import MemberService
 
@@ -49,7 +49,7 @@ def stored(uow: InMemoryUnitOfWork, *members: Member, organisations=(CONTOSO, FA
 
 
 def user_names(page) -> list[str]:
-    return [m.user_name for m in page.members]
+    return [m.user_name for m in page.resources]
 
 
 @pytest.fixture
@@ -109,7 +109,7 @@ def test_a_commit_does_not_carry_over_to_the_next_block(fresh):
         fresh.members.add(JSMITH)
 
     with fresh:
-        assert fresh.members.search(CONTOSO.id, MemberQuery()).members == (BJENSEN,)
+        assert fresh.members.search(CONTOSO.id, Query()).resources == (BJENSEN,)
 
 
 def test_a_nested_block_is_discarded_with_its_uncommitted_outer_block(fresh):
@@ -133,7 +133,7 @@ def test_an_uncommitted_nested_block_is_undone_alone(fresh):
         fresh.commit()
 
     with fresh:
-        assert fresh.members.search(CONTOSO.id, MemberQuery()).members == (BJENSEN,)
+        assert fresh.members.search(CONTOSO.id, Query()).resources == (BJENSEN,)
 
 
 def test_two_units_of_work_on_one_store_see_each_others_commits(fresh):
@@ -298,7 +298,7 @@ def test_another_organisations_member_is_invisible_to_get_and_find(fresh):
             fresh.members.get(FABRIKAM.id, BJENSEN.id)
         assert fresh.members.find(FABRIKAM.id, user_name="bjensen@contoso.example") is None
         assert fresh.members.find(FABRIKAM.id, external_id="bjensen") is None
-        assert fresh.members.search(FABRIKAM.id, MemberQuery()).total == 0
+        assert fresh.members.search(FABRIKAM.id, Query()).total == 0
 
 
 def test_find_by_username_ignores_case(fresh):
@@ -325,8 +325,8 @@ def test_search_orders_by_creation_and_counts_before_paging(fresh):
     stored(fresh, later, JSMITH, BJENSEN, same_time, organisations=())
 
     with fresh:
-        everyone = fresh.members.search(CONTOSO.id, MemberQuery())
-        second_page = fresh.members.search(CONTOSO.id, MemberQuery(start_index=3, count=2))
+        everyone = fresh.members.search(CONTOSO.id, Query())
+        second_page = fresh.members.search(CONTOSO.id, Query(start_index=3, count=2))
 
     assert user_names(everyone) == ["bjensen@contoso.example", "zoe@contoso.example", "jsmith@contoso.example",
                                     "aaron@contoso.example"]
@@ -344,7 +344,7 @@ def test_a_page_outside_the_matches_is_empty_but_still_counts_them(fresh, start_
     stored(fresh, BJENSEN, JSMITH, organisations=())
 
     with fresh:
-        page = fresh.members.search(CONTOSO.id, MemberQuery(start_index=start_index, count=count))
+        page = fresh.members.search(CONTOSO.id, Query(start_index=start_index, count=count))
 
     assert (page.total, user_names(page)) == (2, expected)
 
@@ -354,7 +354,7 @@ def test_search_applies_the_filter(fresh):
     stored(fresh, BJENSEN, JSMITH, organisations=())
 
     with fresh:
-        page = fresh.members.search(CONTOSO.id, MemberQuery(filter=eq(Attribute.EXTERNAL_ID, "bjensen")))
+        page = fresh.members.search(CONTOSO.id, Query(filter=eq(Attribute.EXTERNAL_ID, "bjensen")))
 
     assert (page.total, user_names(page)) == (1, ["bjensen@contoso.example"])
 
@@ -401,7 +401,7 @@ def test_remove_deletes_the_member_and_only_their_tokens(fresh):
         fresh.commit()
 
     with fresh:
-        assert fresh.members.search(CONTOSO.id, MemberQuery()).members == (JSMITH,)
+        assert fresh.members.search(CONTOSO.id, Query()).resources == (JSMITH,)
         assert [t.id for t in fresh.tokens.list_for_organisation(CONTOSO.id)] == ["t-jsmith"]
 
 
@@ -575,5 +575,5 @@ def test_concurrent_provisions_of_one_username_create_exactly_one_member(shared)
     created = [o for o in outcomes if isinstance(o, Member)]
     conflicts = [o for o in outcomes if isinstance(o, UniquenessConflict)]
     assert (len(created), len(conflicts)) == (1, THREADS - 1)
-    page = per_thread[0].query(CONTOSO.id, MemberQuery())
-    assert (page.total, page.members) == (1, tuple(created))
+    page = per_thread[0].query(CONTOSO.id, Query())
+    assert (page.total, page.resources) == (1, tuple(created))

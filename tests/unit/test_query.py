@@ -6,7 +6,7 @@ from datetime import datetime
 import pytest
 
 from tests.support import START, Attribute as A
-from wiggledesk_scim.domain.query import Compare, InvalidComparison, MemberQuery, Operator as O
+from wiggledesk_scim.domain.query import Compare, InvalidComparison, Query, Operator as O
 
 
 @pytest.mark.parametrize("build, detail", [
@@ -17,7 +17,7 @@ from wiggledesk_scim.domain.query import Compare, InvalidComparison, MemberQuery
     (lambda: Compare(A.CREATED, O.EQ, datetime(2026, 11, 23)), "meta.created must be compared with a "
                                                                 "timezone-aware date-time"),
     (lambda: Compare(A.TITLE, O.SW, None), "null can only be compared with eq or ne, not sw"),
-    (lambda: MemberQuery(sort_by=A.EMAIL_VALUE), "emails.value cannot be sorted by"),
+    (lambda: Query(sort_by=A.EMAIL_VALUE), "emails.value cannot be sorted by"),
 ], ids=["gt on a boolean", "co on a date-time", "a boolean for a string", "a string for a boolean",
         "a naive date-time", "sw null", "sorting by a sub-attribute"])
 def test_a_query_outside_the_model_cannot_be_built(build, detail):
@@ -31,4 +31,4 @@ def test_every_comparison_the_model_allows_is_built():
     """What the rules admit is built as given."""
     compare = Compare(A.CREATED, O.GE, START)
     assert (compare.attribute, compare.operator, compare.value) == (A.CREATED, O.GE, START)
-    assert MemberQuery(sort_by=A.USER_NAME).sort_by is A.USER_NAME
+    assert Query(sort_by=A.USER_NAME).sort_by is A.USER_NAME

@@ -13,7 +13,7 @@ from wiggledesk_scim.domain.errors import (AccessRefused, InvalidValue, NotFound
                                            VersionMismatch)
 from wiggledesk_scim.domain.model import Email, EnterpriseInfo, MemberFields, Name, PhoneNumber
 from wiggledesk_scim.adapters.memory import InMemoryMemberRepository, InMemoryUnitOfWork
-from wiggledesk_scim.domain.query import (Compare, MemberQuery, Operator)
+from wiggledesk_scim.domain.query import (Compare, Query, Operator)
 from tests.support import Attribute, COLLECTIONS
 from wiggledesk_scim.domain.services import UPDATE_ATTEMPTS, MemberService, onboard
 
@@ -41,7 +41,7 @@ def nick_name(value: str):
 
 
 def user_names(members: MemberService, organisation_id: str) -> list[str]:
-    return [m.user_name for m in members.query(organisation_id, MemberQuery()).members]
+    return [m.user_name for m in members.query(organisation_id, Query()).resources]
 
 
 # -- provision ----------------------------------------------------------------------------------------------
@@ -181,7 +181,7 @@ def test_another_organisations_member_is_not_found(members, contoso, fabrikam):
 def test_query_sees_only_the_organisations_own_members(members, contoso, fabrikam):
     """Queries are confined to one organisation: a userName matching in Contoso matches nothing in Fabrikam."""
     members.provision(contoso.organisation.id, bjensen())
-    by_user_name = MemberQuery(filter=Compare(Attribute.USER_NAME, Operator.EQ, "bjensen@contoso.example"))
+    by_user_name = Query(filter=Compare(Attribute.USER_NAME, Operator.EQ, "bjensen@contoso.example"))
 
     assert user_names(members, contoso.organisation.id) == ["ada@contoso.example", "bjensen@contoso.example"]
     assert user_names(members, fabrikam.organisation.id) == ["grace@fabrikam.example"]
@@ -195,10 +195,10 @@ def test_query_counts_every_match_before_paging(members, contoso, clock):
         clock.advance()
         members.provision(contoso.organisation.id, MemberFields(user_name=f"{name}@contoso.example"))
 
-    page = members.query(contoso.organisation.id, MemberQuery(start_index=2, count=2))
+    page = members.query(contoso.organisation.id, Query(start_index=2, count=2))
 
     assert page.total == 4
-    assert [m.user_name for m in page.members] == ["bjensen@contoso.example", "jsmith@contoso.example"]
+    assert [m.user_name for m in page.resources] == ["bjensen@contoso.example", "jsmith@contoso.example"]
 
 
 # -- update --------------------------------------------------------------------------------------------------

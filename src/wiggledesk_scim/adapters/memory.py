@@ -10,14 +10,17 @@ import copy
 import threading
 from dataclasses import replace
 from datetime import datetime
-from typing import Callable
+from typing import Callable, Iterable, Iterator, Sequence, TypeVar
 
 from ..domain.activity import Activity
-from ..domain.errors import NotFound, UniquenessConflict, VersionMismatch
-from ..domain.model import ApiToken, Member, Organisation, TokenGrant, case_key
-from ..domain.ports import ActivityTrail, ApiTokenRepository, MemberRepository, OrganisationRepository, UnitOfWork
-from ..domain.query import STRING, And, AnyValue, Compare, Filter, MemberQuery, Not, Operator, Or, Page, Path, Present
-from ..domain.registry import USER, Leaf, ResourceType
+from ..domain.errors import InvalidValue, NotFound, UniquenessConflict, VersionMismatch
+from ..domain.model import ApiToken, Member, Organisation, Reference, Team, TokenGrant, case_key
+from ..domain.ports import (ActivityTrail, ApiTokenRepository, MemberRepository, OrganisationRepository,
+                            TeamRepository, UnitOfWork)
+from ..domain.query import STRING, And, AnyValue, Compare, Filter, Not, Operator, Or, Page, Path, Present, Query
+from ..domain.registry import GROUP, USER, Leaf, ResourceType
+
+T = TypeVar("T")
 
 
 class InMemoryStore:
@@ -28,17 +31,23 @@ class InMemoryStore:
         self.organisations: dict[str, Organisation] = {}
         self.members: dict[str, Member] = {}
         self.tokens: dict[str, ApiToken] = {}
+        self.teams: dict[str, Team] = {}
+        #: Each team's members' ids. A team's set is never changed in place (a change builds a new one), so
+        #: copying the dict is a snapshot of every membership.
+        self.memberships: dict[str, frozenset[str]] = {}
         #: The activity trail, oldest first. Only ever appended to in place: pruning builds a new list,
         #: so a snapshot is the list and its length, however long the trail.
         self.activity: list[Activity] = []
 
     def snapshot(self) -> tuple:
         # The values are immutable, so copying the dicts is a full snapshot.
-        return dict(self.organisations), dict(self.members), dict(self.tokens), (self.activity, len(self.activity))
+        return (dict(self.organisations), dict(self.members), dict(self.tokens), dict(self.teams),
+                dict(self.memberships), (self.activity, len(self.activity)))
 
     def restore(self, snapshot: tuple) -> None:
-        organisations, members, tokens, (activity, length) = snapshot
-        self.organisations, self.members, self.tokens = (copy.copy(part) for part in (organisations, members, tokens))
+        *parts, (activity, length) = snapshot
+        (self.organisations, self.members, self.tokens, self.teams,
+         self.memberships) = (copy.copy(part) for part in parts)
         del activity[length:]
         self.activity = activity
 
@@ -102,12 +111,12 @@ class InMemoryMemberRepository(MemberRepository):
                 return member
         return None
 
-    def search(self, organisation_id: str, query: MemberQuery) -> Page:
+    def search(self, organisation_id: str, query: Query) -> Page:
         matches = ordered([m for m in self._members_of(organisation_id)
                            if query.filter is None or matches_filter(m, query.filter)], query)
         start = max(query.start_index, 1)
         page = matches[start - 1:start - 1 + max(query.count, 0)]
-        return Page(total=len(matches), members=tuple(page), start_index=start)
+        return Page(total=len(matches), resources=tuple(page), start_index=start)
 
     def update(self, member: Member, *, expected_version: int, changes: tuple[Leaf, ...] | None = None) -> None:
         stored = self.get(member.organisation_id, member.id)
@@ -121,11 +130,143 @@ class InMemoryMemberRepository(MemberRepository):
         if expected_version is not None and stored.version != expected_version:
             raise VersionMismatch(f"Member {member_id} has changed since version {expected_version}")
         del self.store.members[member_id]
+        # As the SQL stores' foreign keys do, whatever the caller did first (``TeamRepository.leave_all``).
+        for team_id, member_ids in list(self.store.memberships.items()):
+            if member_id in member_ids:
+                self.store.memberships[team_id] = member_ids - {member_id}
         for token_id in [t.id for t in self.store.tokens.values() if t.admin_id == member_id]:
             del self.store.tokens[token_id]
 
     def count(self, organisation_id: str) -> int:
         return len(self._members_of(organisation_id))
+
+    def existing(self, organisation_id: str, member_ids: Sequence[str]) -> frozenset[str]:
+        members = self.store.members
+        return frozenset(member_id for member_id in member_ids
+                         if member_id in members and members[member_id].organisation_id == organisation_id)
+
+
+class _WithMembers:
+    """A team as a filter reads it: the team's own attributes, and its members as ``members`` (the
+    collection kept apart, ``registry.ResourceType.collections``), looked up only if a filter asks."""
+
+    __slots__ = ("team", "_member_ids")
+
+    def __init__(self, team: Team, member_ids: frozenset[str]):
+        self.team = team
+        self._member_ids = member_ids
+
+    @property
+    def members(self) -> tuple[Reference, ...]:
+        return tuple(Reference(member_id) for member_id in sorted(self._member_ids))
+
+    def __getattr__(self, name: str):
+        return getattr(self.team, name)
+
+
+class InMemoryTeamRepository(TeamRepository):
+    def __init__(self, store: InMemoryStore, groups: ResourceType = GROUP):
+        self.store = store
+        self.groups = groups
+
+    def _teams_of(self, organisation_id: str) -> list[Team]:
+        return [t for t in self.store.teams.values() if t.organisation_id == organisation_id]
+
+    def _check_unique(self, team: Team) -> None:
+        for path in self.groups.unique:
+            key = _comparable(path, path.read(team))
+            if key is None:
+                continue
+            for other in self._teams_of(team.organisation_id):
+                if other.id != team.id and _comparable(path, path.read(other)) == key:
+                    raise UniquenessConflict(path.path, path.read(team))
+
+    def add(self, team: Team) -> None:
+        self._check_unique(team)
+        self.store.teams[team.id] = team
+        self.store.memberships[team.id] = frozenset()
+
+    def get(self, organisation_id: str, team_id: str) -> Team:
+        team = self.store.teams.get(team_id) if isinstance(team_id, str) else None
+        if team is None or team.organisation_id != organisation_id:
+            raise NotFound(f"No team with id {team_id} in this organisation")
+        return team
+
+    def search(self, organisation_id: str, query: Query) -> Page:
+        candidates = [_WithMembers(team, self.store.memberships[team.id]) for team in self._teams_of(organisation_id)]
+        matches = ordered([t for t in candidates if query.filter is None or matches_filter(t, query.filter)], query)
+        start = max(query.start_index, 1)
+        page = matches[start - 1:start - 1 + max(query.count, 0)]
+        return Page(total=len(matches), resources=tuple(t.team for t in page), start_index=start)
+
+    def update(self, team: Team, *, expected_version: int, changes: tuple[Leaf, ...] | None = None) -> None:
+        stored = self.get(team.organisation_id, team.id)
+        if stored.version != expected_version:
+            raise VersionMismatch(f"Team {team.id} has changed since version {expected_version}")
+        self._check_unique(team)
+        self.store.teams[team.id] = team
+
+    def remove(self, organisation_id: str, team_id: str, *, expected_version: int | None = None) -> None:
+        stored = self.get(organisation_id, team_id)
+        if expected_version is not None and stored.version != expected_version:
+            raise VersionMismatch(f"Team {team_id} has changed since version {expected_version}")
+        del self.store.teams[team_id]
+        del self.store.memberships[team_id]
+
+    def add_members(self, organisation_id: str, team_id: str, member_ids: Sequence[str]) -> int:
+        self.get(organisation_id, team_id)
+        current = self.store.memberships[team_id]
+        new = frozenset(member_ids) - current
+        members = self.store.members
+        gone = [m for m in new if m not in members or members[m].organisation_id != organisation_id]
+        if gone:
+            raise InvalidValue(f"members: {gone[0]} is not a User of this organisation")
+        self.store.memberships[team_id] = current | new
+        return len(new)
+
+    def remove_members(self, organisation_id: str, team_id: str, member_ids: Sequence[str]) -> int:
+        self.get(organisation_id, team_id)
+        current = self.store.memberships[team_id]
+        leaving = current & frozenset(member_ids)
+        self.store.memberships[team_id] = current - leaving
+        return len(leaving)
+
+    def remove_all_members(self, organisation_id: str, team_id: str) -> int:
+        self.get(organisation_id, team_id)
+        count = len(self.store.memberships[team_id])
+        self.store.memberships[team_id] = frozenset()
+        return count
+
+    def _references(self, team_id: str) -> tuple[Reference, ...]:
+        members = self.store.members
+        return tuple(Reference(member_id, members[member_id].fields.display_name or members[member_id].user_name)
+                     for member_id in sorted(self.store.memberships.get(team_id, ())))
+
+    def members(self, organisation_id: str, team_id: str, read: Callable[[Iterator[Reference]], T]) -> T:
+        self.get(organisation_id, team_id)
+        return read(iter(self._references(team_id)))
+
+    def teams_of(self, organisation_id: str, member_ids: Sequence[str]) -> dict[str, tuple[Reference, ...]]:
+        wanted = frozenset(member_ids)
+        found: dict[str, list[Reference]] = {}
+        for team in sorted(self._teams_of(organisation_id), key=lambda t: t.id):
+            for member_id in self.store.memberships[team.id] & wanted:
+                found.setdefault(member_id, []).append(Reference(team.id, team.display_name))
+        return {member_id: tuple(teams) for member_id, teams in found.items()}
+
+    def member_counts(self, organisation_id: str, team_ids: Iterable[str]) -> dict[str, int]:
+        return {team_id: len(self.store.memberships[team_id]) for team_id in team_ids
+                if team_id in self.store.teams and self.store.teams[team_id].organisation_id == organisation_id}
+
+    def leave_all(self, organisation_id: str, member_id: str, at: datetime) -> int:
+        left = 0
+        for team in self._teams_of(organisation_id):
+            member_ids = self.store.memberships[team.id]
+            if member_id in member_ids:
+                self.store.memberships[team.id] = member_ids - {member_id}
+                self.store.teams[team.id] = team.touched(at)
+                left += 1
+        return left
 
 
 class InMemoryApiTokenRepository(ApiTokenRepository):
@@ -210,10 +351,11 @@ class InMemoryActivityTrail(ActivityTrail):
 class InMemoryUnitOfWork(UnitOfWork):
     """Holds the store's lock for the block; restores the snapshot on exit unless committed."""
 
-    def __init__(self, store: InMemoryStore, users: ResourceType = USER):
+    def __init__(self, store: InMemoryStore, users: ResourceType = USER, groups: ResourceType = GROUP):
         self.store = store
         self.organisations = InMemoryOrganisationRepository(store)
         self.members = InMemoryMemberRepository(store, users)
+        self.teams = InMemoryTeamRepository(store, groups)
         self.tokens = InMemoryApiTokenRepository(store)
         self.activity = InMemoryActivityTrail(store, self)
         self._snapshots: list[tuple] = []
@@ -310,7 +452,7 @@ def matches_filter(member: Member, node: Filter, entry=None, collection=None) ->
     return any(_holds(member, node, e) for e in values_of.entries(member))
 
 
-def ordered(members: list[Member], query: MemberQuery) -> list[Member]:
+def ordered(members: list[Member], query: Query) -> list[Member]:
     """``members`` in the query's order: ``sort_by`` (unassigned last when ascending), then created, id."""
     result = sorted(members, key=lambda m: (m.created, m.id))
     if query.sort_by is not None:

@@ -25,8 +25,17 @@ RESTORE = "restore"
 DELETE = "delete"
 REFUSED = "refused"
 
-#: Every event the trail records, in the order a member's life meets them.
-EVENTS = (CREATE, REPLACE, UPDATE, DEPROVISION, RESTORE, DELETE, REFUSED)
+#: A team's events (WiggleDesk teams are SCIM Groups): created, renamed, its other content or its
+#: membership changed by a PATCH, replaced by a PUT, deleted.
+TEAM_CREATE = "team_create"
+TEAM_RENAME = "team_rename"
+TEAM_UPDATE = "team_update"
+TEAM_REPLACE = "team_replace"
+TEAM_DELETE = "team_delete"
+
+#: Every event the trail records: a member's in the order their life meets them, then a team's.
+EVENTS = (CREATE, REPLACE, UPDATE, DEPROVISION, RESTORE, DELETE, REFUSED,
+          TEAM_CREATE, TEAM_RENAME, TEAM_UPDATE, TEAM_REPLACE, TEAM_DELETE)
 
 
 @dataclass(frozen=True)
@@ -34,7 +43,10 @@ class Activity:
     """One record of the trail. ``attributes``: the SCIM names of the attributes the change set or
     changed (empty for a delete or a refusal). ``status``/``scim_type``: a refusal's HTTP status and
     RFC 7644 scimType (None when the error has none). ``token_id``/``request_id``: the token the
-    request came with and its X-Request-Id (None for a change made outside a SCIM request)."""
+    request came with and its X-Request-Id (None for a change made outside a SCIM request).
+    ``team_id``: the team a team's event (or a refused request on /Groups) is about; ``added`` and
+    ``removed``: how many members a team's change added and took out (None when it changed no
+    membership): counts, never who."""
 
     at: datetime
     organisation_id: str
@@ -45,6 +57,9 @@ class Activity:
     request_id: str | None = None
     status: int | None = None
     scim_type: str | None = None
+    team_id: str | None = None
+    added: int | None = None
+    removed: int | None = None
 
 
 @dataclass(frozen=True)

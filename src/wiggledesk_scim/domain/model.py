@@ -171,6 +171,55 @@ class Member:
 
 
 @dataclass(frozen=True)
+class TeamFields:
+    """Everything an identity provider may write about a team but its members: the content of a SCIM Group.
+    Its members are not part of it: a team may have 100,000 of them, kept apart (``TeamRepository``)."""
+
+    display_name: str
+    external_id: str | None = None
+    #: As ``MemberFields.extra``: attributes of schemas declared without a model class of their own.
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Team:
+    """A WiggleDesk team: a named set of one organisation's members, who sit together and plan team days.
+
+    ``version`` is SCIM's ``meta.version``, as for members; it grows by one with every change of content
+    and every change of membership (the team's representation lists its members)."""
+
+    id: str
+    organisation_id: str
+    fields: TeamFields
+    created: datetime
+    last_modified: datetime
+    version: int = 1
+
+    @property
+    def display_name(self) -> str:
+        return self.fields.display_name
+
+    def with_fields(self, fields: TeamFields, now: datetime) -> Team:
+        """This team holding ``fields``; unchanged (same version) when the content is the same."""
+        if fields == self.fields:
+            return self
+        return replace(self, fields=fields, last_modified=now, version=self.version + 1)
+
+    def touched(self, now: datetime) -> Team:
+        """This team once its membership changed: a new version."""
+        return replace(self, last_modified=now, version=self.version + 1)
+
+
+@dataclass(frozen=True, slots=True)
+class Reference:
+    """One resource as another lists it: a team's member, or a member's team. ``value`` is its id,
+    ``display`` the name shown for it (a member's displayName, else userName; a team's displayName)."""
+
+    value: str
+    display: str | None = None
+
+
+@dataclass(frozen=True)
 class ApiToken:
     """A bearer token as stored: only the SHA-256 digest of the secret, never the secret itself."""
 

@@ -15,7 +15,7 @@ from .activity import Activity
 from .errors import InvalidValue, NotFound
 from .model import ApiToken, Member, Organisation
 from .ports import Clock, TokenAuthority, UnitOfWork
-from .query import Compare, MemberQuery, Operator
+from .query import Compare, Query, Operator
 from .registry import USER
 
 #: The windows the provisioning health shows.
@@ -87,7 +87,7 @@ class Operations:
             return self._overview(organisation, last_day, last_week)
 
     def _overview(self, organisation: Organisation, last_day, last_week) -> OrganisationOverview:
-        active = MemberQuery(filter=Compare(USER.path("active"), Operator.EQ, True), count=0)
+        active = Query(filter=Compare(USER.path("active"), Operator.EQ, True), count=0)
         return OrganisationOverview(
             organisation=organisation,
             members=self.uow.members.count(organisation.id),
@@ -102,8 +102,8 @@ class Operations:
             member = self.uow.members.find(organisation_id, user_name=email)
             if member is not None:
                 return member
-            by_email = MemberQuery(filter=Compare(USER.path("emails.value"), Operator.EQ, email), count=2)
-            found = self.uow.members.search(organisation_id, by_email).members
+            by_email = Query(filter=Compare(USER.path("emails.value"), Operator.EQ, email), count=2)
+            found = self.uow.members.search(organisation_id, by_email).resources
         if len(found) > 1:
             raise InvalidValue(f"Several members have the e-mail address {email}; use their userName")
         if not found:

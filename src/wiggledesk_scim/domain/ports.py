@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from datetime import datetime
+from typing import Callable, Iterable, Iterator, Sequence, TypeVar
 
 from .activity import Activity
-from .model import ApiToken, Member, Organisation, Principal, TokenGrant
-from .query import MemberQuery, Page
+from .model import ApiToken, Member, Organisation, Principal, Reference, Team, TokenGrant
+from .query import Page, Query
 from .registry import Leaf
 
 
@@ -60,9 +61,9 @@ class MemberRepository(ABC):
         """
 
     @abstractmethod
-    def search(self, organisation_id: str, query: MemberQuery) -> Page:
+    def search(self, organisation_id: str, query: Query) -> Page:
         """The page of members matching ``query.filter``, in the query's order (``sort_by``, then always
-        creation time and id; see ``MemberQuery``).
+        creation time and id; see ``Query``).
 
         ``Page.total`` counts every match before paging (RFC 7644 §3.4.2.4); paging happens in the
         store, never after it.
@@ -86,6 +87,81 @@ class MemberRepository(ABC):
     @abstractmethod
     def count(self, organisation_id: str) -> int:
         """How many members the organisation has."""
+
+    @abstractmethod
+    def existing(self, organisation_id: str, member_ids: Sequence[str]) -> frozenset[str]:
+        """Which of ``member_ids`` are members of the organisation (one indexed read, whatever the ids)."""
+
+
+T = TypeVar("T")
+
+
+class TeamRepository(ABC):
+    """Teams, always within one organisation, as members are; and their memberships, one stored row per
+    member and team, so that every membership operation costs in proportion to the members it names,
+    never to the team's size.
+
+    displayName is unique within an organisation ignoring case, externalId exactly, enforced by the store.
+    Memberships hold only members of the team's organisation: the callers check the ids they add
+    (``MemberRepository.existing``), and a store that can also refuses one to a member deleted meanwhile.
+    A membership change does not change the team's version by itself: the caller stores the ``touched``
+    team with ``update(..., changes=())``.
+    """
+
+    @abstractmethod
+    def add(self, team: Team) -> None:
+        """Store a new team, without members; raises ``UniquenessConflict`` naming the attribute taken."""
+
+    @abstractmethod
+    def get(self, organisation_id: str, team_id: str) -> Team:
+        """The team; raises ``NotFound`` (also for another organisation's team or a malformed id)."""
+
+    @abstractmethod
+    def search(self, organisation_id: str, query: Query) -> Page:
+        """The page of teams matching ``query`` (as ``MemberRepository.search``; ``members.value`` filters
+        by membership)."""
+
+    @abstractmethod
+    def update(self, team: Team, *, expected_version: int, changes: tuple[Leaf, ...] | None = None) -> None:
+        """Store ``team`` if its stored version is still ``expected_version`` (as ``MemberRepository.update``;
+        ``changes=()`` for a new version of a team whose content did not change)."""
+
+    @abstractmethod
+    def remove(self, organisation_id: str, team_id: str, *, expected_version: int | None = None) -> None:
+        """Delete the team and its memberships (never its members); raises ``NotFound``, ``VersionMismatch``."""
+
+    @abstractmethod
+    def add_members(self, organisation_id: str, team_id: str, member_ids: Sequence[str]) -> int:
+        """Make the members (of the organisation, checked by the caller) members of the team; how many were
+        not already. Raises ``InvalidValue`` if one of them was deleted meanwhile."""
+
+    @abstractmethod
+    def remove_members(self, organisation_id: str, team_id: str, member_ids: Sequence[str]) -> int:
+        """Take them out of the team; how many were in it (an id that was not is no error)."""
+
+    @abstractmethod
+    def remove_all_members(self, organisation_id: str, team_id: str) -> int:
+        """Empty the team; how many members it had."""
+
+    @abstractmethod
+    def members(self, organisation_id: str, team_id: str, read: Callable[[Iterator[Reference]], T]) -> T:
+        """``read`` applied to the team's members in order of id, each with the name shown for them (their
+        displayName, else their userName). ``read`` runs while the store reads, so a store may hand it the
+        members in batches as they come, and a 100,000-member team is never a list in memory."""
+
+    @abstractmethod
+    def teams_of(self, organisation_id: str, member_ids: Sequence[str]) -> dict[str, tuple[Reference, ...]]:
+        """For each of the members in a team, their teams (id and displayName), ordered by team id; one
+        read for all of them."""
+
+    @abstractmethod
+    def member_counts(self, organisation_id: str, team_ids: Iterable[str]) -> dict[str, int]:
+        """How many members each of the teams has (one read)."""
+
+    @abstractmethod
+    def leave_all(self, organisation_id: str, member_id: str, at: datetime) -> int:
+        """The member is leaving for good: take them out of every team, each team ``touched`` at ``at``;
+        how many teams. One statement's worth of work per table, however many teams."""
 
 
 class ApiTokenRepository(ABC):
@@ -156,6 +232,7 @@ class UnitOfWork(ABC):
 
     organisations: OrganisationRepository
     members: MemberRepository
+    teams: TeamRepository
     tokens: ApiTokenRepository
     activity: ActivityTrail
 

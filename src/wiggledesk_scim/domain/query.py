@@ -22,10 +22,9 @@ from datetime import datetime
 from enum import Enum
 from typing import Union
 
-from .model import Member
 from .registry.declaration import BOOLEAN, DATETIME, STRING, Collection, Path
 
-__all__ = ["And", "AnyValue", "BOOLEAN", "Compare", "DATETIME", "Filter", "InvalidComparison", "MemberQuery",
+__all__ = ["And", "AnyValue", "BOOLEAN", "Compare", "DATETIME", "Filter", "InvalidComparison", "Query",
            "Not", "OPERATORS_BY_TYPE", "Operator", "Or", "Page", "Path", "Present", "STRING"]
 
 
@@ -125,7 +124,7 @@ Filter = Union[Compare, Present, And, Or, Not, AnyValue]
 
 
 @dataclass(frozen=True)
-class MemberQuery:
+class Query:
     """A filter (None: every member), an order and a page of it.
 
     Ordered by ``sort_by`` (compared as filters compare it; unassigned values last when ascending,
@@ -149,5 +148,5 @@ class Page:
     """One page of a query's matches; ``total`` counts all matches, not just this page."""
 
     total: int
-    members: tuple[Member, ...]
+    resources: tuple
     start_index: int = 1

@@ -14,7 +14,7 @@ from .activity import CREATE, DELETE, REFUSED, REPLACE, UPDATE, Activity, Source
 from .errors import InvalidValue, NotFound, VersionMismatch
 from .model import Email, Member, MemberFields, Organisation, unstorable_reason
 from .ports import Clock, IdGenerator, TokenAuthority, UnitOfWork
-from .query import MemberQuery, Page
+from .query import Query, Page
 from .registry import USER, ResourceType
 
 Edit = Callable[[MemberFields], MemberFields]
@@ -59,7 +59,7 @@ class MemberService:
         with self.uow:
             return self.uow.members.get(organisation_id, member_id)
 
-    def query(self, organisation_id: str, query: MemberQuery) -> Page:
+    def query(self, organisation_id: str, query: Query) -> Page:
         with self.uow:
             return self.uow.members.search(organisation_id, query)
 
@@ -114,23 +114,28 @@ class MemberService:
         return self.update(organisation_id, member_id, lambda fields: replace(fields, active=True))
 
     def delete(self, organisation_id: str, member_id: str, *, expected_version: int | None = None) -> None:
-        """Hard delete: the member is gone, and their userName and externalId are free again."""
+        """Hard delete: the member is gone, out of every team, and their userName and externalId are free
+        again."""
         with self.uow:
+            now = self.clock.now()
+            # If the remove then refuses (gone, or at another version), the unit's work is discarded whole.
+            self.uow.teams.leave_all(organisation_id, member_id, now)
             self.uow.members.remove(organisation_id, member_id, expected_version=expected_version)
-            self.uow.activity.record(Activity(at=self.clock.now(), organisation_id=organisation_id, event=DELETE,
+            self.uow.activity.record(Activity(at=now, organisation_id=organisation_id, event=DELETE,
                                               member_id=member_id, token_id=self.source.token_id,
                                               request_id=self.source.request_id))
             self.uow.commit()
 
-    def refused(self, organisation_id: str, status: int, scim_type: str | None, member_id: str | None = None) -> None:
+    def refused(self, organisation_id: str, status: int, scim_type: str | None, member_id: str | None = None,
+                team_id: str | None = None) -> None:
         """Record that a request of the organisation was refused. Apart from the request's transaction,
-        which rolls back: the refusal stays in the trail. ``member_id``, from the request's path, is kept
-        only if it could be an id (at most ``MAX_MEMBER_ID`` printable characters)."""
-        if member_id is not None and not (len(member_id) <= MAX_MEMBER_ID and member_id.isprintable()):
-            member_id = None
+        which rolls back: the refusal stays in the trail. ``member_id`` or ``team_id``, from the request's
+        path, is kept only if it could be an id (at most ``MAX_MEMBER_ID`` printable characters)."""
+        member_id, team_id = (_plausible(member_id), _plausible(team_id))
         self.uow.activity.record_apart(Activity(
             at=self.clock.now(), organisation_id=organisation_id, event=REFUSED, member_id=member_id,
-            token_id=self.source.token_id, request_id=self.source.request_id, status=status, scim_type=scim_type))
+            team_id=team_id, token_id=self.source.token_id, request_id=self.source.request_id, status=status,
+            scim_type=scim_type))
 
     def _record(self, event: str, member: Member, attributes: tuple[str, ...]) -> None:
         self.uow.activity.record(Activity(at=member.last_modified, organisation_id=member.organisation_id,
@@ -150,6 +155,13 @@ class MemberService:
                 self.uow.members.get(organisation_id, manager_id)
             except NotFound:
                 raise InvalidValue(f"manager {manager_id} is not a member of this organisation") from None
+
+
+def _plausible(resource_id: str | None) -> str | None:
+    """``resource_id`` if it could be one of our ids (at most ``MAX_MEMBER_ID`` printable characters)."""
+    if resource_id is not None and len(resource_id) <= MAX_MEMBER_ID and resource_id.isprintable():
+        return resource_id
+    return None
 
 
 @dataclass(frozen=True)

@@ -29,9 +29,11 @@ _ROUTES = (
     ("/ResourceTypes/{name}", "resource_type", {"GET": "get_resource_type", None: "read_only"}, "name"),
     ("/Schemas", "schemas", {"GET": "list_schemas", None: "read_only"}, None),
     ("/Schemas/{urn}", "schema", {"GET": "get_schema", None: "read_only"}, "urn"),
-    # Groups are not offered; every method gets ENTRA.md §3's 404 telling the admin what to switch off.
-    ("/Groups", "groups", {None: "groups"}, None),
-    ("/Groups/{rest:.+}", "groups_member", {None: "groups"}, None),
+    # Teams (ENTRA.md §14).
+    ("/Groups", "groups", {"GET": "list_groups", "POST": "create_group"}, None),
+    ("/Groups/.search", "groups_search", {"POST": "search_groups"}, None),
+    ("/Groups/{id}", "group", {"GET": "get_group", "PUT": "replace_group", "PATCH": "patch_group",
+                               "DELETE": "delete_group"}, "id"),
     # RFC 7644 endpoints we do not offer: 501, as the ServiceProviderConfig announces.
     ("/Bulk", "bulk", {None: "unsupported"}, None),
     ("/Me", "me", {None: "unsupported"}, None),

@@ -22,6 +22,7 @@ from ..domain.ports import Clock, IdGenerator, UnitOfWork
 from ..domain.scim.api import ScimApi
 from ..domain.operations import Operations
 from ..domain.services import MemberService, Onboarding, onboard
+from ..domain.teams import TeamService
 
 STORAGE_KEY = "wiggledesk.storage"
 URL_KEY = "sqlalchemy.url"
@@ -319,7 +320,8 @@ class Container:
 
     def api(self, uow: UnitOfWork) -> ScimApi:
         return ScimApi(MemberService(uow, self.clock, self.ids), self.authority(uow),
-                       max_results=self.settings.max_results, fair_use=self.fair_use)
+                       max_results=self.settings.max_results, fair_use=self.fair_use,
+                       teams=TeamService(uow, self.clock, self.ids))
 
     def authority(self, uow: UnitOfWork) -> StoredTokenAuthority:
         return StoredTokenAuthority(uow, self.clock, self.ids, self.accepted_tokens)

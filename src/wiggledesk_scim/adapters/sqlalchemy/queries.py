@@ -21,7 +21,7 @@ columns (``model.case_key``, computed in Python) unless case-exact, and by code 
 it"; inside ``AnyValue`` it is a condition on that one row instead.
 
 Which column answers for which attribute is ``mapping.py``'s (derived from the registry). Whether a
-comparison is one the model allows is the model's own business: ``query.Compare`` and ``MemberQuery``
+comparison is one the model allows is the model's own business: ``query.Compare`` and ``Query``
 refuse, when built, an operator the attribute's type does not admit, a value of the wrong type or a
 sort by a sub-attribute, so nothing here checks again.
 """
@@ -36,7 +36,7 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
 
 from ...domain.model import UNSTORABLE, case_key
-from ...domain.query import BOOLEAN, STRING, And, AnyValue, Compare, Filter, MemberQuery, Not, Operator, Or, Path, Present
+from ...domain.query import BOOLEAN, STRING, And, AnyValue, Compare, Filter, Query, Not, Operator, Or, Path, Present
 from .mapping import filter_column, search_table
 from .tables import members
 
@@ -159,7 +159,7 @@ def _text_test(operator: Operator, value: str, values: list[Any]) -> tuple:
     return ("text_" + operator.value, _parameter(values, value))
 
 
-def order_plan(query: MemberQuery) -> tuple:
+def order_plan(query: Query) -> tuple:
     """The ORDER BY part of a search's shape: ``(sort attribute or None, descending)``."""
     attribute = query.sort_by
     return (attribute, bool(query.descending) if attribute is not None else False)

@@ -29,7 +29,7 @@ from ...domain.activity import Activity
 from ...domain.errors import NotFound, UniquenessConflict, VersionMismatch
 from ...domain.model import UNSTORABLE, ApiToken, Member, Organisation, TokenGrant, case_key
 from ...domain.ports import ActivityTrail, ApiTokenRepository, MemberRepository, OrganisationRepository
-from ...domain.query import MemberQuery, Page
+from ...domain.query import Query, Page
 from ...domain.registry import Leaf
 from .mapping import USERS
 from .prepared import Database, Prepared
@@ -225,14 +225,14 @@ class SqlAlchemyMemberRepository(_Repository, MemberRepository):
                 return USERS.member(row)
         return None
 
-    def search(self, organisation_id: str, query: MemberQuery) -> Page:
+    def search(self, organisation_id: str, query: Query) -> Page:
         start = max(query.start_index, 1)
         # Planned before anything runs, so a query the model does not allow fails without SQL.
         values: list[Any] = []
         filter_plan = None if query.filter is None else plan(query.filter, values)
         order = order_plan(query)
         if not _plausible_id(organisation_id):
-            return Page(total=0, members=(), start_index=start)
+            return Page(total=0, resources=(), start_index=start)
         page, count_all = _search(self.dialect, filter_plan, order)
         parameters = {f"p{index}": value for index, value in enumerate(values)}
         parameters[ORGANISATION] = organisation_id
@@ -246,7 +246,7 @@ class SqlAlchemyMemberRepository(_Repository, MemberRepository):
             total = start - 1 + len(rows)
         else:
             total = self.db.scalar(count_all, parameters)
-        return Page(total=total, members=tuple(USERS.member(row) for row in rows), start_index=start)
+        return Page(total=total, resources=tuple(USERS.member(row) for row in rows), start_index=start)
 
     def update(self, member: Member, *, expected_version: int, changes: tuple[Leaf, ...] | None = None) -> None:
         if not (_plausible_id(member.organisation_id) and _plausible_id(member.id)):

@@ -82,6 +82,11 @@ class Attribute:
     manager's displayName, or a ``$ref`` built from ``value``). ``model``: a complex attribute's value class.
     ``stored_as``: a complex attribute stored as just that sub-attribute's value. ``bare_value``: a plain
     value sent where the complex one belongs means its ``value`` (Entra's manager, ENTRA.md §9.6).
+    ``apart``: a multi-valued attribute kept apart from the model, one stored row per value, because it
+    may hold far more values than a resource should carry (a team's members, a member's teams): no
+    ``field``; its values are written and read through their own repository methods, and filters reach
+    them through the resource's ``collections`` all the same. ``max_values``: the most values one request
+    may give it.
     """
 
     name: str
@@ -104,8 +109,14 @@ class Attribute:
     model: type | None = None
     stored_as: str | None = None
     bare_value: bool = False
+    apart: bool = False
+    max_values: int = MAX_VALUES
 
     def __post_init__(self) -> None:
+        if self.apart:
+            if not (self.type == COMPLEX and self.multi_valued):
+                raise ValueError(f"{self.name}: only a multi-valued complex attribute can be kept apart")
+            object.__setattr__(self, "field", None)
         if self.field == _DERIVED:
             object.__setattr__(self, "field", snake(self.name.lstrip("$")))
         if self.type not in DECLARABLE_TYPES:
@@ -193,9 +204,14 @@ class Collection:
 
     name: str                         # "emails"
     attribute: Attribute
-    #: The model path of its tuple of values, from the resource (``("fields", "emails")``).
+    #: The model path of its tuple of values, from the resource (``("fields", "emails")``); for one kept
+    #: apart, the name under which the value being filtered carries them (``("members",)``).
     model_path: tuple[str, ...]
     entries: Callable[[Any], tuple]
+
+    @property
+    def apart(self) -> bool:
+        return self.attribute.apart
 
     def __repr__(self) -> str:
         return f"Collection({self.name})"
@@ -248,6 +264,11 @@ class Leaf:
         return f"Leaf({self.name})"
 
 
+#: RFC 7643 §3.1's common attributes a filter may name, held by the resource object itself (a ``Member``, a
+#: ``Team``): (SCIM path, type, case-exact, the resource object's field).
+COMMON = (("id", STRING, True, "id"), ("meta.created", DATETIME, False, "created"),
+          ("meta.lastModified", DATETIME, False, "last_modified"))
+
 #: The types an attribute may be declared with (numbers and binary ones are not served yet).
 DECLARABLE_TYPES = frozenset({STRING, BOOLEAN, REFERENCE, COMPLEX})
 
@@ -280,9 +301,8 @@ class ResourceType:
 
     ``model`` is the class of the resource's content (``MemberFields``), held by the resource object as
     ``fields``; ``common`` are the attributes a filter may name that the resource object holds itself
-    (``id``, ``meta.created``), as (SCIM path, type, case-exact, the resource object's field).
-    ``unstored`` names core attributes of the RFC's schema we accept and ignore (ENTRA.md §7b), and
-    ``read_only`` those a client may never write though we do not publish them yet (``groups``).
+    (``id``, ``meta.created``), as (SCIM path, type, case-exact, the resource object's field): ``COMMON``.
+    ``unstored`` names core attributes of the RFC's schema we accept and ignore (ENTRA.md §7b).
     """
 
     name: str
@@ -291,9 +311,8 @@ class ResourceType:
     schema: Schema
     model: type
     extensions: tuple[Schema, ...] = ()
-    common: tuple[tuple[str, str, bool, str], ...] = ()
+    common: tuple[tuple[str, str, bool, str], ...] = COMMON
     unstored: frozenset[str] = frozenset()
-    read_only: frozenset[str] = frozenset()
 
     def __post_init__(self) -> None:
         for extension in self.extensions:
@@ -330,13 +349,20 @@ class ResourceType:
 
     @cached_property
     def collections(self) -> dict[str, Collection]:
-        """Each multi-valued complex attribute of the core schema, by lower-case name."""
+        """Each multi-valued complex attribute of the core schema that is stored in the model, or kept apart
+        and filterable, by lower-case name. One kept apart is read from the object being filtered under
+        its name in snake case: a store evaluating a filter in Python hands it the resource with them."""
         found = {}
         for attribute in self.schema.attributes:
-            if attribute.complex and attribute.multi_valued and attribute.stored:
+            if not (attribute.complex and attribute.multi_valued):
+                continue
+            if attribute.stored:
                 model_path = ("fields", *self.attribute_path(self.schema, attribute))
-                found[attribute.name.lower()] = Collection(attribute.name, attribute, model_path,
-                                                           _reader(model_path))
+            elif attribute.apart and attribute.filterable:
+                model_path = (snake(attribute.name),)
+            else:
+                continue
+            found[attribute.name.lower()] = Collection(attribute.name, attribute, model_path, _reader(model_path))
         return found
 
     @cached_property
@@ -349,15 +375,18 @@ class ResourceType:
             singular[(None, path.lower())] = Path(path, type_, case_exact, True, (member_field,),
                                                   attrgetter(member_field))
         for schema in self.schemas:
-            for attribute in [attribute for attribute in schema.stored_attributes if attribute.filterable]:
-                model_path = ("fields", *self.attribute_path(schema, attribute))
+            for attribute in schema.attributes:
+                if not attribute.filterable or not (attribute.stored or attribute.apart):
+                    continue
                 if attribute.complex and attribute.multi_valued:
                     collection = self.collections[attribute.name.lower()]
                     for sub in attribute.filterable_subs:
                         subs[(attribute.name.lower(), sub.name.lower())] = Path(
                             f"{attribute.name}.{sub.name}", _compared_as(sub.type), sub.case_exact, False,
                             (sub.field,), attrgetter(sub.field), collection, sub)
-                elif attribute.complex and attribute.stored_as is not None:
+                    continue
+                model_path = ("fields", *self.attribute_path(schema, attribute))
+                if attribute.complex and attribute.stored_as is not None:
                     sub = attribute.sub(attribute.stored_as)
                     path = Path(f"{attribute.name}.{sub.name}", _compared_as(sub.type), sub.case_exact,
                                 attribute.sortable and sub.sortable, model_path, _reader(model_path),

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from ..model import Address, Email, EnterpriseInfo, MemberFields, Name, PhoneNumber
-from .declaration import (BOOLEAN, COMPLEX, DATETIME, MAX_INDEXED_LENGTH, READ_ONLY, REFERENCE, SERVER, STRING,
+from .declaration import (BOOLEAN, COMPLEX, MAX_INDEXED_LENGTH, READ_ONLY, REFERENCE, SERVER, STRING,
                           Attribute, ResourceType, Schema)
 
 CORE_USER = "urn:ietf:params:scim:schemas:core:2.0:User"
@@ -65,6 +65,16 @@ USER_SCHEMA = Schema(CORE_USER, "User", "A WiggleDesk member", attributes=(
                   _text("postalCode", "The postal code."),
                   _text("country", "The country, as an ISO 3166-1 alpha-2 code."),
                   _type("work", "home", "other"), _PRIMARY)),
+    # Memberships change through /Groups only (RFC 7643 §4.1.2): read-only here, and kept apart.
+    Attribute("groups", COMPLEX, "The teams the member is in; changed through /Groups only.", multi_valued=True,
+              apart=True, mutability=READ_ONLY, filterable=False, sub_attributes=(
+                  _text("value", "The id of the team's Group resource.", case_exact=True, mutability=READ_ONLY),
+                  Attribute("$ref", REFERENCE, "The URI of the team's Group resource.", reference_types=("Group",),
+                            mutability=READ_ONLY, field=None),
+                  _text("display", "The team's displayName.", mutability=READ_ONLY, field=None),
+                  _text("type", "How the member is in the team: directly (teams do not nest).",
+                        canonical_values=("direct",), mutability=READ_ONLY, field=None),
+              )),
 ))
 
 ENTERPRISE_SCHEMA = Schema(
@@ -88,12 +98,7 @@ ENTERPRISE_SCHEMA = Schema(
 USER = ResourceType(
     name="User", endpoint="/Users", description="A member of the WiggleDesk organisation the API token belongs to",
     schema=USER_SCHEMA, extensions=(ENTERPRISE_SCHEMA,), model=MemberFields,
-    # RFC 7643 §3.1's common attributes a filter may name, held by the Member itself.
-    common=(("id", STRING, True, "id"), ("meta.created", DATETIME, False, "created"),
-            ("meta.lastModified", DATETIME, False, "last_modified")),
     # Attributes of RFC 7643's User schema we accept and do not store (ENTRA.md §7b).
     unstored=frozenset(name.lower() for name in ("password", "ims", "photos", "entitlements", "roles",
                                                   "x509Certificates")),
-    # Read-only in RFC 7643's User schema; groups are not provisioned yet.
-    read_only=frozenset({"groups"}),
 )

@@ -1,4 +1,4 @@
-"""SCIM 2.0 for Users, minus HTTP: one method per SCIM operation, a plain request in, a plain response out.
+"""SCIM 2.0 for Users and Groups, minus HTTP: one method per SCIM operation, a plain request in, a plain response out.
 
 A web framework turns its request into a ``ScimRequest`` (the SCIM root the client used, headers,
 decoded query parameters, raw body), calls one method, and turns the ``ScimResponse`` back. Refusals
@@ -20,17 +20,19 @@ import orjson
 from ..access import parse_authorization
 from ..activity import Source
 from ..errors import AccessRefused, DomainError, StoreUnavailable
-from ..model import Member, Principal
+from ..model import Member, Principal, Team
 from ..ports import TokenAuthority
-from ..query import MemberQuery
-from ..registry import USER, ResourceType
+from ..query import Query
+from ..registry import GROUP, USER, ResourceType
 from ..services import MemberService
+from ..teams import TeamService
 from .errors import INVALID_SYNTAX, INVALID_VALUE, ScimError, from_domain
 from .filter import to_member_filter, to_sort_attribute
+from .groups import compile_group_patch, member_ids, render_members
 from .messages import ListParameters, list_parameters_from_query, list_parameters_from_search, validate_patch
 from .patch import compile_patch
-from .representation import (etag, list_response, member_location, project, resource_type_document,
-                             schema_documents, service_provider_config, user_resource)
+from .representation import (etag, group_resource, list_response, listed, location, project,
+                             resource_type_document, schema_documents, service_provider_config, user_resource)
 from .schema import validate
 from .translation import fields_from_json
 
@@ -95,8 +97,6 @@ def json_bytes(body: dict) -> bytes:
 
 TOO_MANY_REQUESTS = ("This organisation is sending more than {rate} requests per second; retry after the "
                      "number of seconds in Retry-After. Entra does so by itself.")
-GROUPS_DETAIL = ('WiggleDesk does not provision groups. In Entra, set "Provision Microsoft Entra ID Groups" '
-                 "to No under Provisioning → Mappings.")
 ACCEPTED_MEDIA_TYPES = ("application/scim+json", "application/json")
 DEFAULT_COUNT = 100
 
@@ -147,29 +147,34 @@ def _version_from_etag(value: str) -> int:
     return int(text) if text.isdigit() else -1
 
 
-def _refusals_recorded(member_argument: bool = False):
+def _refusals_recorded(about: str | None = None):
     """An operation whose refusal (a raised ``ScimError``) is recorded in the trail of the organisation
-    the request's token belongs to, with the member id of the path when ``member_argument``."""
+    the request's token belongs to, with the id of the path as the ``member`` or ``team`` it is ``about``."""
     def decorate(operation):
         @functools.wraps(operation)
         def recorded(self: "ScimApi", request: ScimRequest, *args):
             try:
                 return operation(self, request, *args)
             except ScimError as error:
-                self._record_refusal(error, args[0] if member_argument and args else None)
+                resource_id = args[0] if about is not None and args else None
+                self._record_refusal(error, **({f"{about}_id": resource_id} if about else {}))
                 raise
         return recorded
     return decorate
 
 
 class ScimApi:
-    """The SCIM service for Users, acting for whoever the bearer token names."""
+    """The SCIM service for Users and Groups, acting for whoever the bearer token names."""
 
     def __init__(self, members: MemberService, authority: TokenAuthority, *, max_results: int = 200,
-                 fair_use: FairUse | None = None, users: ResourceType = USER):
+                 fair_use: FairUse | None = None, users: ResourceType = USER, teams: TeamService | None = None,
+                 groups: ResourceType = GROUP):
         self.members = members
-        #: The User resource type as declared (domain/registry): what a User holds and how it maps.
+        #: The organisation's teams, served as Groups.
+        self.teams = teams if teams is not None else TeamService(members.uow, members.clock, members.ids)
+        #: The User and Group resource types as declared (domain/registry): what each holds and how it maps.
         self.users = users
+        self.groups = groups
         self.authority = authority
         self.max_results = max_results
         #: Each organisation's share of this process (None: no limit).
@@ -179,11 +184,11 @@ class ScimApi:
         #: The organisation whose trail records this request's refusal, once its token is known.
         self._refused_in: str | None = None
 
-    def _record_refusal(self, error: ScimError, member_id: str | None) -> None:
+    def _record_refusal(self, error: ScimError, member_id: str | None = None, team_id: str | None = None) -> None:
         # A 429 is not recorded: a flood would turn every refused request into a write. The access log
         # has them.
         if self._refused_in is not None and error.status != 429:
-            self.members.refused(self._refused_in, error.status, error.scim_type, member_id)
+            self.members.refused(self._refused_in, error.status, error.scim_type, member_id, team_id)
 
     # -- plumbing ---------------------------------------------------------------------------
 
@@ -195,17 +200,21 @@ class ScimApi:
             if refused.organisation_id is not None:
                 # A token of the organisation's own, refused: its admin will want to see that in the trail.
                 self._refused_in = refused.organisation_id
-                self.members = self.members.acting_for(Source(refused.token_id, request.request_id))
+                self._act_for(Source(refused.token_id, request.request_id))
             raise from_domain(refused) from None
         self.principal = principal
         self._refused_in = principal.organisation_id
-        self.members = self.members.acting_for(Source(principal.token_id, request.request_id))
+        self._act_for(Source(principal.token_id, request.request_id))
         if self.fair_use is not None:
             wait = self.fair_use.admit(principal.organisation_id)
             if wait:
                 raise ScimError(429, TOO_MANY_REQUESTS.format(rate=f"{self.fair_use.rate:g}"),
                                 headers={"Retry-After": str(max(1, math.ceil(wait)))})
         return principal
+
+    def _act_for(self, source: Source) -> None:
+        self.members = self.members.acting_for(source)
+        self.teams = self.teams.acting_for(source)
 
     def _organisation(self, request: ScimRequest) -> str:
         return self._principal(request).organisation_id
@@ -247,13 +256,22 @@ class ScimApi:
             return None
         return _version_from_etag(header.split(",")[0])
 
+    def _user_resources(self, request: ScimRequest, members, attributes: str | None,
+                        excluded: str | None, *, new: bool = False) -> list[dict]:
+        """The members as Users, narrowed; their teams read in one go if the response lists them (a
+        ``new`` member is in none)."""
+        groups = {}
+        if members and not new and listed("groups", attributes, excluded, self.users)[0]:
+            groups = self._domain(self.teams.teams_of, members[0].organisation_id, [m.id for m in members])
+        return [project(user_resource(m, request.base_url, self.users, groups.get(m.id, ())), attributes,
+                        excluded, self.users) for m in members]
+
     def _user_response(self, request: ScimRequest, member: Member, status: int = 200) -> ScimResponse:
-        resource = project(user_resource(member, request.base_url, self.users),
-                           self._parameter(request, "attributes"), self._parameter(request, "excludedAttributes"),
-                           self.users)
+        resource, = self._user_resources(request, [member], self._parameter(request, "attributes"),
+                                         self._parameter(request, "excludedAttributes"), new=status == 201)
         headers = {"ETag": etag(member)}
         if status == 201:
-            headers["Location"] = member_location(request.base_url, member.id, self.users)
+            headers["Location"] = location(request.base_url, member.id, self.users)
         return ScimResponse(status, resource, headers)
 
     # -- Users ------------------------------------------------------------------------------
@@ -267,14 +285,16 @@ class ScimApi:
     @_refusals_recorded()
     def search_users(self, request: ScimRequest) -> ScimResponse:
         """POST /Users/.search and POST /.search (RFC 7644 §3.4.3): the same query in a body, which keeps
-        filters out of URLs and logs. Users are the only resources, so both answer the same."""
+        filters out of URLs and logs. ``/.search`` searches Users (a search across resource types would
+        mix Users and Groups in one page, which no client we serve asks for)."""
         organisation_id = self._organisation(request)
         return self._list(request, organisation_id, list_parameters_from_search(self._json_body(request)))
 
-    def _list(self, request: ScimRequest, organisation_id: str, parameters: ListParameters) -> ScimResponse:
+    def _query(self, parameters: ListParameters, resource: ResourceType) -> Query:
+        """The query a list or search request asks of ``resource`` (RFC 7644 §3.4.2)."""
         text = parameters.filter
-        member_filter = to_member_filter(text, self.users) if text and text.strip() else None
-        sort_by = (to_sort_attribute(parameters.sort_by, self.users)
+        member_filter = to_member_filter(text, resource) if text and text.strip() else None
+        sort_by = (to_sort_attribute(parameters.sort_by, resource)
                    if parameters.sort_by and parameters.sort_by.strip() else None)
         order = (parameters.sort_order or "ascending").strip().lower()
         if order not in ("ascending", "descending"):
@@ -284,14 +304,17 @@ class ScimApi:
         start_index = max(parameters.start_index or 1, 1)
         count = DEFAULT_COUNT if parameters.count is None else parameters.count
         count = min(max(count, 0), self.max_results)
-        page = self._domain(self.members.query, organisation_id, MemberQuery(
-            filter=member_filter, start_index=start_index, count=count, sort_by=sort_by,
-            descending=order == "descending"))
-        resources = [project(user_resource(m, request.base_url, self.users), parameters.attributes,
-                             parameters.excluded_attributes, self.users) for m in page.members]
-        return ScimResponse(200, list_response(resources, page.total, start_index))
+        return Query(filter=member_filter, start_index=start_index, count=count, sort_by=sort_by,
+                     descending=order == "descending")
 
-    @_refusals_recorded(member_argument=True)
+    def _list(self, request: ScimRequest, organisation_id: str, parameters: ListParameters) -> ScimResponse:
+        query = self._query(parameters, self.users)
+        page = self._domain(self.members.query, organisation_id, query)
+        resources = self._user_resources(request, page.resources, parameters.attributes,
+                                         parameters.excluded_attributes)
+        return ScimResponse(200, list_response(resources, page.total, query.start_index))
+
+    @_refusals_recorded(about="member")
     def get_user(self, request: ScimRequest, member_id: str) -> ScimResponse:
         organisation_id = self._organisation(request)
         member = self._domain(self.members.get, organisation_id, member_id)
@@ -308,7 +331,7 @@ class ScimApi:
         member = self._domain(self.members.provision, organisation_id, fields_from_json(user, self.users))
         return self._user_response(request, member, 201)
 
-    @_refusals_recorded(member_argument=True)
+    @_refusals_recorded(about="member")
     def replace_user(self, request: ScimRequest, member_id: str) -> ScimResponse:
         """PUT /Users/{id} (RFC 7644 §3.5.1); ``active`` left out keeps its value (ENTRA.md §11)."""
         principal = self._principal(request)
@@ -323,7 +346,7 @@ class ScimApi:
         self._changed_member(principal, member_id)
         return self._user_response(request, member)
 
-    @_refusals_recorded(member_argument=True)
+    @_refusals_recorded(about="member")
     def patch_user(self, request: ScimRequest, member_id: str) -> ScimResponse:
         """PATCH /Users/{id} (RFC 7644 §3.5.2): all operations or none; 200 with the member."""
         principal = self._principal(request)
@@ -333,13 +356,113 @@ class ScimApi:
         self._changed_member(principal, member_id)
         return self._user_response(request, member)
 
-    @_refusals_recorded(member_argument=True)
+    @_refusals_recorded(about="member")
     def delete_user(self, request: ScimRequest, member_id: str) -> ScimResponse:
         """DELETE /Users/{id} (RFC 7644 §3.6): 204, and the member is gone."""
         principal = self._principal(request)
         self._domain(self.members.delete, principal.organisation_id, member_id,
                      expected_version=self._expected_version(request))
         self._changed_member(principal, member_id)
+        return ScimResponse(204)
+
+    # -- Groups: WiggleDesk teams (ENTRA.md §14) ------------------------------------------------
+
+    def _members_render(self, base_url: str, attributes: str | None, excluded: str | None):
+        """How the members of a response's teams are rendered, or None if the response leaves them out."""
+        wanted, subs = listed("members", attributes, excluded, self.groups)
+        return render_members(base_url, subs, self.groups) if wanted else None
+
+    def _group(self, request: ScimRequest, team: Team, members, attributes: str | None,
+               excluded: str | None) -> dict:
+        resource = project(group_resource(team, request.base_url, None, self.groups), attributes, excluded,
+                           self.groups)
+        if members is not None:
+            meta = resource.pop("meta")
+            resource["members"] = members
+            resource["meta"] = meta
+        return resource
+
+    def _group_response(self, request: ScimRequest, organisation_id: str, team: Team,
+                        status: int = 200) -> ScimResponse:
+        """The team as the response to a write: read again with its members if the response lists them."""
+        attributes, excluded = self._parameter(request, "attributes"), self._parameter(request, "excludedAttributes")
+        render = self._members_render(request.base_url, attributes, excluded)
+        members = None
+        if render is not None:
+            team, members = self._domain(self.teams.read, organisation_id, team.id, render)
+        headers = {"ETag": etag(team)}
+        if status == 201:
+            headers["Location"] = location(request.base_url, team.id, self.groups)
+        return ScimResponse(status, self._group(request, team, members, attributes, excluded), headers)
+
+    def _groups(self, request: ScimRequest, organisation_id: str, parameters: ListParameters) -> ScimResponse:
+        query = self._query(parameters, self.groups)
+        render = self._members_render(request.base_url, parameters.attributes, parameters.excluded_attributes)
+        page, members = self._domain(self.teams.query, organisation_id, query, render)
+        resources = [self._group(request, team, members[i] if render is not None else None, parameters.attributes,
+                                 parameters.excluded_attributes) for i, team in enumerate(page.resources)]
+        return ScimResponse(200, list_response(resources, page.total, query.start_index))
+
+    @_refusals_recorded()
+    def list_groups(self, request: ScimRequest) -> ScimResponse:
+        """GET /Groups with filter, sorting, paging and projections, as for Users."""
+        organisation_id = self._organisation(request)
+        return self._groups(request, organisation_id, list_parameters_from_query(request.query))
+
+    @_refusals_recorded()
+    def search_groups(self, request: ScimRequest) -> ScimResponse:
+        """POST /Groups/.search (RFC 7644 §3.4.3)."""
+        organisation_id = self._organisation(request)
+        return self._groups(request, organisation_id, list_parameters_from_search(self._json_body(request)))
+
+    @_refusals_recorded(about="team")
+    def get_group(self, request: ScimRequest, team_id: str) -> ScimResponse:
+        organisation_id = self._organisation(request)
+        attributes, excluded = self._parameter(request, "attributes"), self._parameter(request, "excludedAttributes")
+        team, members = self._domain(self.teams.read, organisation_id, team_id,
+                                     self._members_render(request.base_url, attributes, excluded))
+        if_none_match = request.header("If-None-Match")
+        if if_none_match and etag(team) in (v.strip() for v in if_none_match.split(",")):
+            return ScimResponse(304, None, {"ETag": etag(team)})
+        return ScimResponse(200, self._group(request, team, members, attributes, excluded), {"ETag": etag(team)})
+
+    @_refusals_recorded()
+    def create_group(self, request: ScimRequest) -> ScimResponse:
+        """POST /Groups: 201 with Location and ETag; ``members`` given become its first members (Okta)."""
+        organisation_id = self._organisation(request)
+        group = validate(self._json_body(request), self.groups)
+        team = self._domain(self.teams.create, organisation_id, fields_from_json(group, self.groups),
+                            member_ids(group.get("members") or [], self.groups))
+        return self._group_response(request, organisation_id, team, 201)
+
+    @_refusals_recorded(about="team")
+    def replace_group(self, request: ScimRequest, team_id: str) -> ScimResponse:
+        """PUT /Groups/{id} (Okta): the team's name, externalId and whole membership; 200 with the group."""
+        organisation_id = self._organisation(request)
+        group = validate(self._json_body(request), self.groups)
+        team = self._domain(self.teams.replace, organisation_id, team_id,
+                            lambda current: fields_from_json(group, self.groups, current=current),
+                            member_ids(group.get("members") or [], self.groups),
+                            expected_version=self._expected_version(request))
+        return self._group_response(request, organisation_id, team)
+
+    @_refusals_recorded(about="team")
+    def patch_group(self, request: ScimRequest, team_id: str) -> ScimResponse:
+        """PATCH /Groups/{id}: 204 with the new ETag (a team's representation can be large: Entra and Okta
+        expect none), or 200 with the group when the request asks for attributes (ENTRA.md §14)."""
+        organisation_id = self._organisation(request)
+        edit, change = compile_group_patch(validate_patch(self._json_body(request)), self.groups)
+        team = self._domain(self.teams.update, organisation_id, team_id, edit, change,
+                            expected_version=self._expected_version(request))
+        if self._parameter(request, "attributes") is None and self._parameter(request, "excludedAttributes") is None:
+            return ScimResponse(204, None, {"ETag": etag(team)})
+        return self._group_response(request, organisation_id, team)
+
+    @_refusals_recorded(about="team")
+    def delete_group(self, request: ScimRequest, team_id: str) -> ScimResponse:
+        """DELETE /Groups/{id}: 204; the team's members stay."""
+        organisation_id = self._organisation(request)
+        self._domain(self.teams.delete, organisation_id, team_id, expected_version=self._expected_version(request))
         return ScimResponse(204)
 
     # -- discovery (RFC 7644 §4) ---------------------------------------------------------------
@@ -349,39 +472,40 @@ class ScimApi:
         self._organisation(request)
         return ScimResponse(200, service_provider_config(request.base_url, self.max_results))
 
+    @property
+    def _resource_types(self) -> tuple[ResourceType, ...]:
+        return (self.users, self.groups)
+
     @_refusals_recorded()
     def list_resource_types(self, request: ScimRequest) -> ScimResponse:
         self._organisation(request)
-        return ScimResponse(200, list_response([resource_type_document(request.base_url, self.users)], 1, 1))
+        documents = [resource_type_document(request.base_url, resource) for resource in self._resource_types]
+        return ScimResponse(200, list_response(documents, len(documents), 1))
 
     @_refusals_recorded()
     def get_resource_type(self, request: ScimRequest, name: str) -> ScimResponse:
         self._organisation(request)
-        if name != self.users.name:
-            raise ScimError(404, f'No resource type "{name}"; WiggleDesk serves {self.users.name} only')
-        return ScimResponse(200, resource_type_document(request.base_url, self.users))
+        for resource in self._resource_types:
+            if resource.name == name:
+                return ScimResponse(200, resource_type_document(request.base_url, resource))
+        served = " and ".join(resource.name for resource in self._resource_types)
+        raise ScimError(404, f'No resource type "{name}"; WiggleDesk serves {served}')
 
     @_refusals_recorded()
     def list_schemas(self, request: ScimRequest) -> ScimResponse:
         self._organisation(request)
-        documents = schema_documents(request.base_url, (self.users,))
+        documents = schema_documents(request.base_url, self._resource_types)
         return ScimResponse(200, list_response(documents, len(documents), 1))
 
     @_refusals_recorded()
     def get_schema(self, request: ScimRequest, urn: str) -> ScimResponse:
         self._organisation(request)
-        for document in schema_documents(request.base_url, (self.users,)):
+        for document in schema_documents(request.base_url, self._resource_types):
             if document["id"].lower() == urn.lower():
                 return ScimResponse(200, document)
         raise ScimError(404, f'No schema "{urn}"')
 
     # -- what is not offered ------------------------------------------------------------------
-
-    @_refusals_recorded()
-    def groups(self, request: ScimRequest) -> ScimResponse:
-        """Every method on /Groups: 404 with advice (ENTRA.md §3), after authentication."""
-        self._organisation(request)
-        raise ScimError(404, GROUPS_DETAIL)
 
     @_refusals_recorded()
     def unsupported(self, request: ScimRequest) -> ScimResponse:
@@ -402,4 +526,5 @@ class ScimApi:
     def unknown_endpoint(self, request: ScimRequest) -> ScimResponse:
         """Any other path under the SCIM root: 404, but only once the token is accepted."""
         self._organisation(request)
-        raise ScimError(404, f"No SCIM endpoint {request.path or 'here'}; WiggleDesk serves /Users")
+        served = " and ".join(resource.endpoint for resource in self._resource_types)
+        raise ScimError(404, f"No SCIM endpoint {request.path or 'here'}; WiggleDesk serves {served}")

@@ -8,7 +8,7 @@ and since the edit is pure nothing of a failed PATCH is ever stored.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 from ..model import case_key
 from ..registry import USER, Attribute, ResourceType, Schema
@@ -78,7 +78,7 @@ def parse_target(path: str, resource: ResourceType = USER) -> Target:
         if lowered == "schemas":
             return IGNORED  # some clients repeat the extension's URN inside its object
     else:
-        if lowered in COMMON_READ_ONLY or lowered in resource.read_only:
+        if lowered in COMMON_READ_ONLY:
             raise ScimError(400, f"{parsed.attribute} is read-only and cannot be changed", MUTABILITY)
         if lowered in resource.unstored or lowered == "schemas":
             return IGNORED
@@ -273,7 +273,8 @@ def _apply_value_object(resource_json: dict, op: str, value: dict, resource: Res
             _apply(resource_json, op, parse_target(str(key), resource), sub_value, True, resource)
 
 
-def _describe(number: int, operation: PatchOperation) -> str:
+def describe_operation(number: int, operation: PatchOperation) -> str:
+    """How a refusal names an operation: ``Operation 2 (replace displayName)``."""
     return f"Operation {number} ({operation.op}{' ' + operation.path if operation.path else ''})"
 
 
@@ -309,22 +310,24 @@ def revalidate(before: dict, after: dict, resource: ResourceType = USER) -> dict
     return kept
 
 
-def compile_patch(operations: list[PatchOperation], resource: ResourceType = USER) -> Edit:
-    """Check every path now, and return the edit that applies the operations, all or nothing."""
+def compile_patch(operations: list[PatchOperation], resource: ResourceType = USER,
+                  numbers: Sequence[int] | None = None) -> Edit:
+    """Check every path now, and return the edit that applies the operations, all or nothing. ``numbers``:
+    the operations' numbers in the request, for refusals (when they are some of its operations)."""
+    numbers = tuple(numbers) if numbers is not None else tuple(range(1, len(operations) + 1))
     targets = []
-    for number, operation in enumerate(operations, start=1):
+    for number, operation in zip(numbers, operations):
         try:
             targets.append(parse_target(operation.path, resource) if operation.path is not None else None)
         except ScimError as error:
-            raise ScimError(error.status, f"{_describe(number, operation)}: {error.detail}",
+            raise ScimError(error.status, f"{describe_operation(number, operation)}: {error.detail}",
                             error.scim_type) from None
 
     direct = [_direct_field(operation, target) for operation, target in zip(operations, targets)]
 
     def edit(fields):
         current = fields
-        for number, (operation, target) in enumerate(zip(operations, targets), start=1):
-            shortcut = direct[number - 1]
+        for number, operation, target, shortcut in zip(numbers, operations, targets, direct):
             if shortcut is not None:
                 current = replace(current, **{shortcut[0]: shortcut[1]})
                 continue
@@ -336,7 +339,7 @@ def compile_patch(operations: list[PatchOperation], resource: ResourceType = USE
                         resource_json.pop(extension.urn, None)
                 validated = revalidate(before, resource_json, resource)
             except ScimError as error:
-                raise ScimError(error.status, f"{_describe(number, operation)}: {error.detail}",
+                raise ScimError(error.status, f"{describe_operation(number, operation)}: {error.detail}",
                                 error.scim_type) from None
             current = fields_from_json(validated, resource, current=current)
         return current

@@ -6,8 +6,10 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from urllib.parse import urlsplit
 
-from ..model import Member
-from ..registry import USER, Attribute, ResourceType
+from typing import Sequence
+
+from ..model import Member, Reference, Team
+from ..registry import GROUP, USER, Attribute, ResourceType
 from .filter import parse_path
 from .errors import ScimError
 from .translation import json_from_fields
@@ -30,35 +32,62 @@ def timestamp(moment: datetime) -> str:
     return moment.isoformat(timespec="seconds")[:19] + "Z"
 
 
-def etag(member: Member) -> str:
+def etag(member: Member | Team) -> str:
     """``meta.version`` and the ETag header (RFC 7644 §3.14): weak, changing with every change."""
     return f'W/"{member.version}"'
 
 
-def member_location(base_url: str, member_id: str, resource_type: ResourceType = USER) -> str:
+def location(base_url: str, member_id: str, resource_type: ResourceType = USER) -> str:
     return f"{base_url}{resource_type.endpoint}/{member_id}"
 
 
-def user_resource(member: Member, base_url: str, resource_type: ResourceType = USER) -> dict:
-    """The full resource for ``member``; locations are built on the SCIM root the request used."""
-    attributes = json_from_fields(member.fields, resource_type, base_url)
+def user_resource(member: Member, base_url: str, resource_type: ResourceType = USER,
+                  groups: Sequence[Reference] = ()) -> dict:
+    """The full resource for ``member``; locations are built on the SCIM root the request used. ``groups``:
+    the member's teams (the read-only ``groups`` attribute), left out when there are none."""
+    resource = _resource(member, base_url, resource_type)
+    if groups:
+        resource["groups"] = team_references(groups, base_url)
+        resource["meta"] = resource.pop("meta")
+    return resource
+
+
+def team_references(teams: Sequence[Reference], base_url: str) -> list[dict]:
+    """A member's teams as the User's ``groups`` (RFC 7643 §4.1.2: ``direct``, as teams do not nest)."""
+    prefix = f"{base_url}{GROUP.endpoint}/"
+    return [{"value": team.value, "$ref": prefix + team.value, "display": team.display, "type": "direct"}
+            for team in teams]
+
+
+def group_resource(team: Team, base_url: str, members=None, resource_type: ResourceType = GROUP) -> dict:
+    """The resource for ``team``; ``members`` the JSON of its members (``groups.render_members``), left out
+    when not asked for (None)."""
+    resource = _resource(team, base_url, resource_type)
+    if members is not None:
+        resource["members"] = members
+        resource["meta"] = resource.pop("meta")
+    return resource
+
+
+def _resource(resource_object: Member | Team, base_url: str, resource_type: ResourceType) -> dict:
+    attributes = json_from_fields(resource_object.fields, resource_type, base_url)
     schemas = [resource_type.schema.urn] + [extension.urn for extension in resource_type.extensions
                                             if extension.urn in attributes]
-    resource = {"schemas": schemas, "id": member.id}
+    resource = {"schemas": schemas, "id": resource_object.id}
     resource.update(attributes)
     resource["meta"] = {
         "resourceType": resource_type.name,
-        "created": timestamp(member.created),
-        "lastModified": timestamp(member.last_modified),
-        "location": member_location(base_url, member.id, resource_type),
-        "version": etag(member),
+        "created": timestamp(resource_object.created),
+        "lastModified": timestamp(resource_object.last_modified),
+        "location": location(base_url, resource_object.id, resource_type),
+        "version": etag(resource_object),
     }
     return resource
 
 
 # -- attributes / excludedAttributes (RFC 7644 §3.9) ------------------------------------------
 
-def _parse_names(text: str | None, resource_type: ResourceType) -> list[tuple[str, str | None]]:
+def parse_names(text: str | None, resource_type: ResourceType) -> list[tuple[str, str | None]]:
     """(top-level key, sub-attribute or None) for each name; names the resource does not have are ignored
     (Entra sends excludedAttributes=members, ENTRA.md §5). An extension's attribute is (its URN, the
     attribute): projections narrow an extension by its attributes."""
@@ -83,6 +112,29 @@ def _parse_names(text: str | None, resource_type: ResourceType) -> list[tuple[st
     return names
 
 
+def listed(name: str, attributes: str | None, excluded: str | None,
+           resource_type: ResourceType) -> tuple[bool, frozenset[str] | None]:
+    """Whether a response narrowed by ``attributes`` / ``excludedAttributes`` holds the attribute ``name`` of
+    the core schema, and which of its sub-attributes (lower case; None: all). For an attribute kept apart
+    (a team's ``members``, a member's ``groups``), asked before it is read, so that a response without it
+    never reads it (Entra always sends ``excludedAttributes=members``)."""
+    lowered = name.lower()
+    wanted, unwanted = parse_names(attributes, resource_type), parse_names(excluded, resource_type)
+    if wanted:
+        named = [sub for key, sub in wanted if key.lower() == lowered]
+        if not named:
+            return False, None
+        return True, (None if None in named else frozenset(sub.lower() for sub in named))
+    dropped = [sub for key, sub in unwanted if key.lower() == lowered]
+    if None in dropped:
+        return False, None
+    if dropped:
+        attribute = resource_type.schema.attribute(name)
+        kept = {sub.name.lower() for sub in attribute.sub_attributes} - {sub.lower() for sub in dropped}
+        return True, frozenset(kept)
+    return True, None
+
+
 def _key(resource: dict, name: str) -> str | None:
     lowered = name.lower()
     return next((k for k in resource if k.lower() == lowered), None)
@@ -91,7 +143,7 @@ def _key(resource: dict, name: str) -> str | None:
 def project(resource: dict, attributes: str | None = None, excluded: str | None = None,
             resource_type: ResourceType = USER) -> dict:
     """``resource`` narrowed by the ``attributes`` / ``excludedAttributes`` query parameters."""
-    wanted, unwanted = _parse_names(attributes, resource_type), _parse_names(excluded, resource_type)
+    wanted, unwanted = parse_names(attributes, resource_type), parse_names(excluded, resource_type)
     if not wanted and not unwanted:
         return resource
     if wanted:

@@ -15,7 +15,7 @@ import colander
 
 from ..model import unstorable_reason
 from ..registry import USER, Attribute, ResourceType, Schema
-from ..registry.declaration import BOOLEAN, MAX_VALUES
+from ..registry.declaration import BOOLEAN
 from .errors import INVALID_SYNTAX, INVALID_VALUE, ScimError
 
 
@@ -188,11 +188,17 @@ class StrictMapping(colander.Mapping):
 
 
 class StrictSequence(colander.Sequence):
+    """A JSON list of at most ``max_values`` entries (the attribute's ``max_values``)."""
+
+    def __init__(self, max_values: int):
+        super().__init__()
+        self.max_values = max_values
+
     def deserialize(self, node, cstruct):
         if cstruct is not colander.null and not isinstance(cstruct, list):
             raise colander.Invalid(node, f"must be a list, got {describe(cstruct)}")
-        if cstruct is not colander.null and len(cstruct) > MAX_VALUES:
-            raise colander.Invalid(node, f"may have at most {MAX_VALUES} entries, got {len(cstruct)}")
+        if cstruct is not colander.null and len(cstruct) > self.max_values:
+            raise colander.Invalid(node, f"may have at most {self.max_values} entries, got {len(cstruct)}")
         return super().deserialize(node, cstruct)
 
 
@@ -204,7 +210,7 @@ def _node(attribute: Attribute, name: str | None = None) -> colander.SchemaNode:
         entry = colander.SchemaNode(StrictMapping(), *children, name=name, missing=missing)
         if attribute.multi_valued:
             entry.missing = colander.required
-            return colander.SchemaNode(StrictSequence(), entry, name=name, missing=())
+            return colander.SchemaNode(StrictSequence(attribute.max_values), entry, name=name, missing=())
         return entry
     if attribute.type == BOOLEAN:
         kind = ScimBoolean()
