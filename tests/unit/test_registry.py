@@ -12,7 +12,7 @@ import pytest
 
 from tests.unit.scim_requests import BASE, patch_body, scim_request
 from wiggledesk_scim.adapters.memory import InMemoryUnitOfWork
-from wiggledesk_scim.domain.registry import USER, Attribute, Schema
+from wiggledesk_scim.domain.registry import GROUP, USER, Attribute, Schema
 from wiggledesk_scim.domain.registry.declaration import BOOLEAN, COMPLEX, READ_ONLY, SERVER, STRING
 from wiggledesk_scim.domain.scim.representation import resource_type_document
 from wiggledesk_scim.domain.scim.api import ScimApi
@@ -146,6 +146,7 @@ def test_a_put_that_leaves_out_an_attribute_with_a_default_keeps_its_value(desks
      "a schema without a model class holds simple attributes only"),
     (lambda: USER.extended_with(Schema(DESKS, "Desks", "", attributes=(Attribute("desks", multi_valued=True),))),
      "multi-valued attributes belong to the core schema"),
+    (lambda: Attribute("desk", apart=True), "desk: only a multi-valued complex attribute can be kept apart"),
 ])
 def test_a_declaration_the_layers_could_not_serve_is_refused_when_made(declare, message):
     """A declaration that some layer could not derive its part from fails at once, saying why."""
@@ -167,3 +168,13 @@ def test_a_resource_type_without_extensions_publishes_none():
     """/ResourceTypes names extensions only when there are some."""
     document = resource_type_document(BASE, dataclasses.replace(USER, extensions=()))
     assert "schemaExtensions" not in document and document["schema"] == USER.schema.urn
+
+
+def test_an_attribute_kept_apart_is_a_collection_filters_reach_but_no_leaf_of_the_model():
+    """A team's members are rows of their own: filterable as ``members.value``, never part of TeamFields;
+    a member's ``groups`` (not filterable) is neither."""
+    members = GROUP.collections["members"]
+    assert members.apart and members.model_path == ("members",)
+    assert GROUP.path("members.value").collection is members
+    assert [leaf.name for leaf in GROUP.leaves] == ["externalId", "displayName"]
+    assert "groups" not in USER.collections and all(leaf.name != "groups" for leaf in USER.leaves)

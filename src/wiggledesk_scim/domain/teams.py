@@ -76,10 +76,6 @@ class TeamService:
 
     # -- reading ---------------------------------------------------------------------------------
 
-    def get(self, organisation_id: str, team_id: str) -> Team:
-        with self.uow:
-            return self.uow.teams.get(organisation_id, team_id)
-
     def read(self, organisation_id: str, team_id: str, render: Render | None = None) -> tuple[Team, T | None]:
         """The team, and ``render`` applied to its members (as ``TeamRepository.members``) if given."""
         with self.uow:

@@ -374,7 +374,7 @@ class ScimApi:
 
     def _group(self, request: ScimRequest, team: Team, members, attributes: str | None,
                excluded: str | None) -> dict:
-        resource = project(group_resource(team, request.base_url, None, self.groups), attributes, excluded,
+        resource = project(group_resource(team, request.base_url, self.groups), attributes, excluded,
                            self.groups)
         if members is not None:
             meta = resource.pop("meta")

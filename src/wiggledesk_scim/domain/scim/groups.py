@@ -127,14 +127,12 @@ def render_members(base_url: str, subs: frozenset[str] | None = None, resource: 
     prefix = f"{base_url}{member_type.endpoint}/"
 
     def entry(reference: Reference) -> dict:
-        rendered = {"value": reference.value, "$ref": prefix + reference.value, "type": member_type.name}
-        if reference.display is not None:
-            rendered["display"] = reference.display
-        if subs is not None:
-            rendered = {k: v for k, v in rendered.items() if k.lower() in subs}
-        return rendered
+        rendered = {"value": reference.value, "$ref": prefix + reference.value, "type": member_type.name,
+                    "display": reference.display}
+        return {k: v for k, v in rendered.items() if v is not None and (subs is None or k.lower() in subs)}
 
-    def read(references: Iterator[Reference]) -> orjson.Fragment:
+    def read(references: Iterator[Reference]) -> orjson.Fragment | None:
+        """The members' JSON; None for a team without members (an unassigned attribute is left out)."""
         parts = []
         batch = []
         for reference in references:
@@ -144,6 +142,6 @@ def render_members(base_url: str, subs: frozenset[str] | None = None, resource: 
                 batch = []
         if batch:
             parts.append(orjson.dumps(batch)[1:-1])
-        return orjson.Fragment(b"[" + b",".join(parts) + b"]")
+        return orjson.Fragment(b"[" + b",".join(parts) + b"]") if parts else None
     return read
 

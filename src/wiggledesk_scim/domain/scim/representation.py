@@ -59,14 +59,9 @@ def team_references(teams: Sequence[Reference], base_url: str) -> list[dict]:
             for team in teams]
 
 
-def group_resource(team: Team, base_url: str, members=None, resource_type: ResourceType = GROUP) -> dict:
-    """The resource for ``team``; ``members`` the JSON of its members (``groups.render_members``), left out
-    when not asked for (None)."""
-    resource = _resource(team, base_url, resource_type)
-    if members is not None:
-        resource["members"] = members
-        resource["meta"] = resource.pop("meta")
-    return resource
+def group_resource(team: Team, base_url: str, resource_type: ResourceType = GROUP) -> dict:
+    """The resource for ``team``, without its members (kept apart: ``groups.render_members`` renders them)."""
+    return _resource(team, base_url, resource_type)
 
 
 def _resource(resource_object: Member | Team, base_url: str, resource_type: ResourceType) -> dict:
