@@ -2,6 +2,8 @@
 of a provisioning cycle: Test Connection, matching, create, update, deprovision, restore, hard delete."""
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from tests.unit.scim_requests import (BASE, BASE_USERS, ENTERPRISE, FULL_USER, SEED_USER, patch_body,
@@ -278,3 +280,60 @@ def test_a_retried_create_is_a_conflict_the_matching_query_resolves(scim, token_
         create(scim, token_a, SEED_USER)
     assert (conflict.value.status, conflict.value.scim_type) == (409, "uniqueness")
     assert find(scim, token_a, 'userName eq "Example Username"').body["Resources"] == [first]
+
+
+# -- the group leg (ENTRA.md §14) ---------------------------------------------------------------------
+
+def group_patch(scim, token, group_id, *operations, base=BASE):
+    return scim.patch_group(scim_request(token, patch_body(*operations), base=base, method="PATCH"), group_id)
+
+
+def team_members(scim, token, group_id, base=BASE) -> list[str]:
+    body = json.loads(scim.get_group(scim_request(token, base=base), group_id).body_bytes())
+    return [member["value"] for member in body.get("members", [])]
+
+
+@pytest.mark.parametrize("base", [BASE, BASE_USERS])
+def test_a_whole_group_cycle_under_either_tenant_url(scim, token_a, base):
+    """Entra's group leg: match (miss), create, add members, rename, remove one with each removal shape,
+    deactivate a member (membership kept), hard-delete a member (membership gone), delete the group."""
+    users = [create(scim, token_a, {**SEED_USER, "userName": f"u{i}@contoso.example", "externalId": f"x{i}"},
+                    base=base).body["id"] for i in range(4)]
+    matching = {"excludedAttributes": "members", "filter": 'displayName eq "Leeds office"'}
+    assert scim.list_groups(scim_request(token_a, base=base, query=matching)).body == EMPTY_LIST
+
+    created = scim.create_group(scim_request(token_a, {
+        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group",
+                    "http://schemas.microsoft.com/2006/11/ResourceManagement/ADSCIM/Group"],
+        "externalId": "8aa1a0c0-c4c3-4bc0-b4a5-2ef676900159", "displayName": "Leeds office", "members": [],
+        "meta": {"resourceType": "Group"}}, base=base, method="POST"))
+    group_id = json.loads(created.body_bytes())["id"]
+    assert (created.status, created.headers["Location"]) == (201, f"{base}/Groups/{group_id}")
+    found = scim.list_groups(scim_request(token_a, base=base, query=matching)).body
+    assert [g["id"] for g in found["Resources"]] == [group_id] and "members" not in found["Resources"][0]
+
+    added = group_patch(scim, token_a, group_id, {"op": "Add", "path": "members",
+                                                   "value": [{"$ref": None, "value": u} for u in users]}, base=base)
+    assert (added.status, added.headers["ETag"]) == (204, 'W/"2"')
+    renamed = group_patch(scim, token_a, group_id, {"op": "Replace", "path": "displayName", "value": "Leeds & York"},
+                          base=base)
+    assert renamed.status == 204
+    read = scim.get_group(scim_request(token_a, base=base, query={"excludedAttributes": "members"}), group_id).body
+    assert read["displayName"] == "Leeds & York" and "members" not in read
+
+    group_patch(scim, token_a, group_id, {"op": "Remove", "path": "members", "value": [{"$ref": None, "value": users[0]}]},
+                base=base)
+    group_patch(scim, token_a, group_id, {"op": "remove", "path": f'members[value eq "{users[1]}"]'}, base=base)
+    assert team_members(scim, token_a, group_id, base) == users[2:]
+
+    patch(scim, token_a, users[2], {"op": "Replace", "path": "active", "value": "False"}, base=base)
+    assert team_members(scim, token_a, group_id, base) == users[2:]
+    scim.delete_user(scim_request(token_a, base=base, method="DELETE"), users[3])
+    assert team_members(scim, token_a, group_id, base) == [users[2]]
+
+    deleted = scim.delete_group(scim_request(token_a, base=base, method="DELETE"), group_id)
+    assert (deleted.status, deleted.body) == (204, None)
+    with pytest.raises(ScimError) as missing:
+        scim.get_group(scim_request(token_a, base=base), group_id)
+    assert missing.value.status == 404
+    assert scim.get_user(scim_request(token_a, base=base), users[2]).body["active"] is False
