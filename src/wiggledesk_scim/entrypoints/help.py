@@ -20,10 +20,13 @@ themselves, copies their API token. In your identity provider's provisioning set
 <li><strong>Tenant URL</strong>: <code>{root}</code> (<code>{root}/Users</code> works too)</li>
 <li><strong>Secret Token</strong>: the admin's API token</li>
 </ul>
-<p>WiggleDesk provisions users only. In Microsoft Entra ID, set <em>Provision Microsoft Entra ID Groups</em>
-to <em>No</em>. The recommended user mapping: <code>userPrincipalName</code> to <code>userName</code>,
+<p>The recommended user mapping: <code>userPrincipalName</code> to <code>userName</code>,
 <code>mail</code> to <code>emails[type eq "work"].value</code>, <code>Not([IsSoftDeleted])</code> to
 <code>active</code>, <code>objectId</code> to <code>externalId</code>. Entra's default mapping works too.</p>
+<p>Groups become WiggleDesk teams: in Microsoft Entra ID keep <em>Provision Microsoft Entra ID Groups</em>
+at <em>Yes</em> with the default group mapping (<code>displayName</code>, matched; <code>objectId</code> to
+<code>externalId</code>; <code>members</code>). Members of a team must be provisioned users of the same
+organisation.</p>
 <p>Members provisioned this way sign in with Microsoft or Google; they have no WiggleDesk password.</p>
 </body></html>
 """
