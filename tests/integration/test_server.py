@@ -306,6 +306,118 @@ def test_each_request_gets_one_access_log_line_on_pserves_stderr(stack):
     assert stack.token not in stack.server.log()
 
 
+# -- Entra's group cycle (ENTRA.md §14) ----------------------------------------------------------------
+
+CORE_GROUP = "urn:ietf:params:scim:schemas:core:2.0:Group"
+
+
+def patch_op(*operations: dict) -> dict:
+    return {"schemas": [PATCH_OP], "Operations": list(operations)}
+
+
+def member_values(location: str, token: str) -> list[str]:
+    reply = http("GET", location, token=token)
+    assert reply.status == 200, reply.body
+    return [m["value"] for m in reply.json.get("members", [])]
+
+
+@pytest.mark.parametrize("tree", TREES)
+def test_entras_group_cycle_over_http(stack, tree):
+    """Every group request form of §14 with the answer it names: match, create (with Microsoft's extra
+    schema URN), both of Entra's membership shapes and ?aadOptscim062020's, rename with and without a path,
+    a member from elsewhere refused with nothing changed, remove all, replace, PUT, lifecycle, delete."""
+    base, token = stack.url + tree, stack.token
+    tag = uuid.uuid4().hex[:8]
+    display = {}
+    for i in range(4):
+        created = http("POST", f"{base}/Users", {"userName": f"team-{tag}-{i}@contoso.example",
+                                                 "externalId": f"team-{tag}-{i}", "displayName": f"Member {i}"}, token)
+        assert created.status == 201, created.body
+        display[created.json["id"]] = f"Member {i}"
+    users = sorted(display)
+    name = f"Leeds office {tag}"
+    matching = f"{base}/Groups?excludedAttributes=members&filter=displayName+eq+%22{quote(name)}%22"
+    assert http("GET", matching, token=token).json == EMPTY_LIST
+
+    created = http("POST", f"{base}/Groups", {
+        "schemas": [CORE_GROUP, "http://schemas.microsoft.com/2006/11/ResourceManagement/ADSCIM/Group"],
+        "externalId": f"object-{tag}", "displayName": name, "members": [], "meta": {"resourceType": "Group"}}, token)
+    assert created.status == 201, created.body
+    assert created.headers["Content-Type"] == SCIM_JSON
+    group = created.json
+    location = created.headers["Location"]
+    assert location == group["meta"]["location"] == f"{base}/Groups/{group['id']}"
+    assert (created.headers["ETag"], "members" in group) == ('W/"1"', False)
+    again = http("POST", f"{base}/Groups", {"schemas": [CORE_GROUP], "displayName": name.upper()}, token)
+    assert (again.status, again.json["scimType"]) == (409, "uniqueness")
+    hit = http("GET", matching, token=token).json
+    assert [g["id"] for g in hit["Resources"]] == [group["id"]] and "members" not in hit["Resources"][0]
+
+    added = http("PATCH", location, patch_op({"op": "Add", "path": "members", "value": [
+        {"$ref": None, "value": u} for u in users]}), token)
+    assert (added.status, added.body, added.headers["ETag"]) == (204, b"", 'W/"2"')
+    assert "Content-Type" not in added.headers
+    assert member_values(location, token) == users
+    assert http("GET", location, token=token).json["members"] == [
+        {"value": u, "$ref": f"{base}/Users/{u}", "type": "User", "display": display[u]} for u in users]
+
+    removed = http("PATCH", location, patch_op({"op": "Remove", "path": "members", "value": [
+        {"$ref": None, "value": users[0]}]}), token)
+    assert removed.status == 204
+    http("PATCH", f"{location}?aadOptscim062020", patch_op({"op": "remove", "path": f'members[value eq "{users[1]}"]'}),
+         token)
+    assert member_values(location, token) == users[2:]
+
+    foreign = http("PATCH", location, patch_op({"op": "Replace", "path": "displayName", "value": "renamed"},
+                                               {"op": "Add", "path": "members", "value": [{"value": "nobody"}]}), token)
+    assert (foreign.status, foreign.json["scimType"]) == (400, "invalidValue")
+    assert '"nobody"' in foreign.json["detail"]
+    assert http("GET", location, token=token).json["displayName"] == name
+
+    renamed = http("PATCH", f"{location}?excludedAttributes=members", patch_op(
+        {"op": "Replace", "path": "displayName", "value": f"{name} & York"}), token)
+    assert renamed.status == 200 and renamed.json["displayName"] == f"{name} & York" and "members" not in renamed.json
+    http("PATCH", location, patch_op({"op": "replace", "value": {"displayName": name, "externalId": f"new-{tag}"}}),
+         token)
+    assert http("GET", f"{location}?attributes=externalId", token=token).json["externalId"] == f"new-{tag}"
+
+    http("PATCH", location, patch_op({"op": "Replace", "path": "members", "value": [{"value": u} for u in users[:2]]}),
+         token)
+    assert member_values(location, token) == users[:2]
+    http("PATCH", location, patch_op({"op": "Remove", "path": "members"}), token)
+    assert member_values(location, token) == []
+    put = http("PUT", location, {"schemas": [CORE_GROUP], "displayName": name,
+                                 "members": [{"value": u} for u in users[1:]]}, token)
+    assert put.status == 200 and [m["value"] for m in put.json["members"]] == users[1:]
+    stale = http("PATCH", location, patch_op({"op": "Remove", "path": "members"}), token, headers={"If-Match": 'W/"1"'})
+    assert stale.status == 412
+
+    assert [g["value"] for g in http("GET", f"{base}/Users/{users[1]}", token=token).json["groups"]] == [group["id"]]
+    http("PATCH", f"{base}/Users/{users[1]}", patch_op({"op": "Replace", "path": "active", "value": "False"}), token)
+    assert users[1] in member_values(location, token)
+    assert http("DELETE", f"{base}/Users/{users[2]}", token=token).status == 204
+    assert member_values(location, token) == [users[1], users[3]]
+
+    deleted = http("DELETE", location, token=token)
+    assert (deleted.status, deleted.body) == (204, b"")
+    assert http("GET", location, token=token).status == 404
+    assert http("GET", f"{base}/Users/{users[1]}", token=token).status == 200
+    for user in (users[0], users[1], users[3]):
+        http("DELETE", f"{base}/Users/{user}", token=token)
+
+
+def test_concurrent_creates_of_one_team_name_give_one_201_and_seven_409(stack):
+    """Simultaneous POSTs of one displayName, in different cases, make exactly one team, never a 5xx."""
+    base = stack.url + "/scim/v2"
+    tag = uuid.uuid4().hex[:8]
+    bodies = [{"schemas": [CORE_GROUP], "displayName": f"Team {tag}".upper() if n % 2 else f"team {tag}",
+               "externalId": f"{tag}-{n}"} for n in range(8)]
+    replies = concurrently([lambda body=body: http("POST", f"{base}/Groups", body, stack.token) for body in bodies])
+    assert sorted(r.status for r in replies) == [201] + [409] * 7, [r.body for r in replies]
+    winner = next(r.json for r in replies if r.status == 201)
+    assert http("DELETE", winner["meta"]["location"], token=stack.token).status == 204
+
+
 # -- concurrency through waitress's threads ---------------------------------------------------------
 
 def concurrently(calls):
