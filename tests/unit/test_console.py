@@ -87,6 +87,14 @@ def test_health_counts_patch_and_put_as_updates_and_refusals_as_errors():
     assert Health.of({}) == Health(0, 0, 0, 0)
 
 
+def test_health_is_the_members_provisioning_and_every_refusal():
+    """A team's changes are listed with the team, not counted as creates or updates of members; a refused
+    request is an error whichever resource it was about."""
+    counts = {TEAM_CREATE: 2, TEAM_UPDATE: 9, TEAM_RENAME: 1, TEAM_REPLACE: 1, TEAM_DELETE: 1, REFUSED: 3}
+
+    assert Health.of(counts) == Health(creates=0, updates=0, deprovisions=0, errors=3)
+
+
 # -- the pages --------------------------------------------------------------------------------------
 
 @pytest.fixture
