@@ -118,7 +118,7 @@ class Operations:
             members=self.uow.members.count(organisation.id),
             active_members=self.uow.members.search(organisation.id, active).total,
             tokens=tuple(self.uow.tokens.list_for_organisation(organisation.id)),
-            # TeamRepository has no count(): an empty page's total is one, without a method more per store.
+            # TeamRepository has no count(): an empty page's total is the count, and no store needs one more method.
             teams=self.uow.teams.search(organisation.id, Query(count=0)).total,
             last_day=last_day, last_week=last_week)
 
