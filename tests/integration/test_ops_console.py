@@ -19,8 +19,12 @@ from webtest import TestApp
 from tests.integration.units import in_unit
 from tests.support import FixedClock
 from wiggledesk_scim.domain.access import digest
-from wiggledesk_scim.domain.activity import CREATE, EVENTS, REFUSED, UPDATE, Activity
+from wiggledesk_scim.domain.activity import (CREATE, EVENTS, REFUSED, TEAM_CREATE, TEAM_DELETE, TEAM_RENAME, UPDATE,
+                                             Activity)
+from wiggledesk_scim.domain.console import TEAMS_LISTED
 from wiggledesk_scim.domain.credentials import OpsCredentials, PasswordHash
+from wiggledesk_scim.domain.model import TeamFields
+from wiggledesk_scim.domain.teams import TeamService
 from wiggledesk_scim.entrypoints import cli
 from wiggledesk_scim.entrypoints.ops.credentials import BasicSignIn, basic_credentials
 from wiggledesk_scim.entrypoints.pyramid_app import CONTAINER_KEY, main
@@ -311,6 +315,100 @@ def test_a_refused_request_shows_as_an_error_with_its_status_and_scim_type(testa
     assert row("td")[6].text.strip()  # the request id, to find the access-log line
     health = response.html.find("table", class_="health").tbody("tr")
     assert [td.text for td in health[0]("td")] == ["1", "0", "0", "1"]
+
+
+# -- teams ------------------------------------------------------------------------------------------
+
+CORE_GROUP = "urn:ietf:params:scim:schemas:core:2.0:Group"
+MINUS = "\N{MINUS SIGN}"
+
+
+def create_team(testapp, token: str, display_name: str, external_id: str | None = None, member_ids=()) -> str:
+    """A team created over SCIM as Entra creates a group; its id."""
+    body = {"schemas": [CORE_GROUP], "displayName": display_name, "members": [{"value": m} for m in member_ids]}
+    if external_id is not None:
+        body["externalId"] = external_id
+    return testapp.post_json("/scim/v2/Groups", body, headers={"Authorization": f"Bearer {token}"},
+                             status=201).json["id"]
+
+
+def team_rows(response) -> list[list[str]]:
+    table = response.html.find("table", class_="teams")
+    return [] if table is None else [[td.text.strip() for td in row("td")] for row in table.tbody("tr")]
+
+
+def test_an_organisation_page_lists_its_teams_by_display_name_with_member_counts(testapp, app, contoso):
+    fabrikam = onboard(app, "Fabrikam", "grace@fabrikam.example")
+    bjensen = provision(testapp, contoso.token, "bjensen@contoso.example")
+    adele = provision(testapp, contoso.token, "adele@contoso.example")
+    platform = create_team(testapp, contoso.token, "Platform", "e-platform", [bjensen, adele])
+    analytics = create_team(testapp, contoso.token, "analytics", None, [bjensen])
+    berlin = create_team(testapp, contoso.token, "Berlin office", "e-berlin")
+    create_team(testapp, fabrikam.token, "Aardvarks", "e-aardvarks")
+
+    response = page(testapp, f"/ops/organisations/{contoso.organisation.id}")
+
+    rows = team_rows(response)
+    assert [row[:4] for row in rows] == [["analytics", "", analytics, "1"], ["Berlin office", "e-berlin", berlin, "0"],
+                                         ["Platform", "e-platform", platform, "2"]]
+    assert all(re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d", row[4]) for row in rows)
+    settings = dict(zip([dt.text for dt in response.html.dl("dt")], [dd.text.strip() for dd in response.html.dl("dd")]))
+    assert settings["Teams"] == "3"
+    assert response.html.find(class_="more-teams") is None
+    empty = page(testapp, f"/ops/organisations/{onboard(app, 'Northwind', 'nancy@northwind.example').organisation.id}")
+    assert team_rows(empty) == [] and "No teams: Entra creates them" in empty.text
+
+
+def test_an_organisation_with_more_teams_than_a_page_lists_the_first_and_counts_the_rest(testapp, app, contoso):
+    container = app.registry[CONTAINER_KEY]
+
+    def create(uow):
+        teams = TeamService(uow, container.clock, container.ids)
+        for n in range(TEAMS_LISTED + 3, 0, -1):
+            teams.create(contoso.organisation.id, TeamFields(display_name=f"Team {n:04}"))
+    in_unit(container.storage, create)
+
+    response = page(testapp, f"/ops/organisations/{contoso.organisation.id}")
+
+    rows = team_rows(response)
+    assert len(rows) == TEAMS_LISTED and (rows[0][0], rows[-1][0]) == ("Team 0001", "Team 0200")
+    assert response.html.find(class_="more-teams").text == (
+        "and 3 more: the first 200 of 203 by displayName are listed.")
+
+
+def test_a_teams_changes_show_in_the_trail_with_its_id_and_member_counts_never_who(testapp, contoso):
+    headers = {"Authorization": f"Bearer {contoso.token}"}
+    organisation_path = f"/ops/organisations/{contoso.organisation.id}"
+    bjensen = provision(testapp, contoso.token, "bjensen@contoso.example")
+    adele = provision(testapp, contoso.token, "adele@contoso.example")
+    team = create_team(testapp, contoso.token, "Platform", "e-platform", [bjensen, adele])
+    operations = [{"op": "Remove", "path": f'members[value eq "{adele}"]'},
+                  {"op": "Replace", "path": "displayName", "value": "Platform team"}]
+    testapp.patch_json(f"/scim/v2/Groups/{team}", {"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                                                   "Operations": operations}, headers=headers, status=204)
+    testapp.delete(f"/scim/v2/Groups/{team}", headers=headers, status=204)
+
+    response = page(testapp, organisation_path)
+
+    assert trail_rows(response)[:3] == [(TEAM_DELETE, f"team {team}"), (TEAM_RENAME, f"team {team}"),
+                                        (TEAM_CREATE, f"team {team}")]
+    team_records = response.html.find("table", class_="trail").tbody("tr")[:3]
+    assert [row.find("td", class_="attributes").text for row in team_records] == [
+        "", f"displayName +0 {MINUS}1 members", "externalId, displayName +2 members"]
+    for value in (bjensen, adele, "bjensen", "adele", "Platform", "e-platform"):
+        assert value not in "".join(str(row) for row in team_records)
+    assert trail_rows(page(testapp, f"{organisation_path}?event=team_rename")) == [(TEAM_RENAME, f"team {team}")]
+
+
+def test_a_refused_request_about_a_team_names_the_team(testapp, contoso):
+    unknown = "00000000-0000-4000-8000-000000000404"
+    testapp.delete(f"/scim/v2/Groups/{unknown}", headers={"Authorization": f"Bearer {contoso.token}"}, status=404)
+
+    response = page(testapp, f"/ops/organisations/{contoso.organisation.id}?event=refused")
+
+    assert trail_rows(response) == [(REFUSED, f"team {unknown}")]
+    row = response.html.find("table", class_="trail").tbody.tr
+    assert [td.text.strip() for td in row("td")][3:6] == ["", "404", ""]
 
 
 # -- 100,000 trail records --------------------------------------------------------------------------

@@ -8,8 +8,9 @@ import pytest
 
 from tests.support import START
 from tests.unit.scim_requests import FULL_USER, SEED_USER, patch_body, scim_request
-from wiggledesk_scim.domain.activity import (CREATE, DELETE, DEPROVISION, REFUSED, REPLACE, RESTORE, UPDATE,
-                                             attribute_names, change_event)
+from wiggledesk_scim.domain.activity import (CREATE, DELETE, DEPROVISION, REFUSED, REPLACE, RESTORE, TEAM_CREATE,
+                                             TEAM_DELETE, TEAM_UPDATE, UPDATE, Activity, attribute_names,
+                                             change_event, membership_change)
 from wiggledesk_scim.domain.registry import USER
 from wiggledesk_scim.domain.model import Address, EnterpriseInfo, MemberFields, Name
 from wiggledesk_scim.domain.scim.errors import ScimError
@@ -67,6 +68,23 @@ def test_turning_active_off_or_on_is_a_deprovision_or_a_restore(before, after, k
     fields = MemberFields(user_name="ada")
     assert change_event(kind, dataclasses.replace(fields, active=before),
                         dataclasses.replace(fields, active=after)) == event
+
+
+# -- a team's membership, as ops read it --------------------------------------------------------
+
+@pytest.mark.parametrize("event, added, removed, shown", [
+    (TEAM_UPDATE, 3, 1, "+3 \N{MINUS SIGN}1 members"),
+    (TEAM_UPDATE, 0, 250, "+0 \N{MINUS SIGN}250 members"),
+    (TEAM_CREATE, 12, None, "+12 members"),
+    (TEAM_UPDATE, None, None, None),
+    (TEAM_DELETE, None, None, None),
+])
+def test_a_team_change_shows_the_counts_it_holds_and_nothing_when_membership_is_untouched(event, added, removed,
+                                                                                        shown):
+    """Counts only, and only those the record has: a create adds and takes no one out; a rename or a
+    delete changed no membership."""
+    record = Activity(at=START, organisation_id="o-1", event=event, team_id="t-1", added=added, removed=removed)
+    assert membership_change(record) == shown
 
 
 # -- a whole Entra cycle, through the SCIM API -------------------------------------------------

@@ -7,11 +7,13 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from tests.support import START
-from wiggledesk_scim.domain.activity import CREATE, DEPROVISION, REFUSED, REPLACE, RESTORE, UPDATE, Activity
-from wiggledesk_scim.domain.console import Console, Health, TrailFilter
+from wiggledesk_scim.domain.activity import (CREATE, DEPROVISION, REFUSED, REPLACE, RESTORE, TEAM_CREATE, TEAM_DELETE,
+                                             TEAM_RENAME, TEAM_REPLACE, TEAM_UPDATE, UPDATE, Activity)
+from wiggledesk_scim.domain.console import TEAMS_LISTED, Console, Health, TrailFilter
 from wiggledesk_scim.domain.errors import InvalidValue, NotFound
-from wiggledesk_scim.domain.model import MemberFields
-from wiggledesk_scim.domain.operations import Operations
+from wiggledesk_scim.domain.model import MemberFields, TeamFields
+from wiggledesk_scim.domain.operations import Operations, TeamListing, TeamSummary
+from wiggledesk_scim.domain.teams import MembershipChange, TeamService
 
 
 # -- the trail filter -------------------------------------------------------------------------------
@@ -27,6 +29,11 @@ def test_a_filled_form_becomes_a_filter():
 
     assert parsed == TrailFilter(event=DEPROVISION, member_id="00000000-0000-4000-8000-000000000007",
                                  since=datetime(2026, 11, 20, tzinfo=timezone.utc), limit=1000)
+
+
+@pytest.mark.parametrize("event", [TEAM_CREATE, TEAM_RENAME, TEAM_UPDATE, TEAM_REPLACE, TEAM_DELETE])
+def test_a_teams_event_is_a_filter_too(event):
+    assert TrailFilter.parse(event=event) == TrailFilter(event=event)
 
 
 @pytest.mark.parametrize(("since", "moment"), [
@@ -80,11 +87,24 @@ def test_health_counts_patch_and_put_as_updates_and_refusals_as_errors():
     assert Health.of({}) == Health(0, 0, 0, 0)
 
 
+def test_health_is_the_members_provisioning_and_every_refusal():
+    """A team's changes are listed with the team, not counted as creates or updates of members; a refused
+    request is an error whichever resource it was about."""
+    counts = {TEAM_CREATE: 2, TEAM_UPDATE: 9, TEAM_RENAME: 1, TEAM_REPLACE: 1, TEAM_DELETE: 1, REFUSED: 3}
+
+    assert Health.of(counts) == Health(creates=0, updates=0, deprovisions=0, errors=3)
+
+
 # -- the pages --------------------------------------------------------------------------------------
 
 @pytest.fixture
 def console(uow, clock, authority, onboarded) -> Console:
     return Console(Operations(uow, clock, authority))
+
+
+@pytest.fixture
+def teams(uow, clock, ids) -> TeamService:
+    return TeamService(uow, clock, ids)
 
 
 def test_the_organisations_page_lists_every_organisation_with_its_health(console, members, contoso):
@@ -152,3 +172,53 @@ def test_the_trail_of_a_busy_organisation_is_cut_at_the_limit(console, uow, cont
     trail = console.organisation(contoso.organisation.id, TrailFilter()).trail
 
     assert len(trail) == 100 and trail[0].at == START + timedelta(seconds=149)
+
+
+def test_an_organisation_page_lists_its_teams_by_display_name_with_member_counts(console, teams, members,
+                                                                               contoso, fabrikam):
+    org = contoso.organisation.id
+    bjensen = members.provision(org, MemberFields(user_name="bjensen"))
+    platform = teams.create(org, TeamFields(display_name="Platform", external_id="e-platform"), [bjensen.id])
+    analytics = teams.create(org, TeamFields(display_name="analytics"), [bjensen.id, contoso.admin.id])
+    teams.create(fabrikam.organisation.id, TeamFields(display_name="Aardvarks"))
+
+    page = console.organisation(org, TrailFilter())
+
+    assert page.teams == TeamListing(teams=(TeamSummary(analytics, 2), TeamSummary(platform, 1)), total=2)
+    assert page.overview.teams == 2
+
+
+def test_an_organisation_with_very_many_teams_lists_the_first_and_counts_the_rest(console, teams, contoso):
+    org = contoso.organisation.id
+    for n in range(TEAMS_LISTED + 5, 0, -1):
+        teams.create(org, TeamFields(display_name=f"Team {n:04}"))
+
+    listing = console.organisation(org, None).teams
+
+    assert len(listing.teams) == TEAMS_LISTED == 200
+    assert (listing.teams[0].team.display_name, listing.teams[-1].team.display_name) == ("Team 0001", "Team 0200")
+    assert (listing.total, listing.unlisted) == (205, 5)
+
+
+def test_a_teams_changes_are_in_the_trail_with_its_id_and_counts_and_filter_by_event(console, teams, members,
+                                                                                   clock, contoso):
+    org = contoso.organisation.id
+    bjensen = members.provision(org, MemberFields(user_name="bjensen"))
+    team = teams.create(org, TeamFields(display_name="Platform"), [bjensen.id, contoso.admin.id])
+    clock.advance(60)
+    teams.update(org, team.id, lambda fields: fields, MembershipChange().removing([bjensen.id]))
+    clock.advance(60)
+    teams.update(org, team.id, lambda fields: TeamFields(display_name="Platform team"))
+    clock.advance(60)
+    teams.delete(org, team.id)
+
+    trail = console.organisation(org, TrailFilter()).trail
+
+    assert [(a.event, a.team_id, a.member_id, a.attributes, a.added, a.removed) for a in trail[:4]] == [
+        (TEAM_DELETE, team.id, None, (), None, None),
+        (TEAM_RENAME, team.id, None, ("displayName",), None, None),
+        (TEAM_UPDATE, team.id, None, (), 0, 1),
+        (TEAM_CREATE, team.id, None, ("displayName",), 2, None),
+    ]
+    assert [a.event for a in console.organisation(org, TrailFilter(event=TEAM_UPDATE)).trail] == [TEAM_UPDATE]
+    assert console.organisation(org, TrailFilter()).teams == TeamListing(teams=(), total=0)

@@ -10,13 +10,20 @@ from tests.support import START
 from wiggledesk_scim.domain import access
 from wiggledesk_scim.domain.activity import CREATE, DEPROVISION, REFUSED, Activity
 from wiggledesk_scim.domain.errors import AccessRefused, InvalidValue, NotFound
-from wiggledesk_scim.domain.model import Email, MemberFields, Organisation
-from wiggledesk_scim.domain.operations import Operations
+from wiggledesk_scim.adapters.memory import InMemoryTeamRepository
+from wiggledesk_scim.domain.model import Email, MemberFields, Organisation, TeamFields
+from wiggledesk_scim.domain.operations import Operations, TeamListing, TeamSummary
+from wiggledesk_scim.domain.teams import TeamService
 
 
 @pytest.fixture
 def operations(uow, clock, authority, onboarded) -> Operations:
     return Operations(uow, clock, authority)
+
+
+@pytest.fixture
+def teams(uow, clock, ids) -> TeamService:
+    return TeamService(uow, clock, ids)
 
 
 def test_an_organisation_is_found_by_id_by_name_and_by_name_ignoring_case(operations, contoso):
@@ -75,6 +82,71 @@ def test_the_last_request_is_the_latest_use_of_any_of_the_organisations_tokens(o
     clock.advance(120)
     authority.authenticate(contoso.token)
     assert operations.overview("Contoso").last_request == clock.now()
+
+
+def test_an_overview_counts_the_organisations_teams_and_no_one_elses(operations, teams, contoso, fabrikam):
+    for name in ("Platform", "Analytics"):
+        teams.create(contoso.organisation.id, TeamFields(display_name=name))
+    teams.create(fabrikam.organisation.id, TeamFields(display_name="Platform"))
+
+    assert operations.overview("Contoso").teams == 2
+    assert [(o.organisation.name, o.teams) for o in operations.overviews()] == [("Contoso", 2), ("Fabrikam", 1)]
+
+
+# -- teams ------------------------------------------------------------------------------------------
+
+def test_teams_are_listed_by_display_name_ignoring_case_with_their_member_counts(operations, teams, members, clock,
+                                                                                 contoso, fabrikam):
+    org = contoso.organisation.id
+    bjensen = members.provision(org, MemberFields(user_name="bjensen"))
+    platform = teams.create(org, TeamFields(display_name="Platform", external_id="e-platform"),
+                            [contoso.admin.id, bjensen.id])
+    clock.advance(60)
+    analytics = teams.create(org, TeamFields(display_name="analytics"), [bjensen.id])
+    berlin = teams.create(org, TeamFields(display_name="Berlin office"))
+    teams.create(fabrikam.organisation.id, TeamFields(display_name="Aardvarks"))
+
+    assert operations.teams(org, limit=10) == TeamListing(
+        teams=(TeamSummary(analytics, 1), TeamSummary(berlin, 0), TeamSummary(platform, 2)), total=3)
+    first_two = operations.teams(org, limit=2)
+    assert [summary.team.display_name for summary in first_two.teams] == ["analytics", "Berlin office"]
+    assert (first_two.total, first_two.unlisted) == (3, 1)
+    assert operations.teams(fabrikam.organisation.id, limit=10).unlisted == 0
+
+
+class CountedTeams(InMemoryTeamRepository):
+    """The in-memory teams, counting the reads a listing makes; its counts leave out empty teams, as a
+    store counting membership rows may."""
+
+    def __init__(self, store):
+        super().__init__(store)
+        self.reads: list[str] = []
+
+    def search(self, organisation_id, query):
+        self.reads.append("search")
+        return super().search(organisation_id, query)
+
+    def members(self, organisation_id, team_id, read):
+        self.reads.append("members")
+        return super().members(organisation_id, team_id, read)
+
+    def member_counts(self, organisation_id, team_ids):
+        self.reads.append("member_counts")
+        return {team_id: count for team_id, count in super().member_counts(organisation_id, team_ids).items()
+                if count}
+
+
+def test_a_listing_reads_the_teams_once_and_their_member_counts_once(operations, teams, uow, store, contoso):
+    """Two reads however many teams: never one per team. A team the counts leave out has no members."""
+    org = contoso.organisation.id
+    for n in range(30):
+        teams.create(org, TeamFields(display_name=f"Team {n:02}"), [contoso.admin.id] if n % 2 else [])
+    uow.teams = counted = CountedTeams(store)
+
+    listing = operations.teams(org, limit=30)
+
+    assert counted.reads == ["search", "member_counts"]
+    assert [summary.members for summary in listing.teams] == [n % 2 for n in range(30)]
 
 
 def test_a_member_is_found_by_user_name_else_by_their_only_email(operations, members, contoso):

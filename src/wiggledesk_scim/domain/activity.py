@@ -76,6 +76,15 @@ def attribute_names(leaves: Iterable[Leaf]) -> tuple[str, ...]:
     return tuple(leaf.name for leaf in leaves)
 
 
+def membership_change(activity: Activity) -> str | None:
+    """What a team's change did to its membership, as the CLI and the ops console both write it:
+    ``+3 −1 members``, only the counts the record holds (a create adds and takes no one out: ``+3
+    members``); None when it changed no membership. Counts, never who."""
+    counts = [f"{sign}{count}" for sign, count in (("+", activity.added), ("\N{MINUS SIGN}", activity.removed))
+              if count is not None]
+    return " ".join([*counts, "members"]) if counts else None
+
+
 def change_event(kind: str, before: MemberFields, after: MemberFields) -> str:
     """The event a change to a member is recorded as: ``deprovision`` or ``restore`` when it turns
     ``active`` off or on, else ``kind`` (``update`` or ``replace``)."""

@@ -1,5 +1,5 @@
 """What the ops console shows, one read per page, through ``Operations``: the organisations with their
-provisioning health, and one organisation with its settings, tokens and filtered activity trail.
+provisioning health, and one organisation with its settings, tokens, teams and filtered activity trail.
 
 Kept apart from the web layer so that the filter's rules (which events, which dates, how many records)
 and the page's content are the same wherever they are read, and are tested without a server. What it
@@ -14,10 +14,13 @@ from typing import Mapping
 from .activity import CREATE, DEPROVISION, EVENTS, REFUSED, REPLACE, UPDATE, Activity
 from .errors import InvalidValue, NotFound
 from .model import Member
-from .operations import OrganisationOverview, Operations
+from .operations import OrganisationOverview, Operations, TeamListing
 
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000
+#: The most teams an organisation's page lists (the first by displayName); it says how many more there
+#: are. Two hundred rows still read as a list, and an organisation's page stays quick however many it has.
+TEAMS_LISTED = 200
 #: Longer than any id we issue; a longer "member id" is a paste gone wrong, not a filter.
 _MAX_MEMBER_ID = 200
 
@@ -89,10 +92,12 @@ def _moment(text: str) -> datetime | None:
 @dataclass(frozen=True)
 class OrganisationPage:
     """One organisation: its overview (settings, members, tokens, health), the admins who own its
-    tokens (by member id), and its trail as filtered (None when the filter was refused)."""
+    tokens (by member id), its first teams by displayName, and its trail as filtered (None when the
+    filter was refused)."""
 
     overview: OrganisationOverview
     owners: Mapping[str, Member]
+    teams: TeamListing
     trail: list[Activity] | None
 
 
@@ -119,9 +124,10 @@ class Console:
                     owners[admin_id] = uow.members.get(organisation_id, admin_id)
                 except NotFound:
                     pass  # deleted since the tokens were read: the page says "unknown"
+        teams = self.operations.teams(organisation_id, limit=TEAMS_LISTED)
         trail = None
         if trail_filter is not None:
             trail = self.operations.activity(organisation_id, since=trail_filter.since,
                                              member_id=trail_filter.member_id, event=trail_filter.event,
                                              limit=trail_filter.limit)
-        return OrganisationPage(overview=overview, owners=owners, trail=trail)
+        return OrganisationPage(overview=overview, owners=owners, teams=teams, trail=trail)

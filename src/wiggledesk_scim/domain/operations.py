@@ -1,4 +1,5 @@
-"""What ops and support do outside SCIM: look at organisations, switch their settings, read their trail.
+"""What ops and support do outside SCIM: look at organisations and their teams, switch their settings, read
+their trail.
 
 The command line and the ops console both go through ``Operations``, so they name organisations and
 members the same way and change settings by the same rules the token check reads (``access.py``): an
@@ -13,10 +14,10 @@ from typing import Mapping
 
 from .activity import Activity
 from .errors import InvalidValue, NotFound
-from .model import ApiToken, Member, Organisation
+from .model import ApiToken, Member, Organisation, Team
 from .ports import Clock, TokenAuthority, UnitOfWork
 from .query import Compare, Query, Operator
-from .registry import USER
+from .registry import GROUP, USER
 
 #: The windows the provisioning health shows.
 DAY = timedelta(days=1)
@@ -25,12 +26,14 @@ WEEK = timedelta(days=7)
 
 @dataclass(frozen=True)
 class OrganisationOverview:
-    """An organisation as ops see it: its members, its tokens, and its recent provisioning activity."""
+    """An organisation as ops see it: its members, its teams, its tokens, and its recent provisioning
+    activity."""
 
     organisation: Organisation
     members: int
     active_members: int
     tokens: tuple[ApiToken, ...]
+    teams: int
     #: Records of the last 24 hours / 7 days per event (``activity.EVENTS``), events without any left out.
     last_day: Mapping[str, int] = field(default_factory=dict)
     last_week: Mapping[str, int] = field(default_factory=dict)
@@ -44,6 +47,28 @@ class OrganisationOverview:
         """When one of its tokens was last used: the last time Entra called (to the minute)."""
         used = [token.last_used for token in self.tokens if token.last_used is not None]
         return max(used, default=None)
+
+
+@dataclass(frozen=True)
+class TeamSummary:
+    """A team as ops list it: the team (displayName, externalId, last modified) and how many members it has."""
+
+    team: Team
+    members: int
+
+
+@dataclass(frozen=True)
+class TeamListing:
+    """The first of an organisation's teams by displayName, and how many teams it has in all: an
+    organisation may have thousands, and a page lists a few hundred at most."""
+
+    teams: tuple[TeamSummary, ...]
+    total: int
+
+    @property
+    def unlisted(self) -> int:
+        """How many teams come after the listed ones."""
+        return self.total - len(self.teams)
 
 
 class Operations:
@@ -93,7 +118,20 @@ class Operations:
             members=self.uow.members.count(organisation.id),
             active_members=self.uow.members.search(organisation.id, active).total,
             tokens=tuple(self.uow.tokens.list_for_organisation(organisation.id)),
+            # TeamRepository has no count(): an empty page's total is the count, and no store needs one more method.
+            teams=self.uow.teams.search(organisation.id, Query(count=0)).total,
             last_day=last_day, last_week=last_week)
+
+    def teams(self, organisation_id: str, *, limit: int) -> TeamListing:
+        """The organisation's first ``limit`` teams by displayName (ignoring case, as displayNames compare),
+        each with its member count: two reads, however many teams there are."""
+        by_name = Query(count=limit, sort_by=GROUP.path("displayName"))
+        with self.uow:
+            page = self.uow.teams.search(organisation_id, by_name)
+            counts = self.uow.teams.member_counts(organisation_id, [team.id for team in page.resources])
+        # A store counting membership rows may leave out a team that has none.
+        return TeamListing(teams=tuple(TeamSummary(team, counts.get(team.id, 0)) for team in page.resources),
+                           total=page.total)
 
     def member(self, organisation_id: str, email: str) -> Member:
         """The organisation's member whose userName is ``email`` (ignoring case, as userNames compare),

@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 from pyramid.paster import bootstrap, get_appsettings, setup_logging
 
 from ..domain.access import token_shortfalls
-from ..domain.activity import EVENTS, REFUSED
+from ..domain.activity import EVENTS, REFUSED, membership_change
 from ..domain.credentials import PasswordHash
 from ..domain.errors import DomainError, NotFound
 from .pyramid_app import SCIM_ROOT, container_of
@@ -105,7 +105,7 @@ def _parser() -> argparse.ArgumentParser:
     org_commands = org.add_subparsers(dest="org_command", required=True, metavar="ACTION")
     org_list = org_commands.add_parser("list", help="every organisation, one per line")
     org_list.add_argument("--json", action="store_true", help="one JSON record per line")
-    org_show = org_commands.add_parser("show", help="members, API access, tokens and recent activity")
+    org_show = org_commands.add_parser("show", help="members, teams, API access, tokens and recent activity")
     org_show.add_argument("organisation", metavar="ORG", help="the organisation's name or id")
     org_show.add_argument("--json", action="store_true", help="one JSON record")
     api_access = org_commands.add_parser("api-access", help="switch the organisation's API access on or off")
@@ -127,7 +127,8 @@ def _parser() -> argparse.ArgumentParser:
     activity = commands.add_parser(
         "activity", help="the organisation's provisioning activity trail, newest first",
         description="What each SCIM request changed (create, replace, update, deprovision, restore, "
-                    "delete, with the names of the attributes) or why it was refused (status, scimType). "
+                    "delete, with the names of the attributes; a team's events with the team's id and how "
+                    "many members joined and left it, never who) or why it was refused (status, scimType). "
                     "One event per line, newest first.")
     activity.add_argument("organisation", metavar="ORG", help="the organisation's name or id")
     activity.add_argument("--since", type=_moment_argument, metavar="ISO",
@@ -270,7 +271,7 @@ def _overview_record(overview, now) -> dict:
     organisation = overview.organisation
     return {"id": organisation.id, "name": organisation.name, "api_access": organisation.api_access,
             "members": overview.members, "active_members": overview.active_members,
-            "inactive_members": overview.inactive_members,
+            "inactive_members": overview.inactive_members, "teams": overview.teams,
             "tokens": [{"id": t.id, "name": t.name, "state": t.state(now), "last_used": _moment(t.last_used)}
                        for t in overview.tokens],
             "last_request": _moment(overview.last_request),
@@ -292,7 +293,7 @@ def _org_list(args) -> None:
         else:
             print("  ".join([record["id"], f'"{record["name"]}"', f"api-access {_on_off(record['api_access'])}",
                              f"members {record['members']} ({record['active_members']} active)",
-                             f"tokens {len(record['tokens'])}",
+                             f"teams {record['teams']}", f"tokens {len(record['tokens'])}",
                              f"last request {record['last_request'] or 'never'}"]))
     if not overviews and not args.json:
         print("There are no organisations yet (see `onboard`).", file=sys.stderr)
@@ -311,6 +312,7 @@ def _org_show(args) -> None:
     print(f"  API access:    {_on_off(record['api_access'])}")
     print(f"  Members:       {record['members']} ({record['active_members']} active, "
           f"{record['inactive_members']} inactive)")
+    print(f"  Teams:         {record['teams']}")
     print(f"  Last request:  {record['last_request'] or 'never'}")
     print(f"  Last 24 hours: {_counts(overview.last_day)}")
     print(f"  Last 7 days:   {_counts(overview.last_week)}")
@@ -362,15 +364,22 @@ def _activity(args) -> None:
         line = {"time": record.at.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
                 "event": record.event, "member_id": record.member_id, "attributes": list(record.attributes),
                 "status": record.status, "scim_type": record.scim_type, "request_id": record.request_id,
-                "token_id": record.token_id}
+                "token_id": record.token_id, "team_id": record.team_id, "added": record.added,
+                "removed": record.removed}
         if args.json:
             print(json.dumps(line))
             continue
-        parts = [line["time"], record.event, record.member_id or "-"]
+        # "team" before a team's id: a refusal may be about a member or a team, and --member takes only
+        # the one.
+        subject = record.member_id or (f"team {record.team_id}" if record.team_id else "-")
+        parts = [line["time"], record.event, subject]
         if record.event == REFUSED:
             parts.append(f"status {record.status}" + (f" {record.scim_type}" if record.scim_type else ""))
         elif record.attributes:
             parts.append(",".join(record.attributes))
+        members = membership_change(record)
+        if members is not None:
+            parts.append(members)
         parts.append(f"request {record.request_id or '-'}")
         print("  ".join(parts))
     if not records and not args.json:

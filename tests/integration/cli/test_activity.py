@@ -60,7 +60,8 @@ def test_json_records_carry_the_request_id_and_token_id_of_each_step(wiggledesk,
     _, tokens, _ = wiggledesk("tokens", "list", "Contoso", "--json")
     assert {r["token_id"] for r in records} == {json.loads(tokens)["id"]}
     assert set(records[0]) == {"time", "event", "member_id", "attributes", "status", "scim_type", "request_id",
-                               "token_id"}
+                               "token_id", "team_id", "added", "removed"}
+    assert (records[0]["team_id"], records[0]["added"], records[0]["removed"]) == (None, None, None)
     create = json.loads(wiggledesk("activity", "Contoso", "--json", "--event", "create")[1])
     assert {"userName", "externalId", "active", "emails", ENTERPRISE + "department"} <= set(create["attributes"])
 
