@@ -321,7 +321,13 @@ def test_a_wrong_secret_is_an_invalid_client_that_names_no_part(endpoint, provis
 
     assert (error.error, error.status, error.basic_challenge, error.description) == (
         "invalid_client", 401, True, BAD_CREDENTIALS)
-    assert (error.reason, error.organisation_id) == ("unknown client secret", None)
+    assert (error.reason, error.organisation_id) == ("unknown client secret", provisioner.client.organisation_id)
+
+
+def test_a_wrong_secret_of_an_unknown_client_belongs_to_no_organisation(endpoint, provisioner):
+    error = oauth_error(endpoint.token, form(grant_type="client_credentials"), basic("no-such-client", "wrong"))
+
+    assert (error.error, error.description, error.organisation_id) == ("invalid_client", BAD_CREDENTIALS, None)
 
 
 def test_body_credentials_are_refused_without_a_basic_challenge(endpoint, provisioner):
@@ -341,8 +347,15 @@ def test_another_clients_secret_is_refused(clients, endpoint, provisioner, fabri
                         basic(provisioner.client.id, other.secret.plaintext))
 
     assert (error.error, error.description) == ("invalid_client", BAD_CREDENTIALS)
-    assert error.reason == f"the secret is not one of client {provisioner.client.id}'s"
-    assert error.organisation_id == fabrikam.organisation.id
+    assert error.reason == f"the secret is not one of client '{provisioner.client.id}''s"
+    assert error.organisation_id == provisioner.client.organisation_id  # the one it claimed to be
+
+
+def test_another_clients_secret_under_an_unknown_client_id_belongs_to_no_organisation(endpoint, provisioner):
+    error = oauth_error(endpoint.token, form(grant_type="client_credentials"),
+                        basic("no-such-client", provisioner.secret.plaintext))
+
+    assert (error.reason, error.organisation_id) == ("the secret is not one of client 'no-such-client''s", None)
 
 
 def test_a_revoked_client_an_expired_or_revoked_secret_are_refused_alike(clients, clock, endpoint, provisioner):
@@ -405,7 +418,7 @@ def test_known_and_unknown_secrets_alike_are_compared_in_constant_time(endpoint,
     endpoint.token(*by_basic(provisioner))
     oauth_error(endpoint.token, form(grant_type="client_credentials"), basic(provisioner.client.id, "wrong"))
 
-    assert compared[0] == (64, 64) and compared[2] == (64, 64)
+    assert [pair for pair in compared if pair == (64, 64)] == [(64, 64)] * 2
 
 
 # -- the token endpoint: client assertions (ENTRA.md §2.3) -------------------------------------------------
@@ -442,8 +455,14 @@ def test_an_assertion_for_an_unknown_client_is_refused(endpoint, verifier, feder
     error = oauth_error(endpoint.token, by_assertion("no-such-client"))
 
     assert (error.error, error.description, error.reason, error.organisation_id) == (
-        "invalid_client", BAD_ASSERTION, "unknown client no-such-client", None)
+        "invalid_client", BAD_ASSERTION, "unknown client 'no-such-client'", None)
     assert verifier.calls == []
+
+
+def test_a_client_id_is_quoted_in_the_log_reason_so_it_cannot_forge_lines(endpoint):
+    error = oauth_error(endpoint.token, by_assertion("evil\nINFO forged line"))
+
+    assert error.reason == "unknown client 'evil\\nINFO forged line'"
 
 
 def test_an_assertion_for_a_client_without_a_trust_is_refused(endpoint, verifier, provisioner):

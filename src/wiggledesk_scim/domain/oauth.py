@@ -214,17 +214,23 @@ class TokenEndpoint:
         presented = digest(credentials.secret)
         with self.uow:
             grant = self.uow.clients.secret_by_digest(presented)
-        # As for API tokens: the lookup is by digest, and the comparison that accepts is constant-time,
-        # also for an unknown secret (against a digest none has), so both paths do the same work.
-        expected = grant.secret.digest if grant is not None else _NO_SECRET_DIGEST
-        matches = hmac.compare_digest(expected, presented)
-        refused = OAuthError("invalid_client", BAD_CREDENTIALS, 401, basic_challenge=credentials.basic)
-        if not matches or grant is None:
+            # As for API tokens: the lookup is by digest, and the comparison that accepts is constant-time,
+            # also for an unknown secret (against a digest none has), so both paths do the same work.
+            expected = grant.secret.digest if grant is not None else _NO_SECRET_DIGEST
+            matches = hmac.compare_digest(expected, presented) and grant is not None
+            own = matches and hmac.compare_digest(grant.client.id.encode("utf-8"),
+                                                  credentials.client_id.encode("utf-8"))
+            # A failure is counted against the organisation of the client it claimed to be (fair use), so
+            # that a known client id gives no unlimited guesses; that costs a read on failure only.
+            claimed = grant.client if own else self._client_or_none(credentials.client_id)
+        refused = OAuthError("invalid_client", BAD_CREDENTIALS, 401, basic_challenge=credentials.basic,
+                             organisation_id=None if claimed is None else claimed.organisation_id)
+        if not matches:
             refused.reason = "unknown client secret"
             raise refused
-        refused.organisation_id = grant.client.organisation_id
-        if not hmac.compare_digest(grant.client.id.encode("utf-8"), credentials.client_id.encode("utf-8")):
-            refused.reason = f"the secret is not one of client {credentials.client_id}'s"
+        if not own:
+            # repr: the id is the caller's text, and must not forge lines in the log.
+            refused.reason = f"the secret is not one of client {credentials.client_id!r}'s"
             raise refused
         if grant.client.revoked is not None:
             refused.reason = f"client {grant.client.id} is revoked"
@@ -242,14 +248,11 @@ class TokenEndpoint:
     def _by_assertion(self, credentials: _Credentials) -> tuple[str, str, None]:
         refused = OAuthError("invalid_client", BAD_ASSERTION, 401)
         with self.uow:
-            try:
-                client = self.uow.clients.get(credentials.client_id)
-            except NotFound:
-                client = None
+            client = self._client_or_none(credentials.client_id)
             trust = None if client is None else self.uow.clients.get_trust(client.id)
             api_access = None if client is None else self.uow.organisations.get(client.organisation_id).api_access
         if client is None:
-            refused.reason = f"unknown client {credentials.client_id}"
+            refused.reason = f"unknown client {credentials.client_id!r}"
             raise refused
         refused.organisation_id = client.organisation_id
         if client.revoked is not None:
@@ -267,6 +270,12 @@ class TokenEndpoint:
         if not api_access:
             raise self._switched_off(client.organisation_id)
         return client.id, client.organisation_id, None
+
+    def _client_or_none(self, client_id: str) -> OAuthClient | None:
+        try:
+            return self.uow.clients.get(client_id)
+        except NotFound:
+            return None
 
     @staticmethod
     def _switched_off(organisation_id: str) -> OAuthError:
