@@ -120,6 +120,7 @@ class Graph:
 
 
 def test_a_served_jwks_lets_an_entra_assertion_get_an_access_token_that_works(host, keys):
+    """The whole path over HTTP: JWKS fetched from 127.0.0.1, access token issued, then accepted on a SCIM request."""
     graph = Graph(host.serve("/tenant/discovery/v2.0/keys", jwks(keys, "k1")))
 
     answer = graph.token(assertion(keys))
@@ -129,6 +130,7 @@ def test_a_served_jwks_lets_an_entra_assertion_get_an_access_token_that_works(ho
 
 
 def test_key_rotation_over_http(host, keys):
+    """A new kid brings one refetch, after which the new key's assertions are accepted."""
     uri = host.serve("/keys", jwks(keys, "k1"))
     graph = Graph(uri)
     graph.token(assertion(keys, "k1"))
@@ -141,6 +143,7 @@ def test_key_rotation_over_http(host, keys):
 
 
 def test_cached_keys_keep_working_when_the_host_is_down(host, keys):
+    """With the host gone, cached keys keep working; an unknown kid is refused saying the fetch failed."""
     graph = Graph(host.serve("/keys", jwks(keys, "k1")))
     graph.token(assertion(keys))
     host.stop()
@@ -158,6 +161,7 @@ def test_cached_keys_keep_working_when_the_host_is_down(host, keys):
                                              ({"sub": "another-app"}, "sub"), ({"tid": "another"}, "tid"),
                                              ({"exp": NOW - 120}, "expired")])
 def test_refusals_over_http_are_invalid_clients_whose_log_reason_names_the_check(host, keys, changes, reason):
+    """Through the endpoint, a failed check is invalid_client; the reason names it, never the assertion."""
     graph = Graph(host.serve("/keys", jwks(keys, "k1")))
     signed = assertion(keys, **changes)
 
@@ -168,6 +172,7 @@ def test_refusals_over_http_are_invalid_clients_whose_log_reason_names_the_check
 
 
 def test_an_unknown_kid_asks_the_host_once(host, keys):
+    """Repeated unknown kids within 30 s cost the JWKS host one request."""
     graph = Graph(host.serve("/keys", jwks(keys, "k1")))
     graph.monotonic[0] += 60
 
@@ -178,6 +183,7 @@ def test_an_unknown_kid_asks_the_host_once(host, keys):
 
 
 def test_a_redirect_is_not_followed(host, keys):
+    """A JWKS URI is fetched as given: a redirect is a failure, and its target is not asked."""
     target = host.serve("/real", jwks(keys, "k1"))
     uri = host.serve("/moved", b"", status=302, headers={"Location": target})
 
@@ -189,6 +195,7 @@ def test_a_redirect_is_not_followed(host, keys):
 
 
 def test_a_jwks_larger_than_a_mebibyte_is_refused(host):
+    """A body over 1 MiB is no JWKS and is not read further."""
     uri = host.serve("/huge", b" " * (MAX_JWKS_BYTES + 1))
 
     with pytest.raises(ValueError) as refused:
@@ -198,6 +205,7 @@ def test_a_jwks_larger_than_a_mebibyte_is_refused(host):
 
 
 def test_a_jwks_host_answering_an_error_refuses_with_the_status(host, keys):
+    """An HTTP error from the JWKS host is a fetch failure naming the status."""
     trust = FederatedTrust.for_tenant("c", TENANT, audience=AUDIENCE, subject=SUBJECT, jwks_uri=host.url("/gone"))
     verifier = JwtClientAssertionVerifier(JwksKeys())
 

@@ -118,6 +118,7 @@ def test_accepted_variations(verifier, keys, changes):
 
 
 def test_a_tenant_given_as_a_domain_name_is_bound_by_the_issuer_not_tid(verifier, keys):
+    """tid is always a GUID, so a tenant named by its domain is not compared with it; iss still is."""
     trust = FederatedTrust.for_tenant("client-7", "contoso.onmicrosoft.com", audience=AUDIENCE, subject=SUBJECT,
                                       issuer=f"https://login.microsoftonline.com/{TENANT}/v2.0",
                                       jwks_uri=TRUST.jwks_uri)
@@ -126,6 +127,7 @@ def test_a_tenant_given_as_a_domain_name_is_bound_by_the_issuer_not_tid(verifier
 
 
 def test_the_keys_are_fetched_once_and_then_cached(verifier, host, keys):
+    """Known kids are served from the cache: one fetch for many assertions."""
     for _ in range(3):
         verifier.verify(signed(keys), TRUST, START)
 
@@ -151,10 +153,12 @@ def test_the_keys_are_fetched_once_and_then_cached(verifier, host, keys):
     ({"exp": None}, "it has no exp claim"),
 ])
 def test_a_claim_that_fails_its_check_is_refused_naming_the_check(verifier, keys, changes, detail):
+    """aud, sub, iss, tid, exp, nbf, iat and the required claims: each failure names its check."""
     assert refusal(verifier, signed(keys, **changes)) == detail
 
 
 def test_alg_none_is_refused(verifier, keys):
+    """An unsigned token (alg none) is refused before any key is looked up."""
     header = b64(json.dumps({"alg": "none", "kid": "k1"}).encode())
     unsigned = f"{header}.{b64(json.dumps(claims()).encode())}."
 
@@ -181,21 +185,25 @@ def test_a_tampered_payload_is_refused(verifier, keys):
 
 
 def test_a_token_signed_by_another_key_under_a_known_kid_is_refused(verifier, keys):
+    """A signature is checked with the key its kid names, and no other."""
     assert refusal(verifier, signed(keys, kid="k1", signer="k2")) == "its signature does not verify with key 'k1'"
 
 
 @pytest.mark.parametrize("assertion", ["not-a-jwt", "", "a.b.c"])
 def test_what_is_not_a_jwt_is_refused(verifier, assertion):
+    """Text that is not a compact JWS is refused as such."""
     assert refusal(verifier, assertion) == "it is not a JWT"
 
 
 def test_a_header_without_a_kid_is_refused(verifier, keys):
+    """Without a kid there is no key to check the signature with."""
     assertion = jwt.encode(claims(), keys["k1"], algorithm="RS256")
 
     assert refusal(verifier, assertion) == "its header names no kid"
 
 
 def test_a_signed_payload_that_is_not_json_is_refused(verifier, keys):
+    """A correctly signed JWS whose payload is not a claims set is no valid JWT."""
     assertion = jwt.api_jws.encode(b"not json", keys["k1"], algorithm="RS256", headers={"kid": "k1"})
 
     assert refusal(verifier, assertion) == "it is not a valid JWT (DecodeError)"
@@ -258,6 +266,7 @@ def test_old_keys_are_replaced_when_the_jwks_is_read_again(verifier, host, monot
 
 
 def test_a_first_fetch_that_fails_refuses_with_the_reason(monotonic, keys):
+    """With nothing cached, a JWKS host that is down refuses the assertion, saying why."""
     verifier = JwtClientAssertionVerifier(JwksKeys(ServedJwks(OSError()), monotonic=monotonic))
 
     assert refusal(verifier, signed(keys)) == (f"kid 'k1' is not among the cached keys, and the JWKS at "
@@ -265,6 +274,7 @@ def test_a_first_fetch_that_fails_refuses_with_the_reason(monotonic, keys):
 
 
 def test_each_jwks_uri_has_its_own_cache(verifier, host, keys):
+    """Keys of one JWKS URI never stand in for another's."""
     other = FederatedTrust.for_tenant("client-8", TENANT, audience=AUDIENCE, subject=SUBJECT,
                                       jwks_uri="https://keys.example/jwks")
     verifier.verify(signed(keys), TRUST, START)
@@ -283,6 +293,7 @@ def test_the_verifier_measures_time_by_the_domains_clock(verifier, keys):
 # -- reading a JWKS ----------------------------------------------------------------------------------------
 
 def test_parse_jwks_keeps_only_rsa_signing_keys_with_a_kid(keys):
+    """Encryption keys, other key types, keys without a kid or with bad material are left out."""
     document = {"keys": [jwk("k1", keys["k1"]), jwk("enc", keys["k2"], use="enc"), {"kty": "EC", "kid": "ec"},
                          {**jwk("", keys["k2"])}, "junk", {**jwk("bad", keys["k2"]), "n": "!!"},
                          {k: v for k, v in jwk("no-use", keys["k2"]).items() if k != "use"}]}
@@ -294,6 +305,7 @@ def test_parse_jwks_keeps_only_rsa_signing_keys_with_a_kid(keys):
                                           (b"[]", 'the JWKS has no "keys" list'),
                                           (b'{"keys": {}}', 'the JWKS has no "keys" list')])
 def test_what_is_not_a_jwks_is_refused(body, detail):
+    """A body that is not a JWKS document is a fetch failure, named."""
     with pytest.raises(ValueError) as refused:
         parse_jwks(body)
 

@@ -215,6 +215,7 @@ def test_a_repeated_parameter_is_an_invalid_request(endpoint, provisioner, name)
 
 @pytest.mark.parametrize("grant_type", [None, ""])
 def test_a_missing_grant_type_is_an_invalid_request(endpoint, provisioner, grant_type):
+    """Without grant_type the request is malformed (RFC 6749 §5.2 invalid_request), and told what to send."""
     params, header = by_basic(provisioner)
     if grant_type is None:
         del params["grant_type"]
@@ -229,6 +230,7 @@ def test_a_missing_grant_type_is_an_invalid_request(endpoint, provisioner, grant
 
 @pytest.mark.parametrize("grant_type", ["password", "authorization_code", "CLIENT_CREDENTIALS"])
 def test_another_grant_type_is_unsupported(endpoint, provisioner, grant_type):
+    """Only client_credentials is offered; grant type values are compared exactly."""
     params, header = by_basic(provisioner)
     params["grant_type"] = [grant_type]
 
@@ -240,6 +242,7 @@ def test_another_grant_type_is_unsupported(endpoint, provisioner, grant_type):
 
 @pytest.mark.parametrize("scope", ["openid", "scim.read", "SCIM"])
 def test_a_scope_without_scim_is_invalid(endpoint, provisioner, scope):
+    """A scope that does not contain scim asks for something we do not offer."""
     error = oauth_error(endpoint.token, *by_basic(provisioner, scope=scope))
 
     assert (error.error, error.status, error.description) == (
@@ -259,6 +262,7 @@ def test_basic_and_body_credentials_together_are_an_invalid_request(endpoint, pr
 
 
 def test_an_authorization_header_of_another_scheme_is_an_invalid_request(endpoint, provisioner):
+    """The token endpoint takes Basic credentials only; a bearer token there is a malformed request."""
     error = oauth_error(endpoint.token, by_body(provisioner), "Bearer wdscim_abc")
 
     assert (error.error, error.status) == ("invalid_request", 400)
@@ -272,6 +276,7 @@ def test_an_authorization_header_of_another_scheme_is_an_invalid_request(endpoin
     ("Basic " + base64.b64encode(b"id:%FF").decode(), "Basic header unreadable: percent-encoding is not UTF-8"),
 ])
 def test_an_unreadable_basic_header_is_an_invalid_client_with_a_basic_challenge(endpoint, header, reason):
+    """A Basic header that cannot be decoded fails client authentication, says how to write it, and logs why."""
     error = oauth_error(endpoint.token, form(grant_type="client_credentials"), header)
 
     assert (error.error, error.status, error.basic_challenge, error.description, error.reason) == (
@@ -280,6 +285,7 @@ def test_an_unreadable_basic_header_is_an_invalid_client_with_a_basic_challenge(
 
 @pytest.mark.parametrize("client_id, secret", [("", "wdscs_x"), ("some-client", "")])
 def test_a_basic_header_with_an_empty_part_is_an_invalid_client(endpoint, client_id, secret):
+    """An empty client id or secret authenticates nobody, and the answer does not say which was empty."""
     error = oauth_error(endpoint.token, form(grant_type="client_credentials"), basic(client_id, secret))
 
     assert (error.error, error.status, error.basic_challenge, error.description) == (
@@ -301,6 +307,7 @@ def test_no_credentials_at_all_is_an_invalid_client_inviting_basic(endpoint, hea
     (form(client_id="c", client_secret=""), "client_secret is missing beside client_id."),
 ])
 def test_half_of_the_body_credentials_is_an_invalid_request(endpoint, params, description):
+    """A client id without a secret (or the reverse) is a missing parameter, named."""
     error = oauth_error(endpoint.token, {"grant_type": ["client_credentials"], **params})
 
     assert (error.error, error.status, error.description) == ("invalid_request", 400, description)
@@ -325,12 +332,14 @@ def test_a_wrong_secret_is_an_invalid_client_that_names_no_part(endpoint, provis
 
 
 def test_a_wrong_secret_of_an_unknown_client_belongs_to_no_organisation(endpoint, provisioner):
+    """A failure naming no existing client is counted against no organisation."""
     error = oauth_error(endpoint.token, form(grant_type="client_credentials"), basic("no-such-client", "wrong"))
 
     assert (error.error, error.description, error.organisation_id) == ("invalid_client", BAD_CREDENTIALS, None)
 
 
 def test_body_credentials_are_refused_without_a_basic_challenge(endpoint, provisioner):
+    """WWW-Authenticate: Basic is asked for only when Basic was used (RFC 6749 §5.2)."""
     params = by_body(provisioner)
     params["client_secret"] = ["wrong"]
 
@@ -352,6 +361,7 @@ def test_another_clients_secret_is_refused(clients, endpoint, provisioner, fabri
 
 
 def test_another_clients_secret_under_an_unknown_client_id_belongs_to_no_organisation(endpoint, provisioner):
+    """A genuine secret presented with an unknown client id is refused, counted against no organisation."""
     error = oauth_error(endpoint.token, form(grant_type="client_credentials"),
                         basic("no-such-client", provisioner.secret.plaintext))
 
@@ -378,6 +388,7 @@ def test_a_revoked_client_an_expired_or_revoked_secret_are_refused_alike(clients
 
 
 def test_a_secret_works_until_the_moment_it_expires(clients, clock, endpoint, provisioner):
+    """No access token is issued under a secret from its expiry on; one second before, one is."""
     secret = clients.add_secret(provisioner.client.id, days=1)
     credentials = (form(grant_type="client_credentials"), basic(provisioner.client.id, secret.plaintext))
     clock.advance(timedelta(days=1).total_seconds() - 1)
@@ -401,6 +412,7 @@ def test_an_organisation_with_api_access_off_gets_no_token(uow, endpoint, provis
 
 
 def test_a_failed_exchange_stores_nothing(store, endpoint, provisioner):
+    """A refused exchange changes nothing: no access token, no last_used."""
     before = repr(store.__dict__)
     params = by_body(provisioner)
     params["client_secret"] = ["wrong"]
@@ -431,6 +443,8 @@ def federated(clients, provisioner):
 
 
 def test_an_accepted_assertion_gets_an_access_token_tied_to_no_secret(store, endpoint, verifier, federated, clock):
+    """The verifier gets the assertion, the client's trust (Entra's defaults for its tenant) and the clock's
+    now; the token has no secret_id."""
     answer = endpoint.token(by_assertion(federated.id))
 
     assert answer["token_type"] == "Bearer"
@@ -442,6 +456,8 @@ def test_an_accepted_assertion_gets_an_access_token_tied_to_no_secret(store, end
 
 
 def test_a_refused_assertion_is_an_invalid_client_whose_reason_is_for_the_log(endpoint, federated):
+    """The failed check is in the reason for the log; the client reads one fixed description, never the
+    assertion."""
     error = oauth_error(endpoint.token, by_assertion(federated.id, "eyJ.tampered.x"))
 
     assert (error.error, error.status, error.basic_challenge, error.description) == (
@@ -452,6 +468,7 @@ def test_a_refused_assertion_is_an_invalid_client_whose_reason_is_for_the_log(en
 
 
 def test_an_assertion_for_an_unknown_client_is_refused(endpoint, verifier, federated):
+    """An unknown client id is refused before any key is fetched."""
     error = oauth_error(endpoint.token, by_assertion("no-such-client"))
 
     assert (error.error, error.description, error.reason, error.organisation_id) == (
@@ -460,12 +477,14 @@ def test_an_assertion_for_an_unknown_client_is_refused(endpoint, verifier, feder
 
 
 def test_a_client_id_is_quoted_in_the_log_reason_so_it_cannot_forge_lines(endpoint):
+    """Text the caller sent appears in a log reason only as a repr, so a newline in it stays escaped."""
     error = oauth_error(endpoint.token, by_assertion("evil\nINFO forged line"))
 
     assert error.reason == "unknown client 'evil\\nINFO forged line'"
 
 
 def test_an_assertion_for_a_client_without_a_trust_is_refused(endpoint, verifier, provisioner):
+    """A client without a federated trust accepts no assertion, and nothing is verified."""
     error = oauth_error(endpoint.token, by_assertion(provisioner.client.id))
 
     assert (error.error, error.reason) == ("invalid_client", f"client {provisioner.client.id} has no federated trust")
@@ -473,6 +492,7 @@ def test_an_assertion_for_a_client_without_a_trust_is_refused(endpoint, verifier
 
 
 def test_an_assertion_for_a_revoked_client_is_refused(clients, endpoint, federated):
+    """A revoked client's trust no longer authenticates it."""
     clients.revoke_client(federated.id)
 
     error = oauth_error(endpoint.token, by_assertion(federated.id))
@@ -481,6 +501,7 @@ def test_an_assertion_for_a_revoked_client_is_refused(clients, endpoint, federat
 
 
 def test_an_assertion_for_an_organisation_with_api_access_off_gets_no_token(uow, endpoint, federated, contoso):
+    """As with a secret: a good assertion of an organisation with API access off is unauthorized_client."""
     with uow:
         uow.organisations.update(dataclasses.replace(contoso.organisation, api_access=False))
         uow.commit()
@@ -510,6 +531,8 @@ def test_a_client_revoked_while_its_assertion_was_checked_gets_no_token(store, c
     ({"client_id": ""}, "client_id is missing: send the client id WiggleDesk gave the client."),
 ])
 def test_a_malformed_assertion_request_is_an_invalid_request(endpoint, federated, params, description):
+    """Two methods at once, an empty assertion, another assertion type or no client id: each named, as
+    invalid_request."""
     request = {**by_assertion(federated.id), **form(**params)}
 
     error = oauth_error(endpoint.token, request)
@@ -518,6 +541,7 @@ def test_a_malformed_assertion_request_is_an_invalid_request(endpoint, federated
 
 
 def test_an_assertion_without_its_type_is_an_invalid_request(endpoint, federated):
+    """client_assertion needs client_assertion_type with RFC 7523's URN beside it."""
     request = by_assertion(federated.id)
     del request["client_assertion_type"]
 
@@ -561,6 +585,7 @@ def test_an_access_token_is_accepted_until_the_moment_it_expires(authority, cloc
 
 @pytest.mark.parametrize("token", [ACCESS_TOKEN_PREFIX + "x" * 43, ACCESS_TOKEN_PREFIX])
 def test_an_unknown_access_token_is_refused(authority, contoso, token):
+    """An access-token-shaped bearer token nobody issued is a 401 and belongs to no organisation."""
     refused = access_refusal(authority, token)
 
     assert (refused.detail, refused.forbidden, refused.organisation_id, refused.error_description) == (
@@ -574,6 +599,7 @@ def test_a_client_secret_is_no_bearer_token(authority, provisioner):
 
 def test_revoking_the_secret_ends_its_access_tokens_at_the_next_request(clients, authority, provisioner,
                                                                         access_token):
+    """An access token stops working with the secret it was issued under, at the very next request."""
     authority.authenticate(access_token)
     clients.revoke_secret(provisioner.secret.secret.id)
 
@@ -584,6 +610,7 @@ def test_revoking_the_secret_ends_its_access_tokens_at_the_next_request(clients,
 
 def test_revoking_the_client_ends_its_access_tokens_at_the_next_request(clients, authority, endpoint, federated,
                                                                         access_token):
+    """Revoking the client ends every access token of it, issued on a secret or on an assertion."""
     federated_token = endpoint.token(by_assertion(federated.id))["access_token"]
     clients.revoke_client(federated.id)
 
@@ -591,6 +618,7 @@ def test_revoking_the_client_ends_its_access_tokens_at_the_next_request(clients,
 
 
 def test_the_secret_expiring_ends_its_access_tokens(clients, clock, authority, endpoint, provisioner):
+    """An access token lives no longer than the secret it was issued under."""
     secret = clients.add_secret(provisioner.client.id, days=1)
     token = endpoint.token(form(grant_type="client_credentials"),
                            basic(provisioner.client.id, secret.plaintext))["access_token"]
@@ -601,6 +629,7 @@ def test_the_secret_expiring_ends_its_access_tokens(clients, clock, authority, e
 
 def test_an_access_token_of_an_organisation_with_api_access_off_is_forbidden(uow, authority, access_token,
                                                                              contoso):
+    """A genuine access token of an organisation whose API access is off is a 403, as for API tokens."""
     with uow:
         uow.organisations.update(dataclasses.replace(contoso.organisation, api_access=False))
         uow.commit()
@@ -611,6 +640,7 @@ def test_an_access_token_of_an_organisation_with_api_access_off_is_forbidden(uow
 
 
 def test_an_accepted_access_token_is_remembered_no_longer_than_it_lives(uow, clock, ids, access_token):
+    """The per-process cache of accepted tokens keeps an access token at most until its expiry."""
     cache = AcceptedTokens(clock, timedelta(hours=2))
     authority = StoredTokenAuthority(uow, clock, ids, accepted=cache)
     principal = authority.authenticate(access_token)
@@ -643,6 +673,7 @@ def test_scim_requests_with_an_access_token_provision_the_clients_organisation(s
 # -- operations on clients ---------------------------------------------------------------------------------
 
 def test_a_new_client_has_a_first_secret_shown_once(store, clients, contoso):
+    """Creating a client makes its first secret (730 days by default); only its digest is stored."""
     created = clients.create_client(contoso.organisation.id, "  Entra provisioning ")
 
     assert created.client == OAuthClient(id="00000000-0000-4000-8000-000000000007",
@@ -658,6 +689,7 @@ def test_a_new_client_has_a_first_secret_shown_once(store, clients, contoso):
 
 @pytest.mark.parametrize("days", [1, 1095])
 def test_a_secret_lives_from_one_day_to_three_years(clients, contoso, days):
+    """The bounds themselves are accepted."""
     created = clients.create_client(contoso.organisation.id, "Entra", secret_days=days)
 
     assert created.secret.secret.expires == START + timedelta(days=days)
@@ -665,6 +697,7 @@ def test_a_secret_lives_from_one_day_to_three_years(clients, contoso, days):
 
 @pytest.mark.parametrize("days", [0, 1096, -1, True, 1.5])
 def test_a_secret_lifetime_outside_the_bounds_is_refused(store, clients, contoso, days):
+    """Outside 1 to 1,095 whole days the client is not created, and nothing is stored."""
     before = repr(store.__dict__)
     with pytest.raises(InvalidValue) as refused:
         clients.create_client(contoso.organisation.id, "Entra", secret_days=days)
@@ -675,6 +708,7 @@ def test_a_secret_lifetime_outside_the_bounds_is_refused(store, clients, contoso
 
 @pytest.mark.parametrize("name", ["", "   ", "x" * 101, "tab\there"])
 def test_a_client_name_must_be_printable_and_short(clients, contoso, name):
+    """A client's name is 1 to 100 printable characters once trimmed."""
     with pytest.raises(InvalidValue) as refused:
         clients.create_client(contoso.organisation.id, name)
 
@@ -682,6 +716,7 @@ def test_a_client_name_must_be_printable_and_short(clients, contoso, name):
 
 
 def test_a_client_for_an_unknown_organisation_is_not_found(clients, contoso):
+    """A client belongs to an existing organisation."""
     with pytest.raises(NotFound):
         clients.create_client("no-such-organisation", "Entra")
 
@@ -702,6 +737,7 @@ def test_rotating_a_secret_keeps_both_working_until_the_old_is_revoked(clients, 
 
 
 def test_a_revoked_client_gets_no_new_secret_or_trust(clients, provisioner):
+    """A revoked client stays revoked: no secret or trust brings it back."""
     clients.revoke_client(provisioner.client.id)
 
     for call in (lambda: clients.add_secret(provisioner.client.id),
@@ -713,6 +749,7 @@ def test_a_revoked_client_gets_no_new_secret_or_trust(clients, provisioner):
 
 
 def test_revoking_twice_keeps_the_first_time(clients, clock, provisioner):
+    """Revoking again changes nothing: the first revocation time is kept, for secrets and clients."""
     first = clients.revoke_secret(provisioner.secret.secret.id).revoked
     first_client = clients.revoke_client(provisioner.client.id).revoked
     clock.advance(60)
@@ -723,11 +760,13 @@ def test_revoking_twice_keeps_the_first_time(clients, clock, provisioner):
 
 @pytest.mark.parametrize("call", ["add_secret", "revoke_secret", "revoke_client"])
 def test_operations_on_unknown_ids_are_not_found(clients, contoso, call):
+    """Each operation on an id nobody issued raises NotFound."""
     with pytest.raises(NotFound):
         getattr(clients, call)("no-such-id")
 
 
 def test_a_trust_takes_entras_issuer_and_keys_from_the_tenant(clients, provisioner):
+    """Without an issuer or JWKS URI, a trust takes Entra's for the tenant (ENTRA.md §2.3)."""
     trust = clients.set_trust(provisioner.client.id, tenant=TENANT, audience=AUDIENCE, subject=SUBJECT)
 
     assert (trust.issuer, trust.jwks_uri) == (entra_issuer(TENANT), entra_jwks_uri(TENANT))
@@ -738,6 +777,7 @@ def test_a_trust_takes_entras_issuer_and_keys_from_the_tenant(clients, provision
 @pytest.mark.parametrize("jwks_uri", ["https://keys.example/jwks", "http://127.0.0.1:8123/keys",
                                       "http://localhost/keys", "http://[::1]:9/keys"])
 def test_a_trust_may_name_its_own_issuer_and_keys(uow, clients, provisioner, jwks_uri):
+    """An explicit issuer and JWKS URI are kept as given: https anywhere, http on a loopback host."""
     trust = clients.set_trust(provisioner.client.id, tenant="contoso.onmicrosoft.com", audience=AUDIENCE,
                               subject=SUBJECT, issuer="https://issuer.example", jwks_uri=jwks_uri)
 
@@ -747,6 +787,7 @@ def test_a_trust_may_name_its_own_issuer_and_keys(uow, clients, provisioner, jwk
 
 
 def test_setting_a_trust_again_replaces_it(uow, clients, provisioner):
+    """A client has at most one trust; setting another replaces it."""
     clients.set_trust(provisioner.client.id, tenant=TENANT, audience=AUDIENCE, subject=SUBJECT)
     clients.set_trust(provisioner.client.id, tenant=TENANT, audience=AUDIENCE, subject="another-app")
 
@@ -768,6 +809,7 @@ def test_setting_a_trust_again_replaces_it(uow, clients, provisioner):
     ({"jwks_uri": "https://[::1/jwks"}, "The JWKS URI is not a URL"),
 ])
 def test_a_trust_with_a_bad_value_is_refused(clients, provisioner, changes, detail):
+    """Each value of a trust is checked, and the refusal says what it must be."""
     values = {"tenant": TENANT, "audience": AUDIENCE, "subject": SUBJECT, **changes}
 
     with pytest.raises(InvalidValue) as refused:
@@ -777,6 +819,7 @@ def test_a_trust_with_a_bad_value_is_refused(clients, provisioner, changes, deta
 
 
 def test_a_trust_for_an_unknown_client_is_not_found(clients, contoso):
+    """A trust belongs to an existing client."""
     with pytest.raises(NotFound):
         clients.set_trust("no-such-client", tenant=TENANT, audience=AUDIENCE, subject=SUBJECT)
 
@@ -785,10 +828,12 @@ def test_a_trust_for_an_unknown_client_is_not_found(clients, contoso):
                                             ("LOCALHOST", True), ("example.com", False), ("10.0.0.1", False),
                                             ("", False), (None, False)])
 def test_loopback_hosts_are_this_machine(host, loopback):
+    """localhost and the loopback addresses, v4 and v6, are loopback; nothing else is."""
     assert is_loopback_host(host) is loopback
 
 
 def test_jwks_uri_problem_is_none_for_https():
+    """Microsoft's JWKS URI is acceptable."""
     assert jwks_uri_problem("https://login.microsoftonline.com/x/discovery/v2.0/keys") is None
 
 
@@ -808,6 +853,7 @@ def test_listing_clients_shows_secrets_as_stored_and_trusts(clients, provisioner
 
 
 def test_states_of_clients_and_secrets(clients, clock, provisioner):
+    """Clients are active or revoked; secrets active, revoked or (from their expiry) expired."""
     expiring = clients.add_secret(provisioner.client.id, days=1).secret
     revoked = clients.revoke_secret(provisioner.secret.secret.id)
 
@@ -818,6 +864,7 @@ def test_states_of_clients_and_secrets(clients, clock, provisioner):
 
 
 def test_pruning_deletes_only_expired_access_tokens(store, clock, uow, endpoint, provisioner):
+    """Pruning deletes the access tokens that expired before now and keeps the rest."""
     endpoint.token(*by_basic(provisioner))
     clock.advance(1800)
     later = endpoint.token(*by_basic(provisioner))["access_token"]
@@ -846,6 +893,7 @@ def test_a_grant_whose_client_secret_or_organisation_is_gone_is_none(store, uow,
 
 
 def test_marking_a_gone_client_or_secret_used_does_nothing(store, uow):
+    """Recording use of a client or secret that is gone neither fails nor creates it."""
     with uow:
         uow.clients.mark_used("gone", START)
         uow.clients.mark_secret_used("gone", START)
@@ -853,6 +901,7 @@ def test_marking_a_gone_client_or_secret_used_does_nothing(store, uow):
 
 
 def test_unknown_clients_and_secrets_are_not_found(uow, contoso):
+    """Unknown or non-string ids are NotFound in the in-memory store."""
     with uow:
         for call in (uow.clients.get, uow.clients.get_secret):
             for unknown in ("no-such-id", None):
