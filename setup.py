@@ -3,10 +3,12 @@ from setuptools import find_packages, setup
 requires = [
     "alembic>=1.13",
     "colander>=2.0",
+    "cryptography>=42",  # PyJWT's RS256 (client assertions, adapters/federation.py)
     "jinja2>=3.1",
     "orjson>=3.9",
     "plaster_pastedeploy>=1.0",
     "psycopg[binary]>=3.1",
+    "pyjwt[crypto]>=2.15",
     "pyramid>=2.0",
     "pyramid_jinja2>=2.10",
     "pyramid_retry>=2.1",

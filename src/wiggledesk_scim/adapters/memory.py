@@ -14,9 +14,10 @@ from typing import Callable, Iterable, Iterator, Sequence, TypeVar
 
 from ..domain.activity import Activity
 from ..domain.errors import InvalidValue, NotFound, UniquenessConflict, VersionMismatch
-from ..domain.model import ApiToken, Member, Organisation, Reference, Team, TokenGrant, case_key
-from ..domain.ports import (ActivityTrail, ApiTokenRepository, MemberRepository, OrganisationRepository,
-                            TeamRepository, UnitOfWork)
+from ..domain.model import (AccessToken, AccessTokenGrant, ApiToken, ClientSecret, ClientSecretGrant, FederatedTrust,
+                            Member, OAuthClient, Organisation, Reference, Team, TokenGrant, case_key)
+from ..domain.ports import (AccessTokenRepository, ActivityTrail, ApiTokenRepository, MemberRepository,
+                            OAuthClientRepository, OrganisationRepository, TeamRepository, UnitOfWork)
 from ..domain.query import STRING, And, AnyValue, Compare, Filter, Not, Operator, Or, Page, Path, Present, Query
 from ..domain.registry import GROUP, USER, Leaf, ResourceType
 
@@ -38,16 +39,24 @@ class InMemoryStore:
         #: The activity trail, oldest first. Only ever appended to in place: pruning builds a new list,
         #: so a snapshot is the list and its length, however long the trail.
         self.activity: list[Activity] = []
+        self.clients: dict[str, OAuthClient] = {}
+        self.client_secrets: dict[str, ClientSecret] = {}
+        #: By client id.
+        self.trusts: dict[str, FederatedTrust] = {}
+        #: By digest, the one way they are looked up (on every request), so that finding one costs the
+        #: same however many a busy organisation's client has fetched.
+        self.access_tokens: dict[str, AccessToken] = {}
 
     def snapshot(self) -> tuple:
         # The values are immutable, so copying the dicts is a full snapshot.
         return (dict(self.organisations), dict(self.members), dict(self.tokens), dict(self.teams),
-                dict(self.memberships), (self.activity, len(self.activity)))
+                dict(self.memberships), dict(self.clients), dict(self.client_secrets), dict(self.trusts),
+                dict(self.access_tokens), (self.activity, len(self.activity)))
 
     def restore(self, snapshot: tuple) -> None:
         *parts, (activity, length) = snapshot
-        (self.organisations, self.members, self.tokens, self.teams,
-         self.memberships) = (copy.copy(part) for part in parts)
+        (self.organisations, self.members, self.tokens, self.teams, self.memberships, self.clients,
+         self.client_secrets, self.trusts, self.access_tokens) = (copy.copy(part) for part in parts)
         del activity[length:]
         self.activity = activity
 
@@ -313,6 +322,97 @@ class InMemoryApiTokenRepository(ApiTokenRepository):
                       key=lambda t: (t.created, t.id))
 
 
+class InMemoryOAuthClientRepository(OAuthClientRepository):
+    def __init__(self, store: InMemoryStore):
+        self.store = store
+
+    def add(self, client: OAuthClient) -> None:
+        self.store.clients[client.id] = client
+
+    def get(self, client_id: str) -> OAuthClient:
+        client = self.store.clients.get(client_id) if isinstance(client_id, str) else None
+        if client is None:
+            raise NotFound(f"No OAuth client with id {client_id}")
+        return client
+
+    def list_for_organisation(self, organisation_id: str) -> list[OAuthClient]:
+        return sorted((c for c in self.store.clients.values() if c.organisation_id == organisation_id),
+                      key=lambda c: (c.created, c.id))
+
+    def revoke(self, client_id: str, at: datetime) -> None:
+        client = self.get(client_id)
+        if client.revoked is None:
+            self.store.clients[client_id] = replace(client, revoked=at)
+
+    def mark_used(self, client_id: str, at: datetime) -> None:
+        client = self.store.clients.get(client_id)
+        if client is not None:
+            self.store.clients[client_id] = replace(client, last_used=at)
+
+    def add_secret(self, secret: ClientSecret) -> None:
+        self.store.client_secrets[secret.id] = secret
+
+    def get_secret(self, secret_id: str) -> ClientSecret:
+        secret = self.store.client_secrets.get(secret_id) if isinstance(secret_id, str) else None
+        if secret is None:
+            raise NotFound(f"No client secret with id {secret_id}")
+        return secret
+
+    def secrets_of(self, client_id: str) -> list[ClientSecret]:
+        return sorted((s for s in self.store.client_secrets.values() if s.client_id == client_id),
+                      key=lambda s: (s.created, s.id))
+
+    def secret_by_digest(self, digest: str) -> ClientSecretGrant | None:
+        secret = next((s for s in self.store.client_secrets.values() if s.digest == digest), None)
+        client = None if secret is None else self.store.clients.get(secret.client_id)
+        organisation = None if client is None else self.store.organisations.get(client.organisation_id)
+        if organisation is None:
+            return None
+        return ClientSecretGrant(secret=secret, client=client, organisation_api_access=organisation.api_access)
+
+    def mark_secret_used(self, secret_id: str, at: datetime) -> None:
+        secret = self.store.client_secrets.get(secret_id)
+        if secret is not None:
+            self.store.client_secrets[secret_id] = replace(secret, last_used=at)
+
+    def revoke_secret(self, secret_id: str, at: datetime) -> None:
+        secret = self.get_secret(secret_id)
+        if secret.revoked is None:
+            self.store.client_secrets[secret_id] = replace(secret, revoked=at)
+
+    def set_trust(self, trust: FederatedTrust) -> None:
+        self.store.trusts[trust.client_id] = trust
+
+    def get_trust(self, client_id: str) -> FederatedTrust | None:
+        return self.store.trusts.get(client_id)
+
+
+class InMemoryAccessTokenRepository(AccessTokenRepository):
+    def __init__(self, store: InMemoryStore):
+        self.store = store
+
+    def add(self, token: AccessToken) -> None:
+        self.store.access_tokens[token.digest] = token
+
+    def grant_by_digest(self, digest: str) -> AccessTokenGrant | None:
+        token = self.store.access_tokens.get(digest)
+        client = None if token is None else self.store.clients.get(token.client_id)
+        organisation = None if client is None else self.store.organisations.get(client.organisation_id)
+        if organisation is None:
+            return None
+        secret = None if token.secret_id is None else self.store.client_secrets.get(token.secret_id)
+        if token.secret_id is not None and secret is None:
+            return None
+        return AccessTokenGrant(token=token, client=client, secret=secret,
+                                organisation_api_access=organisation.api_access)
+
+    def prune_expired(self, before: datetime) -> int:
+        expired = [key for key, token in self.store.access_tokens.items() if token.expires < before]
+        for key in expired:
+            del self.store.access_tokens[key]
+        return len(expired)
+
+
 class InMemoryActivityTrail(ActivityTrail):
     def __init__(self, store: InMemoryStore, uow: "InMemoryUnitOfWork"):
         self.store = store
@@ -358,6 +458,8 @@ class InMemoryUnitOfWork(UnitOfWork):
         self.teams = InMemoryTeamRepository(store, groups)
         self.tokens = InMemoryApiTokenRepository(store)
         self.activity = InMemoryActivityTrail(store, self)
+        self.clients = InMemoryOAuthClientRepository(store)
+        self.access_tokens = InMemoryAccessTokenRepository(store)
         self._snapshots: list[tuple] = []
         self._committed: list[bool] = []
         self._after: list[Callable[[], None]] = []

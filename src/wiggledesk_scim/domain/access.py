@@ -7,7 +7,10 @@ who meets them, and one is accepted only while its owner still does.
 
 Checking them is one read (``ApiTokenRepository.find_grant``: the token with its owner's and its
 organisation's settings), made by every request, so a revocation, a deactivated admin or API access
-switched off takes effect at the next request. A process may instead keep the tokens it accepted for a
+switched off takes effect at the next request. An OAuth access token (``ACCESS_TOKEN_PREFIX``) is checked
+the same way against its own store (``AccessTokenRepository.grant_by_digest``): its client and the secret
+it was issued under must not be revoked, nor the secret expired, nor the organisation's API access off.
+A process may instead keep the tokens it accepted for a
 few seconds (``AcceptedTokens``); that ``ttl``, ``wiggledesk.token_cache_seconds`` in the ini (0 by
 default), is then the bound on how late such a change reaches it (README, "Token checks").
 """
@@ -26,6 +29,10 @@ from .ports import Clock, IdGenerator, TokenAuthority, UnitOfWork
 
 #: Every token starts with this, so secret scanners (and people) can recognise a leaked one.
 TOKEN_PREFIX = "wdscim_"
+#: The prefixes of OAuth client secrets and of the access tokens the token endpoint issues. No prefix is
+#: the start of another, so a bearer token's prefix says which store to ask, with no second lookup.
+CLIENT_SECRET_PREFIX = "wdscs_"
+ACCESS_TOKEN_PREFIX = "wdsat_"
 
 #: What an unknown token's digest is compared with: no secret has this digest (it is not a hex SHA-256).
 _NO_TOKEN_DIGEST = "-" * 64
@@ -46,6 +53,17 @@ ORGANISATION_OFF = ("API access is switched off for this organisation. "
                     "An admin can switch it on in WiggleDesk's settings.")
 ADMIN_OFF = ("API access is switched off for the admin who owns this token. "
              "Switch it on, or use another admin's token.")
+#: RFC 6750 §3's error_description for an expired access token: Entra fetches a new one on reading it.
+ACCESS_TOKEN_EXPIRED = "The access token expired"
+UNKNOWN_ACCESS_TOKEN = ("This access token is not valid. Entra must fetch a new one from WiggleDesk's token "
+                        "endpoint (/oauth2/token).")
+EXPIRED_ACCESS_TOKEN = ACCESS_TOKEN_EXPIRED + ". Entra fetches a new one from /oauth2/token by itself."
+CLIENT_REVOKED = ("The OAuth client this access token was issued to was revoked. Create a new client in "
+                  "WiggleDesk and enter its id and secret in Entra.")
+SECRET_REVOKED = ("The client secret this access token was issued under was revoked. Enter another of the "
+                  "client's secrets in Entra.")
+SECRET_EXPIRED = ("The client secret this access token was issued under expired. Add a new secret to the "
+                  "client in WiggleDesk and enter it in Entra.")
 
 
 class TokenRequirement(Enum):
@@ -106,6 +124,16 @@ def token_shortfalls(organisation: Organisation, member: Member) -> tuple[str, .
 def new_secret() -> str:
     """A fresh token: the prefix and 256 random bits, URL-safe."""
     return TOKEN_PREFIX + secrets.token_urlsafe(32)
+
+
+def new_client_secret() -> str:
+    """A fresh OAuth client secret: its prefix and 256 random bits, URL-safe."""
+    return CLIENT_SECRET_PREFIX + secrets.token_urlsafe(32)
+
+
+def new_access_token() -> str:
+    """A fresh access token: its prefix and 256 random bits, URL-safe."""
+    return ACCESS_TOKEN_PREFIX + secrets.token_urlsafe(32)
 
 
 def digest(secret: str) -> str:
@@ -186,7 +214,10 @@ class StoredTokenAuthority(TokenAuthority):
             principal = self.accepted.get(presented)
             if principal is not None:
                 return principal
-        principal, expires = self._check(presented)
+        if bearer_token.startswith(ACCESS_TOKEN_PREFIX):
+            principal, expires = self._check_access_token(presented)
+        else:
+            principal, expires = self._check(presented)
         if self.accepted is not None:
             self.accepted.remember(presented, principal, until=expires)
         return principal
@@ -217,6 +248,32 @@ class StoredTokenAuthority(TokenAuthority):
                 self.uow.tokens.mark_used(token.id, now)
             self.uow.commit()
         principal = Principal(organisation_id=token.organisation_id, admin_id=token.admin_id, token_id=token.id)
+        return principal, token.expires
+
+    def _check_access_token(self, presented: str) -> tuple[Principal, datetime]:
+        """As ``_check``, for an access token of an OAuth client: one read, so that a revoked client or
+        secret, or API access switched off, is felt at the next request. Nothing is written: the client's
+        ``last_used`` moves when it fetches a token."""
+        with self.uow:
+            grant = self.uow.access_tokens.grant_by_digest(presented)
+        expected = grant.token.digest if grant is not None else _NO_TOKEN_DIGEST
+        if not hmac.compare_digest(expected, presented) or grant is None:
+            raise AccessRefused(UNKNOWN_ACCESS_TOKEN)
+        token = grant.token
+        now = self.clock.now()
+        refused = dict(organisation_id=token.organisation_id, token_id=token.id)
+        if grant.client.revoked is not None:
+            raise AccessRefused(CLIENT_REVOKED, **refused)
+        if grant.secret is not None and grant.secret.revoked is not None:
+            raise AccessRefused(SECRET_REVOKED, **refused)
+        if grant.secret is not None and grant.secret.expired(now):
+            raise AccessRefused(SECRET_EXPIRED, **refused)
+        if token.expired(now):
+            raise AccessRefused(EXPIRED_ACCESS_TOKEN, error_description=ACCESS_TOKEN_EXPIRED, **refused)
+        if not grant.organisation_api_access:
+            raise AccessRefused(ORGANISATION_OFF, forbidden=True, **refused)
+        principal = Principal(organisation_id=token.organisation_id, admin_id=None, token_id=token.id,
+                              client_id=token.client_id)
         return principal, token.expires
 
     @staticmethod

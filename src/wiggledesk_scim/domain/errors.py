@@ -45,13 +45,21 @@ class AccessRefused(DomainError):
     """A bearer token that may not be used; ``forbidden`` when the token is genuine but access is off."""
 
     def __init__(self, detail: str, *, forbidden: bool = False, organisation_id: str | None = None,
-                 token_id: str | None = None):
+                 token_id: str | None = None, error_description: str | None = None):
         super().__init__(detail)
         self.forbidden = forbidden
+        #: RFC 6750 §3's ``error_description`` for the ``WWW-Authenticate`` challenge, when a client acts
+        #: on it ("The access token expired": Entra then fetches a new one); None when there is none.
+        self.error_description = error_description
         #: The token's organisation and id when the token exists (revoked, expired, its access off):
         #: the refusal then belongs in that organisation's activity trail.
         self.organisation_id = organisation_id
         self.token_id = token_id
+
+
+class AssertionRefused(DomainError):
+    """A client assertion (RFC 7523) that fails a check; ``detail`` names the check, for the log only: it is
+    never told to the client, and never holds the assertion itself."""
 
 
 class StoreUnavailable(DomainError):

@@ -1,4 +1,4 @@
-"""The members of WiggleDesk organisations, the organisations themselves and their API tokens.
+"""The members of WiggleDesk organisations, the organisations themselves, their API tokens and OAuth clients.
 
 Plain immutable values: changing a member means building a new one (``dataclasses.replace``), so a
 repository can hand out its objects without a caller ever changing stored state by accident.
@@ -257,10 +257,129 @@ class TokenGrant:
     owner_api_access: bool
 
 
+# -- OAuth 2.0 clients (ENTRA.md §2.2, §2.3) ------------------------------------------------------------
+
+@dataclass(frozen=True)
+class OAuthClient:
+    """An organisation's OAuth 2.0 client: it belongs to the organisation, not to a person, so no admin's
+    departure stops provisioning. ``id`` is the client identifier pasted into Entra."""
+
+    id: str
+    organisation_id: str
+    name: str
+    created: datetime
+    revoked: datetime | None = None
+    #: When it was last issued an access token.
+    last_used: datetime | None = None
+
+    def state(self) -> str:
+        """"revoked" or "active"."""
+        return "active" if self.revoked is None else "revoked"
+
+
+@dataclass(frozen=True)
+class ClientSecret:
+    """One of a client's secrets, as stored: only the SHA-256 digest. A client may have several active
+    at once, so that a secret is rotated without downtime."""
+
+    id: str
+    client_id: str
+    digest: str
+    created: datetime
+    expires: datetime
+    revoked: datetime | None = None
+    last_used: datetime | None = None
+
+    def expired(self, now: datetime) -> bool:
+        return now >= self.expires
+
+    def state(self, now: datetime) -> str:
+        """"revoked", "expired" or "active", as ``ApiToken.state``."""
+        if self.revoked is not None:
+            return "revoked"
+        return "expired" if self.expired(now) else "active"
+
+
+#: Where Microsoft Entra publishes a tenant's issuer and signing keys (ENTRA.md §2.3).
+ENTRA_LOGIN = "https://login.microsoftonline.com"
+
+
+def entra_issuer(tenant: str) -> str:
+    """The ``iss`` of the tokens Entra signs for ``tenant`` (its v2.0 endpoint)."""
+    return f"{ENTRA_LOGIN}/{tenant}/v2.0"
+
+
+def entra_jwks_uri(tenant: str) -> str:
+    """Where Entra publishes the keys that sign ``tenant``'s tokens."""
+    return f"{ENTRA_LOGIN}/{tenant}/discovery/v2.0/keys"
+
+
+@dataclass(frozen=True)
+class FederatedTrust:
+    """A client's workload identity federation (RFC 7523 client assertion): an assertion signed by a key
+    of ``jwks_uri``, with this ``iss``, ``aud``, ``sub`` and (when present) ``tid``, authenticates the
+    client. Build one with ``for_tenant``, which fills the issuer and JWKS URI Entra uses."""
+
+    client_id: str
+    tenant: str
+    issuer: str
+    audience: str
+    subject: str
+    jwks_uri: str
+
+    @classmethod
+    def for_tenant(cls, client_id: str, tenant: str, *, audience: str, subject: str, issuer: str | None = None,
+                   jwks_uri: str | None = None) -> FederatedTrust:
+        """The trust, its issuer and JWKS URI Entra's defaults for ``tenant`` unless given."""
+        return cls(client_id=client_id, tenant=tenant, issuer=issuer or entra_issuer(tenant), audience=audience,
+                   subject=subject, jwks_uri=jwks_uri or entra_jwks_uri(tenant))
+
+
+@dataclass(frozen=True)
+class ClientSecretGrant:
+    """A secret with what decides whether it may be exchanged for an access token, read together: its
+    client, and its organisation's API access."""
+
+    secret: ClientSecret
+    client: OAuthClient
+    organisation_api_access: bool
+
+
+@dataclass(frozen=True)
+class AccessToken:
+    """An access token issued at the token endpoint, as stored: only its digest. ``secret_id`` is the
+    secret it was issued under, None when a client assertion authenticated the client."""
+
+    id: str
+    client_id: str
+    secret_id: str | None
+    organisation_id: str
+    digest: str
+    created: datetime
+    expires: datetime
+
+    def expired(self, now: datetime) -> bool:
+        return now >= self.expires
+
+
+@dataclass(frozen=True)
+class AccessTokenGrant:
+    """An access token with everything else that decides whether it may be used, read together: its
+    client, the secret it was issued under (None if issued on an assertion), its organisation's API access."""
+
+    token: AccessToken
+    client: OAuthClient
+    secret: ClientSecret | None
+    organisation_api_access: bool
+
+
 @dataclass(frozen=True)
 class Principal:
-    """Who a request acts for, once its token has been accepted."""
+    """Who a request acts for, once its token has been accepted: an admin (through their API token) or an
+    organisation's OAuth client (through an access token; ``admin_id`` is then None, and ``token_id`` the
+    access token's id)."""
 
     organisation_id: str
-    admin_id: str
+    admin_id: str | None
     token_id: str
+    client_id: str | None = None

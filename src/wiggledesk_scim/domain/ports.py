@@ -1,4 +1,4 @@
-"""The ports: what the domain needs from storage, time, identifiers and token checking.
+"""The ports: what the domain needs from storage, time, identifiers, token and client-assertion checking.
 
 Each port is an ABC so that an adapter missing a method fails when it is built, not when it is called,
 and ``grep "(MemberRepository)"`` finds every adapter. Adapters live in ``adapters/`` (and the token
@@ -11,7 +11,8 @@ from datetime import datetime
 from typing import Callable, Iterable, Iterator, Sequence, TypeVar
 
 from .activity import Activity
-from .model import ApiToken, Member, Organisation, Principal, Reference, Team, TokenGrant
+from .model import (AccessToken, AccessTokenGrant, ApiToken, ClientSecret, ClientSecretGrant, FederatedTrust, Member,
+                    OAuthClient, Organisation, Principal, Reference, Team, TokenGrant)
 from .query import Page, Query
 from .registry import Leaf
 
@@ -192,6 +193,94 @@ class ApiTokenRepository(ABC):
         """The organisation's tokens, oldest first."""
 
 
+class OAuthClientRepository(ABC):
+    """OAuth clients, their secrets (digests only) and their federated trusts. Returned values are
+    immutable; ids are global (a client id names its organisation), so callers check the organisation
+    where it matters."""
+
+    @abstractmethod
+    def add(self, client: OAuthClient) -> None:
+        """Store a new client."""
+
+    @abstractmethod
+    def get(self, client_id: str) -> OAuthClient:
+        """The client, revoked or not; raises ``NotFound`` (also for a malformed id)."""
+
+    @abstractmethod
+    def list_for_organisation(self, organisation_id: str) -> list[OAuthClient]:
+        """The organisation's clients, revoked or not, oldest first."""
+
+    @abstractmethod
+    def revoke(self, client_id: str, at: datetime) -> None:
+        """Record that the client was revoked at ``at``; raises ``NotFound``. A client revoked already keeps
+        its first revocation time."""
+
+    @abstractmethod
+    def mark_used(self, client_id: str, at: datetime) -> None:
+        """Record that the client was last issued an access token at ``at`` (nothing if it is gone)."""
+
+    @abstractmethod
+    def add_secret(self, secret: ClientSecret) -> None:
+        """Store a new secret (its digest; the secret itself is never stored) of an existing client."""
+
+    @abstractmethod
+    def get_secret(self, secret_id: str) -> ClientSecret:
+        """The secret, revoked or not; raises ``NotFound``."""
+
+    @abstractmethod
+    def secrets_of(self, client_id: str) -> list[ClientSecret]:
+        """The client's secrets, revoked or not, oldest first."""
+
+    @abstractmethod
+    def secret_by_digest(self, digest: str) -> ClientSecretGrant | None:
+        """The secret whose digest is ``digest``, revoked or not, with its client and its organisation's API
+        access, in one read (every client-secret exchange makes it); None if there is no such secret."""
+
+    @abstractmethod
+    def mark_secret_used(self, secret_id: str, at: datetime) -> None:
+        """Record that the secret was last exchanged for an access token at ``at`` (nothing if it is gone)."""
+
+    @abstractmethod
+    def revoke_secret(self, secret_id: str, at: datetime) -> None:
+        """Record that the secret was revoked at ``at``; raises ``NotFound``. Keeps a first revocation time."""
+
+    @abstractmethod
+    def set_trust(self, trust: FederatedTrust) -> None:
+        """Make ``trust`` the federated trust of its client (replacing any); the client exists."""
+
+    @abstractmethod
+    def get_trust(self, client_id: str) -> FederatedTrust | None:
+        """The client's federated trust; None if it has none."""
+
+
+class AccessTokenRepository(ABC):
+    """Access tokens issued at the token endpoint (digests only). Never updated: a token ends by expiring,
+    or with its secret or client."""
+
+    @abstractmethod
+    def add(self, token: AccessToken) -> None:
+        """Store a new access token."""
+
+    @abstractmethod
+    def grant_by_digest(self, digest: str) -> AccessTokenGrant | None:
+        """The access token whose digest is ``digest``, expired or not, with its client, the secret it was
+        issued under and its organisation's API access, in one read (every request's token check makes
+        it); None if there is no such token."""
+
+    @abstractmethod
+    def prune_expired(self, before: datetime) -> int:
+        """Delete every access token that expired before ``before``; how many were deleted."""
+
+
+class ClientAssertionVerifier(ABC):
+    """Checks a client assertion (RFC 7523 §2.2, as Entra signs it: ENTRA.md §2.3) against a trust."""
+
+    @abstractmethod
+    def verify(self, assertion: str, trust: FederatedTrust, now: datetime) -> None:
+        """Return if ``assertion`` passes every check for ``trust`` at ``now``; raise ``AssertionRefused``
+        naming the check that failed (for the log; never the assertion) otherwise. May fetch keys."""
+
+
 class ActivityTrail(ABC):
     """The provisioning activity trail (``activity.py``), newest first when read."""
 
@@ -235,6 +324,8 @@ class UnitOfWork(ABC):
     teams: TeamRepository
     tokens: ApiTokenRepository
     activity: ActivityTrail
+    clients: OAuthClientRepository
+    access_tokens: AccessTokenRepository
 
     @abstractmethod
     def __enter__(self) -> "UnitOfWork":
