@@ -27,13 +27,16 @@ sort by a sub-attribute, so nothing here checks again.
 """
 from __future__ import annotations
 
+import json
 import threading
-from typing import Any, Callable, Hashable, Mapping
+from typing import Any, Callable, Hashable, Iterable, Mapping
 
 from sqlalchemy import (ColumnElement, Integer, Select, Text, and_, bindparam, case, false, func, not_, or_,
                         select, true)
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
+from sqlalchemy.types import TypeDecorator
 
 from ...domain.model import UNSTORABLE, case_key
 from ...domain.query import BOOLEAN, STRING, And, AnyValue, Compare, Filter, Query, Not, Operator, Or, Path, Present
@@ -201,6 +204,55 @@ def _compile_position(element, compiler, **kw) -> str:
 @compiles(_Position, "postgresql")
 def _compile_position_postgresql(element, compiler, **kw) -> str:
     return f"strpos({compiler.process(element.clauses, **kw)})"
+
+
+class IdList(TypeDecorator):
+    """A list of ids bound as ONE parameter however long it is: an array on PostgreSQL, JSON text on SQLite
+    (which reads it with ``json_each``). So a statement naming a set of ids (``one_of``) has one shape,
+    built and compiled once, for one id or 20,000, and never meets either database's limit on the number
+    of parameters."""
+
+    impl = Text
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect):
+        if dialect.name == "postgresql":
+            return dialect.type_descriptor(postgresql.ARRAY(Text()))
+        return dialect.type_descriptor(Text())
+
+    def process_bind_param(self, value: Iterable[str] | None, dialect) -> Any:
+        if value is None:
+            return None
+        if dialect.name == "postgresql":
+            return list(value)
+        return json.dumps(list(value))
+
+
+class _OneOf(FunctionElement):
+    """``column`` equals one of the ids in an ``IdList`` parameter: ``= ANY(array)`` on PostgreSQL, ``IN``
+    the rows of ``json_each`` on SQLite; either is an index look-up per id, like a literal IN list."""
+
+    # Untyped, though it is a condition: a Boolean one would make SQLAlchemy write "... = 1" after it on
+    # SQLite, which has no boolean type, and that hides the IN from SQLite's planner.
+    name = "one_of"
+    inherit_cache = True
+
+
+@compiles(_OneOf)
+def _compile_one_of(element, compiler, **kw) -> str:
+    column, ids = element.clauses.clauses
+    return f"{compiler.process(column, **kw)} IN (SELECT value FROM json_each({compiler.process(ids, **kw)}))"
+
+
+@compiles(_OneOf, "postgresql")
+def _compile_one_of_postgresql(element, compiler, **kw) -> str:
+    column, ids = element.clauses.clauses
+    return f"{compiler.process(column, **kw)} = ANY({compiler.process(ids, **kw)})"
+
+
+def one_of(column, name: str) -> ColumnElement[bool]:
+    """``column`` is one of the ids of the parameter ``name`` (a list, bound through ``IdList``)."""
+    return _OneOf(column, bindparam(name, type_=IdList()))
 
 
 def _p(index: int, type_=None):

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from itertools import product
-from typing import Any, Callable
+from typing import Any, Callable, Iterable, Sequence
 
 from sqlalchemy import Integer, bindparam, delete, func, insert, select, update
 
@@ -33,7 +33,8 @@ from ...domain.query import Query, Page
 from ...domain.registry import Leaf
 from .mapping import USERS
 from .prepared import Database, Prepared
-from .queries import LIMIT, MEMBER_COLUMNS, OFFSET, ORGANISATION, StatementCache, binary, build_search, order_plan, plan
+from .queries import (LIMIT, MEMBER_COLUMNS, OFFSET, ORGANISATION, StatementCache, binary, build_search, one_of,
+                      order_plan, plan)
 from .tables import activity, api_tokens, members, organisations
 
 #: Statements that depend on the dialect or on the shape of a query or an update, built on first use.
@@ -48,6 +49,12 @@ def _storable(text: str) -> bool:
 def _plausible_id(value: Any) -> bool:
     """Ids are UUID text; anything that cannot be one is simply not found (no query, no database error)."""
     return isinstance(value, str) and len(value) <= 36 and _storable(value)
+
+
+def _plausible_ids(values: Iterable[Any]) -> list[str]:
+    """The distinct values that could be ids, in their order: a set of ids to look up (the others are
+    simply not found)."""
+    return [value for value in dict.fromkeys(values) if _plausible_id(value)]
 
 
 # -- the fixed statements ------------------------------------------------------------------------------
@@ -68,6 +75,8 @@ _DELETE_MEMBER_AT_VERSION = Prepared(delete(members).where(*_MEMBER_KEY,
                                                            members.c.version == bindparam("b_version")))
 _COUNT_MEMBERS = Prepared(select(func.count()).select_from(members)
                           .where(members.c.organisation_id == bindparam("b_organisation_id")))
+_EXISTING_MEMBERS = Prepared(select(members.c.id).where(members.c.organisation_id == bindparam("b_organisation_id"),
+                                                        one_of(members.c.id, "b_ids")))
 
 _SEARCH_TABLES = USERS.changed_tables(None)
 _INSERT_SEARCH_ROWS = {table.name: Prepared(insert(table)) for table in _SEARCH_TABLES}
@@ -288,6 +297,13 @@ class SqlAlchemyMemberRepository(_Repository, MemberRepository):
         if not _plausible_id(organisation_id):
             return 0
         return self.db.scalar(_COUNT_MEMBERS, {"b_organisation_id": organisation_id})
+
+    def existing(self, organisation_id: str, member_ids: Sequence[str]) -> frozenset[str]:
+        wanted = _plausible_ids(member_ids)
+        if not wanted or not _plausible_id(organisation_id):
+            return frozenset()
+        rows = self.db.rows(_EXISTING_MEMBERS, {"b_organisation_id": organisation_id, "b_ids": wanted})
+        return frozenset(row["id"] for row in rows)
 
     def _write_search_rows(self, member: Member, tables: list, *, replacing: bool) -> None:
         """Make the search tables in ``tables`` hold exactly ``member``'s values (a new member has none to
