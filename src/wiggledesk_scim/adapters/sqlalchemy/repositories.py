@@ -455,6 +455,8 @@ def _activity_row(record: Activity) -> dict[str, Any]:
         "token_id": record.token_id if _plausible_id(record.token_id) else None,
         "request_id": None if record.request_id is None else _clean(record.request_id),
         "status": record.status, "scim_type": None if record.scim_type is None else _clean(record.scim_type),
+        "team_id": record.team_id if _plausible_id(record.team_id) else None,
+        "added": record.added, "removed": record.removed,
     }
 
 
@@ -465,7 +467,8 @@ def _clean(text: str) -> str:
 def _activity(row) -> Activity:
     return Activity(at=row["at"], organisation_id=row["organisation_id"], event=row["event"],
                     member_id=row["member_id"], attributes=tuple(row["attributes"]), token_id=row["token_id"],
-                    request_id=row["request_id"], status=row["status"], scim_type=row["scim_type"])
+                    request_id=row["request_id"], status=row["status"], scim_type=row["scim_type"],
+                    team_id=row["team_id"], added=row["added"], removed=row["removed"])
 
 
 def _token(row) -> ApiToken:
