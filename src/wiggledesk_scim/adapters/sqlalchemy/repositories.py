@@ -5,13 +5,14 @@ hand back a stale member: every read is a fresh SELECT and sees what other trans
 the service's re-read-and-retry on ``VersionMismatch`` relies on).
 
 Every statement is built once and run with parameters (docs/performance.md): the fixed ones at import,
-the member query's once per shape (``queries.py``), an UPDATE once per set of changed columns. SQLAlchemy
+a resource query's once per resource type and shape (``queries.py``), an UPDATE once per set of changed
+columns; a set of ids is one parameter (``queries.one_of``), so its statements have one shape too. SQLAlchemy
 then compiles each once and finds it again by the statement's memoised cache key, instead of building,
 keying and looking up a fresh statement per call, which cost more than running it.
 
 What this module does not do: commit (the transaction manager does), filter or page in Python (the
 database does both, so ``Page.total`` is right), or decide SCIM behaviour (``adapters/memory.py`` is the
-reference, and the contract suite proves the two agree).
+reference, and the contract suites prove the two agree).
 
 A ``UniquenessConflict`` raised here comes from the database refusing a write. On PostgreSQL that leaves
 the transaction unusable, so it ends the unit of work: the exception leaves ``with uow:``, which dooms the
@@ -31,10 +32,9 @@ from ...domain.model import UNSTORABLE, ApiToken, Member, Organisation, TokenGra
 from ...domain.ports import ActivityTrail, ApiTokenRepository, MemberRepository, OrganisationRepository
 from ...domain.query import Query, Page
 from ...domain.registry import Leaf
-from .mapping import USERS
+from .mapping import USERS, ResourceMapping
 from .prepared import Database, Prepared
-from .queries import (LIMIT, MEMBER_COLUMNS, OFFSET, ORGANISATION, StatementCache, binary, build_search, one_of,
-                      order_plan, plan)
+from .queries import LIMIT, OFFSET, ORGANISATION, StatementCache, binary, build_search, one_of, order_plan, plan
 from .tables import activity, api_tokens, members, organisations
 
 #: Statements that depend on the dialect or on the shape of a query or an update, built on first use.
@@ -67,7 +67,7 @@ _UPDATE_ORGANISATION = Prepared(update(organisations).where(organisations.c.id =
                                 .values(name=bindparam("v_name"), api_access=bindparam("v_api_access")))
 
 _MEMBER_KEY = (members.c.organisation_id == bindparam("b_organisation_id"), members.c.id == bindparam("b_id"))
-_MEMBER_BY_ID = Prepared(select(*MEMBER_COLUMNS).where(*_MEMBER_KEY))
+_MEMBER_BY_ID = Prepared(select(*USERS.read_columns).where(*_MEMBER_KEY))
 _MEMBER_EXISTS = Prepared(select(members.c.id).where(*_MEMBER_KEY))
 _INSERT_MEMBER = Prepared(insert(members))
 _DELETE_MEMBER = Prepared(delete(members).where(*_MEMBER_KEY))
@@ -135,18 +135,23 @@ _COUNT_ACTIVITY = {
     for of_one in (False, True)}
 
 
-def _update_member(columns: tuple[str, ...]) -> Prepared:
-    """UPDATE of these columns of one member at one version (``b_version``)."""
-    return STATEMENTS.get(("update", columns), lambda: Prepared(
-        update(members).where(*_MEMBER_KEY, members.c.version == bindparam("b_version"))
-        .values({name: bindparam(f"v_{name}") for name in columns})))
+def _update(mapping: ResourceMapping, columns: tuple[str, ...]) -> Prepared:
+    """UPDATE of these columns of one resource (``b_organisation_id``, ``b_id``) at one version (``b_version``)."""
+    table = mapping.table
+
+    def build() -> Prepared:
+        return Prepared(update(table).where(table.c.organisation_id == bindparam("b_organisation_id"),
+                                            table.c.id == bindparam("b_id"),
+                                            table.c.version == bindparam("b_version"))
+                        .values({name: bindparam(f"v_{name}") for name in columns}))
+    return STATEMENTS.get(("update", table.name, columns), build)
 
 
 def _find_member(dialect: str, column: str) -> Prepared:
     """The first member (by creation) of an organisation whose ``column`` equals ``:b_value``."""
     return STATEMENTS.get(("find", dialect, column), lambda: Prepared(
-        select(*MEMBER_COLUMNS).where(members.c.organisation_id == bindparam("b_organisation_id"),
-                                      members.c[column] == bindparam("b_value"))
+        select(*USERS.read_columns).where(members.c.organisation_id == bindparam("b_organisation_id"),
+                                          members.c[column] == bindparam("b_value"))
         .order_by(members.c.created, binary(dialect, members.c.id)).limit(1)))
 
 
@@ -161,11 +166,14 @@ def _tokens_of_organisation(dialect: str) -> Prepared:
         .order_by(api_tokens.c.created, binary(dialect, api_tokens.c.id))))
 
 
-def _search(dialect: str, filter_plan: tuple | None, order: tuple) -> tuple[Prepared, Prepared]:
+def _search(dialect: str, mapping: ResourceMapping, filter_plan: tuple | None,
+            order: tuple) -> tuple[Prepared, Prepared]:
     def build() -> tuple[Prepared, Prepared]:
-        page, count = build_search(dialect, filter_plan, order)
+        page, count = build_search(dialect, mapping, filter_plan, order)
         return Prepared(page), Prepared(count)
-    return STATEMENTS.get(("search", dialect, filter_plan, order), build)
+    # Keyed by the resource type as well: with no filter and no sort, a search of members and one of
+    # teams have the same plan.
+    return STATEMENTS.get(("search", mapping.resource.name, dialect, filter_plan, order), build)
 
 
 class _Repository:
@@ -173,8 +181,60 @@ class _Repository:
         self.db = db
         self.dialect = db.dialect.name
 
-    def _unique_violation(self, error: Exception) -> bool:
+    def _constraint_violation(self, error: Exception) -> bool:
+        """Whether the database refused a write for a constraint (a unique index, a foreign key)."""
         return isinstance(error, self.db.dialect.loaded_dbapi.IntegrityError)
+
+    def _search(self, mapping: ResourceMapping, organisation_id: str, query: Query) -> Page:
+        """The page of ``query`` over the resources ``mapping`` maps (``MemberRepository.search``)."""
+        start = max(query.start_index, 1)
+        # Planned before anything runs, so a query the model does not allow fails without SQL.
+        values: list[Any] = []
+        filter_plan = None if query.filter is None else plan(query.filter, values)
+        order = order_plan(query)
+        if not _plausible_id(organisation_id):
+            return Page(total=0, resources=(), start_index=start)
+        page, count_all = _search(self.dialect, mapping, filter_plan, order)
+        parameters = {f"p{index}": value for index, value in enumerate(values)}
+        parameters[ORGANISATION] = organisation_id
+        count = max(query.count, 0)
+        rows = []
+        if count:
+            rows = self.db.rows(page, {**parameters, LIMIT: count, OFFSET: start - 1})
+        if 0 < len(rows) < count or (not rows and count and start == 1):
+            # A page that is not full ends the matches: the total needs no second statement. Entra's
+            # look-ups (one match or none) are answered by one SELECT.
+            total = start - 1 + len(rows)
+        else:
+            total = self.db.scalar(count_all, parameters)
+        return Page(total=total, resources=tuple(mapping.resource_of(row) for row in rows), start_index=start)
+
+    def _update(self, mapping: ResourceMapping, resource: Any, expected_version: int,
+                changes: tuple[Leaf, ...] | None) -> int:
+        """UPDATE of ``resource``'s row at ``expected_version`` (only the columns of ``changes`` when
+        known); how many rows it touched (0 or 1). Raises ``UniquenessConflict``."""
+        if changes is not None:
+            row = mapping.changed_row(resource, changes)
+        else:
+            row = mapping.row(resource)
+            del row["id"], row["organisation_id"], row["created"]
+        parameters = {f"v_{name}": value for name, value in row.items()}
+        parameters.update(b_id=resource.id, b_organisation_id=resource.organisation_id, b_version=expected_version)
+        try:
+            return self.db.write(_update(mapping, tuple(row)), parameters)
+        except Exception as error:
+            if self._constraint_violation(error):
+                raise _uniqueness_conflict(error, mapping, resource) from error
+            raise
+
+    def _insert(self, mapping: ResourceMapping, prepared: Prepared, resource: Any) -> None:
+        """INSERT of ``resource``'s row; raises ``UniquenessConflict``."""
+        try:
+            self.db.write(prepared, mapping.row(resource))
+        except Exception as error:
+            if self._constraint_violation(error):
+                raise _uniqueness_conflict(error, mapping, resource) from error
+            raise
 
 
 class SqlAlchemyOrganisationRepository(_Repository, OrganisationRepository):
@@ -203,13 +263,7 @@ class SqlAlchemyOrganisationRepository(_Repository, OrganisationRepository):
 
 class SqlAlchemyMemberRepository(_Repository, MemberRepository):
     def add(self, member: Member) -> None:
-        row = USERS.row(member)
-        try:
-            self.db.write(_INSERT_MEMBER, row)
-        except Exception as error:
-            if self._unique_violation(error):
-                raise _uniqueness_conflict(error, member) from error
-            raise
+        self._insert(USERS, _INSERT_MEMBER, member)
         self._write_search_rows(member, _SEARCH_TABLES, replacing=False)
 
     def get(self, organisation_id: str, member_id: str) -> Member:
@@ -218,7 +272,7 @@ class SqlAlchemyMemberRepository(_Repository, MemberRepository):
             row = self.db.row(_MEMBER_BY_ID, {"b_organisation_id": organisation_id, "b_id": member_id})
         if row is None:
             raise NotFound(f"No member with id {member_id} in this organisation")
-        return USERS.member(row)
+        return USERS.resource_of(row)
 
     def find(self, organisation_id: str, *, user_name: str | None = None,
              external_id: str | None = None) -> Member | None:
@@ -231,58 +285,25 @@ class SqlAlchemyMemberRepository(_Repository, MemberRepository):
             row = self.db.row(_find_member(self.dialect, column),
                               {"b_organisation_id": organisation_id, "b_value": value})
             if row is not None:
-                return USERS.member(row)
+                return USERS.resource_of(row)
         return None
 
     def search(self, organisation_id: str, query: Query) -> Page:
-        start = max(query.start_index, 1)
-        # Planned before anything runs, so a query the model does not allow fails without SQL.
-        values: list[Any] = []
-        filter_plan = None if query.filter is None else plan(query.filter, values)
-        order = order_plan(query)
-        if not _plausible_id(organisation_id):
-            return Page(total=0, resources=(), start_index=start)
-        page, count_all = _search(self.dialect, filter_plan, order)
-        parameters = {f"p{index}": value for index, value in enumerate(values)}
-        parameters[ORGANISATION] = organisation_id
-        count = max(query.count, 0)
-        rows = []
-        if count:
-            rows = self.db.rows(page, {**parameters, LIMIT: count, OFFSET: start - 1})
-        if 0 < len(rows) < count or (not rows and count and start == 1):
-            # A page that is not full ends the matches: the total needs no second statement. Entra's
-            # look-ups (one match or none) are answered by one SELECT.
-            total = start - 1 + len(rows)
-        else:
-            total = self.db.scalar(count_all, parameters)
-        return Page(total=total, resources=tuple(USERS.member(row) for row in rows), start_index=start)
+        return self._search(USERS, organisation_id, query)
 
     def update(self, member: Member, *, expected_version: int, changes: tuple[Leaf, ...] | None = None) -> None:
         if not (_plausible_id(member.organisation_id) and _plausible_id(member.id)):
             raise NotFound(f"No member with id {member.id} in this organisation")
-        if changes is not None:
-            row = USERS.changed_row(member, changes)
-        else:
-            row = USERS.row(member)
-            del row["id"], row["organisation_id"], row["created"]
-        tables = USERS.changed_tables(changes)
-        parameters = {f"v_{name}": value for name, value in row.items()}
-        parameters.update(b_id=member.id, b_organisation_id=member.organisation_id, b_version=expected_version)
-        try:
-            touched = self.db.write(_update_member(tuple(row)), parameters)
-        except Exception as error:
-            if self._unique_violation(error):
-                raise _uniqueness_conflict(error, member) from error
-            raise
-        if touched == 0:
+        if self._update(USERS, member, expected_version, changes) == 0:
             self.get(member.organisation_id, member.id)  # raises NotFound if it is gone
             raise VersionMismatch(f"Member {member.id} has changed since version {expected_version}")
-        self._write_search_rows(member, tables, replacing=True)
+        self._write_search_rows(member, USERS.changed_tables(changes), replacing=True)
 
     def remove(self, organisation_id: str, member_id: str, *, expected_version: int | None = None) -> None:
         if not (_plausible_id(organisation_id) and _plausible_id(member_id)):
             raise NotFound(f"No member with id {member_id} in this organisation")
-        # The member's tokens and search rows go with it: ON DELETE CASCADE (SQLite: foreign_keys=ON).
+        # The member's tokens, search rows and memberships go with it: ON DELETE CASCADE (SQLite:
+        # foreign_keys=ON).
         key = {"b_organisation_id": organisation_id, "b_id": member_id}
         if expected_version is None:
             touched = self.db.write(_DELETE_MEMBER, key)
@@ -417,19 +438,21 @@ class SqlAlchemyActivityTrail(_Repository, ActivityTrail):
 
 # -- rows <-> domain values ---------------------------------------------------------------------------
 
-def _uniqueness_conflict(error: Exception, member: Member) -> Exception:
-    """The ``UniquenessConflict`` a unique index violation stands for, or ``error`` itself if it is not one.
+def _uniqueness_conflict(error: Exception, mapping: ResourceMapping, resource: Any) -> Exception:
+    """The ``UniquenessConflict`` a unique index violation by a write of ``resource`` (a member, a team)
+    stands for, naming the attribute, or ``error`` itself if it is not one.
 
-    PostgreSQL names the violated index (psycopg's ``diag.constraint_name``, ``uq_members_organisation_id_
+    PostgreSQL names the violated index (psycopg's ``diag.constraint_name``, ``uq_<table>_organisation_id_
     <column>`` by the naming convention); SQLite names its columns ("UNIQUE constraint failed:
     members.organisation_id, members.user_name_key").
     """
     diag = getattr(error, "diag", None)
     constraint = getattr(diag, "constraint_name", None)
     text = str(error)
-    for column, path in USERS.unique_by_column.items():
-        if constraint == f"uq_members_organisation_id_{column}" or f"members.{column}" in text:
-            return UniquenessConflict(path.path, path.read(member) or "")
+    table = mapping.table.name
+    for column, path in mapping.unique_by_column.items():
+        if constraint == f"uq_{table}_organisation_id_{column}" or f"{table}.{column}" in text:
+            return UniquenessConflict(path.path, path.read(resource) or "")
     return error
 
 
