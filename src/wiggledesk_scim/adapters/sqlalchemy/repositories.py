@@ -14,6 +14,10 @@ What this module does not do: commit (the transaction manager does), filter or p
 database does both, so ``Page.total`` is right), or decide SCIM behaviour (``adapters/memory.py`` is the
 reference, and the contract suites prove the two agree).
 
+A team's memberships are rows of ``team_members`` and every membership operation is a fixed number of
+statements whatever the team's size: adding names the new rows (an INSERT that skips those already
+there), removing deletes by (team, member), reading a team's members streams them (``Database.stream``).
+
 A ``UniquenessConflict`` raised here comes from the database refusing a write. On PostgreSQL that leaves
 the transaction unusable, so it ends the unit of work: the exception leaves ``with uow:``, which dooms the
 transaction, and the request aborts. No savepoints are taken to save it; nothing would use it.
@@ -22,23 +26,27 @@ from __future__ import annotations
 
 from datetime import datetime
 from itertools import product
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Callable, Iterable, Iterator, Sequence, TypeVar
 
 from sqlalchemy import Integer, bindparam, delete, func, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 
 from ...domain.activity import Activity
-from ...domain.errors import NotFound, UniquenessConflict, VersionMismatch
-from ...domain.model import UNSTORABLE, ApiToken, Member, Organisation, TokenGrant, case_key
-from ...domain.ports import ActivityTrail, ApiTokenRepository, MemberRepository, OrganisationRepository
+from ...domain.errors import InvalidValue, NotFound, UniquenessConflict, VersionMismatch
+from ...domain.model import UNSTORABLE, ApiToken, Member, Organisation, Reference, Team, TokenGrant, case_key
+from ...domain.ports import (ActivityTrail, ApiTokenRepository, MemberRepository, OrganisationRepository,
+                             TeamRepository)
 from ...domain.query import Query, Page
 from ...domain.registry import Leaf
-from .mapping import USERS, ResourceMapping
+from .mapping import GROUPS, USERS, ResourceMapping
 from .prepared import Database, Prepared
 from .queries import LIMIT, OFFSET, ORGANISATION, StatementCache, binary, build_search, one_of, order_plan, plan
-from .tables import activity, api_tokens, members, organisations
+from .tables import activity, api_tokens, members, organisations, team_members, teams
 
 #: Statements that depend on the dialect or on the shape of a query or an update, built on first use.
 STATEMENTS = StatementCache()
+
+T = TypeVar("T")
 
 
 def _storable(text: str) -> bool:
@@ -82,6 +90,37 @@ _SEARCH_TABLES = USERS.changed_tables(None)
 _INSERT_SEARCH_ROWS = {table.name: Prepared(insert(table)) for table in _SEARCH_TABLES}
 _DELETE_SEARCH_ROWS = {table.name: Prepared(delete(table).where(table.c.member_id == bindparam("b_member_id")))
                        for table in _SEARCH_TABLES}
+
+_TEAM_KEY = (teams.c.organisation_id == bindparam("b_organisation_id"), teams.c.id == bindparam("b_id"))
+_TEAM_BY_ID = Prepared(select(*GROUPS.read_columns).where(*_TEAM_KEY))
+_TEAM_EXISTS = Prepared(select(teams.c.id).where(*_TEAM_KEY))
+_INSERT_TEAM = Prepared(insert(teams))
+# The memberships go with the team: ON DELETE CASCADE.
+_DELETE_TEAM = Prepared(delete(teams).where(*_TEAM_KEY))
+_DELETE_TEAM_AT_VERSION = Prepared(delete(teams).where(*_TEAM_KEY, teams.c.version == bindparam("b_version")))
+_IN_TEAM = team_members.c.team_id == bindparam("b_team_id")
+_REMOVE_MEMBERS = Prepared(delete(team_members).where(_IN_TEAM, one_of(team_members.c.member_id, "b_ids")))
+_REMOVE_ALL_MEMBERS = Prepared(delete(team_members).where(_IN_TEAM))
+_MEMBER_COUNTS = Prepared(
+    select(teams.c.id, func.count(team_members.c.member_id).label("count"))
+    .select_from(teams.outerjoin(team_members, team_members.c.team_id == teams.c.id))
+    .where(teams.c.organisation_id == bindparam("b_organisation_id"), one_of(teams.c.id, "b_ids"))
+    .group_by(teams.c.id))
+_MEMBERS_TEAMS = team_members.c.member_id == bindparam("b_member_id")
+# A member leaving every team: their row locked, each of their teams touched (found through the memberships
+# still there), then the memberships gone; one statement per table however many teams. The lock waits for
+# a transaction adding the member to a team meanwhile (its foreign key check holds a share of it) to end,
+# so the UPDATE, a new statement, sees that membership too and touches that team as well; and a later one
+# waits for this transaction, then fails its foreign key. (SQLite has no row locks: its writers take turns.)
+_LOCK_MEMBER = Prepared(select(members.c.id).where(members.c.organisation_id == bindparam("b_organisation_id"),
+                                                   members.c.id == bindparam("b_member_id")).with_for_update())
+_TOUCH_TEAMS_OF_MEMBER = Prepared(
+    update(teams).where(teams.c.organisation_id == bindparam("b_organisation_id"),
+                        teams.c.id.in_(select(team_members.c.team_id).where(_MEMBERS_TEAMS)))
+    .values(version=teams.c.version + 1, last_modified=bindparam("v_last_modified",
+                                                                 type_=teams.c.last_modified.type)))
+_LEAVE_ALL_TEAMS = Prepared(delete(team_members).where(
+    _MEMBERS_TEAMS, team_members.c.organisation_id == bindparam("b_organisation_id")))
 
 _INSERT_TOKEN = Prepared(insert(api_tokens))
 # The token check's one read: the token, its owner's and its organisation's settings, by primary keys
@@ -153,6 +192,34 @@ def _find_member(dialect: str, column: str) -> Prepared:
         select(*USERS.read_columns).where(members.c.organisation_id == bindparam("b_organisation_id"),
                                           members.c[column] == bindparam("b_value"))
         .order_by(members.c.created, binary(dialect, members.c.id)).limit(1)))
+
+
+def _add_members(dialect: str) -> Prepared:
+    """INSERT of memberships that skips those already there (a concurrent add of the same member too, which
+    waits for the other to commit rather than failing), so its count is of the new ones alone."""
+    insert_for = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}[dialect]
+    return STATEMENTS.get(("add_members", dialect), lambda: Prepared(
+        insert_for(team_members).on_conflict_do_nothing()))
+
+
+def _team_members(dialect: str) -> Prepared:
+    """A team's members in order of id (by code point), each with the name shown for them: the member's
+    displayName, else (None or "", which is unassigned, as in memory) their userName."""
+    return STATEMENTS.get(("team_members", dialect), lambda: Prepared(
+        select(team_members.c.member_id.label("value"),
+               func.coalesce(func.nullif(members.c.display_name, ""), members.c.user_name).label("display"))
+        .join_from(team_members, members, members.c.id == team_members.c.member_id)
+        .where(_IN_TEAM).order_by(binary(dialect, team_members.c.member_id))))
+
+
+def _teams_of(dialect: str) -> Prepared:
+    """The teams of some members (``b_ids``) of an organisation, in order of team id (code point)."""
+    return STATEMENTS.get(("teams_of", dialect), lambda: Prepared(
+        select(team_members.c.member_id, teams.c.id.label("team_id"), teams.c.display_name)
+        .join_from(team_members, teams, teams.c.id == team_members.c.team_id)
+        .where(team_members.c.organisation_id == bindparam("b_organisation_id"),
+               one_of(team_members.c.member_id, "b_ids"))
+        .order_by(binary(dialect, teams.c.id))))
 
 
 def _organisations_by_name(dialect: str) -> Prepared:
@@ -336,6 +403,120 @@ class SqlAlchemyMemberRepository(_Repository, MemberRepository):
                 self.db.write(_DELETE_SEARCH_ROWS[table.name], {"b_member_id": member.id})
             if rows:
                 self.db.write_many(_INSERT_SEARCH_ROWS[table.name], rows)
+
+
+class SqlAlchemyTeamRepository(_Repository, TeamRepository):
+    """Teams, one row each, and their memberships, one row each (``team_members``). Every membership
+    operation first finds the team in the organisation (one read by primary key), so no call ever reads or
+    changes another organisation's team, and then costs a fixed number of statements, whatever the team's
+    size: in proportion to the members it names in work, never to the members the team has."""
+
+    def add(self, team: Team) -> None:
+        self._insert(GROUPS, _INSERT_TEAM, team)
+
+    def get(self, organisation_id: str, team_id: str) -> Team:
+        row = None
+        if _plausible_id(organisation_id) and _plausible_id(team_id):
+            row = self.db.row(_TEAM_BY_ID, {"b_organisation_id": organisation_id, "b_id": team_id})
+        if row is None:
+            raise NotFound(f"No team with id {team_id} in this organisation")
+        return GROUPS.resource_of(row)
+
+    def search(self, organisation_id: str, query: Query) -> Page:
+        return self._search(GROUPS, organisation_id, query)
+
+    def update(self, team: Team, *, expected_version: int, changes: tuple[Leaf, ...] | None = None) -> None:
+        if not (_plausible_id(team.organisation_id) and _plausible_id(team.id)):
+            raise NotFound(f"No team with id {team.id} in this organisation")
+        if self._update(GROUPS, team, expected_version, changes) == 0:
+            self.get(team.organisation_id, team.id)  # raises NotFound if it is gone
+            raise VersionMismatch(f"Team {team.id} has changed since version {expected_version}")
+
+    def remove(self, organisation_id: str, team_id: str, *, expected_version: int | None = None) -> None:
+        if not (_plausible_id(organisation_id) and _plausible_id(team_id)):
+            raise NotFound(f"No team with id {team_id} in this organisation")
+        # Its memberships go with it (ON DELETE CASCADE); its members stay.
+        key = {"b_organisation_id": organisation_id, "b_id": team_id}
+        if expected_version is None:
+            touched = self.db.write(_DELETE_TEAM, key)
+        else:
+            touched = self.db.write(_DELETE_TEAM_AT_VERSION, {**key, "b_version": expected_version})
+        if touched == 0:
+            if expected_version is not None and self.db.row(_TEAM_EXISTS, key) is not None:
+                raise VersionMismatch(f"Team {team_id} has changed since version {expected_version}")
+            raise NotFound(f"No team with id {team_id} in this organisation")
+
+    def _find(self, organisation_id: str, team_id: str) -> None:
+        """Raises ``NotFound`` unless the team is the organisation's."""
+        if not (_plausible_id(organisation_id) and _plausible_id(team_id)) or self.db.row(
+                _TEAM_EXISTS, {"b_organisation_id": organisation_id, "b_id": team_id}) is None:
+            raise NotFound(f"No team with id {team_id} in this organisation")
+
+    def add_members(self, organisation_id: str, team_id: str, member_ids: Sequence[str]) -> int:
+        self._find(organisation_id, team_id)
+        named = tuple(dict.fromkeys(member_ids))
+        if not named:
+            return 0
+        unknown = next((member_id for member_id in named if not _plausible_id(member_id)), None)
+        if unknown is not None:
+            raise InvalidValue(f"members: {unknown} is not a User of this organisation")
+        rows = [{"team_id": team_id, "member_id": member_id, "organisation_id": organisation_id}
+                for member_id in named]
+        try:
+            return self.db.write_many(_add_members(self.dialect), rows)
+        except Exception as error:
+            # The INSERT skips memberships already there, so what can fail it is a foreign key: a member
+            # (or, on PostgreSQL, the team) deleted by a transaction that committed since the caller
+            # checked. PostgreSQL names the constraint; SQLite, whose writers take turns, cannot get here
+            # but for a member id the caller never checked.
+            if not self._constraint_violation(error):
+                raise
+            constraint = getattr(getattr(error, "diag", None), "constraint_name", None)
+            if constraint == "fk_team_members_team_id_teams":
+                raise NotFound(f"No team with id {team_id} in this organisation") from error
+            raise InvalidValue("members: a member named is no longer a User of this organisation") from error
+
+    def remove_members(self, organisation_id: str, team_id: str, member_ids: Sequence[str]) -> int:
+        self._find(organisation_id, team_id)
+        named = _plausible_ids(member_ids)
+        if not named:
+            return 0
+        return self.db.write(_REMOVE_MEMBERS, {"b_team_id": team_id, "b_ids": named})
+
+    def remove_all_members(self, organisation_id: str, team_id: str) -> int:
+        self._find(organisation_id, team_id)
+        return self.db.write(_REMOVE_ALL_MEMBERS, {"b_team_id": team_id})
+
+    def members(self, organisation_id: str, team_id: str, read: Callable[[Iterator[Reference]], T]) -> T:
+        self._find(organisation_id, team_id)
+        return self.db.stream(_team_members(self.dialect), {"b_team_id": team_id},
+                              lambda rows: read(Reference(row["value"], row["display"]) for row in rows))
+
+    def teams_of(self, organisation_id: str, member_ids: Sequence[str]) -> dict[str, tuple[Reference, ...]]:
+        named = _plausible_ids(member_ids)
+        if not named or not _plausible_id(organisation_id):
+            return {}
+        found: dict[str, list[Reference]] = {}
+        for row in self.db.rows(_teams_of(self.dialect), {"b_organisation_id": organisation_id, "b_ids": named}):
+            found.setdefault(row["member_id"], []).append(Reference(row["team_id"], row["display_name"]))
+        return {member_id: tuple(references) for member_id, references in found.items()}
+
+    def member_counts(self, organisation_id: str, team_ids: Iterable[str]) -> dict[str, int]:
+        named = _plausible_ids(team_ids)
+        if not named or not _plausible_id(organisation_id):
+            return {}
+        rows = self.db.rows(_MEMBER_COUNTS, {"b_organisation_id": organisation_id, "b_ids": named})
+        return {row["id"]: row["count"] for row in rows}
+
+    def leave_all(self, organisation_id: str, member_id: str, at: datetime) -> int:
+        if not (_plausible_id(organisation_id) and _plausible_id(member_id)):
+            return 0
+        key = {"b_organisation_id": organisation_id, "b_member_id": member_id}
+        self.db.rows(_LOCK_MEMBER, key)
+        touched = self.db.write(_TOUCH_TEAMS_OF_MEMBER, {**key, "v_last_modified": at})
+        if touched:
+            self.db.write(_LEAVE_ALL_TEAMS, key)
+        return touched
 
 
 class SqlAlchemyApiTokenRepository(_Repository, ApiTokenRepository):
