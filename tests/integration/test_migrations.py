@@ -19,7 +19,8 @@ from wiggledesk_scim.adapters.memory import matches_filter
 from wiggledesk_scim.adapters.sqlalchemy import SqlAlchemyStorage, engine_from_settings, make_engine, migrate
 from wiggledesk_scim.adapters.sqlalchemy.tables import UtcDateTime, metadata
 from wiggledesk_scim.domain.activity import REFUSED, Activity
-from wiggledesk_scim.domain.model import ApiToken, Email, Member, MemberFields, Organisation
+from wiggledesk_scim.domain.model import (ApiToken, Email, Member, MemberFields, Organisation, Reference, Team,
+                                          TeamFields)
 from wiggledesk_scim.domain.query import (And, AnyValue, Compare, Query, Operator, Present)
 from tests.support import Attribute, COLLECTIONS
 
@@ -41,11 +42,11 @@ def test_upgrade_of_an_empty_database_reaches_head(empty_engine):
     """Upgrading from nothing creates every table and records the newest revision."""
     reached = migrate.upgrade(empty_engine)
 
-    assert reached == migrate.head_revision() == "0004"
+    assert reached == migrate.head_revision() == "0005"
     assert migrate.is_at_head(empty_engine)
     assert set(inspect(empty_engine).get_table_names()) == {
         "organisations", "members", "member_emails", "member_phone_numbers", "member_addresses", "api_tokens",
-        "activity", "alembic_version"}
+        "activity", "teams", "team_members", "alembic_version"}
 
 
 def test_upgrading_twice_changes_nothing(migrated_engine):
@@ -68,6 +69,7 @@ def test_migrations_ship_with_the_package():
     assert (migrate.MIGRATIONS / "versions" / "0001_initial.py").is_file()
     assert (migrate.MIGRATIONS / "versions" / "0002_search_keys_and_tables.py").is_file()
     assert (migrate.MIGRATIONS / "versions" / "0004_activity_trail.py").is_file()
+    assert (migrate.MIGRATIONS / "versions" / "0005_teams.py").is_file()
 
 
 # -- 0002: search keys and tables ------------------------------------------------------------------
@@ -232,7 +234,7 @@ def test_upgrade_to_0004_keeps_everything_and_starts_an_empty_trail(database_url
                          digest="c0ffee" * 8, created=START, name="Entra", expires=START + timedelta(days=90))
         run(engine, lambda uow: (uow.organisations.add(contoso), uow.members.add(member), uow.tokens.add(token)))
 
-        assert migrate.upgrade(engine) == "0004"
+        assert migrate.upgrade(engine) == migrate.head_revision()
 
         def everything(uow):
             return (uow.organisations.get(CONTOSO), uow.members.get(CONTOSO, BJENSEN),
@@ -254,6 +256,54 @@ def test_upgrade_to_0004_keeps_everything_and_starts_an_empty_trail(database_url
         assert run(engine, everything) == (contoso, member, token, 1)
     finally:
         engine.dispose()
+
+def test_upgrade_to_0005_keeps_everything_and_adds_teams_and_the_trails_team_columns(database_url):
+    """What 0004 stored (members, tokens, the trail) is unchanged by 0005, whose teams start empty and take
+    teams with members; a record written by the previous release (no team columns) reads back with none;
+    downgrading to 0004 drops the teams and the new columns, and nothing else."""
+    engine = make_engine(database_url)
+    try:
+        migrate.upgrade(engine, "0004")
+        contoso = Organisation(id=CONTOSO, name="Contoso")
+        member = Member(id=BJENSEN, organisation_id=CONTOSO, created=START, last_modified=START,
+                        fields=MemberFields(user_name="bjensen"), is_admin=True, api_access=True)
+        token = ApiToken(id="00000000-0000-4000-8000-000000000003", organisation_id=CONTOSO, admin_id=BJENSEN,
+                         digest="c0ffee" * 8, created=START)
+        run(engine, lambda uow: (uow.organisations.add(contoso), uow.members.add(member), uow.tokens.add(token)))
+        trail_at_0004 = table("activity", column("at", UtcDateTime), column("organisation_id"), column("event"),
+                              column("member_id"), column("attributes", JSON))
+        with engine.begin() as connection:
+            # As the 0004 release writes a record: without the columns it does not know.
+            connection.execute(insert(trail_at_0004).values(at=START, organisation_id=CONTOSO, event="create",
+                                                            member_id=BJENSEN, attributes=["userName"]))
+
+        assert migrate.upgrade(engine) == "0005"
+
+        def everything(uow):
+            return (uow.organisations.get(CONTOSO), uow.members.get(CONTOSO, BJENSEN), token_of(uow, token.digest),
+                    uow.activity.list(CONTOSO))
+        created = Activity(at=START, organisation_id=CONTOSO, event="create", member_id=BJENSEN,
+                           attributes=("userName",))
+        assert run(engine, everything) == (contoso, member, token, [created])
+        team = Team(id="00000000-0000-4000-8000-000000000004", organisation_id=CONTOSO,
+                    fields=TeamFields("Tour Guides"), created=START, last_modified=START)
+        run(engine, lambda uow: (uow.teams.add(team), uow.teams.add_members(CONTOSO, team.id, [BJENSEN])))
+        assert run(engine, lambda uow: uow.teams.teams_of(CONTOSO, [BJENSEN])) == {
+            BJENSEN: (Reference(team.id, "Tour Guides"),)}
+        with engine.connect() as connection:
+            assert compare_metadata(MigrationContext.configure(connection), metadata) == []
+
+        with engine.begin() as connection:
+            command.downgrade(migrate.alembic_config(connection), "0004")
+
+        assert not {"teams", "team_members"} & set(inspect(engine).get_table_names())
+        assert {"team_id", "added", "removed"}.isdisjoint(c["name"] for c in inspect(engine).get_columns("activity"))
+        with engine.connect() as connection:
+            assert connection.execute(text("SELECT count(*) FROM activity")).scalar_one() == 1
+            assert connection.execute(text("SELECT count(*) FROM members")).scalar_one() == 1
+    finally:
+        engine.dispose()
+
 
 # -- engines as the storage needs them ---------------------------------------------------------------
 

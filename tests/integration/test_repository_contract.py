@@ -13,7 +13,6 @@ import dataclasses
 
 import logging
 import random
-import threading
 from contextlib import contextmanager
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
@@ -24,13 +23,13 @@ import transaction
 from sqlalchemy import func, select
 from transaction.interfaces import DoomedTransaction
 
-from tests.integration.units import in_unit
+from tests.integration.units import WRITERS, in_unit, race, statements_sent
 from tests.support import START, FixedClock, SequentialIds
 from wiggledesk_scim.adapters.memory import InMemoryStore, InMemoryUnitOfWork, matches_filter, ordered
-from wiggledesk_scim.adapters.sqlalchemy import SqlAlchemyStorage, make_engine, migrate, prepared
+from wiggledesk_scim.adapters.sqlalchemy import SqlAlchemyStorage, make_engine, migrate
 from wiggledesk_scim.adapters.sqlalchemy.tables import (activity, member_addresses, member_emails,
                                                         member_phone_numbers, members, organisations)
-from wiggledesk_scim.domain.activity import CREATE, DELETE, REFUSED, UPDATE, Activity
+from wiggledesk_scim.domain.activity import CREATE, DELETE, REFUSED, TEAM_UPDATE, UPDATE, Activity
 from wiggledesk_scim.domain.errors import InvalidValue, NotFound, UniquenessConflict, VersionMismatch
 from wiggledesk_scim.domain.model import (Address, ApiToken, Email, EnterpriseInfo, Member, MemberFields, Name,
                                           Organisation, PhoneNumber, TokenGrant)
@@ -41,9 +40,6 @@ from wiggledesk_scim.domain.registry import USER
 from wiggledesk_scim.domain.services import MemberService
 
 T = TypeVar("T")
-
-#: How many writers the concurrency tests race against each other.
-WRITERS = 8
 
 
 # -- the stores under test -----------------------------------------------------------------------------
@@ -1259,10 +1255,13 @@ class RepositoryContract(SearchContract):
         refusal = Activity(at=clock.advance(1), organisation_id=contoso.id, event=REFUSED, member_id=ids.new_id(),
                            token_id=ids.new_id(), request_id="req-bjensen-2", status=409, scim_type="uniqueness")
         bare = Activity(at=clock.advance(1), organisation_id=contoso.id, event=DELETE)
+        team_change = Activity(at=clock.advance(1), organisation_id=contoso.id, event=TEAM_UPDATE,
+                               team_id=ids.new_id(), attributes=("displayName",), added=3, removed=0,
+                               token_id=ids.new_id(), request_id="req-tour-guides-1")
 
-        self.record(store, update, refusal, bare)
+        self.record(store, update, refusal, bare, team_change)
 
-        assert self.trail(store, contoso) == [bare, refusal, update]
+        assert self.trail(store, contoso) == [team_change, bare, refusal, update]
 
     def test_the_trail_reads_newest_first_and_the_last_written_first_within_an_instant(
             self, store, clock, contoso):
@@ -1475,32 +1474,11 @@ class RepositoryContract(SearchContract):
 
     # -- concurrency -----------------------------------------------------------------------------------
 
-    def race(self, work: Callable[[int], object]) -> list[object]:
-        """Run ``work(0..WRITERS-1)`` in as many threads released at once; each outcome is the result
-        or the exception raised."""
-        barrier = threading.Barrier(WRITERS)
-        outcomes: list[object] = [None] * WRITERS
-
-        def writer(n: int) -> None:
-            try:
-                barrier.wait(timeout=30)
-                outcomes[n] = work(n)
-            except BaseException as error:  # reported below, never lost in a thread
-                outcomes[n] = error
-
-        threads = [threading.Thread(target=writer, args=(n,)) for n in range(WRITERS)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(timeout=120)
-        assert not any(thread.is_alive() for thread in threads), "a writer is stuck"
-        return outcomes
-
     def test_concurrent_adds_of_one_user_name_let_exactly_one_win(self, store, people, contoso):
         """Eight simultaneous requests creating bjensen: one succeeds, seven get a userName conflict."""
         candidates = [people.member(contoso, "bjensen" if n % 2 else "BJensen") for n in range(WRITERS)]
 
-        outcomes = self.race(lambda n: self.add(store, candidates[n]))
+        outcomes = race(lambda n: self.add(store, candidates[n]))
 
         winners = [n for n, outcome in enumerate(outcomes) if outcome is None]
         losers = [outcome for outcome in outcomes if outcome is not None]
@@ -1520,7 +1498,7 @@ class RepositoryContract(SearchContract):
             with store.transaction() as uow:
                 MemberService(uow, clock, ids).update(contoso.id, bjensen.id, change)
 
-        outcomes = self.race(edit)
+        outcomes = race(edit)
 
         assert outcomes == [None] * WRITERS
         final = self.get(store, contoso, bjensen.id)
@@ -1562,16 +1540,6 @@ class SqlRepositoryContract(RepositoryContract):
 
         assert [store.rows(table) for table in (member_emails, member_phone_numbers, member_addresses)] == [0, 0, 0]
 
-    def statements(self, store, work) -> list[tuple[str, object]]:
-        """The SQL statements (and parameters) ``work(uow)`` sends, in one unit of work."""
-        sent = []
-        prepared.observers.append(lambda statement, parameters: sent.append((statement, parameters)))
-        try:
-            store.run(work)
-        finally:
-            prepared.observers.pop()
-        return sent
-
     RICH_FILTER = Or(AnyValue(COLLECTIONS["emails"], And(Compare(A.EMAIL_TYPE, O.EQ, "work"), Not(Present(A.EMAIL_PRIMARY)))),
                      And(Compare(A.CREATED, O.GT, START), Compare(A.ADDRESS_LOCALITY, O.CO, "wood")))
 
@@ -1588,7 +1556,7 @@ class SqlRepositoryContract(RepositoryContract):
         the page alone cannot say how many match; the total is right either way."""
         query = Query(filter=self.RICH_FILTER, sort_by=A.DISPLAY_NAME, descending=True,
                             start_index=start_index, count=count)
-        sent = self.statements(store, lambda uow: uow.members.search(contoso.id, query))
+        sent = statements_sent(store, lambda uow: uow.members.search(contoso.id, query))
         page = store.run(lambda uow: uow.members.search(contoso.id, query))
         everything = store.run(lambda uow: uow.members.search(contoso.id, Query(
             filter=self.RICH_FILTER, sort_by=A.DISPLAY_NAME, descending=True, count=1000)))
@@ -1605,7 +1573,7 @@ class SqlRepositoryContract(RepositoryContract):
         """``externalId eq`` and ``userName eq`` (one match or none): one SELECT each, nothing else."""
         for query in (Query(filter=Compare(A.USER_NAME, O.EQ, "BJENSEN")),
                       Query(filter=Compare(A.EXTERNAL_ID, O.EQ, "no-such-external-id"))):
-            sent = self.statements(store, lambda uow: uow.members.search(contoso.id, query))
+            sent = statements_sent(store, lambda uow: uow.members.search(contoso.id, query))
             assert len(sent) == 1 and "count(*)" not in sent[0][0].lower()
 
     @pytest.mark.parametrize("filter, index", [
@@ -1628,7 +1596,7 @@ class SqlRepositoryContract(RepositoryContract):
                 {"member_id": row["id"], "position": 0, "organisation_id": contoso.id,
                  "value_key": f"{row['user_name']}@contoso.example"} for row in filler])
             connection.exec_driver_sql("ANALYZE")
-        sent = self.statements(store, lambda uow: uow.members.search(contoso.id, Query(filter=filter)))
+        sent = statements_sent(store, lambda uow: uow.members.search(contoso.id, Query(filter=filter)))
 
         with store.engine.connect() as connection:
             if connection.dialect.name == "postgresql":
@@ -1809,7 +1777,7 @@ class SqlRepositoryContract(RepositoryContract):
         }
         plans = {}
         for name, (work, _) in cases.items():
-            (statement, parameters), = self.statements(store, lambda uow: work(uow.activity))
+            (statement, parameters), = statements_sent(store, lambda uow: work(uow.activity))
             with store.engine.connect() as connection:
                 if connection.dialect.name == "postgresql":
                     plans[name] = connection.exec_driver_sql(f"EXPLAIN {statement}", parameters).scalars().all()

@@ -6,7 +6,8 @@ leaves out is the rest of ``Connection.execute``: per call it finds the cached c
 statement's key, builds an execution context, wraps the cursor in a ``Result`` and each row in a
 ``Row``, which together cost several times the indexed look-up they run (docs/performance.md). Here a
 ``Prepared`` statement keeps, per dialect, its SQL text, the order of its parameters, their bind
-processors and its columns' result processors, and ``run`` hands the SQL to the DBAPI cursor.
+processors and its columns' result processors, and ``run`` hands the SQL to the DBAPI cursor. A result
+that may be long (a team's 100,000 members) is handed to its reader a batch at a time (``Database.stream``).
 
 Errors keep their meaning: a DBAPI error that the dialect recognises as a lost connection invalidates
 that connection (as SQLAlchemy's own execution does), so the pool never hands it out again; a unique
@@ -18,8 +19,9 @@ place that decides what an error means for the store, for this module, the unit 
 """
 from __future__ import annotations
 
+import itertools
 import threading
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence, TypeVar
 
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError
@@ -27,6 +29,15 @@ from sqlalchemy.sql import ClauseElement
 
 from ...domain.errors import StoreUnavailable
 
+
+T = TypeVar("T")
+
+#: How many rows ``Database.stream`` fetches at a time.
+STREAM_BATCH = 1000
+
+#: Names for the server-side cursors of ``Database.stream``, unique within a process (a ``read`` that
+#: streams again, while its own stream is open, needs a second name).
+_STREAM_NAMES = (f"wiggledesk_stream_{n}" for n in itertools.count(1))
 
 #: Called with ``(sql, parameters)`` just before each statement is sent: for tests that count what a
 #: use case sends, and for diagnostics. Empty unless someone appends to it.
@@ -194,15 +205,20 @@ class Database:
         except self.dialect.loaded_dbapi.Error as error:
             # A cursor that failed is not trusted again.
             self._cursor_of_connection = None
-            cursor.close()
-            disconnected = self.dialect.is_disconnect(error, connection, cursor)
-            if disconnected:
-                invalidate(error)
-            unavailable = store_unavailable(self.dialect, error, disconnected=disconnected)
-            if unavailable is not None:
-                raise unavailable from error
-            raise
+            self._failed(error, connection, cursor, invalidate)
         return compiled, cursor
+
+    def _failed(self, error: BaseException, connection, cursor, invalidate) -> None:
+        """Raise what the DBAPI's ``error`` on ``cursor`` means (closing the cursor): ``StoreUnavailable``
+        for a database that cannot answer now (invalidating a lost connection first), else ``error``."""
+        cursor.close()
+        disconnected = self.dialect.is_disconnect(error, connection, cursor)
+        if disconnected:
+            invalidate(error)
+        unavailable = store_unavailable(self.dialect, error, disconnected=disconnected)
+        if unavailable is not None:
+            raise unavailable from error
+        raise error
 
     def rows(self, prepared: Prepared, parameters: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
         compiled, cursor = self._run(prepared, parameters)
@@ -223,7 +239,52 @@ class Database:
         _, cursor = self._run(prepared, parameters)
         return cursor.rowcount
 
-    def write_many(self, prepared: Prepared, rows: Sequence[Mapping[str, Any]]) -> None:
-        """``write`` for many rows at once (``executemany``)."""
+    def write_many(self, prepared: Prepared, rows: Sequence[Mapping[str, Any]]) -> int:
+        """``write`` for many rows at once (``executemany``); the number of rows touched in all (both
+        drivers sum them)."""
         self.on_write()
-        self._run(prepared, None, many=rows)
+        _, cursor = self._run(prepared, None, many=rows)
+        return cursor.rowcount
+
+    def stream(self, prepared: Prepared, parameters: Mapping[str, Any],
+               read: Callable[[Iterator[dict[str, Any]]], T], *, batch: int = STREAM_BATCH) -> T:
+        """``read`` applied to the rows of a SELECT as they are fetched, ``batch`` at a time, so that a
+        result of any size is never one list (a team of 100,000 members, ``TeamRepository.members``).
+
+        On a cursor of its own, closed when ``read`` returns or raises, so that ``read`` may run other
+        statements meanwhile. Where the driver has server-side cursors (PostgreSQL) it is one, so the
+        server, too, sends the rows a batch at a time rather than all before the first (within the
+        unit's transaction, which every unit on PostgreSQL has, reading ones included)."""
+        compiled = prepared.compiled(self.dialect)
+        connection, invalidate = self.connect()
+        if self.dialect.supports_server_side_cursors:
+            cursor = connection.cursor(name=next(_STREAM_NAMES))
+        else:
+            cursor = connection.cursor()
+        errors = self.dialect.loaded_dbapi.Error
+        try:
+            sent = compiled.parameters(parameters)
+            for observer in observers:
+                observer(compiled.sql, sent)
+            try:
+                cursor.execute(compiled.sql, sent)
+            except errors as error:
+                self._failed(error, connection, cursor, invalidate)
+            row = compiled.row
+
+            def rows() -> Iterator[dict[str, Any]]:
+                while True:
+                    try:
+                        fetched = cursor.fetchmany(batch)
+                    except errors as error:
+                        self._failed(error, connection, cursor, invalidate)
+                    if not fetched:
+                        return
+                    for raw in fetched:
+                        yield row(raw)
+            return read(rows())
+        finally:
+            try:
+                cursor.close()
+            except errors:
+                pass  # the error that ended the transaction is on its way already

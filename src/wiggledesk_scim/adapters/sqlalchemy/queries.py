@@ -1,4 +1,4 @@
-"""The member query as SQL, built once per *shape* and run with the query's values as parameters.
+"""A resource query as SQL, built once per *shape* and run with the query's values as parameters.
 
 Entra sends the same few queries over and over (``externalId eq "…"``, ``userName eq "…"``), differing
 only in their values. Building a SQLAlchemy statement costs more than running an indexed lookup, so a
@@ -8,40 +8,41 @@ query is compiled in two steps (docs/performance.md):
    (``null``, ``""``, text no column can hold, the lower-casing of case-insensitive text, the length
    ``sw``/``ew`` compare). It returns a *plan*, a hashable tree of plain tuples with no values in it, and
    the values, in order, as bind parameters ``p0``, ``p1`` ...
-2. ``build_search(dialect, plan, order)`` turns a plan into the page SELECT and the COUNT, once:
-   the repositories keep them in a bounded cache keyed by the plan (``StatementCache``), so the next
-   query of that shape reuses the very same statements, compiled once (``prepared.py``).
+2. ``build_search(dialect, mapping, plan, order)`` turns a plan into the page SELECT and the COUNT of
+   the resource type ``mapping`` maps (members, teams), once: the repositories keep them in a bounded
+   cache keyed by the resource type and the plan (``StatementCache``), so the next query of that shape
+   reuses the very same statements, compiled once (``prepared.py``).
 
 The semantics are ``memory.matches_filter``'s and ``memory.ordered``'s exactly (the contract suite
 proves it). Every condition is two-valued (never SQL NULL), so ``Not`` means what Python's ``not``
 means: ``col = 'x'`` alone would be UNKNOWN on a NULL column, and NOT UNKNOWN is UNKNOWN, so each
 comparison states what an unassigned value gives (false; true for ``ne``). Strings compare the ``_key``
 columns (``model.case_key``, computed in Python) unless case-exact, and by code point. A sub-attribute
-(``emails.value``) is "the member is among those with a row in its collection's search table satisfying
-it"; inside ``AnyValue`` it is a condition on that one row instead.
+(``emails.value``, a team's ``members.value``) is "the resource is among those with a row in its
+collection's table satisfying it" (a member's search table, a team's membership table); inside
+``AnyValue`` it is a condition on that one row instead.
 
-Which column answers for which attribute is ``mapping.py``'s (derived from the registry). Whether a
+Which table and column answer for which attribute is ``mapping.py``'s (derived from the registry). Whether a
 comparison is one the model allows is the model's own business: ``query.Compare`` and ``Query``
 refuse, when built, an operator the attribute's type does not admit, a value of the wrong type or a
 sort by a sub-attribute, so nothing here checks again.
 """
 from __future__ import annotations
 
+import json
 import threading
-from typing import Any, Callable, Hashable, Mapping
+from typing import Any, Callable, Hashable, Iterable, Mapping
 
 from sqlalchemy import (ColumnElement, Integer, Select, Text, and_, bindparam, case, false, func, not_, or_,
                         select, true)
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
+from sqlalchemy.types import TypeDecorator
 
 from ...domain.model import UNSTORABLE, case_key
 from ...domain.query import BOOLEAN, STRING, And, AnyValue, Compare, Filter, Query, Not, Operator, Or, Path, Present
-from .mapping import filter_column, search_table
-from .tables import members
-
-#: The members columns a member is read from: everything but the derived ``_key`` columns.
-MEMBER_COLUMNS = tuple(column for column in members.c if not column.name.endswith("_key"))
+from .mapping import ResourceMapping
 
 #: The bind parameters every search statement takes besides the plan's ``p0`` ... ``pN``.
 ORGANISATION = "organisation_id"
@@ -203,19 +204,77 @@ def _compile_position_postgresql(element, compiler, **kw) -> str:
     return f"strpos({compiler.process(element.clauses, **kw)})"
 
 
+class IdList(TypeDecorator):
+    """A list of ids bound as ONE parameter however long it is: an array on PostgreSQL, JSON text on SQLite
+    (which reads it with ``json_each``). So a statement naming a set of ids (``one_of``) has one shape,
+    built and compiled once, for one id or 20,000, and never meets either database's limit on the number
+    of parameters."""
+
+    impl = Text
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect):
+        if dialect.name == "postgresql":
+            return dialect.type_descriptor(postgresql.ARRAY(Text()))
+        return dialect.type_descriptor(Text())
+
+    def process_bind_param(self, value: Iterable[str] | None, dialect) -> Any:
+        if value is None:
+            return None
+        if dialect.name == "postgresql":
+            return list(value)
+        return json.dumps(list(value))
+
+
+class _OneOf(FunctionElement):
+    """``column`` equals one of the ids in an ``IdList`` parameter: ``= ANY(array)`` on PostgreSQL, ``IN``
+    the rows of ``json_each`` on SQLite; either is an index look-up per id, like a literal IN list."""
+
+    # Untyped, though it is a condition: a Boolean one would make SQLAlchemy write "... = 1" after it on
+    # SQLite, which has no boolean type, and that hides the IN from SQLite's planner.
+    name = "one_of"
+    inherit_cache = True
+
+
+@compiles(_OneOf)
+def _compile_one_of(element, compiler, **kw) -> str:
+    column, ids = element.clauses.clauses
+    return f"{compiler.process(column, **kw)} IN (SELECT value FROM json_each({compiler.process(ids, **kw)}))"
+
+
+@compiles(_OneOf, "postgresql")
+def _compile_one_of_postgresql(element, compiler, **kw) -> str:
+    column, ids = element.clauses.clauses
+    return f"{compiler.process(column, **kw)} = ANY({compiler.process(ids, **kw)})"
+
+
+def one_of(column, name: str) -> ColumnElement[bool]:
+    """``column`` is one of the ids of the parameter ``name`` (a list, bound through ``IdList``)."""
+    return _OneOf(column, bindparam(name, type_=IdList()))
+
+
 def _p(index: int, type_=None):
     return bindparam(f"p{index}", type_=type_)
 
 
 class _Builder:
-    """Turns a plan into SQL conditions on ``members`` for one dialect."""
+    """Turns a plan into SQL conditions on the table of ``mapping``'s resource type for one dialect."""
 
-    def __init__(self, dialect: str):
+    def __init__(self, dialect: str, mapping: ResourceMapping):
         self.dialect = dialect
+        self.mapping = mapping
+        self.table = mapping.table
+
+    def _collection_row(self, collection):
+        """A fresh alias of ``collection``'s table (search or membership table), and the column in it
+        that names the resource the row belongs to."""
+        found = self.mapping.collection_tables[collection]
+        row = found.table.alias()
+        return row, row.c[found.owner]
 
     def condition(self, node: tuple, scope: Mapping[str, Any]) -> ColumnElement[bool]:
-        """``node`` as a WHERE condition on ``members``; ``scope`` maps a collection to the search-table
-        row its enclosing ``any`` is about."""
+        """``node`` as a WHERE condition on the resource's table; ``scope`` maps a collection to the
+        (search or membership) table row its enclosing ``any`` is about."""
         kind = node[0]
         if kind == "and":
             return and_(self.condition(node[1], scope), self.condition(node[2], scope))
@@ -225,32 +284,33 @@ class _Builder:
             return not_(self.condition(node[1], scope))
         if kind == "any":
             _, collection, inner = node
-            row = search_table(collection).alias()
-            return self._some_row(row, self.condition(inner, {**scope, collection: row}))
+            row, owner = self._collection_row(collection)
+            return self._some_row(row, owner, self.condition(inner, {**scope, collection: row}))
         _, attribute, test = node
+        column = self.mapping.filter_column(attribute)
         if attribute.collection is None:
-            return self._test(attribute, test, members.c[filter_column(attribute)])
+            return self._test(attribute, test, self.table.c[column])
         row = scope.get(attribute.collection)
         if row is not None:
-            return self._test(attribute, test, row.c[filter_column(attribute)])
+            return self._test(attribute, test, row.c[column])
         # Outside ``any``, "some value of the collection satisfies it": a subquery of its own.
-        row = search_table(attribute.collection).alias()
-        return self._some_row(row, self._test(attribute, test, row.c[filter_column(attribute)]))
+        row, owner = self._collection_row(attribute.collection)
+        return self._some_row(row, owner, self._test(attribute, test, row.c[column]))
 
-    def _some_row(self, row, condition: ColumnElement[bool]) -> ColumnElement[bool]:
-        """The member has a row in ``row``'s search table that satisfies ``condition``.
+    def _some_row(self, row, owner, condition: ColumnElement[bool]) -> ColumnElement[bool]:
+        """The resource has a row in ``row``'s table (``owner`` naming it) that satisfies ``condition``.
 
         ``members.id IN (SELECT member_id ... WHERE organisation_id = :org AND ...)`` rather than a
-        correlated EXISTS: unless ``condition`` speaks of the member, the subquery stands alone, so both
-        databases can answer it from the (organisation_id, value_key) index and look the members up by
-        id (SQLite runs a correlated EXISTS once per member). Still two-valued: ``member_id`` is never
-        NULL, so IN is never UNKNOWN.
+        correlated EXISTS: unless ``condition`` speaks of the resource, the subquery stands alone, so both
+        databases can answer it from the (organisation_id, value_key) index (a team's members: the
+        (member_id, team_id) one) and look the resources up by id (SQLite runs a correlated EXISTS once
+        per resource). Still two-valued: the owner column is never NULL, so IN is never UNKNOWN.
         """
         # Correlated to everything but its own row, explicitly: SQLAlchemy's automatic correlation looks
         # one level up only, and a condition inside ``emails[...]`` may speak of the members row two
         # levels up, or of an enclosing value path's row.
-        return members.c.id.in_(
-            select(row.c.member_id).where(row.c.organisation_id == bindparam(ORGANISATION), condition)
+        return self.table.c.id.in_(
+            select(owner).where(row.c.organisation_id == bindparam(ORGANISATION), condition)
             .correlate_except(row))
 
     def _test(self, attribute: Path, test: tuple, column) -> ColumnElement[bool]:
@@ -294,11 +354,11 @@ class _Builder:
     def order(self, order: tuple) -> list:
         """ORDER BY: the sort attribute with unassigned values last (first when descending), then
         created, id."""
-        tie_break = [members.c.created, binary(self.dialect, members.c.id)]
+        tie_break = [self.table.c.created, binary(self.dialect, self.table.c.id)]
         attribute, descending = order
         if attribute is None:
             return tie_break
-        column = members.c[filter_column(attribute)]
+        column = self.table.c[self.mapping.filter_column(attribute)]
         # Two terms, since NULLS FIRST/LAST differ by default between the databases; every unassigned
         # value sorts as NULL ("" too), so among them created and id decide, as in memory.
         missing = case((_assigned(column, attribute), 0), else_=1)
@@ -309,13 +369,16 @@ class _Builder:
         return [missing, value, *tie_break]
 
 
-def build_search(dialect: str, filter_plan: tuple | None, order: tuple) -> tuple[Select, Select]:
-    """The page SELECT (``:limit`` members from ``:offset``) and the COUNT of one search shape."""
-    builder = _Builder(dialect)
-    where = members.c.organisation_id == bindparam(ORGANISATION)
+def build_search(dialect: str, mapping: ResourceMapping, filter_plan: tuple | None,
+                 order: tuple) -> tuple[Select, Select]:
+    """The page SELECT (``:limit`` resources from ``:offset``) and the COUNT of one search shape of the
+    resource type ``mapping`` maps."""
+    builder = _Builder(dialect, mapping)
+    table = mapping.table
+    where = table.c.organisation_id == bindparam(ORGANISATION)
     if filter_plan is not None:
         where = and_(where, builder.condition(filter_plan, {}))
-    page = (select(*MEMBER_COLUMNS).where(where).order_by(*builder.order(order))
+    page = (select(*mapping.read_columns).where(where).order_by(*builder.order(order))
             .limit(bindparam(LIMIT, type_=Integer())).offset(bindparam(OFFSET, type_=Integer())))
-    count = select(func.count()).select_from(members).where(where)
+    count = select(func.count()).select_from(table).where(where)
     return page, count

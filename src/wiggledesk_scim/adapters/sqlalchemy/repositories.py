@@ -5,13 +5,18 @@ hand back a stale member: every read is a fresh SELECT and sees what other trans
 the service's re-read-and-retry on ``VersionMismatch`` relies on).
 
 Every statement is built once and run with parameters (docs/performance.md): the fixed ones at import,
-the member query's once per shape (``queries.py``), an UPDATE once per set of changed columns. SQLAlchemy
+a resource query's once per resource type and shape (``queries.py``), an UPDATE once per set of changed
+columns; a set of ids is one parameter (``queries.one_of``), so its statements have one shape too. SQLAlchemy
 then compiles each once and finds it again by the statement's memoised cache key, instead of building,
 keying and looking up a fresh statement per call, which cost more than running it.
 
 What this module does not do: commit (the transaction manager does), filter or page in Python (the
 database does both, so ``Page.total`` is right), or decide SCIM behaviour (``adapters/memory.py`` is the
-reference, and the contract suite proves the two agree).
+reference, and the contract suites prove the two agree).
+
+A team's memberships are rows of ``team_members`` and every membership operation is a fixed number of
+statements whatever the team's size: adding names the new rows (an INSERT that skips those already
+there), removing deletes by (team, member), reading a team's members streams them (``Database.stream``).
 
 A ``UniquenessConflict`` raised here comes from the database refusing a write. On PostgreSQL that leaves
 the transaction unusable, so it ends the unit of work: the exception leaves ``with uow:``, which dooms the
@@ -21,23 +26,27 @@ from __future__ import annotations
 
 from datetime import datetime
 from itertools import product
-from typing import Any, Callable
+from typing import Any, Callable, Iterable, Iterator, Sequence, TypeVar
 
 from sqlalchemy import Integer, bindparam, delete, func, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 
 from ...domain.activity import Activity
-from ...domain.errors import NotFound, UniquenessConflict, VersionMismatch
-from ...domain.model import UNSTORABLE, ApiToken, Member, Organisation, TokenGrant, case_key
-from ...domain.ports import ActivityTrail, ApiTokenRepository, MemberRepository, OrganisationRepository
+from ...domain.errors import InvalidValue, NotFound, UniquenessConflict, VersionMismatch
+from ...domain.model import UNSTORABLE, ApiToken, Member, Organisation, Reference, Team, TokenGrant, case_key
+from ...domain.ports import (ActivityTrail, ApiTokenRepository, MemberRepository, OrganisationRepository,
+                             TeamRepository)
 from ...domain.query import Query, Page
 from ...domain.registry import Leaf
-from .mapping import USERS
+from .mapping import GROUPS, USERS, ResourceMapping
 from .prepared import Database, Prepared
-from .queries import LIMIT, MEMBER_COLUMNS, OFFSET, ORGANISATION, StatementCache, binary, build_search, order_plan, plan
-from .tables import activity, api_tokens, members, organisations
+from .queries import LIMIT, OFFSET, ORGANISATION, StatementCache, binary, build_search, one_of, order_plan, plan
+from .tables import activity, api_tokens, members, organisations, team_members, teams
 
 #: Statements that depend on the dialect or on the shape of a query or an update, built on first use.
 STATEMENTS = StatementCache()
+
+T = TypeVar("T")
 
 
 def _storable(text: str) -> bool:
@@ -50,6 +59,12 @@ def _plausible_id(value: Any) -> bool:
     return isinstance(value, str) and len(value) <= 36 and _storable(value)
 
 
+def _plausible_ids(values: Iterable[Any]) -> list[str]:
+    """The distinct values that could be ids, in their order: a set of ids to look up (the others are
+    simply not found)."""
+    return [value for value in dict.fromkeys(values) if _plausible_id(value)]
+
+
 # -- the fixed statements ------------------------------------------------------------------------------
 # Parameters are named ``b_*`` in WHERE clauses and ``v_*`` in SET clauses; an INSERT takes the column
 # names.
@@ -60,7 +75,7 @@ _UPDATE_ORGANISATION = Prepared(update(organisations).where(organisations.c.id =
                                 .values(name=bindparam("v_name"), api_access=bindparam("v_api_access")))
 
 _MEMBER_KEY = (members.c.organisation_id == bindparam("b_organisation_id"), members.c.id == bindparam("b_id"))
-_MEMBER_BY_ID = Prepared(select(*MEMBER_COLUMNS).where(*_MEMBER_KEY))
+_MEMBER_BY_ID = Prepared(select(*USERS.read_columns).where(*_MEMBER_KEY))
 _MEMBER_EXISTS = Prepared(select(members.c.id).where(*_MEMBER_KEY))
 _INSERT_MEMBER = Prepared(insert(members))
 _DELETE_MEMBER = Prepared(delete(members).where(*_MEMBER_KEY))
@@ -68,11 +83,44 @@ _DELETE_MEMBER_AT_VERSION = Prepared(delete(members).where(*_MEMBER_KEY,
                                                            members.c.version == bindparam("b_version")))
 _COUNT_MEMBERS = Prepared(select(func.count()).select_from(members)
                           .where(members.c.organisation_id == bindparam("b_organisation_id")))
+_EXISTING_MEMBERS = Prepared(select(members.c.id).where(members.c.organisation_id == bindparam("b_organisation_id"),
+                                                        one_of(members.c.id, "b_ids")))
 
 _SEARCH_TABLES = USERS.changed_tables(None)
 _INSERT_SEARCH_ROWS = {table.name: Prepared(insert(table)) for table in _SEARCH_TABLES}
 _DELETE_SEARCH_ROWS = {table.name: Prepared(delete(table).where(table.c.member_id == bindparam("b_member_id")))
                        for table in _SEARCH_TABLES}
+
+_TEAM_KEY = (teams.c.organisation_id == bindparam("b_organisation_id"), teams.c.id == bindparam("b_id"))
+_TEAM_BY_ID = Prepared(select(*GROUPS.read_columns).where(*_TEAM_KEY))
+_TEAM_EXISTS = Prepared(select(teams.c.id).where(*_TEAM_KEY))
+_INSERT_TEAM = Prepared(insert(teams))
+# The memberships go with the team: ON DELETE CASCADE.
+_DELETE_TEAM = Prepared(delete(teams).where(*_TEAM_KEY))
+_DELETE_TEAM_AT_VERSION = Prepared(delete(teams).where(*_TEAM_KEY, teams.c.version == bindparam("b_version")))
+_IN_TEAM = team_members.c.team_id == bindparam("b_team_id")
+_REMOVE_MEMBERS = Prepared(delete(team_members).where(_IN_TEAM, one_of(team_members.c.member_id, "b_ids")))
+_REMOVE_ALL_MEMBERS = Prepared(delete(team_members).where(_IN_TEAM))
+_MEMBER_COUNTS = Prepared(
+    select(teams.c.id, func.count(team_members.c.member_id).label("count"))
+    .select_from(teams.outerjoin(team_members, team_members.c.team_id == teams.c.id))
+    .where(teams.c.organisation_id == bindparam("b_organisation_id"), one_of(teams.c.id, "b_ids"))
+    .group_by(teams.c.id))
+_MEMBERS_TEAMS = team_members.c.member_id == bindparam("b_member_id")
+# A member leaving every team: their row locked, each of their teams touched (found through the memberships
+# still there), then the memberships gone; one statement per table however many teams. The lock waits for
+# a transaction adding the member to a team meanwhile (its foreign key check holds a share of it) to end,
+# so the UPDATE, a new statement, sees that membership too and touches that team as well; and a later one
+# waits for this transaction, then fails its foreign key. (SQLite has no row locks: its writers take turns.)
+_LOCK_MEMBER = Prepared(select(members.c.id).where(members.c.organisation_id == bindparam("b_organisation_id"),
+                                                   members.c.id == bindparam("b_member_id")).with_for_update())
+_TOUCH_TEAMS_OF_MEMBER = Prepared(
+    update(teams).where(teams.c.organisation_id == bindparam("b_organisation_id"),
+                        teams.c.id.in_(select(team_members.c.team_id).where(_MEMBERS_TEAMS)))
+    .values(version=teams.c.version + 1, last_modified=bindparam("v_last_modified",
+                                                                 type_=teams.c.last_modified.type)))
+_LEAVE_ALL_TEAMS = Prepared(delete(team_members).where(
+    _MEMBERS_TEAMS, team_members.c.organisation_id == bindparam("b_organisation_id")))
 
 _INSERT_TOKEN = Prepared(insert(api_tokens))
 # The token check's one read: the token, its owner's and its organisation's settings, by primary keys
@@ -126,19 +174,52 @@ _COUNT_ACTIVITY = {
     for of_one in (False, True)}
 
 
-def _update_member(columns: tuple[str, ...]) -> Prepared:
-    """UPDATE of these columns of one member at one version (``b_version``)."""
-    return STATEMENTS.get(("update", columns), lambda: Prepared(
-        update(members).where(*_MEMBER_KEY, members.c.version == bindparam("b_version"))
-        .values({name: bindparam(f"v_{name}") for name in columns})))
+def _update(mapping: ResourceMapping, columns: tuple[str, ...]) -> Prepared:
+    """UPDATE of these columns of one resource (``b_organisation_id``, ``b_id``) at one version (``b_version``)."""
+    table = mapping.table
+
+    def build() -> Prepared:
+        return Prepared(update(table).where(table.c.organisation_id == bindparam("b_organisation_id"),
+                                            table.c.id == bindparam("b_id"),
+                                            table.c.version == bindparam("b_version"))
+                        .values({name: bindparam(f"v_{name}") for name in columns}))
+    return STATEMENTS.get(("update", table.name, columns), build)
 
 
 def _find_member(dialect: str, column: str) -> Prepared:
     """The first member (by creation) of an organisation whose ``column`` equals ``:b_value``."""
     return STATEMENTS.get(("find", dialect, column), lambda: Prepared(
-        select(*MEMBER_COLUMNS).where(members.c.organisation_id == bindparam("b_organisation_id"),
-                                      members.c[column] == bindparam("b_value"))
+        select(*USERS.read_columns).where(members.c.organisation_id == bindparam("b_organisation_id"),
+                                          members.c[column] == bindparam("b_value"))
         .order_by(members.c.created, binary(dialect, members.c.id)).limit(1)))
+
+
+def _add_members(dialect: str) -> Prepared:
+    """INSERT of memberships that skips those already there (a concurrent add of the same member too, which
+    waits for the other to commit rather than failing), so its count is of the new ones alone."""
+    insert_for = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}[dialect]
+    return STATEMENTS.get(("add_members", dialect), lambda: Prepared(
+        insert_for(team_members).on_conflict_do_nothing()))
+
+
+def _team_members(dialect: str) -> Prepared:
+    """A team's members in order of id (by code point), each with the name shown for them: the member's
+    displayName, else (None or "", which is unassigned, as in memory) their userName."""
+    return STATEMENTS.get(("team_members", dialect), lambda: Prepared(
+        select(team_members.c.member_id.label("value"),
+               func.coalesce(func.nullif(members.c.display_name, ""), members.c.user_name).label("display"))
+        .join_from(team_members, members, members.c.id == team_members.c.member_id)
+        .where(_IN_TEAM).order_by(binary(dialect, team_members.c.member_id))))
+
+
+def _teams_of(dialect: str) -> Prepared:
+    """The teams of some members (``b_ids``) of an organisation, in order of team id (code point)."""
+    return STATEMENTS.get(("teams_of", dialect), lambda: Prepared(
+        select(team_members.c.member_id, teams.c.id.label("team_id"), teams.c.display_name)
+        .join_from(team_members, teams, teams.c.id == team_members.c.team_id)
+        .where(team_members.c.organisation_id == bindparam("b_organisation_id"),
+               one_of(team_members.c.member_id, "b_ids"))
+        .order_by(binary(dialect, teams.c.id))))
 
 
 def _organisations_by_name(dialect: str) -> Prepared:
@@ -152,11 +233,14 @@ def _tokens_of_organisation(dialect: str) -> Prepared:
         .order_by(api_tokens.c.created, binary(dialect, api_tokens.c.id))))
 
 
-def _search(dialect: str, filter_plan: tuple | None, order: tuple) -> tuple[Prepared, Prepared]:
+def _search(dialect: str, mapping: ResourceMapping, filter_plan: tuple | None,
+            order: tuple) -> tuple[Prepared, Prepared]:
     def build() -> tuple[Prepared, Prepared]:
-        page, count = build_search(dialect, filter_plan, order)
+        page, count = build_search(dialect, mapping, filter_plan, order)
         return Prepared(page), Prepared(count)
-    return STATEMENTS.get(("search", dialect, filter_plan, order), build)
+    # Keyed by the resource type as well: with no filter and no sort, a search of members and one of
+    # teams have the same plan.
+    return STATEMENTS.get(("search", mapping.resource.name, dialect, filter_plan, order), build)
 
 
 class _Repository:
@@ -164,8 +248,60 @@ class _Repository:
         self.db = db
         self.dialect = db.dialect.name
 
-    def _unique_violation(self, error: Exception) -> bool:
+    def _constraint_violation(self, error: Exception) -> bool:
+        """Whether the database refused a write for a constraint (a unique index, a foreign key)."""
         return isinstance(error, self.db.dialect.loaded_dbapi.IntegrityError)
+
+    def _search(self, mapping: ResourceMapping, organisation_id: str, query: Query) -> Page:
+        """The page of ``query`` over the resources ``mapping`` maps (``MemberRepository.search``)."""
+        start = max(query.start_index, 1)
+        # Planned before anything runs, so a query the model does not allow fails without SQL.
+        values: list[Any] = []
+        filter_plan = None if query.filter is None else plan(query.filter, values)
+        order = order_plan(query)
+        if not _plausible_id(organisation_id):
+            return Page(total=0, resources=(), start_index=start)
+        page, count_all = _search(self.dialect, mapping, filter_plan, order)
+        parameters = {f"p{index}": value for index, value in enumerate(values)}
+        parameters[ORGANISATION] = organisation_id
+        count = max(query.count, 0)
+        rows = []
+        if count:
+            rows = self.db.rows(page, {**parameters, LIMIT: count, OFFSET: start - 1})
+        if 0 < len(rows) < count or (not rows and count and start == 1):
+            # A page that is not full ends the matches: the total needs no second statement. Entra's
+            # look-ups (one match or none) are answered by one SELECT.
+            total = start - 1 + len(rows)
+        else:
+            total = self.db.scalar(count_all, parameters)
+        return Page(total=total, resources=tuple(mapping.resource_of(row) for row in rows), start_index=start)
+
+    def _update(self, mapping: ResourceMapping, resource: Any, expected_version: int,
+                changes: tuple[Leaf, ...] | None) -> int:
+        """UPDATE of ``resource``'s row at ``expected_version`` (only the columns of ``changes`` when
+        known); how many rows it touched (0 or 1). Raises ``UniquenessConflict``."""
+        if changes is not None:
+            row = mapping.changed_row(resource, changes)
+        else:
+            row = mapping.row(resource)
+            del row["id"], row["organisation_id"], row["created"]
+        parameters = {f"v_{name}": value for name, value in row.items()}
+        parameters.update(b_id=resource.id, b_organisation_id=resource.organisation_id, b_version=expected_version)
+        try:
+            return self.db.write(_update(mapping, tuple(row)), parameters)
+        except Exception as error:
+            if self._constraint_violation(error):
+                raise _uniqueness_conflict(error, mapping, resource) from error
+            raise
+
+    def _insert(self, mapping: ResourceMapping, prepared: Prepared, resource: Any) -> None:
+        """INSERT of ``resource``'s row; raises ``UniquenessConflict``."""
+        try:
+            self.db.write(prepared, mapping.row(resource))
+        except Exception as error:
+            if self._constraint_violation(error):
+                raise _uniqueness_conflict(error, mapping, resource) from error
+            raise
 
 
 class SqlAlchemyOrganisationRepository(_Repository, OrganisationRepository):
@@ -194,13 +330,7 @@ class SqlAlchemyOrganisationRepository(_Repository, OrganisationRepository):
 
 class SqlAlchemyMemberRepository(_Repository, MemberRepository):
     def add(self, member: Member) -> None:
-        row = USERS.row(member)
-        try:
-            self.db.write(_INSERT_MEMBER, row)
-        except Exception as error:
-            if self._unique_violation(error):
-                raise _uniqueness_conflict(error, member) from error
-            raise
+        self._insert(USERS, _INSERT_MEMBER, member)
         self._write_search_rows(member, _SEARCH_TABLES, replacing=False)
 
     def get(self, organisation_id: str, member_id: str) -> Member:
@@ -209,7 +339,7 @@ class SqlAlchemyMemberRepository(_Repository, MemberRepository):
             row = self.db.row(_MEMBER_BY_ID, {"b_organisation_id": organisation_id, "b_id": member_id})
         if row is None:
             raise NotFound(f"No member with id {member_id} in this organisation")
-        return USERS.member(row)
+        return USERS.resource_of(row)
 
     def find(self, organisation_id: str, *, user_name: str | None = None,
              external_id: str | None = None) -> Member | None:
@@ -222,58 +352,25 @@ class SqlAlchemyMemberRepository(_Repository, MemberRepository):
             row = self.db.row(_find_member(self.dialect, column),
                               {"b_organisation_id": organisation_id, "b_value": value})
             if row is not None:
-                return USERS.member(row)
+                return USERS.resource_of(row)
         return None
 
     def search(self, organisation_id: str, query: Query) -> Page:
-        start = max(query.start_index, 1)
-        # Planned before anything runs, so a query the model does not allow fails without SQL.
-        values: list[Any] = []
-        filter_plan = None if query.filter is None else plan(query.filter, values)
-        order = order_plan(query)
-        if not _plausible_id(organisation_id):
-            return Page(total=0, resources=(), start_index=start)
-        page, count_all = _search(self.dialect, filter_plan, order)
-        parameters = {f"p{index}": value for index, value in enumerate(values)}
-        parameters[ORGANISATION] = organisation_id
-        count = max(query.count, 0)
-        rows = []
-        if count:
-            rows = self.db.rows(page, {**parameters, LIMIT: count, OFFSET: start - 1})
-        if 0 < len(rows) < count or (not rows and count and start == 1):
-            # A page that is not full ends the matches: the total needs no second statement. Entra's
-            # look-ups (one match or none) are answered by one SELECT.
-            total = start - 1 + len(rows)
-        else:
-            total = self.db.scalar(count_all, parameters)
-        return Page(total=total, resources=tuple(USERS.member(row) for row in rows), start_index=start)
+        return self._search(USERS, organisation_id, query)
 
     def update(self, member: Member, *, expected_version: int, changes: tuple[Leaf, ...] | None = None) -> None:
         if not (_plausible_id(member.organisation_id) and _plausible_id(member.id)):
             raise NotFound(f"No member with id {member.id} in this organisation")
-        if changes is not None:
-            row = USERS.changed_row(member, changes)
-        else:
-            row = USERS.row(member)
-            del row["id"], row["organisation_id"], row["created"]
-        tables = USERS.changed_tables(changes)
-        parameters = {f"v_{name}": value for name, value in row.items()}
-        parameters.update(b_id=member.id, b_organisation_id=member.organisation_id, b_version=expected_version)
-        try:
-            touched = self.db.write(_update_member(tuple(row)), parameters)
-        except Exception as error:
-            if self._unique_violation(error):
-                raise _uniqueness_conflict(error, member) from error
-            raise
-        if touched == 0:
+        if self._update(USERS, member, expected_version, changes) == 0:
             self.get(member.organisation_id, member.id)  # raises NotFound if it is gone
             raise VersionMismatch(f"Member {member.id} has changed since version {expected_version}")
-        self._write_search_rows(member, tables, replacing=True)
+        self._write_search_rows(member, USERS.changed_tables(changes), replacing=True)
 
     def remove(self, organisation_id: str, member_id: str, *, expected_version: int | None = None) -> None:
         if not (_plausible_id(organisation_id) and _plausible_id(member_id)):
             raise NotFound(f"No member with id {member_id} in this organisation")
-        # The member's tokens and search rows go with it: ON DELETE CASCADE (SQLite: foreign_keys=ON).
+        # The member's tokens, search rows and memberships go with it: ON DELETE CASCADE (SQLite:
+        # foreign_keys=ON).
         key = {"b_organisation_id": organisation_id, "b_id": member_id}
         if expected_version is None:
             touched = self.db.write(_DELETE_MEMBER, key)
@@ -289,6 +386,13 @@ class SqlAlchemyMemberRepository(_Repository, MemberRepository):
             return 0
         return self.db.scalar(_COUNT_MEMBERS, {"b_organisation_id": organisation_id})
 
+    def existing(self, organisation_id: str, member_ids: Sequence[str]) -> frozenset[str]:
+        wanted = _plausible_ids(member_ids)
+        if not wanted or not _plausible_id(organisation_id):
+            return frozenset()
+        rows = self.db.rows(_EXISTING_MEMBERS, {"b_organisation_id": organisation_id, "b_ids": wanted})
+        return frozenset(row["id"] for row in rows)
+
     def _write_search_rows(self, member: Member, tables: list, *, replacing: bool) -> None:
         """Make the search tables in ``tables`` hold exactly ``member``'s values (a new member has none to
         delete)."""
@@ -299,6 +403,120 @@ class SqlAlchemyMemberRepository(_Repository, MemberRepository):
                 self.db.write(_DELETE_SEARCH_ROWS[table.name], {"b_member_id": member.id})
             if rows:
                 self.db.write_many(_INSERT_SEARCH_ROWS[table.name], rows)
+
+
+class SqlAlchemyTeamRepository(_Repository, TeamRepository):
+    """Teams, one row each, and their memberships, one row each (``team_members``). Every membership
+    operation first finds the team in the organisation (one read by primary key), so no call ever reads or
+    changes another organisation's team, and then costs a fixed number of statements, whatever the team's
+    size: in proportion to the members it names in work, never to the members the team has."""
+
+    def add(self, team: Team) -> None:
+        self._insert(GROUPS, _INSERT_TEAM, team)
+
+    def get(self, organisation_id: str, team_id: str) -> Team:
+        row = None
+        if _plausible_id(organisation_id) and _plausible_id(team_id):
+            row = self.db.row(_TEAM_BY_ID, {"b_organisation_id": organisation_id, "b_id": team_id})
+        if row is None:
+            raise NotFound(f"No team with id {team_id} in this organisation")
+        return GROUPS.resource_of(row)
+
+    def search(self, organisation_id: str, query: Query) -> Page:
+        return self._search(GROUPS, organisation_id, query)
+
+    def update(self, team: Team, *, expected_version: int, changes: tuple[Leaf, ...] | None = None) -> None:
+        if not (_plausible_id(team.organisation_id) and _plausible_id(team.id)):
+            raise NotFound(f"No team with id {team.id} in this organisation")
+        if self._update(GROUPS, team, expected_version, changes) == 0:
+            self.get(team.organisation_id, team.id)  # raises NotFound if it is gone
+            raise VersionMismatch(f"Team {team.id} has changed since version {expected_version}")
+
+    def remove(self, organisation_id: str, team_id: str, *, expected_version: int | None = None) -> None:
+        if not (_plausible_id(organisation_id) and _plausible_id(team_id)):
+            raise NotFound(f"No team with id {team_id} in this organisation")
+        # Its memberships go with it (ON DELETE CASCADE); its members stay.
+        key = {"b_organisation_id": organisation_id, "b_id": team_id}
+        if expected_version is None:
+            touched = self.db.write(_DELETE_TEAM, key)
+        else:
+            touched = self.db.write(_DELETE_TEAM_AT_VERSION, {**key, "b_version": expected_version})
+        if touched == 0:
+            if expected_version is not None and self.db.row(_TEAM_EXISTS, key) is not None:
+                raise VersionMismatch(f"Team {team_id} has changed since version {expected_version}")
+            raise NotFound(f"No team with id {team_id} in this organisation")
+
+    def _find(self, organisation_id: str, team_id: str) -> None:
+        """Raises ``NotFound`` unless the team is the organisation's."""
+        if not (_plausible_id(organisation_id) and _plausible_id(team_id)) or self.db.row(
+                _TEAM_EXISTS, {"b_organisation_id": organisation_id, "b_id": team_id}) is None:
+            raise NotFound(f"No team with id {team_id} in this organisation")
+
+    def add_members(self, organisation_id: str, team_id: str, member_ids: Sequence[str]) -> int:
+        self._find(organisation_id, team_id)
+        named = tuple(dict.fromkeys(member_ids))
+        if not named:
+            return 0
+        unknown = next((member_id for member_id in named if not _plausible_id(member_id)), None)
+        if unknown is not None:
+            raise InvalidValue(f"members: {unknown} is not a User of this organisation")
+        rows = [{"team_id": team_id, "member_id": member_id, "organisation_id": organisation_id}
+                for member_id in named]
+        try:
+            return self.db.write_many(_add_members(self.dialect), rows)
+        except Exception as error:
+            # The INSERT skips memberships already there, so what can fail it is a foreign key: a member
+            # (or, on PostgreSQL, the team) deleted by a transaction that committed since the caller
+            # checked. PostgreSQL names the constraint; SQLite, whose writers take turns, cannot get here
+            # but for a member id the caller never checked.
+            if not self._constraint_violation(error):
+                raise
+            constraint = getattr(getattr(error, "diag", None), "constraint_name", None)
+            if constraint == "fk_team_members_team_id_teams":
+                raise NotFound(f"No team with id {team_id} in this organisation") from error
+            raise InvalidValue("members: a member named is no longer a User of this organisation") from error
+
+    def remove_members(self, organisation_id: str, team_id: str, member_ids: Sequence[str]) -> int:
+        self._find(organisation_id, team_id)
+        named = _plausible_ids(member_ids)
+        if not named:
+            return 0
+        return self.db.write(_REMOVE_MEMBERS, {"b_team_id": team_id, "b_ids": named})
+
+    def remove_all_members(self, organisation_id: str, team_id: str) -> int:
+        self._find(organisation_id, team_id)
+        return self.db.write(_REMOVE_ALL_MEMBERS, {"b_team_id": team_id})
+
+    def members(self, organisation_id: str, team_id: str, read: Callable[[Iterator[Reference]], T]) -> T:
+        self._find(organisation_id, team_id)
+        return self.db.stream(_team_members(self.dialect), {"b_team_id": team_id},
+                              lambda rows: read(Reference(row["value"], row["display"]) for row in rows))
+
+    def teams_of(self, organisation_id: str, member_ids: Sequence[str]) -> dict[str, tuple[Reference, ...]]:
+        named = _plausible_ids(member_ids)
+        if not named or not _plausible_id(organisation_id):
+            return {}
+        found: dict[str, list[Reference]] = {}
+        for row in self.db.rows(_teams_of(self.dialect), {"b_organisation_id": organisation_id, "b_ids": named}):
+            found.setdefault(row["member_id"], []).append(Reference(row["team_id"], row["display_name"]))
+        return {member_id: tuple(references) for member_id, references in found.items()}
+
+    def member_counts(self, organisation_id: str, team_ids: Iterable[str]) -> dict[str, int]:
+        named = _plausible_ids(team_ids)
+        if not named or not _plausible_id(organisation_id):
+            return {}
+        rows = self.db.rows(_MEMBER_COUNTS, {"b_organisation_id": organisation_id, "b_ids": named})
+        return {row["id"]: row["count"] for row in rows}
+
+    def leave_all(self, organisation_id: str, member_id: str, at: datetime) -> int:
+        if not (_plausible_id(organisation_id) and _plausible_id(member_id)):
+            return 0
+        key = {"b_organisation_id": organisation_id, "b_member_id": member_id}
+        self.db.rows(_LOCK_MEMBER, key)
+        touched = self.db.write(_TOUCH_TEAMS_OF_MEMBER, {**key, "v_last_modified": at})
+        if touched:
+            self.db.write(_LEAVE_ALL_TEAMS, key)
+        return touched
 
 
 class SqlAlchemyApiTokenRepository(_Repository, ApiTokenRepository):
@@ -401,19 +619,21 @@ class SqlAlchemyActivityTrail(_Repository, ActivityTrail):
 
 # -- rows <-> domain values ---------------------------------------------------------------------------
 
-def _uniqueness_conflict(error: Exception, member: Member) -> Exception:
-    """The ``UniquenessConflict`` a unique index violation stands for, or ``error`` itself if it is not one.
+def _uniqueness_conflict(error: Exception, mapping: ResourceMapping, resource: Any) -> Exception:
+    """The ``UniquenessConflict`` a unique index violation by a write of ``resource`` (a member, a team)
+    stands for, naming the attribute, or ``error`` itself if it is not one.
 
-    PostgreSQL names the violated index (psycopg's ``diag.constraint_name``, ``uq_members_organisation_id_
+    PostgreSQL names the violated index (psycopg's ``diag.constraint_name``, ``uq_<table>_organisation_id_
     <column>`` by the naming convention); SQLite names its columns ("UNIQUE constraint failed:
     members.organisation_id, members.user_name_key").
     """
     diag = getattr(error, "diag", None)
     constraint = getattr(diag, "constraint_name", None)
     text = str(error)
-    for column, path in USERS.unique_by_column.items():
-        if constraint == f"uq_members_organisation_id_{column}" or f"members.{column}" in text:
-            return UniquenessConflict(path.path, path.read(member) or "")
+    table = mapping.table.name
+    for column, path in mapping.unique_by_column.items():
+        if constraint == f"uq_{table}_organisation_id_{column}" or f"{table}.{column}" in text:
+            return UniquenessConflict(path.path, path.read(resource) or "")
     return error
 
 
@@ -439,6 +659,8 @@ def _activity_row(record: Activity) -> dict[str, Any]:
         "token_id": record.token_id if _plausible_id(record.token_id) else None,
         "request_id": None if record.request_id is None else _clean(record.request_id),
         "status": record.status, "scim_type": None if record.scim_type is None else _clean(record.scim_type),
+        "team_id": record.team_id if _plausible_id(record.team_id) else None,
+        "added": record.added, "removed": record.removed,
     }
 
 
@@ -449,7 +671,8 @@ def _clean(text: str) -> str:
 def _activity(row) -> Activity:
     return Activity(at=row["at"], organisation_id=row["organisation_id"], event=row["event"],
                     member_id=row["member_id"], attributes=tuple(row["attributes"]), token_id=row["token_id"],
-                    request_id=row["request_id"], status=row["status"], scim_type=row["scim_type"])
+                    request_id=row["request_id"], status=row["status"], scim_type=row["scim_type"],
+                    team_id=row["team_id"], added=row["added"], removed=row["removed"])
 
 
 def _token(row) -> ApiToken:

@@ -1,5 +1,5 @@
-"""The relational schema: organisations, members, the members' search tables, API tokens and the activity
-trail.
+"""The relational schema: organisations, members, the members' search tables, teams and their memberships,
+API tokens and the activity trail.
 
 Plain ``Table`` objects (no ORM mapping): ``repositories.py`` translates rows to domain values and back,
 and the alembic migrations in ``migrations/`` create exactly this schema (``test_migrations`` compares).
@@ -17,8 +17,14 @@ read derived columns and tables (docs/adr/0005-search-keys-and-tables.md):
   lists, with the key of each sub-attribute and ``primary``: derived search rows, rewritten on every add
   and update, so a filter on a sub-attribute is an indexed ``EXISTS`` instead of a JSON scan.
 
-Uniqueness per organisation (userName ignoring case, externalId exactly) is enforced by unique indexes,
-so two concurrent writers can never both win; NULL externalIds never collide, on SQLite and PostgreSQL.
+A team is one row of ``teams``, its displayName keyed as a member's text is; its members are NOT in that
+row but one row each in ``team_members`` (the Group's ``members`` is declared ``apart``), so adding one
+member to a team of 100,000 writes one row, and a member's teams are an index range.
+
+Uniqueness per organisation (userName and a team's displayName ignoring case, externalId exactly) is
+enforced by unique indexes, so two concurrent writers can never both win; NULL externalIds never collide,
+on SQLite and PostgreSQL. A membership refers to its team and its member by foreign keys that cascade,
+so deleting either leaves no membership behind, and none can be added for a member deleted meanwhile.
 Ids are UUID text. Times are timezone-aware UTC with microseconds (``UtcDateTime``).
 """
 from __future__ import annotations
@@ -45,6 +51,8 @@ metadata = MetaData(naming_convention=NAMING_CONVENTION)
 #: ``repositories.py`` turns a violation of one of them into ``UniquenessConflict``.
 USER_NAME_INDEX = "uq_members_organisation_id_user_name_key"
 EXTERNAL_ID_INDEX = "uq_members_organisation_id_external_id"
+TEAM_DISPLAY_NAME_INDEX = "uq_teams_organisation_id_display_name_key"
+TEAM_EXTERNAL_ID_INDEX = "uq_teams_organisation_id_external_id"
 
 ID = String(36)
 
@@ -177,6 +185,34 @@ member_phone_numbers = _search_table(
     Index("ix_member_phone_numbers_organisation_id_value_key", "organisation_id", "value_key"))
 member_addresses = _search_table("member_addresses")
 
+teams = Table(
+    "teams", metadata,
+    Column("id", ID, primary_key=True),
+    Column("organisation_id", ID, ForeignKey("organisations.id"), nullable=False),
+    Column("display_name", Text, nullable=False),
+    # displayName is required and compared ignoring case (its unique index is on the key), like userName.
+    Column("display_name_key", Text, nullable=False),
+    Column("external_id", Text),
+    Column("created", UtcDateTime, nullable=False),
+    Column("last_modified", UtcDateTime, nullable=False),
+    Column("version", Integer, nullable=False),
+    Index(TEAM_DISPLAY_NAME_INDEX, "organisation_id", "display_name_key", unique=True),
+    Index(TEAM_EXTERNAL_ID_INDEX, "organisation_id", "external_id", unique=True),
+    Index("ix_teams_organisation_id_created_id", "organisation_id", "created", "id"),
+)
+
+#: One row per member of a team. The primary key (team_id, member_id) serves "the team's members in order
+#: of id" and every add or remove by (team, member); the index (member_id, team_id) serves "the member's
+#: teams" and the cascade when a member is deleted. ``organisation_id`` (the team's, which is the member's)
+#: scopes a filter on ``members.value`` to the organisation without a join.
+team_members = Table(
+    "team_members", metadata,
+    Column("team_id", ID, ForeignKey("teams.id", ondelete="CASCADE"), primary_key=True),
+    Column("member_id", ID, ForeignKey("members.id", ondelete="CASCADE"), primary_key=True),
+    Column("organisation_id", ID, nullable=False),
+    Index("ix_team_members_member_id_team_id", "member_id", "team_id"),
+)
+
 api_tokens = Table(
     "api_tokens", metadata,
     Column("id", ID, primary_key=True),
@@ -214,6 +250,11 @@ activity = Table(
     Column("request_id", Text),
     Column("status", Integer),
     Column("scim_type", Text),
+    # A team's events (or a refusal on /Groups): the team, and how many members the change added and took
+    # out (counts, never who). A plain id, like member_id: teams are deleted and their trail stays.
+    Column("team_id", ID),
+    Column("added", Integer),
+    Column("removed", Integer),
     # One index per way the trail is read, each ending in the order it is read in, so a page of the
     # newest records is a backward index scan that stops after ``limit`` rows, however long the trail:
     # an organisation's trail (and its counts since a time), one member's, and every organisation's

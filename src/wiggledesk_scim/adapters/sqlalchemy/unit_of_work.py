@@ -67,7 +67,7 @@ from ...domain.errors import StoreUnavailable
 from ...domain.ports import UnitOfWork
 from .prepared import Database, Prepared, store_unavailable
 from .repositories import (INSERT_ACTIVITY, SqlAlchemyActivityTrail, SqlAlchemyApiTokenRepository,
-                           SqlAlchemyMemberRepository, SqlAlchemyOrganisationRepository)
+                           SqlAlchemyMemberRepository, SqlAlchemyOrganisationRepository, SqlAlchemyTeamRepository)
 
 logger = logging.getLogger(__name__)
 
@@ -246,6 +246,7 @@ class SqlAlchemyUnitOfWork(UnitOfWork):
         db = Database(session.get_bind().dialect, self._connection, on_write=self._changed)
         self.organisations = SqlAlchemyOrganisationRepository(db)
         self.members = SqlAlchemyMemberRepository(db)
+        self.teams = SqlAlchemyTeamRepository(db)
         self.tokens = SqlAlchemyApiTokenRepository(db)
         self.activity = SqlAlchemyActivityTrail(db, self._apart_records.append)
 
@@ -314,6 +315,7 @@ class SqlAlchemyReadingUnitOfWork(UnitOfWork):
         db = Database(engine.dialect, self._connection, on_write=self._refuse_write)
         self.organisations = SqlAlchemyOrganisationRepository(db)
         self.members = SqlAlchemyMemberRepository(db)
+        self.teams = SqlAlchemyTeamRepository(db)
         self.tokens = SqlAlchemyApiTokenRepository(db, apart=self._apart)
         self.activity = SqlAlchemyActivityTrail(db, self._apart_records.append)
 
