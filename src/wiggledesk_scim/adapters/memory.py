@@ -227,7 +227,7 @@ class InMemoryTeamRepository(TeamRepository):
         current = self.store.memberships[team_id]
         new = frozenset(member_ids) - current
         members = self.store.members
-        gone = [m for m in new if m not in members or members[m].organisation_id != organisation_id]
+        gone = [m for m in member_ids if m in new and (m not in members or members[m].organisation_id != organisation_id)]
         if gone:
             raise InvalidValue(f"members: {gone[0]} is not a User of this organisation")
         self.store.memberships[team_id] = current | new
