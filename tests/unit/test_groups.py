@@ -443,3 +443,29 @@ def test_the_trail_records_team_events_with_ids_and_counts_only(a, people, store
         (TEAM_DELETE, (), None, None, None),
     ]
     assert all(r.member_id is None for r in records)
+
+
+# -- POST /.search at the root: every resource type ----------------------------------------------------
+
+def root_search(a, **query):
+    return body(a.api.search_all(a.request({"schemas": ["urn:ietf:params:scim:api:messages:2.0:SearchRequest"],
+                                            **query}, method="POST", path="/.search")))
+
+
+def test_a_root_search_finds_users_then_groups_and_pages_across_both(a, people):
+    """RFC 7644 §3.4.3: Users first, then Groups, paged as one list; displayName is in both schemas."""
+    team = body(a.create(entra_group("Bea's team", "t")))
+    found = root_search(a, filter='displayName sw "bea"')
+    assert [(r["meta"]["resourceType"], r["id"]) for r in found["Resources"]] == [("User", people[1]),
+                                                                                 ("Group", team["id"])]
+    second = root_search(a, filter='displayName sw "bea"', startIndex=2, count=1)
+    assert (second["totalResults"], second["startIndex"], [r["id"] for r in second["Resources"]]) == (
+        2, 2, [team["id"]])
+    assert root_search(a, filter='displayName sw "bea"', count=0)["totalResults"] == 2
+
+
+def test_a_root_search_on_an_attribute_one_type_lacks_searches_the_other(a, people, leeds):
+    assert [r["id"] for r in root_search(a, filter=f'members.value eq "{people[0]}"')["Resources"]] == []
+    assert [r["id"] for r in root_search(a, filter='userName eq "alan@contoso.example"')["Resources"]] == [people[0]]
+    error = refused(lambda: root_search(a, filter='shoeSize eq "9"'))
+    assert (error.status, error.scim_type) == (400, "invalidFilter")

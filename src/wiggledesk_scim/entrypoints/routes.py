@@ -37,7 +37,7 @@ _ROUTES = (
     # RFC 7644 endpoints we do not offer: 501, as the ServiceProviderConfig announces.
     ("/Bulk", "bulk", {None: "unsupported"}, None),
     ("/Me", "me", {None: "unsupported"}, None),
-    ("/.search", "search", {"POST": "search_users"}, None),
+    ("/.search", "search", {"POST": "search_all"}, None),
 )
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 import json
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import Mapping
 
@@ -284,11 +284,35 @@ class ScimApi:
 
     @_refusals_recorded()
     def search_users(self, request: ScimRequest) -> ScimResponse:
-        """POST /Users/.search and POST /.search (RFC 7644 §3.4.3): the same query in a body, which keeps
-        filters out of URLs and logs. ``/.search`` searches Users (a search across resource types would
-        mix Users and Groups in one page, which no client we serve asks for)."""
+        """POST /Users/.search (RFC 7644 §3.4.3): the same query in a body, which keeps filters out of URLs
+        and logs."""
         organisation_id = self._organisation(request)
         return self._list(request, organisation_id, list_parameters_from_search(self._json_body(request)))
+
+    @_refusals_recorded()
+    def search_all(self, request: ScimRequest) -> ScimResponse:
+        """POST /.search at the SCIM root (RFC 7644 §3.4.3): the query over every resource type, Users first,
+        then Groups, each in its own order, paged as one list. A resource type whose schema lacks an
+        attribute the filter or sortBy names has no matches (it cannot hold any); a query no type can
+        answer is refused as that type's query would be."""
+        organisation_id = self._organisation(request)
+        parameters = list_parameters_from_search(self._json_body(request))
+        queries, refusals = [], []
+        for resource, page in ((self.users, self._users_page), (self.groups, self._groups_page)):
+            try:
+                queries.append((self._query(parameters, resource), page))
+            except ScimError as error:  # a 400: the filter, sortBy or sortOrder this type cannot answer
+                refusals.append(error)
+        if not queries:
+            raise refusals[0]
+        start, count = queries[0][0].start_index, queries[0][0].count
+        seen, resources = 0, []
+        for query, page in queries:
+            local = replace(query, start_index=max(start - 1 - seen, 0) + 1, count=count - len(resources))
+            total, found = page(request, organisation_id, parameters, local)
+            seen += total
+            resources.extend(found)
+        return ScimResponse(200, list_response(resources, seen, start))
 
     def _query(self, parameters: ListParameters, resource: ResourceType) -> Query:
         """The query a list or search request asks of ``resource`` (RFC 7644 §3.4.2)."""
@@ -307,12 +331,16 @@ class ScimApi:
         return Query(filter=member_filter, start_index=start_index, count=count, sort_by=sort_by,
                      descending=order == "descending")
 
+    def _users_page(self, request: ScimRequest, organisation_id: str, parameters: ListParameters,
+                    query: Query) -> tuple[int, list[dict]]:
+        page = self._domain(self.members.query, organisation_id, query)
+        return page.total, self._user_resources(request, page.resources, parameters.attributes,
+                                                parameters.excluded_attributes)
+
     def _list(self, request: ScimRequest, organisation_id: str, parameters: ListParameters) -> ScimResponse:
         query = self._query(parameters, self.users)
-        page = self._domain(self.members.query, organisation_id, query)
-        resources = self._user_resources(request, page.resources, parameters.attributes,
-                                         parameters.excluded_attributes)
-        return ScimResponse(200, list_response(resources, page.total, query.start_index))
+        total, resources = self._users_page(request, organisation_id, parameters, query)
+        return ScimResponse(200, list_response(resources, total, query.start_index))
 
     @_refusals_recorded(about="member")
     def get_user(self, request: ScimRequest, member_id: str) -> ScimResponse:
@@ -395,13 +423,18 @@ class ScimApi:
             headers["Location"] = location(request.base_url, team.id, self.groups)
         return ScimResponse(status, self._group(request, team, members, attributes, excluded), headers)
 
-    def _groups(self, request: ScimRequest, organisation_id: str, parameters: ListParameters) -> ScimResponse:
-        query = self._query(parameters, self.groups)
+    def _groups_page(self, request: ScimRequest, organisation_id: str, parameters: ListParameters,
+                     query: Query) -> tuple[int, list[dict]]:
         render = self._members_render(request.base_url, parameters.attributes, parameters.excluded_attributes)
         page, members = self._domain(self.teams.query, organisation_id, query, render)
-        resources = [self._group(request, team, members[i] if render is not None else None, parameters.attributes,
-                                 parameters.excluded_attributes) for i, team in enumerate(page.resources)]
-        return ScimResponse(200, list_response(resources, page.total, query.start_index))
+        return page.total, [self._group(request, team, members[i] if render is not None else None,
+                                        parameters.attributes, parameters.excluded_attributes)
+                            for i, team in enumerate(page.resources)]
+
+    def _groups(self, request: ScimRequest, organisation_id: str, parameters: ListParameters) -> ScimResponse:
+        query = self._query(parameters, self.groups)
+        total, resources = self._groups_page(request, organisation_id, parameters, query)
+        return ScimResponse(200, list_response(resources, total, query.start_index))
 
     @_refusals_recorded()
     def list_groups(self, request: ScimRequest) -> ScimResponse:
