@@ -18,7 +18,7 @@ from ..adapters.system import SystemClock, UuidGenerator
 from ..domain.access import AcceptedTokens, StoredTokenAuthority
 from ..domain.credentials import OpsCredentials, PasswordHash
 from ..domain.errors import InvalidValue, StoreUnavailable
-from ..domain.fair_use import FairUse
+from ..domain.fair_use import FairUse, TokenFailures
 from ..domain.oauth import (DEFAULT_ACCESS_TOKEN_SECONDS, MAX_ACCESS_TOKEN_SECONDS, MIN_ACCESS_TOKEN_SECONDS,
                             ClientService, TokenEndpoint, access_token_lifetime)
 from ..domain.ports import Clock, IdGenerator, UnitOfWork
@@ -324,12 +324,16 @@ class Container:
     #: The JWKS keys of federated trusts, by URI and kid: one cache per process, so that its limit of one
     #: refetch per 30 s per URI holds for the whole process, not per request (ADR 12).
     jwks_keys: JwksKeys = field(default_factory=JwksKeys)
+    #: Token-endpoint failures, counted in the fair-use buckets (None when there is no limit).
+    token_failures: TokenFailures | None = None
 
     def __post_init__(self) -> None:
         if self.accepted_tokens is None and self.settings.token_cache_seconds > 0:
             self.accepted_tokens = AcceptedTokens(self.clock, timedelta(seconds=self.settings.token_cache_seconds))
         if self.fair_use is None and self.settings.fair_use_rate > 0:
             self.fair_use = FairUse(self.settings.fair_use_rate, self.settings.fair_use_burst)
+        if self.token_failures is None and self.fair_use is not None:
+            self.token_failures = TokenFailures(self.fair_use)
 
     def api(self, uow: UnitOfWork) -> ScimApi:
         return ScimApi(MemberService(uow, self.clock, self.ids), self.authority(uow),
