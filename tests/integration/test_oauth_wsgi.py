@@ -429,3 +429,11 @@ def test_no_secret_access_token_or_assertion_reaches_any_log(tmp_path, every_log
     credentials += [good.split(".")[2][:16], bad.split(".")[1][:16]]
     for value in credentials:
         assert value not in everything, value
+
+
+def test_a_body_over_the_limit_is_413_as_an_oauth_error(testapp, client):
+    """No token request is anywhere near MAX_BODY_BYTES: refused on its Content-Length, in OAuth's words."""
+    from wiggledesk_scim.domain.scim.messages import MAX_BODY_BYTES
+
+    body = "grant_type=client_credentials&pad=" + "x" * MAX_BODY_BYTES
+    assert_oauth_error(post_token(testapp, body, basic(*client[:2])), 413, "invalid_request")

@@ -19,7 +19,7 @@ from pyramid.response import Response
 from ..domain.oauth import METADATA_PATH, TOKEN_PATH, OAuthError, authorization_server_metadata, parse_basic
 from ..domain.scim.api import json_bytes
 from ..domain.scim.errors import ScimError
-from .views import _body
+from .views import read_body
 from .wiring import container_of
 
 log = logging.getLogger(__name__)
@@ -69,7 +69,7 @@ def _form(request) -> dict[str, list[str]]:
     if (request.content_type or "").lower() != FORM_CONTENT_TYPE:
         raise OAuthRefusal(400, "invalid_request", NOT_A_FORM)
     try:
-        body = _body(request.environ)
+        body = read_body(request.environ)
     except ScimError as error:  # over MAX_BODY_BYTES: no token request is that long
         raise OAuthRefusal(error.status, "invalid_request", error.detail) from None
     try:

@@ -110,7 +110,7 @@ def _retry_attempts(request) -> int | None:
     """pyramid_retry's activation hook: one attempt only for a body that may be over the limit (a
     Content-Length above it, or a write's body without one, which ends where the input ends, as a
     chunked body may be handed over). To try a request again pyramid_retry first copies its body, all of
-    it, and the 413 must come before such a body is read to its end (``views._body``)."""
+    it, and the 413 must come before such a body is read to its end (``views.read_body``)."""
     environ = request.environ
     length = environ.get("CONTENT_LENGTH")
     if not length:
