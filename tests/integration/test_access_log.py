@@ -351,3 +351,31 @@ def test_no_token_and_no_attribute_value_reaches_any_log(app, contoso, log_file,
     for value in secrets + addresses:
         assert value not in everything, value
         assert value.replace("@", "%40") not in everything, value
+
+
+def test_no_client_secret_access_token_or_header_reaches_any_log(app, contoso, log_file, every_log_record):
+    """ENTRA.md §2.2 over the SQL storage: a token fetched by Basic, a refused secret in the body and in a
+    Basic header, then SCIM requests with the access token: no secret, token, digest or Authorization
+    header is logged (the memory-storage form, with assertions, is in test_oauth_wsgi.py)."""
+    import base64
+
+    created = in_transaction(app, lambda container, uow: container.clients(uow).create_client(
+        contoso.organisation.id, "Entra provisioning"))
+    client_id, secret = created.client.id, created.secret.plaintext
+    wrong = "wdscs_" + "Wq3" * 14 + "x"
+    testapp = TestApp(app)
+    form = {"Content-Type": "application/x-www-form-urlencoded"}
+    good_basic = "Basic " + base64.b64encode(f"{client_id}:{secret}".encode()).decode()
+    bad_basic = "Basic " + base64.b64encode(f"{client_id}:{wrong}".encode()).decode()
+    token = testapp.post("/oauth2/token", "grant_type=client_credentials",
+                         headers={**form, "Authorization": good_basic}).json["access_token"]
+    testapp.post("/oauth2/token", f"grant_type=client_credentials&client_id={client_id}&client_secret={wrong}",
+                 headers=form, status=401)
+    testapp.post("/oauth2/token", "grant_type=client_credentials", headers={**form, "Authorization": bad_basic},
+                 status=401)
+    Scim(testapp, token).get("/Users")
+    everything = log_file.read_text(encoding="utf-8") + "\n".join(every_log_record)
+    assert "unknown client secret" in everything  # the refusal's reason, logged at INFO
+    for value in (secret, wrong, token, good_basic, bad_basic):
+        for piece in (value, value.split(" ")[-1][6:20], hashlib.sha256(value.encode()).hexdigest()[:12]):
+            assert piece not in everything, piece

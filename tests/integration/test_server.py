@@ -616,3 +616,83 @@ def test_cli_names_a_missing_ini(tmp_path):
     done = run_cli(tmp_path / "nowhere.ini", "migrate")
     assert done.returncode == 1
     assert done.stderr.count("\n") == 1 and "nowhere.ini" in done.stderr
+
+
+# -- OAuth 2.0 over real HTTP (ENTRA.md §2.2, §2.3) -----------------------------------------------------
+
+def token_over_http(url: str, body: str, headers: dict | None = None) -> Reply:
+    request = urllib.request.Request(f"{url}/oauth2/token", data=body.encode(), method="POST")
+    request.add_header("Content-Type", "application/x-www-form-urlencoded")
+    for name, value in (headers or {}).items():
+        request.add_header(name, value)
+    try:
+        with _opener.open(request, timeout=60) as response:
+            return Reply(response.status, dict(response.headers), response.read())
+    except urllib.error.HTTPError as error:
+        try:
+            return Reply(error.code, dict(error.headers), error.read())
+        finally:
+            error.close()
+
+
+def test_a_client_made_by_the_cli_gets_access_tokens_that_work_under_both_trees(stack):
+    """An operator creates a client with the CLI; Entra exchanges its credentials by Basic and in the body,
+    then provisions with the access token; nothing secret reaches pserve's log."""
+    import base64
+
+    created = run_cli(stack.ini, "clients", "create", "Contoso", "--name", "Entra provisioning", "--json",
+                      env=stack.env)
+    assert created.returncode == 0, created.stderr
+    client = json.loads(created.stdout)
+    pair = base64.b64encode(f"{client['client_id']}:{client['client_secret']}".encode()).decode()
+    by_basic = token_over_http(stack.url, "grant_type=client_credentials&scope=scim",
+                               {"Authorization": f"Basic {pair}"})
+    assert by_basic.status == 200, by_basic.body
+    assert (by_basic.header("Cache-Control"), by_basic.header("Pragma")) == ("no-store", "no-cache")
+    by_body = token_over_http(stack.url, f"grant_type=client_credentials&client_id={client['client_id']}"
+                                         f"&client_secret={client['client_secret']}")
+    assert by_body.status == 200, by_body.body
+    for tree in TREES:
+        for answer in (by_basic, by_body):
+            assert http("GET", f"{stack.url}{tree}/Users", token=answer.json["access_token"]).status == 200
+    wrong = token_over_http(stack.url, "grant_type=client_credentials",
+                            {"Authorization": "Basic " + base64.b64encode(f"{client['client_id']}:x".encode()).decode()})
+    assert (wrong.status, wrong.json["error"], wrong.header("WWW-Authenticate")) == (
+        401, "invalid_client", 'Basic realm="WiggleDesk"')
+    assert http("GET", f"{stack.url}/oauth2/token").status == 405
+    metadata = http("GET", f"{stack.url}/.well-known/oauth-authorization-server")
+    assert metadata.json["token_endpoint"] == f"{stack.url}/oauth2/token"
+    log = stack.server.log()
+    for secret in (client["client_secret"], pair, by_basic.json["access_token"], by_body.json["access_token"]):
+        assert secret not in log and secret[6:20] not in log
+
+
+def test_a_federated_client_gets_an_access_token_for_an_assertion_over_http(stack):
+    """ENTRA.md §2.3 against pserve: the trust set by the CLI, the JWKS served on 127.0.0.1 by the test."""
+    import jwt
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    from tests.integration.test_federation_served import JwksHost, jwks
+
+    tenant, audience, subject = "72f988bf-86f1-41af-91ab-2d7cd011db47", "api://AzureADTokenExchange", "app-1"
+    keys = {"k1": rsa.generate_private_key(public_exponent=65537, key_size=2048)}
+    host = JwksHost()
+    try:
+        uri = host.serve("/keys", jwks(keys, "k1"))
+        created = json.loads(run_cli(stack.ini, "clients", "create", "Contoso", "--name", "Federated", "--json",
+                                     env=stack.env).stdout)
+        trusted = run_cli(stack.ini, "clients", "trust", created["client_id"], "--tenant", tenant,
+                          "--audience", audience, "--subject", subject, "--jwks-uri", uri, env=stack.env)
+        assert trusted.returncode == 0, trusted.stderr
+        now = time.time()
+        assertion = jwt.encode({"iss": f"https://login.microsoftonline.com/{tenant}/v2.0", "aud": audience,
+                                "sub": subject, "tid": tenant, "exp": now + 600, "nbf": now - 10, "iat": now - 10},
+                               keys["k1"], algorithm="RS256", headers={"kid": "k1"})
+        body = (f"grant_type=client_credentials&client_id={created['client_id']}&client_assertion_type="
+                f"urn%3Aietf%3Aparams%3Aoauth%3Aclient-assertion-type%3Ajwt-bearer&client_assertion={assertion}")
+        answer = token_over_http(stack.url, body)
+        assert answer.status == 200, answer.body
+        assert http("GET", f"{stack.url}/scim/v2/Users", token=answer.json["access_token"]).status == 200
+        assert assertion not in stack.server.log()
+    finally:
+        host.stop()

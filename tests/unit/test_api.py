@@ -10,6 +10,7 @@ import pytest
 
 from tests.unit.scim_requests import BASE, BASE_USERS, ENTERPRISE, FULL_USER, SEED_USER, patch_body, scim_request
 from wiggledesk_scim.domain import access
+from wiggledesk_scim.domain.oauth import ClientService, TokenEndpoint
 from wiggledesk_scim.domain.scim.api import json_bytes
 from wiggledesk_scim.domain.scim.errors import ScimError
 
@@ -64,6 +65,22 @@ def test_an_unknown_token_is_401(scim, unchanged, token_a):
     """A token WiggleDesk never issued is refused with advice to create a new one."""
     error = refused(lambda: scim.list_users(scim_request(token_a + "x")))
     assert (error.status, error.detail) == (401, access.UNKNOWN_TOKEN)
+    assert error.headers["WWW-Authenticate"] == 'Bearer realm="WiggleDesk", error="invalid_token"'
+
+
+def test_an_expired_access_token_is_401_whose_challenge_says_it_expired(scim, uow, clock, ids, contoso):
+    """ENTRA.md §2.2: an expired access token's 401 carries error_description="The access token expired", so
+    that Entra fetches a new one; a valid one is accepted."""
+    created = ClientService(uow, clock, ids).create_client(contoso.organisation.id, "Entra")
+    endpoint = TokenEndpoint(uow, clock, ids, verifier=None)
+    issued = endpoint.token({"grant_type": ["client_credentials"], "client_id": [created.client.id],
+                             "client_secret": [created.secret.plaintext]})
+    assert scim.list_users(scim_request(issued["access_token"])).status == 200
+    clock.advance(issued["expires_in"])
+    error = refused(lambda: scim.list_users(scim_request(issued["access_token"])))
+    assert (error.status, error.detail) == (401, access.EXPIRED_ACCESS_TOKEN)
+    assert error.headers["WWW-Authenticate"] == ('Bearer realm="WiggleDesk", error="invalid_token", '
+                                                 'error_description="The access token expired"')
 
 
 def test_a_revoked_token_is_401(scim, store, uow, token_a, clock):

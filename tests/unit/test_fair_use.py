@@ -6,7 +6,7 @@ import threading
 import pytest
 
 from tests.unit.scim_requests import scim_request
-from wiggledesk_scim.domain.fair_use import FairUse
+from wiggledesk_scim.domain.fair_use import FairUse, TokenFailures
 from wiggledesk_scim.domain.scim.api import ScimApi
 from wiggledesk_scim.domain.scim.errors import ScimError
 
@@ -97,3 +97,58 @@ def test_a_refused_token_takes_nothing_from_the_bucket(members, authority, conto
         scim.list_users(scim_request("wdscim_unknown"))
     assert refused.value.status == 401
     assert scim.list_users(scim_request(contoso.token)).status == 200
+
+
+# -- the token endpoint's failures (ENTRA.md §2.2) ---------------------------------------------------
+
+def test_waiting_says_how_long_until_a_request_is_back_and_takes_nothing():
+    """``waiting`` peeks at the bucket: 0.0 for an organisation never seen or with room, else the wait."""
+    clock = Ticks()
+    fair = FairUse(rate=2, burst=1, clock=clock)
+    assert fair.waiting("contoso") == 0.0
+    assert fair.admit("contoso") == 0.0
+    assert fair.waiting("contoso") == pytest.approx(0.5)
+    assert fair.waiting("contoso") == pytest.approx(0.5)  # nothing taken
+    clock.now += 0.5
+    assert fair.waiting("contoso") == 0.0
+
+
+def test_failures_of_a_client_spend_its_organisations_budget_then_the_client_id_waits():
+    """Each failure takes one request of the claimed client's organisation; past the burst the failure is
+    answered with a wait, and the client id waits before it is checked again."""
+    clock = Ticks()
+    fair = FairUse(rate=1, burst=2, clock=clock)
+    failures = TokenFailures(fair)
+    assert failures.waiting("client-contoso") == 0.0  # never failed: not known
+    assert [failures.failed("client-contoso", "org-contoso") for _ in range(2)] == [0.0, 0.0]
+    assert failures.waiting("client-contoso") == pytest.approx(1.0)
+    assert failures.failed("client-contoso", "org-contoso") == pytest.approx(1.0)
+    assert fair.admit("org-fabrikam") == 0.0  # another organisation is not slowed
+    clock.now += 1
+    assert failures.waiting("client-contoso") == 0.0
+
+
+def test_a_failure_of_no_known_client_is_not_counted():
+    """A client id that names no client has no organisation, so there is no budget to spend."""
+    fair = FairUse(rate=1, burst=1, clock=Ticks())
+    failures = TokenFailures(fair)
+    assert failures.failed("nobody", None) == 0.0
+    assert failures.failed(None, None) == 0.0
+    assert failures.waiting("nobody") == failures.waiting(None) == 0.0
+
+
+def test_a_failure_without_a_client_id_still_spends_the_budget():
+    """A failure the endpoint tied to an organisation is counted even if the view read no client id."""
+    fair = FairUse(rate=1, burst=1, clock=Ticks())
+    assert TokenFailures(fair).failed(None, "org-contoso") == 0.0
+    assert fair.waiting("org-contoso") == pytest.approx(1.0)
+
+
+def test_the_map_of_failed_clients_is_bounded():
+    """At capacity the map starts over: only which client fills which bucket is forgotten."""
+    fair = FairUse(rate=1, burst=100, clock=Ticks())
+    failures = TokenFailures(fair, capacity=2)
+    failures.failed("c1", "org-a")
+    failures.failed("c2", "org-a")
+    failures.failed("c3", "org-a")
+    assert set(failures._organisations) == {"c3"}

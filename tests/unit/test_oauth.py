@@ -918,3 +918,18 @@ def test_work_left_uncommitted_is_discarded(store, uow, clients, contoso):
                                           expires=START))
 
     assert (store.clients, store.access_tokens) == ({}, {})
+
+
+def test_the_metadata_document_announces_the_token_endpoint_at_the_issuer():
+    """RFC 8414 (ENTRA.md §2.2): the issuer is the server's origin, the token endpoint below it; one grant,
+    the three client-authentication methods, RS256 assertions only."""
+    from wiggledesk_scim.domain.oauth import authorization_server_metadata
+
+    assert authorization_server_metadata("https://scim.wiggledesk.example") == {
+        "issuer": "https://scim.wiggledesk.example",
+        "token_endpoint": "https://scim.wiggledesk.example/oauth2/token",
+        "grant_types_supported": ["client_credentials"],
+        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt"],
+        "token_endpoint_auth_signing_alg_values_supported": ["RS256"],
+        "scopes_supported": ["scim"],
+    }

@@ -327,8 +327,13 @@ def test_service_provider_config_is_exactly_what_entra_md_announces():
         "changePassword": {"supported": False},
         "sort": {"supported": True},
         "etag": {"supported": True},
-        "authenticationSchemes": [{"type": "oauthbearertoken", "name": "WiggleDesk API token",
-                                   "description": "Bearer token created by a WiggleDesk admin", "primary": True}],
+        "authenticationSchemes": [
+            {"type": "oauth2", "name": "OAuth 2.0 client credentials",
+             "description": "Access tokens from https://h.example/oauth2/token (client secret or Entra "
+                            "workload identity)",
+             "specUri": "https://www.rfc-editor.org/rfc/rfc6749", "primary": True},
+            {"type": "oauthbearertoken", "name": "WiggleDesk API token",
+             "description": "Bearer token created by a WiggleDesk admin", "primary": False}],
         "meta": {"resourceType": "ServiceProviderConfig", "location": f"{BASE}/ServiceProviderConfig"},
     }
 

@@ -208,7 +208,7 @@ class StoredTokenAuthority(TokenAuthority):
 
     def authenticate(self, bearer_token: str | None) -> Principal:
         if not bearer_token:
-            raise AccessRefused(NO_TOKEN)
+            raise AccessRefused(NO_TOKEN, token_sent=False)
         presented = digest(bearer_token)
         if self.accepted is not None:
             principal = self.accepted.get(presented)

@@ -45,9 +45,12 @@ class AccessRefused(DomainError):
     """A bearer token that may not be used; ``forbidden`` when the token is genuine but access is off."""
 
     def __init__(self, detail: str, *, forbidden: bool = False, organisation_id: str | None = None,
-                 token_id: str | None = None, error_description: str | None = None):
+                 token_id: str | None = None, error_description: str | None = None, token_sent: bool = True):
         super().__init__(detail)
         self.forbidden = forbidden
+        #: Whether the request carried a bearer token at all: RFC 6750 §3.1 puts ``error="invalid_token"``
+        #: in the challenge only when one was sent and refused.
+        self.token_sent = token_sent
         #: RFC 6750 §3's ``error_description`` for the ``WWW-Authenticate`` challenge, when a client acts
         #: on it ("The access token expired": Entra then fetches a new one); None when there is none.
         self.error_description = error_description

@@ -29,6 +29,10 @@ JWT_BEARER = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 #: The one scope there is: the SCIM API.
 SCOPE = "scim"
 
+#: Where the token endpoint and its RFC 8414 metadata are served, below the server's root.
+TOKEN_PATH = "/oauth2/token"
+METADATA_PATH = "/.well-known/oauth-authorization-server"
+
 #: ``wiggledesk.oauth.access_token_seconds``: Microsoft's gallery accepts 60 minutes to 6 hours.
 MIN_ACCESS_TOKEN_SECONDS, MAX_ACCESS_TOKEN_SECONDS = 3600, 21600
 DEFAULT_ACCESS_TOKEN_SECONDS = 3600
@@ -80,6 +84,19 @@ class OAuthError(Exception):
 
 def _invalid_request(description: str) -> OAuthError:
     return OAuthError("invalid_request", description, 400)
+
+
+def authorization_server_metadata(issuer: str) -> dict:
+    """RFC 8414's document for the server at ``issuer`` (its origin, no trailing slash): one grant, the
+    three client-authentication methods of ENTRA.md §2.2 and §2.3, RS256 assertions only."""
+    return {
+        "issuer": issuer,
+        "token_endpoint": issuer + TOKEN_PATH,
+        "grant_types_supported": [GRANT_TYPE],
+        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt"],
+        "token_endpoint_auth_signing_alg_values_supported": ["RS256"],
+        "scopes_supported": [SCOPE],
+    }
 
 
 def access_token_lifetime(seconds: int) -> timedelta:

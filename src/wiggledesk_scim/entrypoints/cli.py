@@ -1,6 +1,7 @@
 """The ``wiggledesk-scim`` command: ``migrate`` the database schema, ``onboard`` an organisation, manage
-API ``tokens`` (list, issue, revoke), organisations' and members' settings (``org``, ``member``), and read
-or prune the provisioning ``activity`` trail; ``ops-password`` hashes the ops console's password.
+API ``tokens`` (list, issue, revoke) and OAuth ``clients`` (create, list, secrets, revoke, trust),
+organisations' and members' settings (``org``, ``member``), and read or prune the provisioning
+``activity`` trail; ``ops-password`` hashes the ops console's password.
 
 Reads the same ini as the web app and reuses its wiring (``pyramid.paster.bootstrap`` and the request's
 transaction manager), so a command changes the database exactly as a request would. Failures print one
@@ -23,6 +24,7 @@ from ..domain.access import token_shortfalls
 from ..domain.activity import EVENTS, REFUSED, membership_change
 from ..domain.credentials import PasswordHash
 from ..domain.errors import DomainError, NotFound
+from ..domain.oauth import DEFAULT_SECRET_DAYS, MAX_SECRET_DAYS
 from .pyramid_app import SCIM_ROOT, container_of
 from .wiring import OPS_PASSWORD_HASH_KEY, OPS_USERNAME_KEY, AppSettings, SettingsError
 
@@ -45,6 +47,11 @@ def main(argv: list[str] | None = None) -> int:
             _onboard(args.config_uri, args.organisation_name, args.admin_email, args.base_url)
         elif args.command == "tokens":
             _TOKEN_COMMANDS[args.tokens_command](args)
+        elif args.command == "clients":
+            if args.clients_command == "secret":
+                _SECRET_COMMANDS[args.secret_command](args)
+            else:
+                _CLIENT_COMMANDS[args.clients_command](args)
         elif args.command == "org":
             _ORG_COMMANDS[args.org_command](args)
         elif args.command == "member":
@@ -99,6 +106,8 @@ def _parser() -> argparse.ArgumentParser:
     revoke = token_commands.add_parser("revoke", help="revoke a token: refused from the next request on")
     revoke.add_argument("token_id", metavar="TOKEN_ID", help="the id `tokens list` shows")
 
+    _add_clients_parser(commands)
+
     org = commands.add_parser("org", help="list organisations, show one, switch its API access",
                               description="Organisations and their API access. Switching it off refuses "
                                           "every token of the organisation from the next request on.")
@@ -152,6 +161,48 @@ def _parser() -> argparse.ArgumentParser:
                     "print the ops.password_hash line to paste into the ini beside ops.username. Needs no "
                     "database.")
     return parser
+
+
+def _add_clients_parser(commands) -> None:
+    clients = commands.add_parser(
+        "clients", help="OAuth clients: create, list, add and revoke secrets, revoke, trust",
+        description="An organisation's OAuth 2.0 clients, for Entra's client credentials grant or workload "
+                    "identity federation. A client belongs to the organisation, not to a person. A secret is "
+                    "shown once, when created; several may be active at once, so a secret is rotated without "
+                    "downtime: add one, enter it in Entra, revoke the old one.")
+    actions = clients.add_subparsers(dest="clients_command", required=True, metavar="ACTION")
+    create = actions.add_parser("create", help="a new client with a first secret; the secret alone on the last line")
+    create.add_argument("organisation", metavar="ORG", help="the organisation's name or id")
+    create.add_argument("--name", required=True, help='what to call it, e.g. "Entra provisioning"')
+    create.add_argument("--secret-expires-in", type=_days, metavar="DAYS", default=DEFAULT_SECRET_DAYS,
+                        help=f"the first secret expires after this many days (default {DEFAULT_SECRET_DAYS}, "
+                             f"at most {MAX_SECRET_DAYS})")
+    create.add_argument("--json", action="store_true", help="one JSON object")
+    listing = actions.add_parser("list", help="the organisation's clients and their secrets (never a secret)")
+    listing.add_argument("organisation", metavar="ORG", help="the organisation's name or id")
+    listing.add_argument("--json", action="store_true", help="one JSON object")
+    secret = actions.add_parser("secret", help="add or revoke a client's secrets")
+    secret_actions = secret.add_subparsers(dest="secret_command", required=True, metavar="ACTION")
+    add = secret_actions.add_parser("add", help="another secret for the client; the secret alone on the last line")
+    add.add_argument("client_id", metavar="CLIENT_ID", help="the id `clients list` shows")
+    add.add_argument("--expires-in", type=_days, metavar="DAYS", default=DEFAULT_SECRET_DAYS,
+                     help=f"expire after this many days (default {DEFAULT_SECRET_DAYS}, at most {MAX_SECRET_DAYS})")
+    add.add_argument("--json", action="store_true", help="one JSON object")
+    revoke_secret = secret_actions.add_parser("revoke", help="revoke a secret and the access tokens issued under it")
+    revoke_secret.add_argument("secret_id", metavar="SECRET_ID", help="the id `clients list` shows")
+    revoke = actions.add_parser("revoke", help="revoke a client: its secrets, trust and access tokens stop working")
+    revoke.add_argument("client_id", metavar="CLIENT_ID", help="the id `clients list` shows")
+    trust = actions.add_parser("trust", help="accept Entra-signed assertions (workload identity federation)",
+                               description="Make the client accept assertions that Microsoft Entra signed for the "
+                                           "customer's app: its tenant, audience and subject. The issuer and "
+                                           "JWKS URI default to Entra's for the tenant. Replaces any trust the "
+                                           "client had.")
+    trust.add_argument("client_id", metavar="CLIENT_ID", help="the id `clients list` shows")
+    trust.add_argument("--tenant", required=True, help="the customer's tenant id (a GUID)")
+    trust.add_argument("--audience", required=True, help="the assertion's aud, e.g. api://AzureADTokenExchange")
+    trust.add_argument("--subject", required=True, help="the assertion's sub (the app's id in the tenant)")
+    trust.add_argument("--issuer", metavar="URL", help="the assertion's iss (default: Entra's for the tenant)")
+    trust.add_argument("--jwks-uri", metavar="URL", help="where the signing keys are (default: Entra's for the tenant)")
 
 
 def _moment_argument(text: str) -> datetime:
@@ -259,6 +310,105 @@ def _tokens_revoke(args) -> None:
 
 
 _TOKEN_COMMANDS = {"list": _tokens_list, "issue": _tokens_issue, "revoke": _tokens_revoke}
+
+
+# -- OAuth clients ---------------------------------------------------------------------------------
+
+def _print_secret(record: dict, as_json: bool, sentence: str) -> None:
+    """A new secret: one JSON object, or the sentence and then the secret alone on the last line."""
+    if as_json:
+        print(json.dumps(record))
+        return
+    print(sentence)
+    print("The secret is on the line below; it is shown only this once.")
+    print(record["client_secret"])
+
+
+def _clients_create(args) -> None:
+    with _transaction(args.config_uri) as (container, uow):
+        with uow:
+            organisation = _organisation(container, uow, args.organisation)
+        created = container.clients(uow).create_client(organisation.id, args.name,
+                                                       secret_days=args.secret_expires_in)
+    client, secret = created.client, created.secret
+    expires = _moment(secret.secret.expires)
+    _print_secret({"client_id": client.id, "client_secret": secret.plaintext, "secret_id": secret.secret.id,
+                   "expires": expires}, args.json,
+                  f'Created client {client.id} "{client.name}" for {organisation.name}, with secret '
+                  f"{secret.secret.id}, which expires {expires}.")
+
+
+def _clients_list(args) -> None:
+    with _transaction(args.config_uri) as (container, uow):
+        with uow:
+            organisation = _organisation(container, uow, args.organisation)
+        overviews = container.clients(uow).list_clients(organisation.id)
+        now = container.clock.now()
+    records = [{
+        "id": overview.client.id, "name": overview.client.name, "state": overview.client.state(),
+        "created": _moment(overview.client.created), "last_used": _moment(overview.client.last_used),
+        "revoked": _moment(overview.client.revoked),
+        "secrets": [{"id": secret.id, "state": secret.state(now), "created": _moment(secret.created),
+                     "expires": _moment(secret.expires), "last_used": _moment(secret.last_used),
+                     "revoked": _moment(secret.revoked)} for secret in overview.secrets],
+        "trust": None if overview.trust is None else {
+            "tenant": overview.trust.tenant, "issuer": overview.trust.issuer, "audience": overview.trust.audience,
+            "subject": overview.trust.subject, "jwks_uri": overview.trust.jwks_uri},
+    } for overview in overviews]
+    if args.json:
+        print(json.dumps({"organisation_id": organisation.id, "organisation": organisation.name,
+                          "clients": records}))
+        return
+    for record in records:
+        print("  ".join([record["id"], record["state"], f'"{record["name"]}"', f"created {record['created']}",
+                         f"last used {record['last_used'] or 'never'}"]
+                        + ([f"revoked {record['revoked']}"] if record["revoked"] else [])))
+        for secret in record["secrets"]:
+            print("  ".join([f"    secret {secret['id']}", secret["state"], f"expires {secret['expires']}",
+                             f"last used {secret['last_used'] or 'never'}"]))
+        trust = record["trust"]
+        if trust is not None:
+            print(f"    trusts tenant {trust['tenant']}, audience {trust['audience']}, subject {trust['subject']}")
+    if not records:
+        print(f"{organisation.name} has no OAuth clients.", file=sys.stderr)
+
+
+def _clients_secret_add(args) -> None:
+    with _transaction(args.config_uri) as (container, uow):
+        issued = container.clients(uow).add_secret(args.client_id, days=args.expires_in)
+    secret = issued.secret
+    expires = _moment(secret.expires)
+    _print_secret({"secret_id": secret.id, "client_secret": issued.plaintext, "expires": expires}, args.json,
+                  f"Added secret {secret.id} to client {secret.client_id}, which expires {expires}; the "
+                  "client's other secrets keep working until revoked.")
+
+
+def _clients_secret_revoke(args) -> None:
+    with _transaction(args.config_uri) as (container, uow):
+        secret = container.clients(uow).revoke_secret(args.secret_id)
+    print(f"Revoked secret {secret.id} of client {secret.client_id} at {_moment(secret.revoked)}; it and the "
+          "access tokens issued under it are refused from the next request on.")
+
+
+def _clients_revoke(args) -> None:
+    with _transaction(args.config_uri) as (container, uow):
+        client = container.clients(uow).revoke_client(args.client_id)
+    print(f'Revoked client {client.id} "{client.name}" at {_moment(client.revoked)}; its secrets, trust and '
+          "access tokens are refused from the next request on.")
+
+
+def _clients_trust(args) -> None:
+    with _transaction(args.config_uri) as (container, uow):
+        trust = container.clients(uow).set_trust(args.client_id, tenant=args.tenant, audience=args.audience,
+                                                 subject=args.subject, issuer=args.issuer, jwks_uri=args.jwks_uri)
+    print(f"Client {trust.client_id} now accepts assertions of tenant {trust.tenant} with audience "
+          f"{trust.audience} and subject {trust.subject}, issued by {trust.issuer} and signed by a key of "
+          f"{trust.jwks_uri}.")
+
+
+_CLIENT_COMMANDS = {"create": _clients_create, "list": _clients_list, "revoke": _clients_revoke,
+                    "trust": _clients_trust}
+_SECRET_COMMANDS = {"add": _clients_secret_add, "revoke": _clients_secret_revoke}
 
 
 # -- organisations and members -------------------------------------------------------------------

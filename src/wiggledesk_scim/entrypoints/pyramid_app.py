@@ -23,6 +23,7 @@ from .help import add_help_route
 from .routes import add_scim_routes
 from .views import REQUEST_ID_HEADER, add_error_views
 from .health import add_health_routes
+from .oauth import add_oauth_routes
 from .ops import add_ops_console
 from .request_scope import READING_METHODS, open_uow
 from .wiring import CONTAINER_KEY, build_container, container_of
@@ -62,6 +63,7 @@ def main(global_config, **settings):
                          "retry.activate_hook": _retry_attempts})
     config.include("pyramid_retry")
     add_scim_routes(config, SCIM_TREES)
+    add_oauth_routes(config)  # the token endpoint and its metadata, at the server's root
     add_help_route(config)
     add_health_routes(config)
     add_ops_console(config, container.settings)  # only if the ini sets ops credentials
@@ -108,7 +110,7 @@ def _retry_attempts(request) -> int | None:
     """pyramid_retry's activation hook: one attempt only for a body that may be over the limit (a
     Content-Length above it, or a write's body without one, which ends where the input ends, as a
     chunked body may be handed over). To try a request again pyramid_retry first copies its body, all of
-    it, and the 413 must come before such a body is read to its end (``views._body``)."""
+    it, and the 413 must come before such a body is read to its end (``views.read_body``)."""
     environ = request.environ
     length = environ.get("CONTENT_LENGTH")
     if not length:

@@ -40,18 +40,18 @@ def to_scim_request(request, prefix: str) -> ScimRequest:
         base_url=request.application_url + prefix,
         headers=_headers(request.environ),
         query=_query(request.environ.get("QUERY_STRING", "")),
-        body=_body(request.environ),
+        body=read_body(request.environ),
         method=request.method,
         path=_path_below(request, prefix),
         request_id=request.request_id,
     )
 
 
-#: Where ``_body`` keeps the body it read, for a second reading (the not-found view's, say).
+#: Where ``read_body`` keeps the body it read, for a second reading (the not-found view's, say).
 _BODY_KEY = "wiggledesk.body"
 
 
-def _body(environ) -> bytes:
+def read_body(environ) -> bytes:
     """The request body, read from the WSGI input as WebOb's ``request.body`` reads it (``Content-Length``
     bytes, or to the end when the server says the input is terminated, as waitress does for a chunked
     body), without copying it into a seekable buffer first. A body over ``MAX_BODY_BYTES`` is a 413,

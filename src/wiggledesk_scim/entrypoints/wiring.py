@@ -12,12 +12,15 @@ from functools import cached_property
 from typing import Any, Mapping
 from urllib.parse import urlsplit
 
+from ..adapters.federation import JwksKeys, JwtClientAssertionVerifier
 from ..adapters.memory import InMemoryStore, InMemoryUnitOfWork
 from ..adapters.system import SystemClock, UuidGenerator
 from ..domain.access import AcceptedTokens, StoredTokenAuthority
 from ..domain.credentials import OpsCredentials, PasswordHash
 from ..domain.errors import InvalidValue, StoreUnavailable
-from ..domain.fair_use import FairUse
+from ..domain.fair_use import FairUse, TokenFailures
+from ..domain.oauth import (DEFAULT_ACCESS_TOKEN_SECONDS, MAX_ACCESS_TOKEN_SECONDS, MIN_ACCESS_TOKEN_SECONDS,
+                            ClientService, TokenEndpoint, access_token_lifetime)
 from ..domain.ports import Clock, IdGenerator, UnitOfWork
 from ..domain.scim.api import ScimApi
 from ..domain.operations import Operations
@@ -33,6 +36,7 @@ FAIR_USE_RATE_KEY = "wiggledesk.fair_use.rate"
 FAIR_USE_BURST_KEY = "wiggledesk.fair_use.burst"
 AUTO_MIGRATE_KEY = "wiggledesk.auto_migrate"
 PUBLIC_URL_KEY = "wiggledesk.public_url"
+ACCESS_TOKEN_SECONDS_KEY = "wiggledesk.oauth.access_token_seconds"
 HIDE_PARAMETERS_KEY = "sqlalchemy.hide_parameters"
 ACCESS_LOG_KEY = "wiggledesk.access_log"
 ACCESS_LOG_FILE_KEY = "wiggledesk.access_log.file"
@@ -97,6 +101,8 @@ class AppSettings:
     access_log_file: str | None = None
     #: How often a request is tried in all over a lost race (pyramid_retry); 1: no retries.
     retry_attempts: int = DEFAULT_RETRY_ATTEMPTS
+    #: The lifetime of the access tokens the token endpoint issues (ENTRA.md §2.2: 1 to 6 hours).
+    access_token_seconds: int = DEFAULT_ACCESS_TOKEN_SECONDS
     #: Who may open the ops console (entrypoints/ops); None: there is no console.
     ops_credentials: OpsCredentials | None = None
     engine_settings: Mapping[str, Any] = field(default_factory=dict)
@@ -145,6 +151,10 @@ class AppSettings:
                 settings, RETRY_ATTEMPTS_KEY, DEFAULT_RETRY_ATTEMPTS, 1, MAX_RETRY_ATTEMPTS,
                 "how often a request is tried in all when PostgreSQL gives up its transaction over a "
                 "serialization failure or a deadlock; 1 turns retries off"),
+            access_token_seconds=_whole_number(
+                settings, ACCESS_TOKEN_SECONDS_KEY, DEFAULT_ACCESS_TOKEN_SECONDS, MIN_ACCESS_TOKEN_SECONDS,
+                MAX_ACCESS_TOKEN_SECONDS, "how many seconds an access token of the token endpoint is valid; "
+                "Entra's gallery accepts 3600 to 21600"),
             ops_credentials=_ops_credentials(settings),
             engine_settings=engine_settings,
         )
@@ -311,17 +321,33 @@ class Container:
     accepted_tokens: AcceptedTokens | None = None
     #: Each organisation's token bucket in this process (None: no limit).
     fair_use: FairUse | None = None
+    #: The JWKS keys of federated trusts, by URI and kid: one cache per process, so that its limit of one
+    #: refetch per 30 s per URI holds for the whole process, not per request (ADR 12).
+    jwks_keys: JwksKeys = field(default_factory=JwksKeys)
+    #: Token-endpoint failures, counted in the fair-use buckets (None when there is no limit).
+    token_failures: TokenFailures | None = None
 
     def __post_init__(self) -> None:
         if self.accepted_tokens is None and self.settings.token_cache_seconds > 0:
             self.accepted_tokens = AcceptedTokens(self.clock, timedelta(seconds=self.settings.token_cache_seconds))
         if self.fair_use is None and self.settings.fair_use_rate > 0:
             self.fair_use = FairUse(self.settings.fair_use_rate, self.settings.fair_use_burst)
+        if self.token_failures is None and self.fair_use is not None:
+            self.token_failures = TokenFailures(self.fair_use)
 
     def api(self, uow: UnitOfWork) -> ScimApi:
         return ScimApi(MemberService(uow, self.clock, self.ids), self.authority(uow),
                        max_results=self.settings.max_results, fair_use=self.fair_use,
                        teams=TeamService(uow, self.clock, self.ids))
+
+    def token_endpoint(self, uow: UnitOfWork) -> TokenEndpoint:
+        """``POST /oauth2/token``'s logic over ``uow``, with the process's one JWKS cache."""
+        return TokenEndpoint(uow, self.clock, self.ids, JwtClientAssertionVerifier(self.jwks_keys),
+                             access_token_lifetime(self.settings.access_token_seconds))
+
+    def clients(self, uow: UnitOfWork) -> ClientService:
+        """The operations on OAuth clients (the CLI's ``clients`` commands) over ``uow``."""
+        return ClientService(uow, self.clock, self.ids)
 
     def authority(self, uow: UnitOfWork) -> StoredTokenAuthority:
         return StoredTokenAuthority(uow, self.clock, self.ids, self.accepted_tokens)

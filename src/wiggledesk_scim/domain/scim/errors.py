@@ -17,6 +17,8 @@ TOO_MANY = "tooMany"
 
 #: RFC 6750 §3: every 401 names the scheme and realm.
 WWW_AUTHENTICATE = 'Bearer realm="WiggleDesk"'
+#: RFC 6750 §3.1's error code when a token was sent and refused (none when no token was sent at all).
+INVALID_TOKEN = "invalid_token"
 
 #: Seconds a client is asked to wait after a 503 (RFC 9110 §10.2.3): long enough for a busy database or
 #: a failover to settle, short enough that Entra's own retry comes back soon.
@@ -50,12 +52,24 @@ class ScimError(Exception):
         return f"ScimError({self.status}, {self.scim_type!r}, {self.detail!r})"
 
 
+def bearer_challenge(refused: AccessRefused) -> str:
+    """The ``WWW-Authenticate`` of a 401 (RFC 6750 §3, ENTRA.md §2.1/§2.2): the realm; ``error`` when a token
+    was sent and refused; ``error_description`` when the refusal has one a client acts on ("The access
+    token expired": Entra fetches a new one). Every value is our own text, free of quotes."""
+    if not refused.token_sent:
+        return WWW_AUTHENTICATE
+    challenge = f'{WWW_AUTHENTICATE}, error="{INVALID_TOKEN}"'
+    if refused.error_description:
+        challenge += f', error_description="{refused.error_description}"'
+    return challenge
+
+
 def from_domain(error: DomainError) -> ScimError:
     """The one table from domain refusals to SCIM errors (STYLE.md §2.4)."""
     if isinstance(error, AccessRefused):
         if error.forbidden:
             return ScimError(403, error.detail)
-        return ScimError(401, error.detail, headers={"WWW-Authenticate": WWW_AUTHENTICATE})
+        return ScimError(401, error.detail, headers={"WWW-Authenticate": bearer_challenge(error)})
     if isinstance(error, NotFound):
         return ScimError(404, error.detail)
     if isinstance(error, UniquenessConflict):

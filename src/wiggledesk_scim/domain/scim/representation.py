@@ -217,9 +217,15 @@ def service_provider_config(base_url: str, max_results: int) -> dict:
         "changePassword": {"supported": False},
         "sort": {"supported": True},
         "etag": {"supported": True},
+        # ENTRA.md §3: the OAuth client (the gallery's choice) first, the admin's API token beside it.
         "authenticationSchemes": [{
+            "type": "oauth2", "name": "OAuth 2.0 client credentials",
+            "description": f"Access tokens from {_origin(base_url)}/oauth2/token (client secret or Entra "
+                           "workload identity)",
+            "specUri": "https://www.rfc-editor.org/rfc/rfc6749", "primary": True,
+        }, {
             "type": "oauthbearertoken", "name": "WiggleDesk API token",
-            "description": "Bearer token created by a WiggleDesk admin", "primary": True,
+            "description": "Bearer token created by a WiggleDesk admin", "primary": False,
         }],
         "meta": {"resourceType": "ServiceProviderConfig", "location": f"{base_url}/ServiceProviderConfig"},
     }
