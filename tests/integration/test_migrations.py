@@ -42,11 +42,12 @@ def test_upgrade_of_an_empty_database_reaches_head(empty_engine):
     """Upgrading from nothing creates every table and records the newest revision."""
     reached = migrate.upgrade(empty_engine)
 
-    assert reached == migrate.head_revision() == "0005"
+    assert reached == migrate.head_revision() == "0006"
     assert migrate.is_at_head(empty_engine)
     assert set(inspect(empty_engine).get_table_names()) == {
         "organisations", "members", "member_emails", "member_phone_numbers", "member_addresses", "api_tokens",
-        "activity", "teams", "team_members", "alembic_version"}
+        "activity", "teams", "team_members", "oauth_clients", "client_secrets", "federated_trusts", "access_tokens",
+        "alembic_version"}
 
 
 def test_upgrading_twice_changes_nothing(migrated_engine):
@@ -70,6 +71,7 @@ def test_migrations_ship_with_the_package():
     assert (migrate.MIGRATIONS / "versions" / "0002_search_keys_and_tables.py").is_file()
     assert (migrate.MIGRATIONS / "versions" / "0004_activity_trail.py").is_file()
     assert (migrate.MIGRATIONS / "versions" / "0005_teams.py").is_file()
+    assert (migrate.MIGRATIONS / "versions" / "0006_oauth_clients.py").is_file()
 
 
 # -- 0002: search keys and tables ------------------------------------------------------------------
@@ -277,7 +279,7 @@ def test_upgrade_to_0005_keeps_everything_and_adds_teams_and_the_trails_team_col
             connection.execute(insert(trail_at_0004).values(at=START, organisation_id=CONTOSO, event="create",
                                                             member_id=BJENSEN, attributes=["userName"]))
 
-        assert migrate.upgrade(engine) == "0005"
+        assert migrate.upgrade(engine) == migrate.head_revision()
 
         def everything(uow):
             return (uow.organisations.get(CONTOSO), uow.members.get(CONTOSO, BJENSEN), token_of(uow, token.digest),
