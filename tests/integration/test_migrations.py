@@ -19,8 +19,9 @@ from wiggledesk_scim.adapters.memory import matches_filter
 from wiggledesk_scim.adapters.sqlalchemy import SqlAlchemyStorage, engine_from_settings, make_engine, migrate
 from wiggledesk_scim.adapters.sqlalchemy.tables import UtcDateTime, metadata
 from wiggledesk_scim.domain.activity import REFUSED, Activity
-from wiggledesk_scim.domain.model import (ApiToken, Email, Member, MemberFields, Organisation, Reference, Team,
-                                          TeamFields)
+from wiggledesk_scim.domain.model import (AccessToken, AccessTokenGrant, ApiToken, ClientSecret, Email,
+                                          FederatedTrust, Member, MemberFields, OAuthClient, Organisation, Reference,
+                                          Team, TeamFields)
 from wiggledesk_scim.domain.query import (And, AnyValue, Compare, Query, Operator, Present)
 from tests.support import Attribute, COLLECTIONS
 
@@ -42,11 +43,12 @@ def test_upgrade_of_an_empty_database_reaches_head(empty_engine):
     """Upgrading from nothing creates every table and records the newest revision."""
     reached = migrate.upgrade(empty_engine)
 
-    assert reached == migrate.head_revision() == "0005"
+    assert reached == migrate.head_revision() == "0006"
     assert migrate.is_at_head(empty_engine)
     assert set(inspect(empty_engine).get_table_names()) == {
         "organisations", "members", "member_emails", "member_phone_numbers", "member_addresses", "api_tokens",
-        "activity", "teams", "team_members", "alembic_version"}
+        "activity", "teams", "team_members", "oauth_clients", "client_secrets", "federated_trusts", "access_tokens",
+        "alembic_version"}
 
 
 def test_upgrading_twice_changes_nothing(migrated_engine):
@@ -70,6 +72,7 @@ def test_migrations_ship_with_the_package():
     assert (migrate.MIGRATIONS / "versions" / "0002_search_keys_and_tables.py").is_file()
     assert (migrate.MIGRATIONS / "versions" / "0004_activity_trail.py").is_file()
     assert (migrate.MIGRATIONS / "versions" / "0005_teams.py").is_file()
+    assert (migrate.MIGRATIONS / "versions" / "0006_oauth_clients.py").is_file()
 
 
 # -- 0002: search keys and tables ------------------------------------------------------------------
@@ -277,7 +280,7 @@ def test_upgrade_to_0005_keeps_everything_and_adds_teams_and_the_trails_team_col
             connection.execute(insert(trail_at_0004).values(at=START, organisation_id=CONTOSO, event="create",
                                                             member_id=BJENSEN, attributes=["userName"]))
 
-        assert migrate.upgrade(engine) == "0005"
+        assert migrate.upgrade(engine) == migrate.head_revision()
 
         def everything(uow):
             return (uow.organisations.get(CONTOSO), uow.members.get(CONTOSO, BJENSEN), token_of(uow, token.digest),
@@ -301,6 +304,59 @@ def test_upgrade_to_0005_keeps_everything_and_adds_teams_and_the_trails_team_col
         with engine.connect() as connection:
             assert connection.execute(text("SELECT count(*) FROM activity")).scalar_one() == 1
             assert connection.execute(text("SELECT count(*) FROM members")).scalar_one() == 1
+    finally:
+        engine.dispose()
+
+
+def test_upgrade_to_0006_keeps_everything_and_adds_oauth_clients(database_url):
+    """What 0005 stored (members, tokens, teams, the trail) is unchanged by 0006, whose OAuth tables start
+    empty and take a client with its secret, trust and access token; downgrading to 0005 drops those four
+    tables and nothing else."""
+    engine = make_engine(database_url)
+    try:
+        migrate.upgrade(engine, "0005")
+        contoso = Organisation(id=CONTOSO, name="Contoso")
+        member = Member(id=BJENSEN, organisation_id=CONTOSO, created=START, last_modified=START,
+                        fields=MemberFields(user_name="bjensen"), is_admin=True, api_access=True)
+        token = ApiToken(id="00000000-0000-4000-8000-000000000003", organisation_id=CONTOSO, admin_id=BJENSEN,
+                         digest="c0ffee" * 8, created=START)
+        team = Team(id="00000000-0000-4000-8000-000000000004", organisation_id=CONTOSO,
+                    fields=TeamFields("Tour Guides"), created=START, last_modified=START)
+        record = Activity(at=START, organisation_id=CONTOSO, event=REFUSED, member_id=BJENSEN, status=412)
+        run(engine, lambda uow: (uow.organisations.add(contoso), uow.members.add(member), uow.tokens.add(token),
+                                 uow.teams.add(team), uow.teams.add_members(CONTOSO, team.id, [BJENSEN]),
+                                 uow.activity.record(record)))
+
+        assert migrate.upgrade(engine) == "0006"
+
+        def everything(uow):
+            return (uow.organisations.get(CONTOSO), uow.members.get(CONTOSO, BJENSEN), token_of(uow, token.digest),
+                    uow.teams.teams_of(CONTOSO, [BJENSEN]), uow.activity.list(CONTOSO))
+        before = (contoso, member, token, {BJENSEN: (Reference(team.id, "Tour Guides"),)}, [record])
+        assert run(engine, everything) == before
+        client = OAuthClient(id="00000000-0000-4000-8000-000000000005", organisation_id=CONTOSO,
+                             name="Entra provisioning", created=START)
+        secret = ClientSecret(id="00000000-0000-4000-8000-000000000006", client_id=client.id, digest="5e" * 32,
+                              created=START, expires=START + timedelta(days=730))
+        trust = FederatedTrust.for_tenant(client.id, "contoso.onmicrosoft.com", audience="api://AzureADTokenExchange",
+                                          subject="entra-app")
+        access = AccessToken(id="00000000-0000-4000-8000-000000000007", client_id=client.id, secret_id=secret.id,
+                             organisation_id=CONTOSO, digest="ac" * 32, created=START,
+                             expires=START + timedelta(hours=1))
+        run(engine, lambda uow: (uow.clients.add(client), uow.clients.add_secret(secret), uow.clients.set_trust(trust),
+                                 uow.access_tokens.add(access)))
+        assert run(engine, lambda uow: (uow.access_tokens.grant_by_digest(access.digest),
+                                        uow.clients.get_trust(client.id))) == (
+            AccessTokenGrant(token=access, client=client, secret=secret, organisation_api_access=True), trust)
+        with engine.connect() as connection:
+            assert compare_metadata(MigrationContext.configure(connection), metadata) == []
+
+        with engine.begin() as connection:
+            command.downgrade(migrate.alembic_config(connection), "0005")
+
+        assert not {"oauth_clients", "client_secrets", "federated_trusts", "access_tokens"} & set(
+            inspect(engine).get_table_names())
+        assert run(engine, everything) == before
     finally:
         engine.dispose()
 

@@ -19,9 +19,11 @@ from sqlalchemy.pool import NullPool
 from tests.integration.units import in_unit
 from tests.support import START
 from wiggledesk_scim.adapters.sqlalchemy import SqlAlchemyStorage, prepared
-from wiggledesk_scim.adapters.sqlalchemy.tables import activity, api_tokens, members, organisations
+from wiggledesk_scim.adapters.sqlalchemy.tables import (access_tokens, activity, api_tokens, client_secrets,
+                                                      federated_trusts, members, oauth_clients, organisations)
 from wiggledesk_scim.domain.activity import CREATE, Activity
-from wiggledesk_scim.domain.model import ApiToken, Member, MemberFields, Organisation
+from wiggledesk_scim.domain.model import (AccessToken, ApiToken, ClientSecret, FederatedTrust, Member, MemberFields,
+                                          OAuthClient, Organisation)
 
 LATER = START + timedelta(hours=1)
 
@@ -32,6 +34,14 @@ ADA_TITLED = ADA.with_fields(replace(ADA.fields, title="Countess of Lovelace"), 
 TOKEN = ApiToken(id="00000000-0000-4000-8000-000000000003", organisation_id=CONTOSO.id, admin_id=ADA.id,
                  digest="ab" * 32, created=START)
 RECORD = Activity(at=START, organisation_id=CONTOSO.id, event=CREATE, member_id=ADA.id)
+CLIENT = OAuthClient(id="00000000-0000-4000-8000-000000000004", organisation_id=CONTOSO.id, name="Entra provisioning",
+                     created=START)
+SECRET = ClientSecret(id="00000000-0000-4000-8000-000000000005", client_id=CLIENT.id, digest="5e" * 32, created=START,
+                      expires=START + timedelta(days=730))
+TRUST = FederatedTrust.for_tenant(CLIENT.id, "contoso.onmicrosoft.com", audience="api://AzureADTokenExchange",
+                                  subject="entra-app-1")
+ACCESS = AccessToken(id="00000000-0000-4000-8000-000000000006", client_id=CLIENT.id, secret_id=SECRET.id,
+                     organisation_id=CONTOSO.id, digest="ac" * 32, created=START, expires=LATER)
 
 Work = Callable[[Any], object]
 
@@ -56,13 +66,34 @@ LIFE: list[tuple[str, Work, Any, list[tuple]]] = [
      select(activity.c.event, activity.c.member_id), [(CREATE, ADA.id)]),
     ("activity.prune", lambda uow: uow.activity.prune(LATER),
      select(func.count()).select_from(activity), [(0,)]),
+    ("clients.add", lambda uow: uow.clients.add(CLIENT),
+     select(oauth_clients.c.name), [("Entra provisioning",)]),
+    ("clients.mark_used", lambda uow: uow.clients.mark_used(CLIENT.id, LATER),
+     select(oauth_clients.c.last_used), [(LATER,)]),
+    ("clients.add_secret", lambda uow: uow.clients.add_secret(SECRET),
+     select(client_secrets.c.id), [(SECRET.id,)]),
+    ("clients.mark_secret_used", lambda uow: uow.clients.mark_secret_used(SECRET.id, LATER),
+     select(client_secrets.c.last_used), [(LATER,)]),
+    ("clients.set_trust", lambda uow: uow.clients.set_trust(TRUST),
+     select(federated_trusts.c.subject), [("entra-app-1",)]),
+    ("clients.set_trust, replacing", lambda uow: uow.clients.set_trust(replace(TRUST, subject="entra-app-2")),
+     select(federated_trusts.c.subject), [("entra-app-2",)]),
+    ("access_tokens.add", lambda uow: uow.access_tokens.add(ACCESS),
+     select(access_tokens.c.id), [(ACCESS.id,)]),
+    ("access_tokens.prune_expired", lambda uow: uow.access_tokens.prune_expired(LATER + timedelta(seconds=1)),
+     select(func.count()).select_from(access_tokens), [(0,)]),
+    ("clients.revoke_secret", lambda uow: uow.clients.revoke_secret(SECRET.id, LATER),
+     select(client_secrets.c.revoked), [(LATER,)]),
+    ("clients.revoke", lambda uow: uow.clients.revoke(CLIENT.id, LATER),
+     select(oauth_clients.c.revoked), [(LATER,)]),
     ("members.remove", lambda uow: uow.members.remove(CONTOSO.id, ADA.id),
      select(func.count()).select_from(members), [(0,)]),
 ]
 
-#: Every write but the token stamp, which a reading unit makes apart; each would change a row that the
-#: life's first steps leave in place.
-REFUSED = [(name, work) for name, work, _, _ in LIFE if name != "tokens.mark_used"]
+#: The last-use stamps, which a reading unit makes apart.
+APART = {"tokens.mark_used", "clients.mark_used", "clients.mark_secret_used"}
+#: Every write but those; each would change a row that the life's first steps leave in place.
+REFUSED = [(name, work) for name, work, _, _ in LIFE if name not in APART]
 
 
 @pytest.fixture

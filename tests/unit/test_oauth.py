@@ -876,38 +876,9 @@ def test_pruning_deletes_only_expired_access_tokens(store, clock, uow, endpoint,
     assert list(store.access_tokens) == [sha256(later)]
 
 
-# -- the in-memory repositories' edges ---------------------------------------------------------------------
-
-def test_a_grant_whose_client_secret_or_organisation_is_gone_is_none(store, uow, endpoint, provisioner,
-                                                                     access_token):
-    """A store with a dangling reference answers as if the token did not exist."""
-    digest = sha256(access_token)
-    with uow:
-        assert uow.access_tokens.grant_by_digest(digest) is not None
-        assert uow.access_tokens.grant_by_digest("unknown") is None
-        del store.client_secrets[provisioner.secret.secret.id]
-        assert uow.access_tokens.grant_by_digest(digest) is None
-        assert uow.clients.secret_by_digest(provisioner.secret.secret.digest) is None
-        del store.clients[provisioner.client.id]
-        assert uow.access_tokens.grant_by_digest(digest) is None
-
-
-def test_marking_a_gone_client_or_secret_used_does_nothing(store, uow):
-    """Recording use of a client or secret that is gone neither fails nor creates it."""
-    with uow:
-        uow.clients.mark_used("gone", START)
-        uow.clients.mark_secret_used("gone", START)
-    assert (store.clients, store.client_secrets) == ({}, {})
-
-
-def test_unknown_clients_and_secrets_are_not_found(uow, contoso):
-    """Unknown or non-string ids are NotFound in the in-memory store."""
-    with uow:
-        for call in (uow.clients.get, uow.clients.get_secret):
-            for unknown in ("no-such-id", None):
-                with pytest.raises(NotFound):
-                    call(unknown)
-
+# -- the in-memory unit of work ----------------------------------------------------------------------------
+# The repositories' own edges (unknown ids, marking what is gone used, dangling references) are in the
+# contract suite every store runs: tests/integration/test_oauth_contract.py.
 
 def test_work_left_uncommitted_is_discarded(store, uow, clients, contoso):
     """The new dicts are part of the unit of work's snapshot."""

@@ -18,6 +18,10 @@ A team's memberships are rows of ``team_members`` and every membership operation
 statements whatever the team's size: adding names the new rows (an INSERT that skips those already
 there), removing deletes by (team, member), reading a team's members streams them (``Database.stream``).
 
+An OAuth client's secrets, trust and access tokens are rows of their own (``tables.py``); the two checks
+that run per credential presented, ``secret_by_digest`` and ``grant_by_digest``, are one SELECT each,
+joining by primary keys from the credential's unique digest everything that decides whether it may be used.
+
 A ``UniquenessConflict`` raised here comes from the database refusing a write. On PostgreSQL that leaves
 the transaction unusable, so it ends the unit of work: the exception leaves ``with uow:``, which dooms the
 transaction, and the request aborts. No savepoints are taken to save it; nothing would use it.
@@ -33,15 +37,17 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from ...domain.activity import Activity
 from ...domain.errors import InvalidValue, NotFound, UniquenessConflict, VersionMismatch
-from ...domain.model import UNSTORABLE, ApiToken, Member, Organisation, Reference, Team, TokenGrant, case_key
-from ...domain.ports import (ActivityTrail, ApiTokenRepository, MemberRepository, OrganisationRepository,
-                             TeamRepository)
+from ...domain.model import (UNSTORABLE, AccessToken, AccessTokenGrant, ApiToken, ClientSecret, ClientSecretGrant,
+                             FederatedTrust, Member, OAuthClient, Organisation, Reference, Team, TokenGrant, case_key)
+from ...domain.ports import (AccessTokenRepository, ActivityTrail, ApiTokenRepository, MemberRepository,
+                             OAuthClientRepository, OrganisationRepository, TeamRepository)
 from ...domain.query import Query, Page
 from ...domain.registry import Leaf
 from .mapping import GROUPS, USERS, ResourceMapping
 from .prepared import Database, Prepared
 from .queries import LIMIT, OFFSET, ORGANISATION, StatementCache, binary, build_search, one_of, order_plan, plan
-from .tables import activity, api_tokens, members, organisations, team_members, teams
+from .tables import (access_tokens, activity, api_tokens, client_secrets, federated_trusts, members, oauth_clients,
+                     organisations, team_members, teams)
 
 #: Statements that depend on the dialect or on the shape of a query or an update, built on first use.
 STATEMENTS = StatementCache()
@@ -142,6 +148,56 @@ MARK_TOKEN_USED = Prepared(update(api_tokens).where(api_tokens.c.id == bindparam
                            .values(last_used=bindparam("v_last_used")))
 
 
+# -- OAuth clients, their secrets, trusts and access tokens ----------------------------------------------
+# A join reads several tables whose columns share names (id, created, revoked ...): each table's columns
+# are labelled ``<prefix>_<column>`` (``_labelled``) and read back by the same prefix (``_client`` ...).
+
+
+def _labelled(table, prefix: str) -> list:
+    return [column.label(f"{prefix}_{column.name}") for column in table.c]
+
+
+_INSERT_CLIENT = Prepared(insert(oauth_clients))
+_CLIENT_BY_ID = Prepared(select(*_labelled(oauth_clients, "client")).where(oauth_clients.c.id == bindparam("b_id")))
+# A client or secret revoked already keeps its first revocation time.
+_REVOKE_CLIENT = Prepared(update(oauth_clients).where(oauth_clients.c.id == bindparam("b_id")).values(
+    revoked=func.coalesce(oauth_clients.c.revoked, bindparam("v_revoked", type_=oauth_clients.c.revoked.type))))
+MARK_CLIENT_USED = Prepared(update(oauth_clients).where(oauth_clients.c.id == bindparam("b_id"))
+                            .values(last_used=bindparam("v_last_used")))
+_INSERT_SECRET = Prepared(insert(client_secrets))
+_SECRET_BY_ID = Prepared(select(*_labelled(client_secrets, "secret"))
+                         .where(client_secrets.c.id == bindparam("b_id")))
+_REVOKE_SECRET = Prepared(update(client_secrets).where(client_secrets.c.id == bindparam("b_id")).values(
+    revoked=func.coalesce(client_secrets.c.revoked, bindparam("v_revoked", type_=client_secrets.c.revoked.type))))
+MARK_SECRET_USED = Prepared(update(client_secrets).where(client_secrets.c.id == bindparam("b_id"))
+                            .values(last_used=bindparam("v_last_used")))
+# The token endpoint's one read of a presented secret: the secret by its unique digest, its client and its
+# organisation's API access by primary keys.
+_SECRET_BY_DIGEST = Prepared(
+    select(*_labelled(client_secrets, "secret"), *_labelled(oauth_clients, "client"),
+           organisations.c.api_access.label("organisation_api_access"))
+    .join(oauth_clients, oauth_clients.c.id == client_secrets.c.client_id)
+    .join(organisations, organisations.c.id == oauth_clients.c.organisation_id)
+    .where(client_secrets.c.digest == bindparam("b_digest")))
+_TRUST_BY_CLIENT = Prepared(select(federated_trusts).where(federated_trusts.c.client_id == bindparam("b_client_id")))
+_TRUST_COLUMNS = ("tenant", "issuer", "audience", "subject", "jwks_uri")
+
+_INSERT_ACCESS_TOKEN = Prepared(insert(access_tokens))
+# Every SCIM request's one read of a presented access token, as cheap as the API token's _GRANT_BY_DIGEST:
+# the token by its unique digest, then by primary keys its client, the client's organisation and the secret
+# it was issued under (none for a token issued on an assertion: the outer join).
+_ACCESS_GRANT_BY_DIGEST = Prepared(
+    select(*_labelled(access_tokens, "token"), *_labelled(oauth_clients, "client"),
+           *_labelled(client_secrets, "secret"), organisations.c.api_access.label("organisation_api_access"))
+    .select_from(access_tokens)
+    .join(oauth_clients, oauth_clients.c.id == access_tokens.c.client_id)
+    .join(organisations, organisations.c.id == oauth_clients.c.organisation_id)
+    .outerjoin(client_secrets, client_secrets.c.id == access_tokens.c.secret_id)
+    .where(access_tokens.c.digest == bindparam("b_digest")))
+_PRUNE_ACCESS_TOKENS = Prepared(delete(access_tokens).where(
+    access_tokens.c.expires < bindparam("b_before", type_=access_tokens.c.expires.type)))
+
+
 # The trail. Its INSERT is "inline": no RETURNING of the new id on PostgreSQL, which nothing reads.
 INSERT_ACTIVITY = Prepared(insert(activity).inline().values(
     {column.name: bindparam(column.name, type_=column.type) for column in activity.c if column.name != "id"}))
@@ -231,6 +287,32 @@ def _tokens_of_organisation(dialect: str) -> Prepared:
     return STATEMENTS.get(("tokens", dialect), lambda: Prepared(select(api_tokens).where(
         api_tokens.c.organisation_id == bindparam("b_organisation_id"))
         .order_by(api_tokens.c.created, binary(dialect, api_tokens.c.id))))
+
+
+def _clients_of_organisation(dialect: str) -> Prepared:
+    return STATEMENTS.get(("clients", dialect), lambda: Prepared(
+        select(*_labelled(oauth_clients, "client"))
+        .where(oauth_clients.c.organisation_id == bindparam("b_organisation_id"))
+        .order_by(oauth_clients.c.created, binary(dialect, oauth_clients.c.id))))
+
+
+def _secrets_of_client(dialect: str) -> Prepared:
+    return STATEMENTS.get(("secrets", dialect), lambda: Prepared(
+        select(*_labelled(client_secrets, "secret")).where(client_secrets.c.client_id == bindparam("b_client_id"))
+        .order_by(client_secrets.c.created, binary(dialect, client_secrets.c.id))))
+
+
+def _set_trust(dialect: str) -> Prepared:
+    """INSERT of a trust that replaces the client's trust if it has one: one statement, and two
+    concurrent settings of one client's trust both succeed (the later wins) instead of one failing."""
+    insert_for = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}[dialect]
+
+    def build() -> Prepared:
+        statement = insert_for(federated_trusts)
+        return Prepared(statement.on_conflict_do_update(
+            index_elements=[federated_trusts.c.client_id],
+            set_={name: statement.excluded[name] for name in _TRUST_COLUMNS}))
+    return STATEMENTS.get(("set_trust", dialect), build)
 
 
 def _search(dialect: str, mapping: ResourceMapping, filter_plan: tuple | None,
@@ -568,6 +650,117 @@ class SqlAlchemyApiTokenRepository(_Repository, ApiTokenRepository):
         return [_token(row) for row in rows]
 
 
+class SqlAlchemyOAuthClientRepository(_Repository, OAuthClientRepository):
+    """``apart``: how a reading unit of work records a client's or a secret's use, in a transaction of its
+    own (as ``SqlAlchemyApiTokenRepository``'s)."""
+
+    def __init__(self, db: Database, apart: Callable[[Prepared, dict], None] | None = None):
+        super().__init__(db)
+        self.apart = apart
+
+    def add(self, client: OAuthClient) -> None:
+        self.db.write(_INSERT_CLIENT, {
+            "id": client.id, "organisation_id": client.organisation_id, "name": client.name,
+            "created": client.created, "revoked": client.revoked, "last_used": client.last_used})
+
+    def get(self, client_id: str) -> OAuthClient:
+        row = self.db.row(_CLIENT_BY_ID, {"b_id": client_id}) if _plausible_id(client_id) else None
+        if row is None:
+            raise NotFound(f"No OAuth client with id {client_id}")
+        return _client(row)
+
+    def list_for_organisation(self, organisation_id: str) -> list[OAuthClient]:
+        if not _plausible_id(organisation_id):
+            return []
+        rows = self.db.rows(_clients_of_organisation(self.dialect), {"b_organisation_id": organisation_id})
+        return [_client(row) for row in rows]
+
+    def revoke(self, client_id: str, at: datetime) -> None:
+        if not _plausible_id(client_id) or self.db.write(_REVOKE_CLIENT, {"b_id": client_id, "v_revoked": at}) == 0:
+            raise NotFound(f"No OAuth client with id {client_id}")
+
+    def mark_used(self, client_id: str, at: datetime) -> None:
+        self._mark_used(MARK_CLIENT_USED, client_id, at)
+
+    def add_secret(self, secret: ClientSecret) -> None:
+        self.db.write(_INSERT_SECRET, {
+            "id": secret.id, "client_id": secret.client_id, "digest": secret.digest, "created": secret.created,
+            "expires": secret.expires, "revoked": secret.revoked, "last_used": secret.last_used})
+
+    def get_secret(self, secret_id: str) -> ClientSecret:
+        row = self.db.row(_SECRET_BY_ID, {"b_id": secret_id}) if _plausible_id(secret_id) else None
+        if row is None:
+            raise NotFound(f"No client secret with id {secret_id}")
+        return _secret(row)
+
+    def secrets_of(self, client_id: str) -> list[ClientSecret]:
+        if not _plausible_id(client_id):
+            return []
+        return [_secret(row) for row in self.db.rows(_secrets_of_client(self.dialect), {"b_client_id": client_id})]
+
+    def secret_by_digest(self, digest: str) -> ClientSecretGrant | None:
+        if not _storable(digest):
+            return None
+        row = self.db.row(_SECRET_BY_DIGEST, {"b_digest": digest})
+        if row is None:
+            return None
+        return ClientSecretGrant(secret=_secret(row), client=_client(row),
+                                 organisation_api_access=row["organisation_api_access"])
+
+    def mark_secret_used(self, secret_id: str, at: datetime) -> None:
+        self._mark_used(MARK_SECRET_USED, secret_id, at)
+
+    def revoke_secret(self, secret_id: str, at: datetime) -> None:
+        if not _plausible_id(secret_id) or self.db.write(_REVOKE_SECRET, {"b_id": secret_id, "v_revoked": at}) == 0:
+            raise NotFound(f"No client secret with id {secret_id}")
+
+    def set_trust(self, trust: FederatedTrust) -> None:
+        self.db.write(_set_trust(self.dialect), {"client_id": trust.client_id,
+                                                 **{name: getattr(trust, name) for name in _TRUST_COLUMNS}})
+
+    def get_trust(self, client_id: str) -> FederatedTrust | None:
+        row = self.db.row(_TRUST_BY_CLIENT, {"b_client_id": client_id}) if _plausible_id(client_id) else None
+        if row is None:
+            return None
+        return FederatedTrust(client_id=row["client_id"], **{name: row[name] for name in _TRUST_COLUMNS})
+
+    def _mark_used(self, prepared: Prepared, row_id: str, at: datetime) -> None:
+        # Nothing if it is gone, as the port says: an UPDATE that touches no row.
+        if not _plausible_id(row_id):
+            return
+        parameters = {"b_id": row_id, "v_last_used": at}
+        if self.apart is not None:
+            self.apart(prepared, parameters)
+            return
+        self.db.write(prepared, parameters)
+
+
+class SqlAlchemyAccessTokenRepository(_Repository, AccessTokenRepository):
+    def add(self, token: AccessToken) -> None:
+        self.db.write(_INSERT_ACCESS_TOKEN, {
+            "id": token.id, "client_id": token.client_id, "secret_id": token.secret_id,
+            "organisation_id": token.organisation_id, "digest": token.digest, "created": token.created,
+            "expires": token.expires})
+
+    def grant_by_digest(self, digest: str) -> AccessTokenGrant | None:
+        if not _storable(digest):
+            return None
+        row = self.db.row(_ACCESS_GRANT_BY_DIGEST, {"b_digest": digest})
+        # A token issued under a secret that is gone counts as no token (as in memory); the secret's foreign
+        # key cascades, so only a row deleted meanwhile could show it.
+        if row is None or (row["token_secret_id"] is not None and row["secret_id"] is None):
+            return None
+        token = AccessToken(id=row["token_id"], client_id=row["token_client_id"], secret_id=row["token_secret_id"],
+                            organisation_id=row["token_organisation_id"], digest=row["token_digest"],
+                            created=row["token_created"], expires=row["token_expires"])
+        return AccessTokenGrant(token=token, client=_client(row),
+                                secret=None if row["token_secret_id"] is None else _secret(row),
+                                organisation_api_access=row["organisation_api_access"])
+
+    def prune_expired(self, before: datetime) -> int:
+        return self.db.write(_PRUNE_ACCESS_TOKENS, {"b_before": before})
+
+
 class SqlAlchemyActivityTrail(_Repository, ActivityTrail):
     """``apart``: how the unit of work keeps a record to write once its transaction is over (it writes
     them when it is closed, in a transaction of their own)."""
@@ -679,3 +872,16 @@ def _token(row) -> ApiToken:
     return ApiToken(id=row["id"], organisation_id=row["organisation_id"], admin_id=row["admin_id"], digest=row["digest"],
                     created=row["created"], last_used=row["last_used"], revoked=row["revoked"], name=row["name"],
                     expires=row["expires"])
+
+
+def _client(row) -> OAuthClient:
+    """The client of a row whose oauth_clients columns are labelled ``client_*``."""
+    return OAuthClient(id=row["client_id"], organisation_id=row["client_organisation_id"], name=row["client_name"],
+                       created=row["client_created"], revoked=row["client_revoked"], last_used=row["client_last_used"])
+
+
+def _secret(row) -> ClientSecret:
+    """The secret of a row whose client_secrets columns are labelled ``secret_*``."""
+    return ClientSecret(id=row["secret_id"], client_id=row["secret_client_id"], digest=row["secret_digest"],
+                        created=row["secret_created"], expires=row["secret_expires"], revoked=row["secret_revoked"],
+                        last_used=row["secret_last_used"])

@@ -1,5 +1,5 @@
 """The relational schema: organisations, members, the members' search tables, teams and their memberships,
-API tokens and the activity trail.
+API tokens, OAuth clients (their secrets, trusts and access tokens) and the activity trail.
 
 Plain ``Table`` objects (no ORM mapping): ``repositories.py`` translates rows to domain values and back,
 and the alembic migrations in ``migrations/`` create exactly this schema (``test_migrations`` compares).
@@ -26,6 +26,21 @@ enforced by unique indexes, so two concurrent writers can never both win; NULL e
 on SQLite and PostgreSQL. A membership refers to its team and its member by foreign keys that cascade,
 so deleting either leaves no membership behind, and none can be added for a member deleted meanwhile.
 Ids are UUID text. Times are timezone-aware UTC with microseconds (``UtcDateTime``).
+
+An OAuth client is one row of ``oauth_clients``; its secrets (``client_secrets``), its federated trust
+(``federated_trusts``, at most one: the client id is its primary key) and the access tokens issued to it
+(``access_tokens``) refer to it. Secrets and access tokens are stored as SHA-256 digests, each unique, so
+the checks that find them by digest are one unique-index look-up joined by primary keys. Their foreign
+keys cascade on delete, and that choice is deliberate even though no code deletes a client or a secret
+(they are revoked, and the rows stay for the console and the trail; only expired access tokens are
+deleted, by pruning, which no foreign key refers to): should one ever be deleted by hand, what was issued
+under it stops existing with it, which the token checks read as "unknown", exactly as the in-memory store
+answers for a credential whose client or secret is gone. ``access_tokens.secret_id`` must never be
+``SET NULL``: NULL means "issued on a client assertion", so it would turn a deleted secret's tokens into
+ones no secret revocation ends. The cascades into ``access_tokens`` have no index of their own to use:
+pruning keeps that table to a few hours of tokens (one per client per hour), so a scan on a delete that
+never happens is cheaper than an index kept up on every issue. ``oauth_clients.organisation_id`` does not
+cascade: organisations are never deleted, as for members, teams and API tokens.
 """
 from __future__ import annotations
 
@@ -262,4 +277,63 @@ activity = Table(
     Index("ix_activity_organisation_id_at_id", "organisation_id", "at", "id"),
     Index("ix_activity_organisation_id_member_id_at_id", "organisation_id", "member_id", "at", "id"),
     Index("ix_activity_at", "at"),
+)
+
+#: An organisation's OAuth 2.0 clients (docs/adr/0012-oauth-token-endpoint.md): revoked, never deleted.
+oauth_clients = Table(
+    "oauth_clients", metadata,
+    Column("id", ID, primary_key=True),
+    Column("organisation_id", ID, ForeignKey("organisations.id"), nullable=False),
+    Column("name", Text, nullable=False),
+    Column("created", UtcDateTime, nullable=False),
+    Column("revoked", UtcDateTime),
+    Column("last_used", UtcDateTime),
+    # The organisation's clients oldest first (the CLI's list, the ops console).
+    Index("ix_oauth_clients_organisation_id_created", "organisation_id", "created"),
+)
+
+#: A client's secrets, as SHA-256 digests; several may be active at once (rotation without downtime).
+client_secrets = Table(
+    "client_secrets", metadata,
+    Column("id", ID, primary_key=True),
+    Column("client_id", ID, ForeignKey("oauth_clients.id", ondelete="CASCADE"), nullable=False),
+    Column("digest", String(64), nullable=False),
+    Column("created", UtcDateTime, nullable=False),
+    Column("expires", UtcDateTime, nullable=False),
+    Column("revoked", UtcDateTime),
+    Column("last_used", UtcDateTime),
+    # The token endpoint's look-up of a presented secret.
+    Index("uq_client_secrets_digest", "digest", unique=True),
+    # A client's secrets (listing them), and the cascade from its client.
+    Index("ix_client_secrets_client_id", "client_id"),
+)
+
+#: A client's workload identity federation: at most one per client, replaced when set again.
+federated_trusts = Table(
+    "federated_trusts", metadata,
+    Column("client_id", ID, ForeignKey("oauth_clients.id", ondelete="CASCADE"), primary_key=True),
+    Column("tenant", Text, nullable=False),
+    Column("issuer", Text, nullable=False),
+    Column("audience", Text, nullable=False),
+    Column("subject", Text, nullable=False),
+    Column("jwks_uri", Text, nullable=False),
+)
+
+#: Access tokens issued at the token endpoint, as SHA-256 digests; never updated, deleted once expired.
+access_tokens = Table(
+    "access_tokens", metadata,
+    Column("id", ID, primary_key=True),
+    Column("client_id", ID, ForeignKey("oauth_clients.id", ondelete="CASCADE"), nullable=False),
+    # NULL: issued on a client assertion, under no secret.
+    Column("secret_id", ID, ForeignKey("client_secrets.id", ondelete="CASCADE")),
+    # The client's organisation, copied so the principal is read from the token's own row; the client's
+    # foreign key already vouches for it (organisations are never deleted).
+    Column("organisation_id", ID, nullable=False),
+    Column("digest", String(64), nullable=False),
+    Column("created", UtcDateTime, nullable=False),
+    Column("expires", UtcDateTime, nullable=False),
+    # Every SCIM request's look-up of a presented access token.
+    Index("uq_access_tokens_digest", "digest", unique=True),
+    # Pruning: a range of the oldest, however many tokens are still alive.
+    Index("ix_access_tokens_expires", "expires"),
 )

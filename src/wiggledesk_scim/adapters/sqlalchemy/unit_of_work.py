@@ -19,7 +19,8 @@ Reading units. ``open(manager, read_only=True)`` gives a unit for a request that
 of its statements reads what was committed when it started, as PostgreSQL's READ COMMITTED does: on
 SQLite every SELECT runs in a transaction of its own (no BEGIN), which in WAL mode reads a snapshot
 beside any writer and never waits for one. The one write such a request may make, the token's last-use stamp, is
-made in a short transaction of its own (``_apart``), so it never has to upgrade a read transaction.
+made in a short transaction of its own (``_apart``), so it never has to upgrade a read transaction; an OAuth
+client's or client secret's last-use stamp, should a reading unit ever record one, goes the same way.
 
 Records written apart. A refused request's activity record (``ActivityTrail.record_apart``) must outlive
 the request's rollback, so either unit keeps it until ``close()`` and writes it there, in one short
@@ -66,8 +67,9 @@ from transaction.interfaces import ITransactionManager, NoTransaction
 from ...domain.errors import StoreUnavailable
 from ...domain.ports import UnitOfWork
 from .prepared import Database, Prepared, store_unavailable
-from .repositories import (INSERT_ACTIVITY, SqlAlchemyActivityTrail, SqlAlchemyApiTokenRepository,
-                           SqlAlchemyMemberRepository, SqlAlchemyOrganisationRepository, SqlAlchemyTeamRepository)
+from .repositories import (INSERT_ACTIVITY, SqlAlchemyAccessTokenRepository, SqlAlchemyActivityTrail,
+                           SqlAlchemyApiTokenRepository, SqlAlchemyMemberRepository, SqlAlchemyOAuthClientRepository,
+                           SqlAlchemyOrganisationRepository, SqlAlchemyTeamRepository)
 
 logger = logging.getLogger(__name__)
 
@@ -249,6 +251,8 @@ class SqlAlchemyUnitOfWork(UnitOfWork):
         self.teams = SqlAlchemyTeamRepository(db)
         self.tokens = SqlAlchemyApiTokenRepository(db)
         self.activity = SqlAlchemyActivityTrail(db, self._apart_records.append)
+        self.clients = SqlAlchemyOAuthClientRepository(db)
+        self.access_tokens = SqlAlchemyAccessTokenRepository(db)
 
     def __enter__(self) -> "SqlAlchemyUnitOfWork":
         self._blocks.append(_Block())
@@ -318,6 +322,8 @@ class SqlAlchemyReadingUnitOfWork(UnitOfWork):
         self.teams = SqlAlchemyTeamRepository(db)
         self.tokens = SqlAlchemyApiTokenRepository(db, apart=self._apart)
         self.activity = SqlAlchemyActivityTrail(db, self._apart_records.append)
+        self.clients = SqlAlchemyOAuthClientRepository(db, apart=self._apart)
+        self.access_tokens = SqlAlchemyAccessTokenRepository(db)
 
     def __enter__(self) -> "SqlAlchemyReadingUnitOfWork":
         return self
