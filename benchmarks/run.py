@@ -4,6 +4,7 @@
     .venv/bin/python benchmarks/run.py                                   # SQLite, N = 10,000
     .venv/bin/python benchmarks/run.py --postgres postgresql+psycopg://root@127.0.0.1:5432/test
     .venv/bin/python benchmarks/run.py --scaling --sizes 1000,10000,100000     # filter cost against N
+    .venv/bin/python benchmarks/run.py --groups                          # issue 15: Groups at scale
 
 What it does (default mode):
 
@@ -30,6 +31,9 @@ What it does (default mode):
 
 ``--scaling`` measures filter by externalId (and the hello-world beside it) at each size of ``--sizes``,
 growing one database from size to size and restarting the server in between.
+
+``--groups`` measures issue 15's scale figures for SCIM Groups (teams of 10 and of 100,000 members):
+see benchmarks/groups.py.
 
 Load comes from separate processes over loopback: ``wrk`` if it is on PATH (``--generator`` overrides),
 else the Python generator in ``benchmarks/load.py``. Nothing here is part of ``make test`` or CI.
