@@ -37,7 +37,10 @@ from urllib.parse import quote
 PATCH_OP = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
 
 #: What a scenario's requests look like; each kind has a Python and a Lua implementation below.
-KINDS = ("hello", "filter_external_id", "filter_user_name", "get", "patch_active", "post")
+KINDS = ("hello", "filter_external_id", "filter_user_name", "get", "patch_active", "post",
+         "group_get", "group_patch_member")
+#: The kinds only the Python generator drives (benchmarks/groups.py's; no Lua for them).
+PYTHON_ONLY = ("group_get", "group_patch_member")
 
 
 @dataclass
@@ -55,6 +58,8 @@ class Scenario:
     post_body: str = ""
     #: A word that makes this run's POST userNames differ from every earlier run's.
     tag: str = ""
+    #: The team (SCIM Group) id the ``group_*`` kinds address.
+    group: str = ""
 
 
 @dataclass
@@ -89,7 +94,7 @@ def which_wrk() -> str | None:
 
 def run_phase(generator: str, port: int, scenario: Scenario, concurrency: int, warmup: float, duration: float,
               on_start: Callable[[], None], on_stop: Callable[[], None]) -> PhaseResult:
-    if generator == "wrk":
+    if generator == "wrk" and scenario.kind not in PYTHON_ONLY:
         return _run_wrk(port, scenario, concurrency, warmup, duration, on_start, on_stop)
     return _run_python(port, scenario, concurrency, warmup, duration, on_start, on_stop)
 
@@ -115,6 +120,12 @@ def patch_body(active: bool) -> bytes:
     """Entra's deactivate/reactivate: a PatchOp replacing ``active`` with the *string* "False"/"True"."""
     return json.dumps({"schemas": [PATCH_OP], "Operations": [
         {"op": "Replace", "path": "active", "value": "True" if active else "False"}]}).encode()
+
+
+def members_patch_body(op: str, member_ids: Sequence[str]) -> bytes:
+    """Entra's default membership delta: ``Add`` / ``Remove`` of ``members`` with a value array."""
+    return json.dumps({"schemas": [PATCH_OP], "Operations": [
+        {"op": op, "path": "members", "value": [{"value": member_id} for member_id in member_ids]}]}).encode()
 
 
 def requests_for(scenario: Scenario, worker: int, workers: int) -> Iterator[bytes]:
@@ -150,6 +161,22 @@ def requests_for(scenario: Scenario, worker: int, workers: int) -> Iterator[byte
             counter += 1
             unique = f"{scenario.tag}-{worker}-{counter}"
             yield _request("POST", f"{root}/Users", token, scenario.post_body.replace("@@U@@", unique).encode())
+    elif kind == "group_get":
+        # What Entra reads before every delta: the group without its members.
+        data = _request("GET", f"{root}/Groups/{scenario.group}?excludedAttributes=members", token)
+        while True:
+            yield data
+    elif kind == "group_patch_member":
+        # As patch_active: each connection walks its own members (none of them in the group), Add then
+        # Remove of the same one, so every request changes the membership and the group ends as it began.
+        path = f"{root}/Groups/{scenario.group}"
+        mine = values[worker::workers]
+        position = rng.randrange(len(mine))
+        while True:
+            member_id = mine[position % len(mine)]
+            yield _request("PATCH", path, token, members_patch_body("Add", [member_id]))
+            yield _request("PATCH", path, token, members_patch_body("Remove", [member_id]))
+            position += 1
     else:
         raise ValueError(f"unknown scenario kind {kind!r}")
 

@@ -4,6 +4,7 @@
     .venv/bin/python benchmarks/run.py                                   # SQLite, N = 10,000
     .venv/bin/python benchmarks/run.py --postgres postgresql+psycopg://root@127.0.0.1:5432/test
     .venv/bin/python benchmarks/run.py --scaling --sizes 1000,10000,100000     # filter cost against N
+    .venv/bin/python benchmarks/run.py --groups                          # issue 15: Groups at scale
 
 What it does (default mode):
 
@@ -30,6 +31,9 @@ What it does (default mode):
 
 ``--scaling`` measures filter by externalId (and the hello-world beside it) at each size of ``--sizes``,
 growing one database from size to size and restarting the server in between.
+
+``--groups`` measures issue 15's scale figures for SCIM Groups (teams of 10 and of 100,000 members):
+see benchmarks/groups.py.
 
 Load comes from separate processes over loopback: ``wrk`` if it is on PATH (``--generator`` overrides),
 else the Python generator in ``benchmarks/load.py``. Nothing here is part of ``make test`` or CI.
@@ -404,8 +408,10 @@ def served(postgres: str | None, keep: bool, hello: bool = True) -> Iterator[Ins
                        backend="postgresql" if postgres else "sqlite")
 
 
-def prepare(instance: Instance, size: int, others: int, other_members: int, batch: int, how: str) -> None:
-    """Seed (the app's server stopped), then (re)start both servers."""
+def prepare(instance: Instance, size: int, others: int, other_members: int, batch: int, how: str,
+            then: Any = None) -> None:
+    """Seed (the app's server stopped), then (re)start both servers; ``then(instance)``, if given, seeds
+    more (groups.py's teams) before they start."""
     instance.app.stop()
     origin = f"http://127.0.0.1:{instance.app.port}"
     while len(instance.others) < others:
@@ -415,6 +421,8 @@ def prepare(instance: Instance, size: int, others: int, other_members: int, batc
     for other in instance.others:
         instance.seed_seconds += seed(instance.ini, other, other_members, batch, how)
     instance.seed_seconds += seed(instance.ini, instance.main, size, batch, how)
+    if then is not None:
+        then(instance)
     instance.app.start()
     if instance.hello is not None and (instance.hello.process is None or instance.hello.process.poll() is not None):
         instance.hello.start()
@@ -589,12 +597,13 @@ def measure(generator: str, server: Server, scen: load.Scenario, concurrency: in
     result = load.run_phase(generator, server.port, scen, concurrency, warmup, duration,
                             on_start=lambda: snapshots.__setitem__("before", Snapshot.of(server.pid)),
                             on_stop=lambda: snapshots.__setitem__("after", Snapshot.of(server.pid)))
-    phase = Phase(scen.kind, concurrency, run, result, snapshots["before"], snapshots["after"], label,
+    # Phases are named by the scenario's name (its kind, but for groups.py's two team sizes of one kind).
+    phase = Phase(scen.name, concurrency, run, result, snapshots["before"], snapshots["after"], label,
                   members, ceiling)
     if server.process.poll() is not None:
-        raise Unusable(f"the server exited during {scen.kind}:\n{server.log()[-3000:]}")
+        raise Unusable(f"the server exited during {scen.name}:\n{server.log()[-3000:]}")
     rec = phase.record()
-    print(f"#   run {run} c={concurrency}{f' N={members:,}' if members else ''} {LABELS[scen.kind]:<24} {rec['rps']:>8.1f} req/s  "
+    print(f"#   run {run} c={concurrency}{f' N={members:,}' if members else ''} {LABELS.get(scen.name, scen.name):<24} {rec['rps']:>8.1f} req/s  "
           f"p50 {_fmt(rec['p50_ms'])} ms  p99 {_fmt(rec['p99_ms'])} ms  CPU {_fmt(rec['cpu_ms'])} ms/req  "
           f"RSS {rec['rss_start_mb']}->{rec['rss_end_mb']} MB"
           + (f"  other load {rec['other_load']:.2f}" if rec["other_load"] is not None else "")
@@ -848,6 +857,12 @@ def _parser() -> argparse.ArgumentParser:
                              "postgresql+psycopg://root@127.0.0.1:5432/test (the schema is dropped afterwards)")
     parser.add_argument("--scaling", action="store_true",
                         help="measure filter by externalId at each size of --sizes instead of every scenario at N")
+    parser.add_argument("--groups", action="store_true",
+                        help="issue 15's scale figures for SCIM Groups (teams): membership PATCH and GET of a "
+                             "10- and a --group-members-member group, a 500-member Add, the whole big group, "
+                             "DELETE of a member of 1,000 groups, GET /Groups (benchmarks/groups.py)")
+    parser.add_argument("--group-members", type=int, default=100_000, metavar="N",
+                        help="members of the big group with --groups (default 100000)")
     parser.add_argument("--sizes", type=_numbers, metavar="N,N,...",
                         help="sizes for --scaling (default 1000,10000,100000; with --postgres also 1000000)")
     parser.add_argument("-n", "--members", type=int, default=10_000, metavar="N",
@@ -866,9 +881,10 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--generator", choices=("auto", "wrk", "python"), default="auto",
                         help="load generator: wrk if on PATH, else Python (default auto)")
     parser.add_argument("--batch", type=int, default=5000, help="members per seeding transaction (default 5000)")
-    parser.add_argument("--seed", choices=("add", "bulk"), default="add",
-                        help="seed through the repository port, uow.members.add (default), or in bulk through "
-                             "the SQL adapter's own row translators (several times faster; for 1,000,000)")
+    parser.add_argument("--seed", choices=("add", "bulk"), default=None,
+                        help="seed through the repository port, uow.members.add (the default), or in bulk "
+                             "through the SQL adapter's own row translators (several times faster; for "
+                             "1,000,000, and the default with --groups)")
     parser.add_argument("--results", type=Path, default=DEFAULT_RESULTS, metavar="FILE",
                         help=f"append JSON lines here (default {DEFAULT_RESULTS.relative_to(REPO)})")
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory (inis, database, logs)")
@@ -883,6 +899,9 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unknown scenarios {unknown}; choose from {', '.join(SCENARIOS)}")
     if args.sizes and not args.scaling:
         parser.error("--sizes goes with --scaling")
+    if args.groups and args.scaling:
+        parser.error("--groups and --scaling are separate modes")
+    args.seed = args.seed or ("bulk" if args.groups else "add")
     if args.scaling:
         args.sizes = args.sizes or ([1000, 10_000, 100_000, 1_000_000] if args.postgres else [1000, 10_000, 100_000])
         args.sizes = sorted(args.sizes)
@@ -894,7 +913,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--generator wrk: wrk is not on PATH")
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
     run_id = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-    meta = {"type": "meta", "run_id": run_id, "mode": "scaling" if args.scaling else "default",
+    mode = "scaling" if args.scaling else "groups" if args.groups else "default"
+    meta = {"type": "meta", "run_id": run_id, "mode": mode,
             "backend": "postgresql" if args.postgres else "sqlite", "members": args.members,
             "generator": generator, "machine": machine(), **git_state(),
             "args": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()
@@ -910,7 +930,12 @@ def main(argv: list[str] | None = None) -> int:
             sizes = args.sizes if args.scaling else [args.members]
             instances = [stack.enter_context(served(args.postgres, args.keep, hello=(i == 0)))
                          for i in range(len(sizes))]
-            records = (scaling_mode if args.scaling else default_mode)(args, instances, meta)
+            if args.groups:
+                import groups
+
+                records = groups.groups_mode(args, instances, meta)
+            else:
+                records = (scaling_mode if args.scaling else default_mode)(args, instances, meta)
             meta["seed_seconds"] = round(sum(i.seed_seconds for i in instances), 1)
     except Unusable as exc:
         print(f"benchmark: {exc}", file=sys.stderr)

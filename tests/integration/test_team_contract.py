@@ -711,6 +711,22 @@ class TestSqliteTeams(SqlTeamContract):
     def database_url(self, sqlite_url) -> str:
         return sqlite_url
 
+    def test_checking_members_looks_each_id_up_without_statistics(self, store, contoso, crew):
+        """MemberRepository.existing looks up each id by primary key even where no ANALYZE has run (as in
+        production), instead of scanning the organisation's members: a one-member PATCH of a group must not
+        cost in proportion to the organisation."""
+        self.fill(store, contoso, None, 2000)
+
+        sent = statements_sent(store, lambda uow: uow.members.existing(contoso.id, [BJENSEN]))
+        statement, parameters = sent[-1]
+        with store.engine.connect() as connection:
+            assert connection.exec_driver_sql(
+                "SELECT count(*) FROM sqlite_master WHERE name = 'sqlite_stat1'").scalar() == 0
+            plan = [row[-1] for row in connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}", parameters)]
+
+        assert any("sqlite_autoindex_members_1" in line for line in plan), plan
+        assert not any("organisation_id" in line for line in plan), plan
+
 
 @pytest.mark.postgres
 class TestPostgresTeams(SqlTeamContract):

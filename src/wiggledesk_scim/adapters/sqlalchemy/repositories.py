@@ -45,7 +45,8 @@ from ...domain.query import Query, Page
 from ...domain.registry import Leaf
 from .mapping import GROUPS, USERS, ResourceMapping
 from .prepared import Database, Prepared
-from .queries import LIMIT, OFFSET, ORGANISATION, StatementCache, binary, build_search, one_of, order_plan, plan
+from .queries import (LIMIT, OFFSET, ORGANISATION, StatementCache, binary, build_search, one_of, order_plan, plan,
+                      unindexed)
 from .tables import (access_tokens, activity, api_tokens, client_secrets, federated_trusts, members, oauth_clients,
                      organisations, team_members, teams)
 
@@ -89,7 +90,8 @@ _DELETE_MEMBER_AT_VERSION = Prepared(delete(members).where(*_MEMBER_KEY,
                                                            members.c.version == bindparam("b_version")))
 _COUNT_MEMBERS = Prepared(select(func.count()).select_from(members)
                           .where(members.c.organisation_id == bindparam("b_organisation_id")))
-_EXISTING_MEMBERS = Prepared(select(members.c.id).where(members.c.organisation_id == bindparam("b_organisation_id"),
+# One primary-key look-up per id, the organisation checked on the rows found (``unindexed``).
+_EXISTING_MEMBERS = Prepared(select(members.c.id).where(unindexed(members.c.organisation_id) == bindparam("b_organisation_id"),
                                                         one_of(members.c.id, "b_ids")))
 
 _SEARCH_TABLES = USERS.changed_tables(None)
@@ -110,7 +112,7 @@ _REMOVE_ALL_MEMBERS = Prepared(delete(team_members).where(_IN_TEAM))
 _MEMBER_COUNTS = Prepared(
     select(teams.c.id, func.count(team_members.c.member_id).label("count"))
     .select_from(teams.outerjoin(team_members, team_members.c.team_id == teams.c.id))
-    .where(teams.c.organisation_id == bindparam("b_organisation_id"), one_of(teams.c.id, "b_ids"))
+    .where(unindexed(teams.c.organisation_id) == bindparam("b_organisation_id"), one_of(teams.c.id, "b_ids"))
     .group_by(teams.c.id))
 _MEMBERS_TEAMS = team_members.c.member_id == bindparam("b_member_id")
 # A member leaving every team: their row locked, each of their teams touched (found through the memberships
