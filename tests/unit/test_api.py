@@ -11,7 +11,7 @@ import pytest
 from tests.unit.scim_requests import BASE, BASE_USERS, ENTERPRISE, FULL_USER, SEED_USER, patch_body, scim_request
 from wiggledesk_scim.domain import access
 from wiggledesk_scim.domain.oauth import ClientService, TokenEndpoint
-from wiggledesk_scim.domain.scim.api import json_bytes
+from wiggledesk_scim.domain.scim.body import json_bytes
 from wiggledesk_scim.domain.scim.errors import ScimError
 
 ERROR_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:Error"

@@ -15,7 +15,8 @@ from tests.support import FixedClock, SequentialIds
 from tests.unit.scim_requests import FULL_USER, patch_body, scim_request
 from wiggledesk_scim.adapters.memory import InMemoryStore, InMemoryUnitOfWork
 from wiggledesk_scim.domain.access import StoredTokenAuthority
-from wiggledesk_scim.domain.scim.api import ScimApi, ScimResponse, json_bytes, parse_json
+from wiggledesk_scim.domain.scim.api import ScimApi, ScimResponse, parse_json
+from wiggledesk_scim.domain.scim.body import json_bytes
 from wiggledesk_scim.domain.scim.errors import ScimError
 from wiggledesk_scim.domain.scim.filter import to_member_filter
 from wiggledesk_scim.domain.services import MemberService, onboard

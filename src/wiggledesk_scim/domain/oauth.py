@@ -14,7 +14,7 @@ import hmac
 import ipaddress
 import re
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Mapping, Sequence
 from urllib.parse import unquote_plus, urlsplit
 

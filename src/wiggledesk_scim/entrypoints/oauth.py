@@ -17,7 +17,7 @@ from urllib.parse import parse_qs
 from pyramid.response import Response
 
 from ..domain.oauth import METADATA_PATH, TOKEN_PATH, OAuthError, authorization_server_metadata, parse_basic
-from ..domain.scim.api import json_bytes
+from ..domain.scim.body import json_bytes
 from ..domain.scim.errors import ScimError
 from .views import read_body
 from .wiring import container_of

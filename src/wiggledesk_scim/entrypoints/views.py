@@ -20,7 +20,8 @@ from pyramid.tweens import INGRESS
 from pyramid_retry import is_last_attempt, mark_error_retryable
 
 from ..domain.errors import StoreUnavailable
-from ..domain.scim.api import SCIM_CONTENT_TYPE, ScimRequest, ScimResponse, json_bytes
+from ..domain.scim.api import SCIM_CONTENT_TYPE, ScimRequest, ScimResponse
+from ..domain.scim.body import json_bytes
 from ..domain.scim.errors import ERROR_SCHEMA, ScimError, from_domain
 from ..domain.scim.messages import MAX_BODY_BYTES, payload_too_large
 from .wiring import container_of
@@ -112,7 +113,7 @@ def to_response(scim_response: ScimResponse) -> Response:
         headers = [(name, value) for name, value in scim_response.headers.items()
                    if name.lower() not in ("content-type", "content-length")]
         return Response(status=scim_response.status, headerlist=headers, app_iter=[])
-    return _body_response(scim_response.status, scim_response.body_bytes(), scim_response.headers)
+    return _body_response(scim_response.status, scim_response.body_pieces(), scim_response.headers)
 
 
 def error_response(error: ScimError) -> Response:
@@ -123,12 +124,14 @@ def _json_response(status: int, body: dict, headers: dict[str, str] | None = Non
     return _body_response(status, json_bytes(body), headers or {})
 
 
-def _body_response(status: int, payload: bytes, headers: dict[str, str]) -> Response:
-    """Every body goes out as SCIM JSON, whatever the client's Accept said (ENTRA.md §1)."""
+def _body_response(status: int, payload: bytes | list[bytes], headers: dict[str, str]) -> Response:
+    """Every body goes out as SCIM JSON, whatever the client's Accept said (ENTRA.md §1). A body in pieces
+    (``ScimResponse.body_pieces``) is written piece by piece, never joined into one more copy."""
+    pieces = [payload] if isinstance(payload, bytes) else payload
     headerlist = [(name, value) for name, value in headers.items()
                   if name.lower() not in ("content-type", "content-length")]
-    headerlist += [("Content-Type", SCIM_CONTENT_TYPE), ("Content-Length", str(len(payload)))]
-    return Response(status=status, headerlist=headerlist, app_iter=[payload])
+    headerlist += [("Content-Type", SCIM_CONTENT_TYPE), ("Content-Length", str(sum(map(len, pieces))))]
+    return Response(status=status, headerlist=headerlist, app_iter=pieces)
 
 
 def internal_error_response(request) -> Response:

@@ -16,6 +16,7 @@ from ..model import Reference
 from ..registry import GROUP, RESOURCE_TYPES, ResourceType
 from ..teams import UNCHANGED, MembershipChange
 from . import filter as scim_filter
+from .body import SerialisedList
 from .errors import INVALID_PATH, INVALID_VALUE, ScimError
 from .messages import PatchOperation
 from .patch import Edit, Target, compile_patch, describe_operation, parse_target
@@ -121,8 +122,9 @@ def compile_group_patch(operations: list[PatchOperation],
 
 def render_members(base_url: str, subs: frozenset[str] | None = None, resource: ResourceType = GROUP):
     """A ``read`` for ``TeamRepository.members``: a team's members as the JSON of its ``members`` attribute,
-    built in batches as the store reads them (an ``orjson.Fragment``, already serialised: a large team is
-    one bytes object, never a list of dicts). ``subs``: the sub-attributes to keep (lower case), all if None."""
+    built in batches as the store reads them into a ``SerialisedList``, whose pieces the response writes
+    out as they are: a large team is never a list of dicts in memory, nor its JSON copied once more into
+    one body. ``subs``: the sub-attributes to keep (lower case), all if None."""
     member_type = RESOURCE_TYPES[_apart(resource)["members"].sub("$ref").reference_types[0]]
     prefix = f"{base_url}{member_type.endpoint}/"
 
@@ -131,17 +133,16 @@ def render_members(base_url: str, subs: frozenset[str] | None = None, resource: 
                     "display": reference.display}
         return {k: v for k, v in rendered.items() if v is not None and (subs is None or k.lower() in subs)}
 
-    def read(references: Iterator[Reference]) -> orjson.Fragment | None:
+    def read(references: Iterator[Reference]) -> SerialisedList | None:
         """The members' JSON; None for a team without members (an unassigned attribute is left out)."""
-        parts = []
+        pieces = []
         batch = []
         for reference in references:
             batch.append(entry(reference))
             if len(batch) >= RENDER_BATCH:
-                parts.append(orjson.dumps(batch)[1:-1])
+                pieces.append(orjson.dumps(batch)[1:-1])
                 batch = []
         if batch:
-            parts.append(orjson.dumps(batch)[1:-1])
-        return orjson.Fragment(b"[" + b",".join(parts) + b"]") if parts else None
+            pieces.append(orjson.dumps(batch)[1:-1])
+        return SerialisedList(pieces) if pieces else None
     return read
-
