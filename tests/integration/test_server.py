@@ -65,12 +65,15 @@ _opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 def http(method: str, url: str, body=None, token: str | None = None, headers: dict | None = None) -> Reply:
     data = json.dumps(body).encode("utf-8") if body is not None else None
-    request = urllib.request.Request(url, data=data, method=method)
-    if token:
-        request.add_header("Authorization", f"Bearer {token}")
+    all_headers = {"Authorization": f"Bearer {token}"} if token else {}
     if data is not None:
-        request.add_header("Content-Type", "application/scim+json")
-    for name, value in (headers or {}).items():
+        all_headers["Content-Type"] = "application/scim+json"
+    return send(urllib.request.Request(url, data=data, method=method), {**all_headers, **(headers or {})})
+
+
+def send(request: urllib.request.Request, headers: dict) -> Reply:
+    """The reply to ``request`` with ``headers``, whatever its status."""
+    for name, value in headers.items():
         request.add_header(name, value)
     try:
         with _opener.open(request, timeout=60) as response:
@@ -622,17 +625,7 @@ def test_cli_names_a_missing_ini(tmp_path):
 
 def token_over_http(url: str, body: str, headers: dict | None = None) -> Reply:
     request = urllib.request.Request(f"{url}/oauth2/token", data=body.encode(), method="POST")
-    request.add_header("Content-Type", "application/x-www-form-urlencoded")
-    for name, value in (headers or {}).items():
-        request.add_header(name, value)
-    try:
-        with _opener.open(request, timeout=60) as response:
-            return Reply(response.status, dict(response.headers), response.read())
-    except urllib.error.HTTPError as error:
-        try:
-            return Reply(error.code, dict(error.headers), error.read())
-        finally:
-            error.close()
+    return send(request, {"Content-Type": "application/x-www-form-urlencoded", **(headers or {})})
 
 
 def test_a_client_made_by_the_cli_gets_access_tokens_that_work_under_both_trees(stack):
