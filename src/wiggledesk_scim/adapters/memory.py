@@ -12,6 +12,7 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Callable, Iterable, Iterator, Sequence, TypeVar
 
+from ..domain import catalogue as c
 from ..domain.activity import Activity
 from ..domain.errors import InvalidValue, NotFound, UniquenessConflict, VersionMismatch
 from ..domain.model import (AccessToken, AccessTokenGrant, ApiToken, ClientSecret, ClientSecretGrant, FederatedTrust,
@@ -108,7 +109,7 @@ class InMemoryMemberRepository(MemberRepository):
     def get(self, organisation_id: str, member_id: str) -> Member:
         member = self.store.members.get(member_id)
         if member is None or member.organisation_id != organisation_id:
-            raise NotFound(f"No member with id {member_id} in this organisation")
+            raise NotFound(c.NO_MEMBER.format(id=member_id))
         return member
 
     def find(self, organisation_id: str, *, user_name: str | None = None,
@@ -130,14 +131,14 @@ class InMemoryMemberRepository(MemberRepository):
     def update(self, member: Member, *, expected_version: int, changes: tuple[Leaf, ...] | None = None) -> None:
         stored = self.get(member.organisation_id, member.id)
         if stored.version != expected_version:
-            raise VersionMismatch(f"Member {member.id} has changed since version {expected_version}")
+            raise VersionMismatch(c.CHANGED_SINCE.format(resource="Member", id=member.id, version=expected_version))
         self._check_unique(member)
         self.store.members[member.id] = member
 
     def remove(self, organisation_id: str, member_id: str, *, expected_version: int | None = None) -> None:
         stored = self.get(organisation_id, member_id)
         if expected_version is not None and stored.version != expected_version:
-            raise VersionMismatch(f"Member {member_id} has changed since version {expected_version}")
+            raise VersionMismatch(c.CHANGED_SINCE.format(resource="Member", id=member_id, version=expected_version))
         del self.store.members[member_id]
         # As the SQL stores' foreign keys do, whatever the caller did first (``TeamRepository.leave_all``).
         for team_id, member_ids in list(self.store.memberships.items()):
@@ -188,7 +189,9 @@ class InMemoryTeamRepository(TeamRepository):
                 continue
             for other in self._teams_of(team.organisation_id):
                 if other.id != team.id and _comparable(path, path.read(other)) == key:
-                    raise UniquenessConflict(path.path, path.read(team))
+                    value = path.read(team)
+                    raise UniquenessConflict(path.path, value,
+                                             c.VALUE_TAKEN_BY_TEAM.format(attribute=path.path, value=value))
 
     def add(self, team: Team) -> None:
         self._check_unique(team)
@@ -198,7 +201,7 @@ class InMemoryTeamRepository(TeamRepository):
     def get(self, organisation_id: str, team_id: str) -> Team:
         team = self.store.teams.get(team_id) if isinstance(team_id, str) else None
         if team is None or team.organisation_id != organisation_id:
-            raise NotFound(f"No team with id {team_id} in this organisation")
+            raise NotFound(c.NO_TEAM.format(id=team_id))
         return team
 
     def search(self, organisation_id: str, query: Query) -> Page:
@@ -211,14 +214,14 @@ class InMemoryTeamRepository(TeamRepository):
     def update(self, team: Team, *, expected_version: int, changes: tuple[Leaf, ...] | None = None) -> None:
         stored = self.get(team.organisation_id, team.id)
         if stored.version != expected_version:
-            raise VersionMismatch(f"Team {team.id} has changed since version {expected_version}")
+            raise VersionMismatch(c.CHANGED_SINCE.format(resource="Team", id=team.id, version=expected_version))
         self._check_unique(team)
         self.store.teams[team.id] = team
 
     def remove(self, organisation_id: str, team_id: str, *, expected_version: int | None = None) -> None:
         stored = self.get(organisation_id, team_id)
         if expected_version is not None and stored.version != expected_version:
-            raise VersionMismatch(f"Team {team_id} has changed since version {expected_version}")
+            raise VersionMismatch(c.CHANGED_SINCE.format(resource="Team", id=team_id, version=expected_version))
         del self.store.teams[team_id]
         del self.store.memberships[team_id]
 
@@ -229,7 +232,7 @@ class InMemoryTeamRepository(TeamRepository):
         members = self.store.members
         gone = [m for m in member_ids if m in new and (m not in members or members[m].organisation_id != organisation_id)]
         if gone:
-            raise InvalidValue(f"members: {gone[0]} is not a User of this organisation")
+            raise InvalidValue(c.NOT_A_USER.format(ids=gone[0]))
         self.store.memberships[team_id] = current | new
         return len(new)
 

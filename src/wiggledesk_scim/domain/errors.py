@@ -14,11 +14,15 @@ class NotFound(DomainError):
     """No such thing in this organisation (another organisation's things are indistinguishable)."""
 
 
+#: What a member's ``UniquenessConflict`` says unless told otherwise (domain/catalogue.py adopts it).
+ALREADY_USED = '{attribute} "{value}" is already used by another member'
+
+
 class UniquenessConflict(DomainError):
     """A value that must be unique in the organisation is already taken."""
 
     def __init__(self, attribute: str, value: str, detail: str | None = None):
-        super().__init__(detail or f'{attribute} "{value}" is already used by another member')
+        super().__init__(detail or ALREADY_USED.format(attribute=attribute, value=value))
         self.attribute = attribute
         self.value = value
 

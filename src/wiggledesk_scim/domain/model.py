@@ -26,6 +26,9 @@ def case_key(text: str) -> str:
 #: which both databases speak, cannot encode half a character (a lone surrogate, which JSON's \ud800
 #: escapes can carry).
 UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+#: What ``unstorable_reason`` says (after the attribute's name; domain/catalogue.py adopts both).
+NUL_CHARACTER = "must not contain the NUL character"
+UNPAIRED_SURROGATE = "must not contain an unpaired surrogate (\\ud800-\\udfff)"
 
 
 def unstorable_reason(text: str) -> str | None:
@@ -33,9 +36,7 @@ def unstorable_reason(text: str) -> str | None:
     found = UNSTORABLE.search(text)
     if found is None:
         return None
-    if found.group() == "\x00":
-        return "must not contain the NUL character"
-    return "must not contain an unpaired surrogate (\\ud800-\\udfff)"
+    return NUL_CHARACTER if found.group() == "\x00" else UNPAIRED_SURROGATE
 
 
 @dataclass(frozen=True)

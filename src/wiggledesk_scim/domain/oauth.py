@@ -18,7 +18,8 @@ from datetime import timedelta
 from typing import Mapping, Sequence
 from urllib.parse import unquote_plus, urlsplit
 
-from .access import ORGANISATION_OFF, digest, new_access_token, new_client_secret
+from . import catalogue as c
+from .access import digest, new_access_token, new_client_secret
 from .errors import AssertionRefused, InvalidValue, NotFound
 from .model import AccessToken, ClientSecret, FederatedTrust, OAuthClient
 from .ports import ClientAssertionVerifier, Clock, IdGenerator, UnitOfWork
@@ -49,15 +50,12 @@ _READ = ("grant_type", "scope", "client_id", "client_secret", "client_assertion_
 #: What an unknown secret's digest is compared with: no secret has it (not a hex SHA-256).
 _NO_SECRET_DIGEST = "-" * 64
 
-#: Every failed client authentication says this, whichever part was wrong (RFC 6749 §5.2 invalid_client).
-BAD_CREDENTIALS = ("The client could not be authenticated. Check the client id and secret in Entra, or create "
-                   "a new secret in WiggleDesk and paste it into Entra.")
-BAD_ASSERTION = ("The client could not be authenticated with its assertion. Check the federated credential's "
-                 "tenant, audience and subject against those WiggleDesk holds for the client.")
-NO_CREDENTIALS = ("No client credentials were sent. Send the client id and secret in an HTTP Basic Authorization "
-                  "header, or as client_id and client_secret in the body.")
-UNREADABLE_BASIC = ("The Authorization header could not be read. It must read Basic base64(client_id:client_secret), "
-                    "each part form-urlencoded (RFC 6749 §2.3.1).")
+#: Every failed client authentication says one of these, whichever part was wrong (RFC 6749 §5.2
+#: invalid_client). The texts are the catalogue's; these names are the ones callers compare with.
+BAD_CREDENTIALS = c.BAD_CREDENTIALS.template
+BAD_ASSERTION = c.BAD_ASSERTION.template
+NO_CREDENTIALS = c.NO_CREDENTIALS.template
+UNREADABLE_BASIC = c.UNREADABLE_BASIC.template
 
 
 class OAuthError(Exception):
@@ -82,8 +80,11 @@ class OAuthError(Exception):
         return {"error": self.error, "error_description": self.description}
 
 
-def _invalid_request(description: str) -> OAuthError:
-    return OAuthError("invalid_request", description, 400)
+def refused(refusal: c.Refusal, /, *, basic_challenge: bool = False, reason: str | None = None,
+            organisation_id: str | None = None, **values: object) -> OAuthError:
+    """The OAuth error the catalogue declares ``refusal`` to be, its template filled with ``values``."""
+    return OAuthError(refusal.code, refusal.format(**values), refusal.status, basic_challenge=basic_challenge,
+                      reason=reason, organisation_id=organisation_id)
 
 
 def authorization_server_metadata(issuer: str) -> dict:
@@ -157,13 +158,12 @@ class TokenEndpoint:
         params = self._single_values(form)
         grant_type = params.get("grant_type")
         if not grant_type:
-            raise _invalid_request("grant_type is missing: send grant_type=client_credentials.")
+            raise refused(c.GRANT_TYPE_MISSING)
         if grant_type != GRANT_TYPE:
-            raise OAuthError("unsupported_grant_type",
-                             "Only grant_type=client_credentials is supported.", 400)
+            raise refused(c.GRANT_TYPE_UNSUPPORTED)
         scopes = params.get("scope", "").split()
         if scopes and SCOPE not in scopes:
-            raise OAuthError("invalid_scope", "The only scope offered is scim: send scope=scim, or no scope.")
+            raise refused(c.SCOPE_UNSUPPORTED)
         credentials = self._credentials(params, authorization)
         if credentials.assertion is not None:
             client_id, organisation_id, secret_id = self._by_assertion(credentials)
@@ -177,7 +177,7 @@ class TokenEndpoint:
         for name in _READ:
             values = form.get(name, ())
             if len(values) > 1:
-                raise _invalid_request(f"{name} was sent more than once; send each parameter once.")
+                raise refused(c.PARAMETER_REPEATED, parameter=name)
             if values:
                 params[name] = values[0]
         return params
@@ -192,38 +192,36 @@ class TokenEndpoint:
             try:
                 basic = parse_basic(authorization)
             except ValueError as error:
-                raise OAuthError("invalid_client", UNREADABLE_BASIC, 401, basic_challenge=True,
-                                 reason=f"Basic header unreadable: {error}") from None
+                raise refused(c.UNREADABLE_BASIC, basic_challenge=True, reason=f"Basic header unreadable: {error}"
+                              ) from None
             if basic is None:
-                raise _invalid_request("The Authorization header must use the Basic scheme at the token endpoint.")
+                raise refused(c.NOT_BASIC)
             client_id, secret = basic
             # RFC 6749 §2.3: one authentication method per request. A body client_id naming the same
             # client adds no second method, so it is tolerated.
             if body_secret is not None or assertion is not None or assertion_type is not None or (
                     body_id is not None and body_id != client_id):
-                raise _invalid_request("Send the client credentials either in the Authorization header or in "
-                                       "the body, not both.")
+                raise refused(c.TWO_METHODS)
             if not client_id or not secret:
-                raise OAuthError("invalid_client", BAD_CREDENTIALS, 401, basic_challenge=True,
-                                 reason="Basic header with an empty client id or secret")
+                raise refused(c.BAD_CREDENTIALS, basic_challenge=True,
+                              reason="Basic header with an empty client id or secret")
             return _Credentials(client_id, secret=secret, basic=True)
         if assertion is not None or assertion_type is not None:
             if body_secret is not None:
-                raise _invalid_request("Send either client_secret or client_assertion, not both.")
+                raise refused(c.SECRET_AND_ASSERTION)
             if assertion is None:
-                raise _invalid_request("client_assertion is missing beside client_assertion_type.")
+                raise refused(c.ASSERTION_MISSING)
             if assertion_type != JWT_BEARER:
-                raise _invalid_request(f"client_assertion_type must be {JWT_BEARER}.")
+                raise refused(c.ASSERTION_TYPE, type=JWT_BEARER)
             if body_id is None:
-                raise _invalid_request("client_id is missing: send the client id WiggleDesk gave the client.")
+                raise refused(c.ASSERTION_WITHOUT_CLIENT)
             return _Credentials(body_id, assertion=assertion)
         if body_id is None and body_secret is None:
-            raise OAuthError("invalid_client", NO_CREDENTIALS, 401, basic_challenge=True,
-                             reason="no client credentials")
+            raise refused(c.NO_CREDENTIALS, basic_challenge=True, reason="no client credentials")
         if body_id is None:
-            raise _invalid_request("client_id is missing beside client_secret.")
+            raise refused(c.CLIENT_ID_MISSING)
         if body_secret is None:
-            raise _invalid_request("client_secret is missing beside client_id.")
+            raise refused(c.CLIENT_SECRET_MISSING)
         return _Credentials(body_id, secret=body_secret)
 
     def _by_secret(self, credentials: _Credentials) -> tuple[str, str, str]:
@@ -240,50 +238,50 @@ class TokenEndpoint:
             # A failure is counted against the organisation of the client it claimed to be (fair use), so
             # that a known client id gives no unlimited guesses; that costs a read on failure only.
             claimed = grant.client if own else self._client_or_none(credentials.client_id)
-        refused = OAuthError("invalid_client", BAD_CREDENTIALS, 401, basic_challenge=credentials.basic,
-                             organisation_id=None if claimed is None else claimed.organisation_id)
+        refusal = refused(c.BAD_CREDENTIALS, basic_challenge=credentials.basic,
+                          organisation_id=None if claimed is None else claimed.organisation_id)
         if not matches:
-            refused.reason = "unknown client secret"
-            raise refused
+            refusal.reason = "unknown client secret"
+            raise refusal
         if not own:
             # repr: the id is the caller's text, and must not forge lines in the log.
-            refused.reason = f"the secret is not one of client {credentials.client_id!r}'s"
-            raise refused
+            refusal.reason = f"the secret is not one of client {credentials.client_id!r}'s"
+            raise refusal
         if grant.client.revoked is not None:
-            refused.reason = f"client {grant.client.id} is revoked"
-            raise refused
+            refusal.reason = f"client {grant.client.id} is revoked"
+            raise refusal
         if grant.secret.revoked is not None:
-            refused.reason = f"secret {grant.secret.id} is revoked"
-            raise refused
+            refusal.reason = f"secret {grant.secret.id} is revoked"
+            raise refusal
         if grant.secret.expired(self.clock.now()):
-            refused.reason = f"secret {grant.secret.id} expired"
-            raise refused
+            refusal.reason = f"secret {grant.secret.id} expired"
+            raise refusal
         if not grant.organisation_api_access:
             raise self._switched_off(grant.client.organisation_id)
         return grant.client.id, grant.client.organisation_id, grant.secret.id
 
     def _by_assertion(self, credentials: _Credentials) -> tuple[str, str, None]:
-        refused = OAuthError("invalid_client", BAD_ASSERTION, 401)
+        refusal = refused(c.BAD_ASSERTION)
         with self.uow:
             client = self._client_or_none(credentials.client_id)
             trust = None if client is None else self.uow.clients.get_trust(client.id)
             api_access = None if client is None else self.uow.organisations.get(client.organisation_id).api_access
         if client is None:
-            refused.reason = f"unknown client {credentials.client_id!r}"
-            raise refused
-        refused.organisation_id = client.organisation_id
+            refusal.reason = f"unknown client {credentials.client_id!r}"
+            raise refusal
+        refusal.organisation_id = client.organisation_id
         if client.revoked is not None:
-            refused.reason = f"client {client.id} is revoked"
-            raise refused
+            refusal.reason = f"client {client.id} is revoked"
+            raise refusal
         if trust is None:
-            refused.reason = f"client {client.id} has no federated trust"
-            raise refused
+            refusal.reason = f"client {client.id} has no federated trust"
+            raise refusal
         # Outside the unit of work: verifying may fetch the JWKS over the network.
         try:
             self.verifier.verify(credentials.assertion, trust, self.clock.now())
         except AssertionRefused as error:
-            refused.reason = f"assertion for client {client.id} refused: {error.detail}"
-            raise refused from None
+            refusal.reason = f"assertion for client {client.id} refused: {error.detail}"
+            raise refusal from None
         if not api_access:
             raise self._switched_off(client.organisation_id)
         return client.id, client.organisation_id, None
@@ -298,8 +296,7 @@ class TokenEndpoint:
     def _switched_off(organisation_id: str) -> OAuthError:
         # The client did authenticate, so it may learn why it gets no token (RFC 6749 §5.2: authenticated,
         # but not authorised for the grant).
-        return OAuthError("unauthorized_client", ORGANISATION_OFF, 400, reason="organisation API access is off",
-                          organisation_id=organisation_id)
+        return refused(c.TOKENS_SWITCHED_OFF, reason="organisation API access is off", organisation_id=organisation_id)
 
     def _issue(self, client_id: str, organisation_id: str, secret_id: str | None, *, basic: bool) -> dict:
         plaintext = new_access_token()
@@ -310,9 +307,9 @@ class TokenEndpoint:
             client = self.uow.clients.get(client_id)
             secret = None if secret_id is None else self.uow.clients.get_secret(secret_id)
             if client.revoked is not None or (secret is not None and secret.revoked is not None):
-                raise OAuthError("invalid_client", BAD_CREDENTIALS if secret_id else BAD_ASSERTION, 401,
-                                 basic_challenge=basic, reason=f"client {client_id} or its secret revoked meanwhile",
-                                 organisation_id=organisation_id)
+                raise refused(c.BAD_CREDENTIALS if secret_id else c.BAD_ASSERTION, basic_challenge=basic,
+                              reason=f"client {client_id} or its secret revoked meanwhile",
+                              organisation_id=organisation_id)
             self.uow.access_tokens.add(AccessToken(
                 id=self.ids.new_id(), client_id=client_id, secret_id=secret_id, organisation_id=organisation_id,
                 digest=digest(plaintext), created=now, expires=now + self.lifetime))

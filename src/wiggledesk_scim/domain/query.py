@@ -53,6 +53,16 @@ class InvalidComparison(ValueError):
     """A comparison the model does not allow; the message says why, in a client's words."""
 
 
+# What an ``InvalidComparison`` says (domain/catalogue.py adopts them: a filter answers them as invalidFilter).
+OPERATOR_FOR_TYPE = 'The operator "{operator}" cannot compare {attribute}, which is a {type}'
+NULL_COMPARISON = "null can only be compared with eq or ne, not {operator}"
+BOOLEAN_COMPARISON = "{attribute} must be compared with true or false, got {got}"
+DATETIME_COMPARISON = "{attribute} must be compared with a timezone-aware date-time, got {got}"
+TEXT_COMPARISON = "{attribute} must be compared with a quoted string, got {got}"
+#: Not a client's: ``scim.filter.to_sort_attribute`` refuses such a sortBy first.
+UNSORTABLE = "{attribute} cannot be sorted by"
+
+
 @dataclass(frozen=True)
 class Compare:
     """``attribute op value``; the value is a str, bool or timezone-aware datetime as the attribute's
@@ -66,20 +76,19 @@ class Compare:
     def __post_init__(self) -> None:
         attribute, operator, value = self.attribute, Operator(self.operator), self.value
         if operator not in OPERATORS_BY_TYPE[attribute.type]:
-            raise InvalidComparison(f'The operator "{operator.value}" cannot compare {attribute.path}, '
-                                    f"which is a {attribute.type}")
+            raise InvalidComparison(OPERATOR_FOR_TYPE.format(operator=operator.value, attribute=attribute.path,
+                                                             type=attribute.type))
         if value is None:
             if operator not in (Operator.EQ, Operator.NE):
-                raise InvalidComparison(f"null can only be compared with eq or ne, not {operator.value}")
+                raise InvalidComparison(NULL_COMPARISON.format(operator=operator.value))
         elif attribute.type == BOOLEAN:
             if not isinstance(value, bool):
-                raise InvalidComparison(f"{attribute.path} must be compared with true or false, got {_shown(value)}")
+                raise InvalidComparison(BOOLEAN_COMPARISON.format(attribute=attribute.path, got=_shown(value)))
         elif attribute.type == DATETIME:
             if not isinstance(value, datetime) or value.utcoffset() is None:
-                raise InvalidComparison(f"{attribute.path} must be compared with a timezone-aware date-time, "
-                                        f"got {value!r}")
+                raise InvalidComparison(DATETIME_COMPARISON.format(attribute=attribute.path, got=repr(value)))
         elif not isinstance(value, str):
-            raise InvalidComparison(f"{attribute.path} must be compared with a quoted string, got {_shown(value)}")
+            raise InvalidComparison(TEXT_COMPARISON.format(attribute=attribute.path, got=_shown(value)))
 
 
 def _shown(value) -> str:
@@ -140,7 +149,7 @@ class Query:
 
     def __post_init__(self) -> None:
         if self.sort_by is not None and not self.sort_by.sortable:
-            raise InvalidComparison(f"{self.sort_by.path} cannot be sorted by")
+            raise InvalidComparison(UNSORTABLE.format(attribute=self.sort_by.path))
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Callable
 
+from . import catalogue as c
 from .activity import CREATE, DELETE, REFUSED, REPLACE, UPDATE, Activity, Source, attribute_names, change_event
 from .errors import InvalidValue, NotFound, VersionMismatch
 from .model import Email, Member, MemberFields, Organisation, unstorable_reason
@@ -81,7 +82,8 @@ class MemberService:
             for _ in range(UPDATE_ATTEMPTS):
                 current = self.uow.members.get(organisation_id, member_id)
                 if expected_version is not None and current.version != expected_version:
-                    raise VersionMismatch(f"Member {member_id} has changed since version {expected_version}")
+                    raise VersionMismatch(c.CHANGED_SINCE.format(resource="Member", id=member_id,
+                                                                 version=expected_version))
                 changed = current.with_fields(edit(current.fields), self.clock.now())
                 if changed is current:
                     self.uow.commit()
@@ -97,7 +99,7 @@ class MemberService:
                 self._record(change_event(kind, current.fields, changed.fields), changed, attribute_names(changes))
                 self.uow.commit()
                 return changed
-            raise VersionMismatch(f"Member {member_id} keeps changing; try again")
+            raise VersionMismatch(c.KEEPS_CHANGING.format(resource="Member", id=member_id))
 
     def replace(self, organisation_id: str, member_id: str, replacement: Edit, *,
                 expected_version: int | None = None) -> Member:
@@ -154,7 +156,7 @@ class MemberService:
             try:
                 self.uow.members.get(organisation_id, manager_id)
             except NotFound:
-                raise InvalidValue(f"manager {manager_id} is not a member of this organisation") from None
+                raise InvalidValue(c.UNKNOWN_MANAGER.format(id=manager_id)) from None
 
 
 def _plausible(resource_id: str | None) -> str | None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable, Iterable, Iterator, Sequence, TypeVar
 
+from . import catalogue as c
 from .activity import (TEAM_CREATE, TEAM_DELETE, TEAM_RENAME, TEAM_REPLACE, TEAM_UPDATE, Activity, Source,
                        attribute_names)
 from .errors import InvalidValue, VersionMismatch
@@ -141,7 +142,8 @@ class TeamService:
             for _ in range(UPDATE_ATTEMPTS):
                 current = self.uow.teams.get(organisation_id, team_id)
                 if expected_version is not None and current.version != expected_version:
-                    raise VersionMismatch(f"Team {team_id} has changed since version {expected_version}")
+                    raise VersionMismatch(c.CHANGED_SINCE.format(resource="Team", id=team_id,
+                                                                 version=expected_version))
                 now = self.clock.now()
                 changed = current.with_fields(edit(current.fields), now)
                 changes = self.groups.diff(current.fields, changed.fields)
@@ -166,7 +168,7 @@ class TeamService:
                              removed if not change.empty else None)
                 self.uow.commit()
                 return changed
-            raise VersionMismatch(f"Team {team_id} keeps changing; try again")
+            raise VersionMismatch(c.KEEPS_CHANGING.format(resource="Team", id=team_id))
 
     def _apply(self, organisation_id: str, team_id: str, change: MembershipChange) -> tuple[int, int]:
         """(added, removed) by ``change``; with ``exactly``, only the difference is written."""
@@ -194,8 +196,8 @@ class TeamService:
             named = ", ".join(f'"{member_id}"' for member_id in unknown[:NAMED_IN_REFUSAL])
             more = len(unknown) - NAMED_IN_REFUSAL
             rest = f" (and {more} more)" if more > 0 else ""
-            verb = "is not a User" if len(unknown) == 1 else "are not Users"
-            raise InvalidValue(f"members: {named}{rest} {verb} of this organisation")
+            refusal = c.NOT_A_USER if len(unknown) == 1 else c.NOT_USERS
+            raise InvalidValue(refusal.format(ids=named + rest))
 
     def _record(self, event: str, team: Team, attributes: tuple[str, ...], added: int | None,
                 removed: int | None) -> None:

@@ -16,6 +16,7 @@ from urllib.parse import parse_qs
 
 from pyramid.response import Response
 
+from ..domain import catalogue as c
 from ..domain.oauth import METADATA_PATH, TOKEN_PATH, OAuthError, authorization_server_metadata, parse_basic
 from ..domain.scim.body import json_bytes
 from ..domain.scim.errors import ScimError
@@ -31,13 +32,6 @@ NO_STORE = (("Cache-Control", "no-store"), ("Pragma", "no-cache"))
 #: RFC 6749 §5.2: the challenge of an invalid_client answer to a client that used HTTP Basic.
 BASIC_CHALLENGE = 'Basic realm="WiggleDesk"'
 
-NOT_A_FORM = ("The token request must be a form POST: send Content-Type: application/x-www-form-urlencoded "
-              "with grant_type=client_credentials in the body.")
-UNREADABLE_FORM = "The form body could not be read: it must be form-urlencoded UTF-8."
-POST_ONLY = "The token endpoint takes POST only (RFC 6749 §3.2)."
-GET_ONLY = "This document is read with GET."
-TOO_MANY_FAILURES = ("Too many failed token requests for this client; retry after the number of seconds in "
-                     "Retry-After, with the right credentials.")
 
 
 class OAuthRefusal(Exception):
@@ -56,6 +50,11 @@ class OAuthRefusal(Exception):
         return cls(error.status, error.error, error.description, headers)
 
 
+def _refused(refusal: c.Refusal, headers: dict[str, str] | None = None) -> OAuthRefusal:
+    """The answer the catalogue declares ``refusal`` to be."""
+    return OAuthRefusal(refusal.status, refusal.code, refusal.format(), headers)
+
+
 def _json(status: int, body: dict, headers: dict[str, str] | None = None) -> Response:
     payload = json_bytes(body)
     headerlist = [*(headers or {}).items(), *NO_STORE, ("Content-Type", JSON_CONTENT_TYPE),
@@ -67,7 +66,7 @@ def _form(request) -> dict[str, list[str]]:
     """The body's parameters, each with every value sent; raises ``OAuthRefusal`` for anything but a
     form-urlencoded UTF-8 body (RFC 6749 §3.2)."""
     if (request.content_type or "").lower() != FORM_CONTENT_TYPE:
-        raise OAuthRefusal(400, "invalid_request", NOT_A_FORM)
+        raise _refused(c.NOT_A_FORM)
     try:
         body = read_body(request.environ)
     except ScimError as error:  # over MAX_BODY_BYTES: no token request is that long
@@ -75,7 +74,7 @@ def _form(request) -> dict[str, list[str]]:
     try:
         return parse_qs(body.decode("utf-8"), keep_blank_values=True, encoding="utf-8", errors="strict")
     except UnicodeDecodeError:
-        raise OAuthRefusal(400, "invalid_request", UNREADABLE_FORM) from None
+        raise _refused(c.UNREADABLE_FORM) from None
 
 
 def _claimed_client_id(form: dict[str, list[str]], authorization: str | None) -> str | None:
@@ -93,14 +92,13 @@ def _claimed_client_id(form: dict[str, list[str]], authorization: str | None) ->
 
 
 def _too_many(wait: float) -> OAuthRefusal:
-    return OAuthRefusal(429, "temporarily_unavailable", TOO_MANY_FAILURES,
-                        {"Retry-After": str(max(1, math.ceil(wait)))})
+    return _refused(c.TOO_MANY_FAILURES, {"Retry-After": str(max(1, math.ceil(wait)))})
 
 
 def token_view(request) -> Response:
     """``POST /oauth2/token``."""
     if request.method != "POST":
-        raise OAuthRefusal(405, "invalid_request", POST_ONLY, {"Allow": "POST"})
+        raise _refused(c.POST_ONLY, {"Allow": "POST"})
     container = container_of(request)
     form = _form(request)
     authorization = request.environ.get("HTTP_AUTHORIZATION")
@@ -132,7 +130,7 @@ def metadata_view(request) -> Response:
     the request arrived at (waitress rewrites it from a trusted proxy's X-Forwarded-* headers), as the
     ServiceProviderConfig's documentationUri is."""
     if request.method not in ("GET", "HEAD"):
-        raise OAuthRefusal(405, "invalid_request", GET_ONLY, {"Allow": "GET"})
+        raise _refused(c.GET_ONLY, {"Allow": "GET"})
     payload = json_bytes(authorization_server_metadata(request.application_url))
     return Response(status=200, headerlist=[("Content-Type", JSON_CONTENT_TYPE),
                                             ("Content-Length", str(len(payload)))], app_iter=[payload])

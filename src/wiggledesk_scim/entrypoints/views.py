@@ -19,10 +19,11 @@ from pyramid.response import Response
 from pyramid.tweens import INGRESS
 from pyramid_retry import is_last_attempt, mark_error_retryable
 
+from ..domain import catalogue as c
 from ..domain.errors import StoreUnavailable
 from ..domain.scim.api import SCIM_CONTENT_TYPE, ScimRequest, ScimResponse
 from ..domain.scim.body import json_bytes
-from ..domain.scim.errors import ERROR_SCHEMA, ScimError, from_domain
+from ..domain.scim.errors import ERROR_SCHEMA, ScimError, from_domain, refuse
 from ..domain.scim.messages import MAX_BODY_BYTES, payload_too_large
 from .wiring import container_of
 
@@ -139,7 +140,7 @@ def internal_error_response(request) -> Response:
     return _json_response(500, {
         "schemas": [ERROR_SCHEMA],
         "status": "500",
-        "detail": f"Internal server error (request id {request.request_id})",
+        "detail": c.INTERNAL_ERROR.format(request_id=request.request_id),
     })
 
 
@@ -192,8 +193,7 @@ def not_found_view(scim_root: str):
                 return error_response(error)
             except Exception as unexpected:
                 return _log_unexpected(unexpected, request)
-        return error_response(ScimError(404, "There is nothing at this address. The SCIM service is at "
-                                             f"{request.application_url}{scim_root}"))
+        return error_response(refuse(c.NOTHING_HERE, root=request.application_url + scim_root))
 
     view.__name__ = view.__qualname__ = "scim_not_found"
     return view

@@ -35,6 +35,7 @@ from typing import Any, Callable, Iterable, Iterator, Sequence, TypeVar
 from sqlalchemy import Integer, bindparam, delete, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
+from ...domain import catalogue as c
 from ...domain.activity import Activity
 from ...domain.errors import InvalidValue, NotFound, UniquenessConflict, VersionMismatch
 from ...domain.model import (UNSTORABLE, AccessToken, AccessTokenGrant, ApiToken, ClientSecret, ClientSecretGrant,
@@ -422,7 +423,7 @@ class SqlAlchemyMemberRepository(_Repository, MemberRepository):
         if _plausible_id(organisation_id) and _plausible_id(member_id):
             row = self.db.row(_MEMBER_BY_ID, {"b_organisation_id": organisation_id, "b_id": member_id})
         if row is None:
-            raise NotFound(f"No member with id {member_id} in this organisation")
+            raise NotFound(c.NO_MEMBER.format(id=member_id))
         return USERS.resource_of(row)
 
     def find(self, organisation_id: str, *, user_name: str | None = None,
@@ -444,15 +445,15 @@ class SqlAlchemyMemberRepository(_Repository, MemberRepository):
 
     def update(self, member: Member, *, expected_version: int, changes: tuple[Leaf, ...] | None = None) -> None:
         if not (_plausible_id(member.organisation_id) and _plausible_id(member.id)):
-            raise NotFound(f"No member with id {member.id} in this organisation")
+            raise NotFound(c.NO_MEMBER.format(id=member.id))
         if self._update(USERS, member, expected_version, changes) == 0:
             self.get(member.organisation_id, member.id)  # raises NotFound if it is gone
-            raise VersionMismatch(f"Member {member.id} has changed since version {expected_version}")
+            raise VersionMismatch(c.CHANGED_SINCE.format(resource="Member", id=member.id, version=expected_version))
         self._write_search_rows(member, USERS.changed_tables(changes), replacing=True)
 
     def remove(self, organisation_id: str, member_id: str, *, expected_version: int | None = None) -> None:
         if not (_plausible_id(organisation_id) and _plausible_id(member_id)):
-            raise NotFound(f"No member with id {member_id} in this organisation")
+            raise NotFound(c.NO_MEMBER.format(id=member_id))
         # The member's tokens, search rows and memberships go with it: ON DELETE CASCADE (SQLite:
         # foreign_keys=ON).
         key = {"b_organisation_id": organisation_id, "b_id": member_id}
@@ -462,8 +463,8 @@ class SqlAlchemyMemberRepository(_Repository, MemberRepository):
             touched = self.db.write(_DELETE_MEMBER_AT_VERSION, {**key, "b_version": expected_version})
         if touched == 0:
             if expected_version is not None and self.db.row(_MEMBER_EXISTS, key) is not None:
-                raise VersionMismatch(f"Member {member_id} has changed since version {expected_version}")
-            raise NotFound(f"No member with id {member_id} in this organisation")
+                raise VersionMismatch(c.CHANGED_SINCE.format(resource="Member", id=member_id, version=expected_version))
+            raise NotFound(c.NO_MEMBER.format(id=member_id))
 
     def count(self, organisation_id: str) -> int:
         if not _plausible_id(organisation_id):
@@ -503,7 +504,7 @@ class SqlAlchemyTeamRepository(_Repository, TeamRepository):
         if _plausible_id(organisation_id) and _plausible_id(team_id):
             row = self.db.row(_TEAM_BY_ID, {"b_organisation_id": organisation_id, "b_id": team_id})
         if row is None:
-            raise NotFound(f"No team with id {team_id} in this organisation")
+            raise NotFound(c.NO_TEAM.format(id=team_id))
         return GROUPS.resource_of(row)
 
     def search(self, organisation_id: str, query: Query) -> Page:
@@ -511,14 +512,14 @@ class SqlAlchemyTeamRepository(_Repository, TeamRepository):
 
     def update(self, team: Team, *, expected_version: int, changes: tuple[Leaf, ...] | None = None) -> None:
         if not (_plausible_id(team.organisation_id) and _plausible_id(team.id)):
-            raise NotFound(f"No team with id {team.id} in this organisation")
+            raise NotFound(c.NO_TEAM.format(id=team.id))
         if self._update(GROUPS, team, expected_version, changes) == 0:
             self.get(team.organisation_id, team.id)  # raises NotFound if it is gone
-            raise VersionMismatch(f"Team {team.id} has changed since version {expected_version}")
+            raise VersionMismatch(c.CHANGED_SINCE.format(resource="Team", id=team.id, version=expected_version))
 
     def remove(self, organisation_id: str, team_id: str, *, expected_version: int | None = None) -> None:
         if not (_plausible_id(organisation_id) and _plausible_id(team_id)):
-            raise NotFound(f"No team with id {team_id} in this organisation")
+            raise NotFound(c.NO_TEAM.format(id=team_id))
         # Its memberships go with it (ON DELETE CASCADE); its members stay.
         key = {"b_organisation_id": organisation_id, "b_id": team_id}
         if expected_version is None:
@@ -527,14 +528,14 @@ class SqlAlchemyTeamRepository(_Repository, TeamRepository):
             touched = self.db.write(_DELETE_TEAM_AT_VERSION, {**key, "b_version": expected_version})
         if touched == 0:
             if expected_version is not None and self.db.row(_TEAM_EXISTS, key) is not None:
-                raise VersionMismatch(f"Team {team_id} has changed since version {expected_version}")
-            raise NotFound(f"No team with id {team_id} in this organisation")
+                raise VersionMismatch(c.CHANGED_SINCE.format(resource="Team", id=team_id, version=expected_version))
+            raise NotFound(c.NO_TEAM.format(id=team_id))
 
     def _find(self, organisation_id: str, team_id: str) -> None:
         """Raises ``NotFound`` unless the team is the organisation's."""
         if not (_plausible_id(organisation_id) and _plausible_id(team_id)) or self.db.row(
                 _TEAM_EXISTS, {"b_organisation_id": organisation_id, "b_id": team_id}) is None:
-            raise NotFound(f"No team with id {team_id} in this organisation")
+            raise NotFound(c.NO_TEAM.format(id=team_id))
 
     def add_members(self, organisation_id: str, team_id: str, member_ids: Sequence[str]) -> int:
         self._find(organisation_id, team_id)
@@ -543,7 +544,7 @@ class SqlAlchemyTeamRepository(_Repository, TeamRepository):
             return 0
         unknown = next((member_id for member_id in named if not _plausible_id(member_id)), None)
         if unknown is not None:
-            raise InvalidValue(f"members: {unknown} is not a User of this organisation")
+            raise InvalidValue(c.NOT_A_USER.format(ids=unknown))
         rows = [{"team_id": team_id, "member_id": member_id, "organisation_id": organisation_id}
                 for member_id in named]
         try:
@@ -557,8 +558,8 @@ class SqlAlchemyTeamRepository(_Repository, TeamRepository):
                 raise
             constraint = getattr(getattr(error, "diag", None), "constraint_name", None)
             if constraint == "fk_team_members_team_id_teams":
-                raise NotFound(f"No team with id {team_id} in this organisation") from error
-            raise InvalidValue("members: a member named is no longer a User of this organisation") from error
+                raise NotFound(c.NO_TEAM.format(id=team_id)) from error
+            raise InvalidValue(c.NO_LONGER_A_USER.format()) from error
 
     def remove_members(self, organisation_id: str, team_id: str, member_ids: Sequence[str]) -> int:
         self._find(organisation_id, team_id)
@@ -828,7 +829,9 @@ def _uniqueness_conflict(error: Exception, mapping: ResourceMapping, resource: A
     table = mapping.table.name
     for column, path in mapping.unique_by_column.items():
         if constraint == f"uq_{table}_organisation_id_{column}" or f"{table}.{column}" in text:
-            return UniquenessConflict(path.path, path.read(resource) or "")
+            value = path.read(resource) or ""
+            detail = c.VALUE_TAKEN[mapping.resource.name].format(attribute=path.path, value=value)
+            return UniquenessConflict(path.path, value, detail)
     return error
 
 

@@ -16,6 +16,7 @@ from functools import cached_property
 from typing import Mapping
 
 
+from .. import catalogue as c
 from ..access import parse_authorization
 from ..activity import Source
 from ..errors import AccessRefused, DomainError, StoreUnavailable
@@ -26,7 +27,7 @@ from ..registry import GROUP, USER, ResourceType
 from ..services import MemberService
 from ..teams import TeamService
 from .body import json_pieces
-from .errors import INVALID_SYNTAX, INVALID_VALUE, ScimError, from_domain
+from .errors import ScimError, from_domain, refuse
 from .filter import to_member_filter, to_sort_attribute
 from .groups import compile_group_patch, member_ids, render_members
 from .messages import ListParameters, list_parameters_from_query, list_parameters_from_search, validate_patch
@@ -88,8 +89,6 @@ class ScimResponse:
 
 # -- the operations ---------------------------------------------------------------------------
 
-TOO_MANY_REQUESTS = ("This organisation is sending more than {rate} requests per second; retry after the "
-                     "number of seconds in Retry-After. Entra does so by itself.")
 ACCEPTED_MEDIA_TYPES = ("application/scim+json", "application/json")
 DEFAULT_COUNT = 100
 
@@ -101,17 +100,17 @@ def _reject_constant(name: str):
 def parse_json(body: bytes):
     """The request body as JSON; 400 ``invalidSyntax`` for anything that is not UTF-8 JSON."""
     if not body or not body.strip():
-        raise ScimError(400, "The request body is empty; send a JSON object", INVALID_SYNTAX)
+        raise refuse(c.BODY_EMPTY)
     try:
         parsed = json.loads(body.decode("utf-8"), parse_constant=_reject_constant)
     except UnicodeDecodeError:
-        raise ScimError(400, "The request body is not valid UTF-8", INVALID_SYNTAX) from None
+        raise refuse(c.BODY_NOT_UTF8) from None
     except RecursionError:
-        raise ScimError(400, "The request body nests too deeply", INVALID_SYNTAX) from None
+        raise refuse(c.BODY_NESTS_TOO_DEEPLY) from None
     except ValueError as error:
-        raise ScimError(400, f"The request body is not valid JSON: {error}", INVALID_SYNTAX) from None
+        raise refuse(c.BODY_NOT_JSON, error=error) from None
     if _nests_deeper(parsed, MAX_JSON_DEPTH):
-        raise ScimError(400, f"The request body nests more than {MAX_JSON_DEPTH} levels deep", INVALID_SYNTAX)
+        raise refuse(c.BODY_NESTS_DEEPER, limit=MAX_JSON_DEPTH)
     return parsed
 
 
@@ -201,8 +200,8 @@ class ScimApi:
         if self.fair_use is not None:
             wait = self.fair_use.admit(principal.organisation_id)
             if wait:
-                raise ScimError(429, TOO_MANY_REQUESTS.format(rate=f"{self.fair_use.rate:g}"),
-                                headers={"Retry-After": str(max(1, math.ceil(wait)))})
+                raise refuse(c.TOO_MANY_REQUESTS, headers={"Retry-After": str(max(1, math.ceil(wait)))},
+                             rate=f"{self.fair_use.rate:g}")
         return principal
 
     def _act_for(self, source: Source) -> None:
@@ -234,8 +233,7 @@ class ScimApi:
         if content_type:
             media_type = content_type.split(";", 1)[0].strip().lower()
             if media_type not in ACCEPTED_MEDIA_TYPES:
-                raise ScimError(415, f'Content-Type "{media_type}" is not accepted; send application/scim+json '
-                                     "or application/json")
+                raise refuse(c.MEDIA_TYPE, type=media_type)
         return parse_json(request.body)
 
     def _parameter(self, request: ScimRequest, name: str) -> str | None:
@@ -315,8 +313,7 @@ class ScimApi:
                    if parameters.sort_by and parameters.sort_by.strip() else None)
         order = (parameters.sort_order or "ascending").strip().lower()
         if order not in ("ascending", "descending"):
-            raise ScimError(400, f'sortOrder must be "ascending" or "descending", got "{parameters.sort_order}"',
-                            INVALID_VALUE)
+            raise refuse(c.SORT_ORDER, got=parameters.sort_order)
         # RFC 7644 §3.4.2.4: startIndex below 1 means 1; a negative count means 0; above maxResults, the cap.
         start_index = max(parameters.start_index or 1, 1)
         count = DEFAULT_COUNT if parameters.count is None else parameters.count
@@ -515,7 +512,7 @@ class ScimApi:
             if resource.name == name:
                 return ScimResponse(200, resource_type_document(request.base_url, resource))
         served = " and ".join(resource.name for resource in self._resource_types)
-        raise ScimError(404, f'No resource type "{name}"; WiggleDesk serves {served}')
+        raise refuse(c.NO_RESOURCE_TYPE, name=name, served=served)
 
     @_refusals_recorded()
     def list_schemas(self, request: ScimRequest) -> ScimResponse:
@@ -529,7 +526,7 @@ class ScimApi:
         for document in schema_documents(request.base_url, self._resource_types):
             if document["id"].lower() == urn.lower():
                 return ScimResponse(200, document)
-        raise ScimError(404, f'No schema "{urn}"')
+        raise refuse(c.NO_SCHEMA, urn=urn)
 
     # -- what is not offered ------------------------------------------------------------------
 
@@ -538,19 +535,18 @@ class ScimApi:
         """/Bulk, /Me and methods not offered on an endpoint: 501 (RFC 7644 §3.12)."""
         self._organisation(request)
         what = f"{request.method} {request.path}".strip() or "This operation"
-        raise ScimError(501, f"{what} is not supported by WiggleDesk's SCIM service")
+        raise refuse(c.NOT_SUPPORTED, operation=what)
 
     @_refusals_recorded()
     def read_only(self, request: ScimRequest) -> ScimResponse:
         """A write to a discovery document (RFC 7644 §4 defines them for GET only): 405 with Allow.
         Not a SCIM operation we decline (those are 501), but a method this resource never has."""
         self._organisation(request)
-        raise ScimError(405, f"{request.path or 'This endpoint'} can only be read, with GET",
-                        headers={"Allow": "GET"})
+        raise refuse(c.READ_ONLY_ENDPOINT, headers={"Allow": "GET"}, path=request.path or "This endpoint")
 
     @_refusals_recorded()
     def unknown_endpoint(self, request: ScimRequest) -> ScimResponse:
         """Any other path under the SCIM root: 404, but only once the token is accepted."""
         self._organisation(request)
         served = " and ".join(resource.endpoint for resource in self._resource_types)
-        raise ScimError(404, f"No SCIM endpoint {request.path or 'here'}; WiggleDesk serves {served}")
+        raise refuse(c.NO_ENDPOINT, path=request.path or "here", served=served)

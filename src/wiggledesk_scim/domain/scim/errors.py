@@ -1,19 +1,13 @@
 """SCIM errors (RFC 7644 §3.12): one exception, one table from domain errors, one body."""
 from __future__ import annotations
 
+# The scimTypes are declared with the texts they go with, in the catalogue; this package imports them from here.
+from ..catalogue import (INVALID_FILTER, INVALID_PATH, INVALID_SYNTAX, INVALID_VALUE, MUTABILITY, NO_TARGET,
+                         STORE_UNAVAILABLE, TOO_MANY, UNIQUENESS, Refusal)
 from ..errors import (AccessRefused, DomainError, InvalidValue, NotFound, StoreUnavailable,
                       UniquenessConflict, VersionMismatch)
 
 ERROR_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:Error"
-
-INVALID_FILTER = "invalidFilter"
-INVALID_SYNTAX = "invalidSyntax"
-INVALID_PATH = "invalidPath"
-NO_TARGET = "noTarget"
-INVALID_VALUE = "invalidValue"
-MUTABILITY = "mutability"
-UNIQUENESS = "uniqueness"
-TOO_MANY = "tooMany"
 
 #: RFC 6750 §3: every 401 names the scheme and realm.
 WWW_AUTHENTICATE = 'Bearer realm="WiggleDesk"'
@@ -26,8 +20,7 @@ RETRY_AFTER_SECONDS = 5
 
 #: The 503's detail. It names nothing internal (the store's own message may hold SQL, parameters or a
 #: URL): the log, under the request id, says what went wrong.
-STORE_UNAVAILABLE_DETAIL = ("The service is briefly unavailable. "
-                            f"Send the request again in {RETRY_AFTER_SECONDS} seconds.")
+STORE_UNAVAILABLE_DETAIL = STORE_UNAVAILABLE.format(seconds=RETRY_AFTER_SECONDS)
 
 
 class ScimError(Exception):
@@ -50,6 +43,18 @@ class ScimError(Exception):
 
     def __repr__(self) -> str:
         return f"ScimError({self.status}, {self.scim_type!r}, {self.detail!r})"
+
+
+def refuse(refusal: Refusal, /, *, headers: dict[str, str] | None = None, **values: object) -> ScimError:
+    """The SCIM error the catalogue declares ``refusal`` to be, its template filled with ``values``."""
+    return ScimError(refusal.status, refusal.format(**values), refusal.code, headers)
+
+
+def wrap(wrapper: Refusal, /, error: ScimError, **values: object) -> ScimError:
+    """``error`` with the wrapper's words around its detail (where it happened: an operation's number,
+    a path), keeping its status, headers and, unless the wrapper has its own, its scimType."""
+    return ScimError(error.status, wrapper.format(detail=error.detail, **values), wrapper.code or error.scim_type,
+                     error.headers)
 
 
 def bearer_challenge(refused: AccessRefused) -> str:

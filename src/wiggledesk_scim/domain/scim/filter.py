@@ -13,10 +13,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Union
 
+from .. import catalogue as c
 from .. import query as q
 from ..model import case_key
 from ..registry import USER, ResourceType
-from .errors import INVALID_FILTER, INVALID_PATH, INVALID_VALUE, ScimError
+from .errors import ScimError, refuse
 
 MAX_FILTER_LENGTH = 2048
 MAX_FILTER_DEPTH = 32
@@ -98,17 +99,13 @@ class _Token:
     position: int
 
 
-def _invalid(detail: str) -> ScimError:
-    return ScimError(400, detail, INVALID_FILTER)
-
-
 def _tokenise(text: str) -> list[_Token]:
     tokens: list[_Token] = []
     position = 0
     while position < len(text):
         match = _TOKEN.match(text, position)
         if match is None:
-            raise _invalid(f"Unexpected character {text[position]!r} at position {position + 1} of the filter")
+            raise refuse(c.FILTER_CHARACTER, character=repr(text[position]), position=position + 1)
         kind = match.lastgroup
         if kind != "space":
             tokens.append(_Token(kind, match.group(), position))
@@ -125,7 +122,7 @@ def parse_path(text: str) -> AttrPath:
         urn, _, text = text.rpartition(":")
     attribute, dot, sub = text.partition(".")
     if not attribute or (dot and not sub) or "." in sub:
-        raise _invalid(f'"{text}" is not a valid attribute path')
+        raise refuse(c.FILTER_PATH, path=text)
     return AttrPath(urn, attribute, sub or None)
 
 
@@ -150,14 +147,14 @@ class _Parser:
     def next(self) -> _Token:
         token = self.peek()
         if token is None:
-            raise _invalid("The filter ends too early")
+            raise refuse(c.FILTER_ENDS_EARLY)
         self.index += 1
         return token
 
     def expect(self, kind: str, what: str) -> _Token:
         token = self.next()
         if token.kind != kind:
-            raise _invalid(f"Expected {what} at position {token.position + 1} of the filter, found {token.text!r}")
+            raise refuse(c.FILTER_EXPECTED, expected=what, position=token.position + 1, found=repr(token.text))
         return token
 
     def at_word(self, *words: str) -> bool:
@@ -166,11 +163,11 @@ class _Parser:
 
     def parse(self) -> Node:
         if not self.tokens:
-            raise _invalid("The filter is empty")
+            raise refuse(c.FILTER_EMPTY)
         node = self.disjunction(0)
         token = self.peek()
         if token is not None:
-            raise _invalid(f"Unexpected {token.text!r} at position {token.position + 1} of the filter")
+            raise refuse(c.FILTER_UNEXPECTED, found=repr(token.text), position=token.position + 1)
         return node
 
     def disjunction(self, depth: int) -> Node:
@@ -189,7 +186,7 @@ class _Parser:
 
     def unary(self, depth: int) -> Node:
         if depth > MAX_FILTER_DEPTH:
-            raise _invalid(f"The filter nests more than {MAX_FILTER_DEPTH} levels deep")
+            raise refuse(c.FILTER_TOO_DEEP, limit=MAX_FILTER_DEPTH)
         token = self.peek()
         if token is not None and token.kind == "word" and token.text.lower() == "not":
             self.next()
@@ -210,7 +207,7 @@ class _Parser:
         following = self.peek()
         if following is not None and following.kind == "lbracket":
             if path.sub_attribute is not None:
-                raise _invalid(f'"{token.text}" cannot take a value filter')
+                raise refuse(c.FILTER_NO_VALUE_FILTER, path=token.text)
             self.next()
             condition = self.disjunction(depth + 1)
             self.expect("rbracket", '"]"')
@@ -229,8 +226,7 @@ class _Parser:
         if operator == "pr":
             return Presence(path)
         if operator not in COMPARISONS:
-            raise _invalid(f'Unknown operator "{token.text}"; SCIM operators are '
-                           + ", ".join(COMPARISONS) + " and pr")
+            raise refuse(c.FILTER_OPERATOR, operator=token.text, operators=", ".join(COMPARISONS) + " and pr")
         return Comparison(path, operator, self.value())
 
     def value(self):
@@ -239,27 +235,26 @@ class _Parser:
             try:
                 return json.loads(token.text)
             except ValueError:
-                raise _invalid(f"Malformed string {token.text} in the filter") from None
+                raise refuse(c.FILTER_STRING, text=token.text) from None
         if token.kind == "number":
             number = float(token.text)
             return int(number) if number.is_integer() and re.fullmatch(r"-?\d+", token.text) else number
         if token.kind == "word" and token.text.lower() in ("true", "false", "null"):
             return {"true": True, "false": False, "null": None}[token.text.lower()]
-        raise _invalid(f"Expected a value at position {token.position + 1} of the filter, found {token.text!r}")
+        raise refuse(c.FILTER_VALUE, position=token.position + 1, found=repr(token.text))
 
 
 def parse_filter(text: str) -> Node:
     """The syntax tree of a SCIM filter; ``invalidFilter`` for anything that is not one."""
     if len(text) > MAX_FILTER_LENGTH:
-        raise _invalid(f"The filter is longer than {MAX_FILTER_LENGTH} characters")
+        raise refuse(c.FILTER_TOO_LONG, limit=MAX_FILTER_LENGTH)
     return _Parser(text).parse()
 
 
 # -- the member query model -------------------------------------------------------------------
 
 def _unsupported(path, resource: ResourceType) -> ScimError:
-    return _invalid(f'Filtering on "{path}" is not supported: it is not an attribute of a {resource.name}, or '
-                    "is complex (name it with a sub-attribute, such as name.familyName)")
+    return refuse(c.FILTER_UNSUPPORTED, path=path, resource=resource.name)
 
 
 def resolve(path: AttrPath, resource: ResourceType, collection: q.Collection | None = None) -> q.Path:
@@ -272,7 +267,7 @@ def resolve(path: AttrPath, resource: ResourceType, collection: q.Collection | N
             found = resource.collection_path(collection.name.lower(), path.attribute.lower())
             if found is not None:
                 return found
-        raise _invalid(f'"{path}" is not a sub-attribute of {collection.name}')
+        raise refuse(c.FILTER_NOT_A_SUB, path=path, collection=collection.name)
     name = path.attribute.lower()
     dotted = f"{name}.{path.sub_attribute.lower()}" if path.sub_attribute else name
     schema = resource.schema if path.urn is None else resource.schema_of(path.urn)
@@ -305,8 +300,7 @@ def _instant(attribute: q.Path, text: str) -> datetime:
     try:
         moment = datetime.fromisoformat(text.strip())
     except ValueError:
-        raise _invalid(f'{attribute.path} must be compared with an RFC 3339 date-time such as '
-                       f'"2026-11-23T09:14:07Z", got "{text}"') from None
+        raise refuse(c.FILTER_DATE, attribute=attribute.path, got=text) from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=timezone.utc)
     return moment.astimezone(timezone.utc).replace(microsecond=0)
@@ -346,7 +340,7 @@ def _translate(node: Node, resource: ResourceType, collection: q.Collection | No
         target = resource.collections.get(node.path.attribute.lower())
         in_core = node.path.urn is None or resource.schema_of(node.path.urn) is resource.schema
         if collection is not None or not in_core or target is None:
-            raise _invalid(f'Value filters apply to {_listed(resource.collections.values())}, not to "{node.path}"')
+            raise refuse(c.FILTER_VALUE_PATH, collections=_listed(resource.collections.values()), path=node.path)
         return q.AnyValue(target, _translate(node.condition, resource, target))
     attribute = resolve(node.path, resource, collection)
     if isinstance(node, Presence):
@@ -358,7 +352,8 @@ def _translate(node: Node, resource: ResourceType, collection: q.Collection | No
             return _date_comparison(attribute, operator, value)
         return q.Compare(attribute, operator, value)
     except q.InvalidComparison as refused:
-        raise _invalid(str(refused)) from None
+        # The query model's words (domain/query.py), which the catalogue holds as invalidFilter.
+        raise ScimError(400, str(refused), c.INVALID_FILTER) from None
 
 
 def to_member_filter(text: str, resource: ResourceType = USER) -> q.Filter:
@@ -373,8 +368,7 @@ def to_sort_attribute(text: str, resource: ResourceType = USER) -> q.Path:
     except ScimError:
         attribute = None
     if attribute is None or not attribute.sortable:
-        raise ScimError(400, f'Sorting by "{text}" is not supported; sort by a single-valued attribute '
-                             "such as userName, name.familyName or meta.created", INVALID_VALUE)
+        raise refuse(c.SORT_BY, attribute=text)
     return attribute
 
 
@@ -382,7 +376,7 @@ def to_sort_attribute(text: str, resource: ResourceType = USER) -> q.Path:
 
 def _compare_json(actual, operator: str, expected) -> bool:
     if operator != "eq" and operator != "ne":
-        raise ScimError(400, f'The operator "{operator}" is not supported in a PATCH path', INVALID_PATH)
+        raise refuse(c.PATH_OPERATOR, operator=operator)
     if isinstance(actual, str) and isinstance(expected, str):
         equal = case_key(actual) == case_key(expected)
     else:
@@ -400,10 +394,10 @@ def matches_value(entry: dict, node: Node) -> bool:
     if isinstance(node, Negation):
         return not matches_value(entry, node.operand)
     if isinstance(node, ValuePath):
-        raise ScimError(400, "Value filters cannot be nested", INVALID_PATH)
+        raise refuse(c.PATH_NESTED_FILTER)
     lowered = {key.lower(): value for key, value in entry.items()}
     if node.path.sub_attribute is not None or node.path.urn is not None:
-        raise ScimError(400, f'"{node.path}" is not a sub-attribute', INVALID_PATH)
+        raise refuse(c.PATH_NOT_A_SUB, path=node.path)
     actual = lowered.get(node.path.attribute.lower())
     if isinstance(node, Presence):
         return actual not in (None, "")

@@ -12,14 +12,15 @@ from typing import Any, Iterator
 
 import orjson
 
+from .. import catalogue as c
 from ..model import Reference
 from ..registry import GROUP, RESOURCE_TYPES, ResourceType
 from ..teams import UNCHANGED, MembershipChange
 from . import filter as scim_filter
 from .body import SerialisedList
-from .errors import INVALID_PATH, INVALID_VALUE, ScimError
+from .errors import ScimError, refuse
 from .messages import PatchOperation
-from .patch import Edit, Target, compile_patch, describe_operation, parse_target
+from .patch import Edit, Target, compile_patch, in_operation, parse_target
 from .schema import describe
 
 #: How many members are turned into JSON at a time: a 100,000-member team is never a list of dicts.
@@ -37,16 +38,14 @@ def member_ids(value: Any, resource: ResourceType = GROUP, name: str = "members"
     attribute = _apart(resource)[name.lower()]
     entries = value if isinstance(value, list) else [value]
     if len(entries) > attribute.max_values:
-        raise ScimError(400, f"{attribute.name} may have at most {attribute.max_values} entries in one request, "
-                             f"got {len(entries)}", INVALID_VALUE)
+        raise refuse(c.MEMBERS_TOO_MANY, attribute=attribute.name, limit=attribute.max_values, count=len(entries))
     ids = []
     for entry in entries:
         found = None
         if isinstance(entry, dict):
             found = next((v for k, v in entry.items() if isinstance(k, str) and k.lower() == "value"), None)
         if not isinstance(found, str) or not found.strip():
-            raise ScimError(400, f"every entry of {attribute.name} needs a value, the id of a User; got "
-                                 f"{describe(entry)}", INVALID_VALUE)
+            raise refuse(c.MEMBER_WITHOUT_VALUE, attribute=attribute.name, got=describe(entry))
         ids.append(found)
     return tuple(dict.fromkeys(ids))
 
@@ -58,8 +57,7 @@ def _filtered_ids(node: scim_filter.Node, path: str) -> list[str]:
     if (isinstance(node, scim_filter.Comparison) and node.operator == "eq" and isinstance(node.value, str)
             and node.path.urn is None and node.path.sub_attribute is None and node.path.attribute.lower() == "value"):
         return [node.value]
-    raise ScimError(400, f'"{path}": members can be picked by value eq "<id>" (or several, joined by or) only',
-                    INVALID_PATH)
+    raise refuse(c.MEMBERS_BY_VALUE_ONLY, path=path)
 
 
 def _membership(change: MembershipChange, operation: PatchOperation, target: Target, resource: ResourceType,
@@ -67,16 +65,16 @@ def _membership(change: MembershipChange, operation: PatchOperation, target: Tar
     """``change`` followed by one operation on ``members``."""
     path = operation.path or target.definition.name
     if target.sub is not None:
-        raise ScimError(400, f'"{path}": members are added and removed whole, by value', INVALID_PATH)
+        raise refuse(c.MEMBERS_WHOLE, path=path)
     if target.value_filter is not None:
         if operation.op != "remove":
-            raise ScimError(400, f'"{path}": a value filter on members can only remove them', INVALID_PATH)
+            raise refuse(c.MEMBERS_FILTER_REMOVES, path=path)
         return change.removing(_filtered_ids(target.value_filter, path))
     if operation.op == "remove":
         # A value names the members to remove (Entra); without one, everyone goes (RFC 7644 §3.5.2.2).
         return change.removing(member_ids(value, resource)) if has_value else change.setting(())
     if not has_value:
-        raise ScimError(400, f"{operation.op} needs a value", INVALID_VALUE)
+        raise refuse(c.NEEDS_A_VALUE, op=operation.op)
     ids = member_ids(value, resource) if value not in (None, []) else ()
     return change.setting(ids) if operation.op == "replace" else change.adding(ids)
 
@@ -112,8 +110,7 @@ def compile_group_patch(operations: list[PatchOperation],
                 continue
             field_operations.append((number, operation))
         except ScimError as error:
-            raise ScimError(error.status, f"{describe_operation(number, operation)}: {error.detail}",
-                            error.scim_type) from None
+            raise in_operation(error, number, operation) from None
     if not field_operations:
         return (lambda fields: fields), change
     numbers, remaining = zip(*field_operations)

@@ -12,7 +12,8 @@ from typing import Any
 
 import colander
 
-from .errors import INVALID_SYNTAX, INVALID_VALUE, ScimError
+from .. import catalogue as c
+from .errors import ScimError, refuse
 from .schema import StrictMapping, StrictString, describe, invalid_detail
 
 PATCH_OP = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
@@ -23,8 +24,9 @@ MAX_BODY_BYTES = 1_048_576
 
 def payload_too_large(size: int | None = None) -> ScimError:
     """413 for a body over ``MAX_BODY_BYTES`` (``size`` if known)."""
-    sent = f" ({size} bytes)" if size is not None else ""
-    return ScimError(413, f"The request body{sent} is larger than {MAX_BODY_BYTES} bytes")
+    if size is None:
+        return refuse(c.BODY_TOO_LARGE, limit=MAX_BODY_BYTES)
+    return refuse(c.BODY_TOO_LARGE_SIZED, size=size, limit=MAX_BODY_BYTES)
 
 
 # -- PatchOp (RFC 7644 §3.5.2) ----------------------------------------------------------------
@@ -49,10 +51,10 @@ class _OperationName(colander.SchemaType):
     def deserialize(self, node, cstruct):
         # Entra sends Add/Replace/Remove capitalised (ENTRA.md §9.2).
         if cstruct is colander.null:
-            raise colander.Invalid(node, "Required")
+            raise colander.Invalid(node, c.REQUIRED.problem())
         if isinstance(cstruct, str) and cstruct.lower() in ("add", "replace", "remove"):
             return cstruct.lower()
-        raise colander.Invalid(node, f"must be add, replace or remove, got {describe(cstruct)}")
+        raise colander.Invalid(node, c.NOT_AN_OPERATION.problem(got=describe(cstruct)))
 
     def serialize(self, node, appstruct):  # pragma: no cover - we only deserialize
         return appstruct
@@ -74,16 +76,16 @@ MAX_PATCH_OPERATIONS = 1000
 def validate_patch(payload: Any) -> list[PatchOperation]:
     """The operations of a PatchOp body, in order; ``invalidSyntax`` if it is not one."""
     if not isinstance(payload, dict):
-        raise ScimError(400, "The request body must be a JSON object", INVALID_SYNTAX)
+        raise refuse(c.BODY_NOT_AN_OBJECT)
     keys = {k.lower(): k for k in payload if isinstance(k, str)}
     schemas = payload.get(keys.get("schemas"))
     if schemas is not None and (not isinstance(schemas, list) or PATCH_OP not in schemas):
-        raise ScimError(400, f"schemas must be [\"{PATCH_OP}\"]", INVALID_SYNTAX)
+        raise refuse(c.MESSAGE_SCHEMA, urn=PATCH_OP)
     operations = payload.get(keys.get("operations"))
     if not isinstance(operations, list) or not operations:
-        raise ScimError(400, "A PatchOp needs a non-empty Operations list", INVALID_SYNTAX)
+        raise refuse(c.NO_OPERATIONS)
     if len(operations) > MAX_PATCH_OPERATIONS:
-        raise ScimError(400, f"A PatchOp may carry at most {MAX_PATCH_OPERATIONS} operations", INVALID_SYNTAX)
+        raise refuse(c.TOO_MANY_OPERATIONS, limit=MAX_PATCH_OPERATIONS)
     result = []
     for number, operation in enumerate(operations, start=1):
         if isinstance(operation, dict):
@@ -91,7 +93,7 @@ def validate_patch(payload: Any) -> list[PatchOperation]:
         try:
             parsed = _OPERATION.deserialize(operation)
         except colander.Invalid as error:
-            raise ScimError(400, f"Operation {number}: {invalid_detail(error)}", INVALID_SYNTAX) from None
+            raise refuse(c.OPERATION_MALFORMED, number=number, problems=invalid_detail(error)) from None
         has_value = parsed["value"] is not colander.null
         result.append(PatchOperation(parsed["op"], parsed["path"], parsed["value"] if has_value else None,
                                      has_value))
@@ -123,7 +125,7 @@ def _integer_parameter(name: str, value: Any) -> int | None:
         return value
     if isinstance(value, str) and _INTEGER.fullmatch(value.strip()):
         return int(value.strip())
-    raise ScimError(400, f"{name} must be an integer, got {describe(value)}", INVALID_VALUE)
+    raise refuse(c.NOT_AN_INTEGER, attribute=name, got=describe(value))
 
 
 #: An integer as a query string writes it: ASCII digits only (``str.isdigit`` also takes "²"), and few
@@ -152,23 +154,23 @@ def _names(key: str, value: Any) -> str | None:
         return value
     if isinstance(value, list) and all(isinstance(v, str) for v in value):
         return ",".join(value)
-    raise ScimError(400, f"{key} must be a list of attribute names", INVALID_VALUE)
+    raise refuse(c.NOT_ATTRIBUTE_NAMES, attribute=key)
 
 
 def _text(key: str, value: Any) -> str | None:
     if value is None or isinstance(value, str):
         return value
-    raise ScimError(400, f"{key} must be a string, got {describe(value)}", INVALID_VALUE)
+    raise refuse(c.NOT_A_STRING, attribute=key, got=describe(value))
 
 
 def list_parameters_from_search(payload: Any) -> ListParameters:
     """The list parameters of a SearchRequest body (RFC 7644 §3.4.3)."""
     if not isinstance(payload, dict):
-        raise ScimError(400, "A SearchRequest must be a JSON object", INVALID_SYNTAX)
+        raise refuse(c.SEARCH_NOT_AN_OBJECT)
     lowered = {str(k).lower(): v for k, v in payload.items()}
     schemas = lowered.get("schemas")
     if schemas is not None and (not isinstance(schemas, list) or SEARCH_REQUEST not in schemas):
-        raise ScimError(400, f'schemas must be ["{SEARCH_REQUEST}"]', INVALID_SYNTAX)
+        raise refuse(c.MESSAGE_SCHEMA, urn=SEARCH_REQUEST)
     return ListParameters(
         filter=_text("filter", lowered.get("filter")),
         start_index=_integer_parameter("startIndex", lowered.get("startindex")),

@@ -10,11 +10,12 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any, Callable, Sequence
 
+from .. import catalogue as c
 from ..model import case_key
 from ..registry import USER, Attribute, ResourceType, Schema
 from ..registry.declaration import BOOLEAN, READ_ONLY
 from . import filter as scim_filter
-from .errors import INVALID_PATH, INVALID_VALUE, MUTABILITY, NO_TARGET, ScimError
+from .errors import ScimError, refuse, wrap
 from .messages import PatchOperation
 from .schema import canonical_complex, parse_boolean, unassigned, validate
 from .translation import fields_from_json, json_from_fields
@@ -38,10 +39,6 @@ class Target:
 IGNORED = Target(None)
 
 
-def _invalid_path(path: str, why: str = "is not a valid path") -> ScimError:
-    return ScimError(400, f'"{path}" {why}', INVALID_PATH)
-
-
 def parse_target(path: str, resource: ResourceType = USER) -> Target:
     """The target of a PATCH path; ``invalidPath`` for a malformed or unknown one."""
     text = path.strip()
@@ -54,21 +51,21 @@ def parse_target(path: str, resource: ResourceType = USER) -> Target:
         head, _, rest = text.partition("[")
         condition, bracket, tail = rest.rpartition("]")
         if not bracket or (tail and not tail.startswith(".")):
-            raise _invalid_path(path)
+            raise refuse(c.PATH_INVALID, path=path)
         try:
             value_filter = scim_filter.parse_filter(condition)
         except ScimError as error:
-            raise ScimError(400, f'"{path}": {error.detail}', INVALID_PATH) from None
+            raise wrap(c.IN_PATH_FILTER, error, path=path) from None
         sub_text = tail[1:] or None if tail else None
         if tail and not sub_text:
-            raise _invalid_path(path)
+            raise refuse(c.PATH_INVALID, path=path)
         text = head
     try:
         parsed = scim_filter.parse_path(text)
     except ScimError:
-        raise _invalid_path(path) from None
+        raise refuse(c.PATH_INVALID, path=path) from None
     if value_filter is not None and parsed.sub_attribute is not None:
-        raise _invalid_path(path)
+        raise refuse(c.PATH_INVALID, path=path)
     sub_name = sub_text or parsed.sub_attribute
     schema = resource.schema if parsed.urn is None else resource.schema_of(parsed.urn)
     lowered = parsed.attribute.lower()
@@ -79,21 +76,21 @@ def parse_target(path: str, resource: ResourceType = USER) -> Target:
             return IGNORED  # some clients repeat the extension's URN inside its object
     else:
         if lowered in COMMON_READ_ONLY:
-            raise ScimError(400, f"{parsed.attribute} is read-only and cannot be changed", MUTABILITY)
+            raise refuse(c.READ_ONLY_ATTRIBUTE, attribute=parsed.attribute)
         if lowered in resource.unstored or lowered == "schemas":
             return IGNORED
     definition = schema.attribute(lowered)
     if definition is None:
-        raise _invalid_path(path, f"names no attribute of the {resource.name} schema")
+        raise refuse(c.PATH_NO_ATTRIBUTE, path=path, resource=resource.name)
     if definition.mutability == READ_ONLY:
-        raise ScimError(400, f"{definition.name} is read-only and cannot be changed", MUTABILITY)
+        raise refuse(c.READ_ONLY_ATTRIBUTE, attribute=definition.name)
     if value_filter is not None and not definition.multi_valued:
-        raise _invalid_path(path, "puts a value filter on an attribute that is not multi-valued")
+        raise refuse(c.PATH_FILTER_ON_SINGLE, path=path)
     sub = None
     if sub_name is not None:
         sub = definition.sub(sub_name)
         if sub is None:
-            raise _invalid_path(path, "names no sub-attribute of " + definition.name)
+            raise refuse(c.PATH_NO_SUB_ATTRIBUTE, path=path, attribute=definition.name)
     return Target(definition, schema, schema is resource.schema, value_filter, sub)
 
 
@@ -186,7 +183,7 @@ def _apply_multi(container: dict, target: Target, op: str, value: Any, has_value
 
     changes = {target.sub.name: value} if target.sub is not None else canonical_complex(definition, value)
     if not isinstance(changes, dict):
-        raise ScimError(400, f"the value for {definition.name} must be an object", INVALID_VALUE)
+        raise refuse(c.VALUE_NOT_AN_OBJECT, attribute=definition.name)
     if matched:
         for i in matched:
             entries[i] = _merge(entries[i], changes)
@@ -195,7 +192,7 @@ def _apply_multi(container: dict, target: Target, op: str, value: Any, has_value
         # Entra adds a first work e-mail with replace as well as add (ENTRA.md §9.4).
         pinned = _constraints(target.value_filter) if target.value_filter is not None else {}
         if pinned is None:
-            raise ScimError(400, f"no value of {definition.name} matches the filter", NO_TARGET)
+            raise refuse(c.NO_MATCHING_VALUE, attribute=definition.name)
         if unassigned(value):
             return
         entries.append(_merge(canonical_complex(definition, pinned), changes))
@@ -217,8 +214,7 @@ def _apply_single(container: dict, target: Target, op: str, value: Any) -> None:
     if op == "remove" or unassigned(value):
         if definition.default is not None:
             # Unassigned is not a state such an attribute can have: active is true or false.
-            raise ScimError(400, f"{name} cannot be removed, only set; to deactivate, replace it with false",
-                            INVALID_VALUE)
+            raise refuse(c.ACTIVE_CANNOT_BE_REMOVED, attribute=name)
         container.pop(name, None)
         return
     if definition.complex and definition.stored_as is None and isinstance(value, dict):
@@ -238,7 +234,7 @@ def _apply(resource_json: dict, op: str, target: Target, value: Any, has_value: 
             resource_json.pop(urn, None)
             return
         if not isinstance(value, dict):
-            raise ScimError(400, f"the value for {urn} must be an object", INVALID_VALUE)
+            raise refuse(c.VALUE_NOT_AN_OBJECT, attribute=urn)
         for key, sub_value in value.items():
             _apply(resource_json, op, parse_target(f"{urn}:{key}", resource), sub_value, True, resource)
         return
@@ -253,13 +249,13 @@ def _apply_operation(resource_json: dict, operation: PatchOperation, target: Tar
                      resource: ResourceType = USER) -> None:
     if target is not None:
         if operation.op != "remove" and not operation.has_value:
-            raise ScimError(400, f"{operation.op} needs a value", INVALID_VALUE)
+            raise refuse(c.NEEDS_A_VALUE, op=operation.op)
         _apply(resource_json, operation.op, target, operation.value, operation.has_value, resource)
         return
     if operation.op == "remove":
-        raise ScimError(400, "remove needs a path", NO_TARGET)
+        raise refuse(c.REMOVE_NEEDS_A_PATH)
     if not isinstance(operation.value, dict):
-        raise ScimError(400, f"{operation.op} without a path needs an object value", INVALID_VALUE)
+        raise refuse(c.PATHLESS_NEEDS_AN_OBJECT, op=operation.op)
     _apply_value_object(resource_json, operation.op, operation.value, resource)
 
 
@@ -273,9 +269,10 @@ def _apply_value_object(resource_json: dict, op: str, value: dict, resource: Res
             _apply(resource_json, op, parse_target(str(key), resource), sub_value, True, resource)
 
 
-def describe_operation(number: int, operation: PatchOperation) -> str:
-    """How a refusal names an operation: ``Operation 2 (replace displayName)``."""
-    return f"Operation {number} ({operation.op}{' ' + operation.path if operation.path else ''})"
+def in_operation(error: ScimError, number: int, operation: PatchOperation) -> ScimError:
+    """``error`` naming the operation it was about: ``Operation 2 (replace displayName): ...``."""
+    return wrap(c.IN_OPERATION, error, number=number,
+                operation=f"{operation.op} {operation.path}" if operation.path else operation.op)
 
 
 Edit = Callable[[Any], Any]
@@ -320,8 +317,7 @@ def compile_patch(operations: list[PatchOperation], resource: ResourceType = USE
         try:
             targets.append(parse_target(operation.path, resource) if operation.path is not None else None)
         except ScimError as error:
-            raise ScimError(error.status, f"{describe_operation(number, operation)}: {error.detail}",
-                            error.scim_type) from None
+            raise in_operation(error, number, operation) from None
 
     direct = [_direct_field(operation, target) for operation, target in zip(operations, targets)]
 
@@ -339,8 +335,7 @@ def compile_patch(operations: list[PatchOperation], resource: ResourceType = USE
                         resource_json.pop(extension.urn, None)
                 validated = revalidate(before, resource_json, resource)
             except ScimError as error:
-                raise ScimError(error.status, f"{describe_operation(number, operation)}: {error.detail}",
-                                error.scim_type) from None
+                raise in_operation(error, number, operation) from None
             current = fields_from_json(validated, resource, current=current)
         return current
 

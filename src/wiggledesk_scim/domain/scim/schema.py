@@ -13,10 +13,11 @@ from typing import Any
 
 import colander
 
+from .. import catalogue as c
 from ..model import unstorable_reason
 from ..registry import USER, Attribute, ResourceType, Schema
 from ..registry.declaration import BOOLEAN
-from .errors import INVALID_SYNTAX, INVALID_VALUE, ScimError
+from .errors import refuse
 
 
 def describe(value: Any) -> str:
@@ -102,7 +103,7 @@ def normalise(payload: dict, resource: ResourceType = USER) -> dict:
             continue
         if name is None:  # the extension's object
             if not isinstance(value, (dict, type(None))):
-                raise ScimError(400, f"{schema.urn} must be an object", INVALID_VALUE)
+                raise refuse(c.EXTENSION_NOT_AN_OBJECT, urn=schema.urn)
             extension = result.setdefault(schema.urn, {})
             for sub_key, sub_value in (value or {}).items():
                 attribute = schema.attribute(str(sub_key))
@@ -144,12 +145,12 @@ class StrictString(colander.String):
         if cstruct is colander.null or cstruct == "":
             return colander.null
         if not isinstance(cstruct, str):
-            raise colander.Invalid(node, f"must be a string, got {describe(cstruct)}")
+            raise colander.Invalid(node, c.NOT_A_STRING.problem(got=describe(cstruct)))
         if len(cstruct) > self.max_length:
-            raise colander.Invalid(node, f"must be at most {self.max_length} characters long, got {len(cstruct)}")
+            raise colander.Invalid(node, c.TOO_LONG.problem(limit=self.max_length, length=len(cstruct)))
         reason = unstorable_reason(cstruct)
         if reason is not None:
-            raise colander.Invalid(node, reason)
+            raise colander.Invalid(node, c.UNSTORABLE[reason].problem())
         return cstruct
 
 
@@ -170,7 +171,7 @@ class ScimBoolean(colander.SchemaType):
             return colander.null
         value = parse_boolean(cstruct)
         if value is None:
-            raise colander.Invalid(node, f"must be true or false, got {describe(cstruct)}")
+            raise colander.Invalid(node, c.NOT_A_BOOLEAN.problem(got=describe(cstruct)))
         return value
 
     def serialize(self, node, appstruct):  # pragma: no cover - we only deserialize
@@ -183,7 +184,7 @@ class StrictMapping(colander.Mapping):
 
     def deserialize(self, node, cstruct):
         if cstruct is not colander.null and not isinstance(cstruct, dict):
-            raise colander.Invalid(node, f"must be an object, got {describe(cstruct)}")
+            raise colander.Invalid(node, c.NOT_AN_OBJECT.problem(got=describe(cstruct)))
         return super().deserialize(node, cstruct)
 
 
@@ -196,9 +197,9 @@ class StrictSequence(colander.Sequence):
 
     def deserialize(self, node, cstruct):
         if cstruct is not colander.null and not isinstance(cstruct, list):
-            raise colander.Invalid(node, f"must be a list, got {describe(cstruct)}")
+            raise colander.Invalid(node, c.NOT_A_LIST.problem(got=describe(cstruct)))
         if cstruct is not colander.null and len(cstruct) > self.max_values:
-            raise colander.Invalid(node, f"may have at most {self.max_values} entries, got {len(cstruct)}")
+            raise colander.Invalid(node, c.TOO_MANY_VALUES.problem(limit=self.max_values, count=len(cstruct)))
         return super().deserialize(node, cstruct)
 
 
@@ -235,17 +236,20 @@ def _colander_schema(resource: ResourceType) -> colander.SchemaNode:
     return schema
 
 
+#: What colander itself says of a missing required value (its one message that reaches a client).
+_COLANDER_REQUIRED = "Required"
+
+
 def invalid_detail(error: colander.Invalid, resource: ResourceType = USER) -> str:
-    """colander's complaints as one detail: ``userName is required; emails.0.value must be a string``."""
+    """colander's complaints as the ``{problems}`` of a refusal: ``userName is required; emails.0.value
+    must be a string, got 3``. Each complaint is a catalogue entry's ``problem()``, after its path."""
     problems = []
     for path, message in error.asdict().items():
         for extension in resource.extensions:
             path = path.replace(extension.urn + ".", extension.urn + ":")
-        if message == "Required":
-            problems.append(f"{path} is required")
-        else:
-            problems.append(f"{path} {message}")
-    return "; ".join(sorted(problems))
+        problem = c.REQUIRED.problem() if message == _COLANDER_REQUIRED else message
+        problems.append(f"{path} {problem}")
+    return c.SEPARATOR.join(sorted(problems))
 
 
 def _check_multi_valued(resource_json: dict, resource: ResourceType) -> None:
@@ -264,31 +268,31 @@ def _check_multi_valued(resource_json: dict, resource: ResourceType) -> None:
                 kind = entry.get("type") if typed else None
                 if kind is not None:
                     if kind.lower() in seen_types:
-                        raise ScimError(400, f'{name} has more than one entry of type "{kind}"', INVALID_VALUE)
+                        raise refuse(c.TYPE_TWICE, attribute=name, type=kind)
                     seen_types.add(kind.lower())
                 primaries += bool(entry.get("primary")) if primary else 0
                 if valued and entry.get("value") is None:
-                    raise ScimError(400, f"every entry of {name} needs a value", INVALID_VALUE)
+                    raise refuse(c.ENTRY_WITHOUT_VALUE, attribute=name)
             if primaries > 1:
-                raise ScimError(400, f"at most one entry of {name} may be primary", INVALID_VALUE)
+                raise refuse(c.TWO_PRIMARIES, attribute=name)
 
 
 def validate(payload: Any, resource: ResourceType = USER) -> dict:
     """Check a resource payload (POST, PUT, or the result of a PATCH): the validated attributes keyed by
     canonical name, extensions under their URNs. Raises ``ScimError`` 400 ``invalidValue``."""
     if not isinstance(payload, dict):
-        raise ScimError(400, "The request body must be a JSON object", INVALID_SYNTAX)
+        raise refuse(c.BODY_NOT_AN_OBJECT)
     schemas = next((v for k, v in payload.items() if isinstance(k, str) and k.lower() == "schemas"), None)
     if schemas is not None:
         core = resource.schema.urn
         if not isinstance(schemas, list) or not all(isinstance(s, str) for s in schemas):
-            raise ScimError(400, "schemas must be a list of schema URNs", INVALID_VALUE)
+            raise refuse(c.SCHEMAS_NOT_A_LIST)
         if core.lower() not in (s.lower() for s in schemas):
-            raise ScimError(400, f"schemas must include {core}", INVALID_VALUE)
+            raise refuse(c.SCHEMAS_WITHOUT_CORE, urn=core)
     normalised = normalise(payload, resource)
     try:
         validated = _colander_schema(resource).deserialize(normalised)
     except colander.Invalid as error:
-        raise ScimError(400, invalid_detail(error, resource), INVALID_VALUE) from None
+        raise refuse(c.ATTRIBUTE_PROBLEMS, problems=invalid_detail(error, resource)) from None
     _check_multi_valued(validated, resource)
     return validated
