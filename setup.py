@@ -5,6 +5,7 @@ requires = [
     "colander>=2.0",
     "cryptography>=42",  # PyJWT's RS256 (client assertions, adapters/federation.py)
     "jinja2>=3.1",
+    "markdown>=3.5",  # the setup guide (entrypoints/guide): one Markdown source, served as HTML
     "orjson>=3.9",
     "plaster_pastedeploy>=1.0",
     "psycopg[binary]>=3.1",
@@ -45,7 +46,8 @@ setup(
     include_package_data=True,
     package_data={"wiggledesk_scim.adapters.sqlalchemy": ["migrations/*.py", "migrations/*.mako",
                                                            "migrations/versions/*.py"],
-                  "wiggledesk_scim.entrypoints.ops": ["templates/*.jinja2", "static/*.css"]},
+                  "wiggledesk_scim.entrypoints.ops": ["templates/*.jinja2", "static/*.css"],
+                  "wiggledesk_scim.entrypoints.guide": ["*.md", "*.css"]},
     python_requires=">=3.11",
     install_requires=requires,
     extras_require={"testing": tests_require, "conformance": conformance_require},
