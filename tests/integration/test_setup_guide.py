@@ -97,6 +97,19 @@ def test_every_internal_link_of_the_markdown_has_its_heading():
     assert sorted(set(links) - anchors) == []
 
 
+def test_no_numbered_list_starts_again_in_the_middle():
+    """Python-Markdown numbers every list from 1, so steps interrupted by a table or a paragraph would
+    start again at 1 on the page (and not on GitHub): each step follows the one before it directly."""
+    previous = 0
+    for line in guide.markdown_text().splitlines():
+        number = re.match(r"(\d+)\. ", line)
+        if number:
+            assert int(number.group(1)) == previous + 1, line
+            previous = int(number.group(1))
+        elif not line.startswith("   "):
+            previous = 0
+
+
 def test_the_host_is_written_only_in_code():
     """``https://<host>`` stands in the Markdown for the service's address, inside code only: the page
     replaces it there, and elsewhere it would read as an HTML tag."""
