@@ -136,7 +136,7 @@ def test_locations_follow_the_tenant_url_form(scim, token_a):
 def test_the_same_display_name_in_any_case_is_409(a, leeds, name, unchanged):
     error = refused(lambda: a.create(entra_group(name=name, external_id="another")))
     assert (error.status, error.scim_type) == (409, "uniqueness")
-    assert "displayName" in error.detail
+    assert error.detail == f'displayName "{name}" is already used by another team'
 
 
 def test_the_same_external_id_is_409(a, leeds, unchanged):
