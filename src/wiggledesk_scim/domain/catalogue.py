@@ -219,7 +219,7 @@ PATHLESS_NEEDS_AN_OBJECT = Refusal(400, "{op} without a path needs an object val
 MEMBERS_TOO_MANY = Refusal(400, "{attribute} may have at most {limit} entries in one request, got {count}",
                            "Send the membership in several smaller PATCH requests.", INVALID_VALUE)
 MEMBER_WITHOUT_VALUE = Refusal(400, "every entry of {attribute} needs a value, the id of a User; got {got}",
-                               'Name each member as {"value": "<the member\'s id>"}.', INVALID_VALUE)
+                               'Name each member by its id, as {"value": "..."}.', INVALID_VALUE)
 NOT_A_USER = Refusal(400, "members: {ids} is not a User of this organisation", "Provision the user first (assign "
                      "them to the app), or remove them from the group; nested groups are not provisioned.",
                      INVALID_VALUE)
@@ -294,8 +294,8 @@ PATH_NESTED_FILTER = Refusal(400, "Value filters cannot be nested", "Use one val
 PATH_NOT_A_SUB = Refusal(400, '"{path}" is not a sub-attribute', "Inside a value filter, name the sub-attribute "
                          'alone: emails[type eq "work"].', INVALID_PATH)
 MEMBERS_BY_VALUE_ONLY = Refusal(400, '"{path}": members can be picked by value eq "<id>" (or several, joined by '
-                                "or) only", 'Remove members by members[value eq "<id>"], or with a value list.',
-                                INVALID_PATH)
+                                "or) only", 'Remove a member by the path members[value eq "..."], naming its id, or '
+                                "with a value list.", INVALID_PATH)
 MEMBERS_WHOLE = Refusal(400, '"{path}": members are added and removed whole, by value', "Use the path members, "
                         "with the members' ids as the value.", INVALID_PATH)
 MEMBERS_FILTER_REMOVES = Refusal(400, '"{path}": a value filter on members can only remove them', "Add members "
