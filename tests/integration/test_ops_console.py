@@ -19,8 +19,8 @@ from webtest import TestApp
 from tests.integration.units import in_unit
 from tests.support import FixedClock
 from wiggledesk_scim.domain.access import digest
-from wiggledesk_scim.domain.activity import (CREATE, EVENTS, REFUSED, TEAM_CREATE, TEAM_DELETE, TEAM_RENAME, UPDATE,
-                                             Activity)
+from wiggledesk_scim.domain.activity import (CREATE, DELETE, DEPROVISION, EVENTS, LOCKED_OUT, REFUSED, TEAM_CREATE,
+                                             TEAM_DELETE, TEAM_RENAME, UPDATE, Activity)
 from wiggledesk_scim.domain.console import TEAMS_LISTED
 from wiggledesk_scim.domain.credentials import OpsCredentials, PasswordHash
 from wiggledesk_scim.domain.model import TeamFields
@@ -95,7 +95,7 @@ def trail_rows(response) -> list[tuple[str, str]]:
     if table is None:
         return []
     return [(row.find("span", class_="event").text, row.find_all("td")[2].text.strip())
-            for row in table.tbody.find_all("tr")]
+            for row in table.tbody.find_all("tr") if "lock-out" not in row.get("class", [])]
 
 
 # -- signing in -------------------------------------------------------------------------------------
@@ -398,6 +398,31 @@ def test_a_teams_changes_show_in_the_trail_with_its_id_and_member_counts_never_w
     for value in (bjensen, adele, "bjensen", "adele", "Platform", "e-platform"):
         assert value not in "".join(str(row) for row in team_records)
     assert trail_rows(page(testapp, f"{organisation_path}?event=team_rename")) == [(TEAM_RENAME, f"team {team}")]
+
+
+@pytest.mark.parametrize("operation", ["deprovision", "delete"])
+def test_a_request_that_locks_out_its_own_token_says_so_and_how_to_recover(testapp, contoso, operation):
+    """ENTRA.md §2.1: Entra deprovisioning or deleting the admin whose token it uses is flagged on the record
+    with what happened and how to recover; the token's row then names its owner deactivated or deleted."""
+    headers = {"Authorization": f"Bearer {contoso.token}"}
+    admin = contoso.admin.id
+    if operation == "deprovision":
+        testapp.patch_json(f"/scim/v2/Users/{admin}", {"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                           "Operations": [{"op": "Replace", "path": "active", "value": "False"}]}, headers=headers)
+    else:
+        testapp.delete(f"/scim/v2/Users/{admin}", headers=headers, status=204)
+    testapp.get("/scim/v2/Users", headers=headers, status=401)
+
+    response = page(testapp, f"/ops/organisations/{contoso.organisation.id}")
+
+    event = DEPROVISION if operation == "deprovision" else DELETE
+    assert trail_rows(response)[:2] == [(REFUSED, ""), (event, admin)]
+    (alert,) = response.html.find("table", class_="trail").find_all("tr", class_="lock-out")
+    assert alert.text.strip() == LOCKED_OUT[event]
+    assert alert.find_previous_sibling("tr").find("span", class_="event").text == event
+    (token_row,) = response.html.find("table", class_="tokens").tbody("tr")
+    owner = token_row("td")[2].text
+    assert owner == (f"ada@contoso.example (deactivated)" if operation == "deprovision" else f"{admin} (deleted)")
 
 
 def test_a_refused_request_about_a_team_names_the_team(testapp, contoso):

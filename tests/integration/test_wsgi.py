@@ -21,6 +21,7 @@ from webob import Request
 from webtest import TestApp
 
 from tests.integration.failures import add_commit_failure_route
+from wiggledesk_scim.domain.access import MALFORMED_AUTHORIZATION
 from wiggledesk_scim.domain.services import MemberService
 from wiggledesk_scim.domain.registry.declaration import MAX_INDEXED_LENGTH
 from wiggledesk_scim.domain.scim.messages import MAX_BODY_BYTES
@@ -439,6 +440,21 @@ def test_nothing_under_the_scim_root_answers_without_a_token(testapp, path):
     response = Scim(testapp, None).get(path)
     assert_error(response, 401)
     assert response.headers["WWW-Authenticate"] == 'Bearer realm="WiggleDesk"'
+
+
+@pytest.mark.parametrize(("header", "challenge"), [
+    ("{token}", 'Bearer realm="WiggleDesk"'), ("Basic {token}", 'Bearer realm="WiggleDesk"'),
+    ("Bearer {token} {token}", 'Bearer realm="WiggleDesk", error="invalid_token"')])
+def test_an_authorization_header_not_of_the_form_bearer_token_says_how_it_must_read(testapp, contoso, header,
+                                                                                    challenge):
+    """ENTRA.md §2.1: a token pasted without "Bearer ", under another scheme or doubled is a 401 of its own,
+    which never repeats what was sent."""
+    response = testapp.get("/scim/v2/Users", headers={"Authorization": header.format(token=contoso.token)},
+                           expect_errors=True)
+    body = assert_error(response, 401)
+    assert body["detail"] == MALFORMED_AUTHORIZATION
+    assert response.headers["WWW-Authenticate"] == challenge
+    assert contoso.token not in response.text
 
 
 @pytest.mark.parametrize("path", ["/scim/v2", "/scim/v2/Nothing", "/scim/v2/Users/Users/x/y", "/scim/v2/%FF",

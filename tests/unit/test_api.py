@@ -44,15 +44,29 @@ def refused(call) -> ScimError:
 
 # -- authentication (ENTRA.md §2) -------------------------------------------------------------
 
-@pytest.mark.parametrize("authorization", [None, "", "Bearer", "Bearer ", "Basic YWRhOnNlY3JldA==", "Token abc"])
+@pytest.mark.parametrize("authorization", [None, ""])
 def test_a_request_without_a_bearer_token_is_401(scim, unchanged, authorization):
-    """No Authorization header, or one that is not Bearer <token>, is a 401 that says to paste the token."""
+    """No Authorization header is a 401 that says to paste the token, with no ``error`` in the challenge."""
     headers = {} if authorization is None else {"Authorization": authorization}
     error = refused(lambda: scim.list_users(scim_request(None, headers=headers)))
     assert error.status == 401
     assert error.detail == access.NO_TOKEN
     assert error.headers["WWW-Authenticate"] == 'Bearer realm="WiggleDesk"'
     assert error.scim_type is None
+
+
+@pytest.mark.parametrize(("authorization", "challenge"), [
+    ("Bearer", 'Bearer realm="WiggleDesk", error="invalid_token"'),
+    ("Bearer ", 'Bearer realm="WiggleDesk", error="invalid_token"'),
+    ("Basic YWRhOnNlY3JldA==", 'Bearer realm="WiggleDesk"'),
+    ("Token abc", 'Bearer realm="WiggleDesk"')])
+def test_a_header_that_is_not_bearer_token_is_401_saying_how_it_must_read(scim, unchanged, authorization,
+                                                                           challenge):
+    """ENTRA.md §2.1: an Authorization header that is not ``Bearer <token>`` has its own detail; another
+    scheme is no bearer token sent (RFC 6750 §3.1), a malformed Bearer one refused."""
+    error = refused(lambda: scim.list_users(scim_request(None, headers={"Authorization": authorization})))
+    assert (error.status, error.detail, error.scim_type) == (401, access.MALFORMED_AUTHORIZATION, None)
+    assert error.headers["WWW-Authenticate"] == challenge
 
 
 def test_the_bearer_scheme_is_matched_ignoring_case(scim, token_a):

@@ -482,14 +482,21 @@ def test_delete_frees_the_username_and_external_id(members, contoso):
     assert user_names(members, contoso.organisation.id) == ["ada@contoso.example", "BJensen@Contoso.Example"]
 
 
-def test_delete_removes_the_members_tokens(members, contoso, uow, clock, ids):
-    """A deleted admin's tokens are gone with them and stop working."""
+def test_delete_revokes_the_members_tokens_and_keeps_them(members, contoso, uow, clock, ids):
+    """ENTRA.md §2.1: a deleted admin's tokens are revoked, not deleted (the records stay for the trail and
+    the console), and stop working; a token revoked before keeps its time."""
     authority = StoredTokenAuthority(uow, clock, ids)
+    earlier, _ = authority.issue_token(contoso.organisation.id, contoso.admin.id, name="old")
+    authority.revoke(earlier.id)
+    revoked_before = clock.now()
+    clock.advance(3600)
 
     members.delete(contoso.organisation.id, contoso.admin.id)
 
     with uow:
-        assert uow.tokens.list_for_organisation(contoso.organisation.id) == []
+        tokens = uow.tokens.list_for_organisation(contoso.organisation.id)
+    assert {t.name: (t.admin_id, t.revoked) for t in tokens} == {
+        "API token": (contoso.admin.id, clock.now()), "old": (contoso.admin.id, revoked_before)}
     with pytest.raises(AccessRefused):
         authority.authenticate(contoso.token)
 

@@ -48,7 +48,14 @@ REVOKED = ("This API token was revoked on {when}. Use another of the admin's tok
 EXPIRED = ("This API token expired on {when}. Issue a new one and paste it into Entra; give it a later "
            "expiry, or none.")
 NOT_ADMIN = "The admin who owns this token is no longer an admin. An admin must create a new token."
-DEACTIVATED = "The admin who owns this token is deactivated. An active admin must create a new token."
+DEACTIVATED = ("The admin who owns this token is deactivated (Entra's provisioning may have deprovisioned them). "
+               "Reactivating them restores this token; until then, use another active admin's token or an "
+               "OAuth client.")
+OWNER_DELETED = ("The admin who owned this API token has been deleted (Entra's provisioning may have deleted "
+                 "them), so the token no longer works. Paste another admin's token into Entra, or use an OAuth "
+                 "client, which no one's departure breaks.")
+MALFORMED_AUTHORIZATION = ("The Authorization header must read \"Bearer <token>\". Paste only the WiggleDesk "
+                           "token into Entra's Secret Token field: Entra adds \"Bearer \" itself.")
 ORGANISATION_OFF = ("API access is switched off for this organisation. "
                     "An admin can switch it on in WiggleDesk's settings.")
 ADMIN_OFF = ("API access is switched off for the admin who owns this token. "
@@ -142,13 +149,17 @@ def digest(secret: str) -> str:
 
 
 def parse_authorization(header: str | None) -> str | None:
-    """The token in an ``Authorization: Bearer <token>`` header (scheme case-insensitive, RFC 7235 §2.1)."""
-    if not header:
+    """The token in an ``Authorization: Bearer <token>`` header (scheme case-insensitive, RFC 7235 §2.1);
+    None when there is no header. Raises ``AccessRefused`` (``MALFORMED_AUTHORIZATION``) for a header of
+    another form: a token pasted without "Bearer ", another scheme, a blank or spaced token. Such a header
+    is told apart from none at all, and never echoed (it may be a secret). Another scheme counts as no
+    bearer token sent (RFC 6750 §3.1: no ``error`` in the challenge); a malformed ``Bearer`` as one refused."""
+    if not header or not header.strip():
         return None
     scheme, _, credentials = header.strip().partition(" ")
     credentials = credentials.strip()
     if scheme.lower() != "bearer" or not credentials or " " in credentials:
-        return None
+        raise AccessRefused(MALFORMED_AUTHORIZATION, token_sent=scheme.lower() == "bearer")
     return credentials
 
 
@@ -281,6 +292,9 @@ class StoredTokenAuthority(TokenAuthority):
         """Why a token that exists may not be used, and whether that is a 403 (it is genuine but API
         access is off); None if it may."""
         token = grant.token
+        if grant.owner_deleted:
+            # First: whether the token was also revoked or expired, nothing brings it back.
+            return OWNER_DELETED, False
         if token.revoked is not None:
             return REVOKED.format(when=_day(token.revoked)), False
         if token.expired(now):

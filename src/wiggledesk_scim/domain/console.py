@@ -116,14 +116,7 @@ class Console:
         is None. Raises ``NotFound``, or ``InvalidValue`` for a name several organisations have."""
         overview = self.operations.overview(reference)
         organisation_id = overview.organisation.id
-        uow = self.operations.uow
-        owners: dict[str, Member] = {}
-        with uow:
-            for admin_id in {token.admin_id for token in overview.tokens}:
-                try:
-                    owners[admin_id] = uow.members.get(organisation_id, admin_id)
-                except NotFound:
-                    pass  # deleted since the tokens were read: the page says "unknown"
+        owners = self.operations.token_owners(organisation_id, overview.tokens)
         teams = self.operations.teams(organisation_id, limit=TEAMS_LISTED)
         trail = None
         if trail_filter is not None:

@@ -248,13 +248,16 @@ class ApiToken:
 @dataclass(frozen=True)
 class TokenGrant:
     """A token with everything else that decides whether it may be used, read together: its owner's and
-    its organisation's settings at the time of the read (ENTRA.md §2)."""
+    its organisation's settings at the time of the read (ENTRA.md §2). ``owner_deleted``: the owner is
+    gone (a hard delete revokes their tokens but keeps them, for the trail); the owner's settings then
+    read as all off."""
 
     token: ApiToken
     organisation_api_access: bool
     owner_active: bool
     owner_is_admin: bool
     owner_api_access: bool
+    owner_deleted: bool = False
 
 
 # -- OAuth 2.0 clients (ENTRA.md §2.2, §2.3) ------------------------------------------------------------

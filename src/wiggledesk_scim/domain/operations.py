@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Mapping
+from typing import Iterable, Mapping
 
 from .activity import Activity
 from .errors import InvalidValue, NotFound
@@ -132,6 +132,18 @@ class Operations:
         # A store counting membership rows may leave out a team that has none.
         return TeamListing(teams=tuple(TeamSummary(team, counts.get(team.id, 0)) for team in page.resources),
                            total=page.total)
+
+    def token_owners(self, organisation_id: str, tokens: Iterable[ApiToken]) -> dict[str, Member]:
+        """The members who own ``tokens``, by id; an owner who was deleted (their tokens stay, revoked) is
+        not there, which the CLI and the console both say."""
+        owners: dict[str, Member] = {}
+        with self.uow:
+            for admin_id in {token.admin_id for token in tokens}:
+                try:
+                    owners[admin_id] = self.uow.members.get(organisation_id, admin_id)
+                except NotFound:
+                    pass
+        return owners
 
     def member(self, organisation_id: str, email: str) -> Member:
         """The organisation's member whose userName is ``email`` (ignoring case, as userNames compare),

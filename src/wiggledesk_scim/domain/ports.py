@@ -189,6 +189,11 @@ class ApiTokenRepository(ABC):
         keeps its first revocation time."""
 
     @abstractmethod
+    def revoke_all_of(self, organisation_id: str, admin_id: str, at: datetime) -> int:
+        """Revoke, at ``at``, every token of the admin not revoked yet (those revoked keep their time);
+        how many that was. The tokens stay, naming their owner, after the owner is deleted."""
+
+    @abstractmethod
     def list_for_organisation(self, organisation_id: str) -> list[ApiToken]:
         """The organisation's tokens, oldest first."""
 

@@ -114,16 +114,19 @@ class MemberService:
         return self.update(organisation_id, member_id, lambda fields: replace(fields, active=True))
 
     def delete(self, organisation_id: str, member_id: str, *, expected_version: int | None = None) -> None:
-        """Hard delete: the member is gone, out of every team, and their userName and externalId are free
-        again."""
+        """Hard delete: the member is gone, out of every team, their API tokens revoked, and their userName
+        and externalId are free again."""
         with self.uow:
             now = self.clock.now()
             # If the remove then refuses (gone, or at another version), the unit's work is discarded whole.
             self.uow.teams.leave_all(organisation_id, member_id, now)
             self.uow.members.remove(organisation_id, member_id, expected_version=expected_version)
+            # Revoked, not deleted: the records stay for the trail, and a request with one is told why.
+            self.uow.tokens.revoke_all_of(organisation_id, member_id, now)
             self.uow.activity.record(Activity(at=now, organisation_id=organisation_id, event=DELETE,
                                               member_id=member_id, token_id=self.source.token_id,
-                                              request_id=self.source.request_id))
+                                              request_id=self.source.request_id,
+                                              token_owner=self.source.locks_out(DELETE, member_id)))
             self.uow.commit()
 
     def refused(self, organisation_id: str, status: int, scim_type: str | None, member_id: str | None = None,
@@ -140,7 +143,8 @@ class MemberService:
     def _record(self, event: str, member: Member, attributes: tuple[str, ...]) -> None:
         self.uow.activity.record(Activity(at=member.last_modified, organisation_id=member.organisation_id,
                                           event=event, member_id=member.id, attributes=attributes,
-                                          token_id=self.source.token_id, request_id=self.source.request_id))
+                                          token_id=self.source.token_id, request_id=self.source.request_id,
+                                          token_owner=self.source.locks_out(event, member.id)))
 
     def _check(self, organisation_id: str, fields: MemberFields, previous: MemberFields | None) -> None:
         """The rules a member's fields must keep that the store does not enforce itself. Uniqueness

@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 from pyramid.paster import bootstrap, get_appsettings, setup_logging
 
 from ..domain.access import token_shortfalls
-from ..domain.activity import EVENTS, REFUSED, membership_change
+from ..domain.activity import EVENTS, REFUSED, lock_out, membership_change
 from ..domain.credentials import PasswordHash
 from ..domain.errors import DomainError, NotFound
 from ..domain.oauth import DEFAULT_SECRET_DAYS, MAX_SECRET_DAYS
@@ -268,10 +268,12 @@ def _tokens_list(args) -> None:
         with uow:
             organisation = _organisation(container, uow, args.organisation)
             tokens = uow.tokens.list_for_organisation(organisation.id)
-            owners = {token.admin_id: uow.members.get(organisation.id, token.admin_id).user_name for token in tokens}
+        owners = container.operations(uow).token_owners(organisation.id, tokens)
         now = container.clock.now()
     for token in tokens:
-        record = {"id": token.id, "name": token.name, "admin": owners[token.admin_id],
+        owner = owners.get(token.admin_id)
+        record = {"id": token.id, "name": token.name,
+                  "admin": owner.user_name if owner is not None else f"{token.admin_id} (deleted)",
                   "state": token.state(now), "created": _moment(token.created),
                   "last_used": _moment(token.last_used), "expires": _moment(token.expires),
                   "revoked": _moment(token.revoked)}
@@ -515,7 +517,7 @@ def _activity(args) -> None:
                 "event": record.event, "member_id": record.member_id, "attributes": list(record.attributes),
                 "status": record.status, "scim_type": record.scim_type, "request_id": record.request_id,
                 "token_id": record.token_id, "team_id": record.team_id, "added": record.added,
-                "removed": record.removed}
+                "removed": record.removed, "token_owner": record.token_owner}
         if args.json:
             print(json.dumps(line))
             continue
@@ -531,6 +533,9 @@ def _activity(args) -> None:
         if members is not None:
             parts.append(members)
         parts.append(f"request {record.request_id or '-'}")
+        locked_out = lock_out(record)
+        if locked_out is not None:
+            parts.append(locked_out)
         print("  ".join(parts))
     if not records and not args.json:
         print(f"{organisation.name} has no activity matching that.", file=sys.stderr)

@@ -11,6 +11,8 @@ from sqlalchemy import update
 from tests.integration.cli.conftest import bearer
 from tests.support import FULL_USER
 from wiggledesk_scim.adapters.sqlalchemy.tables import activity
+from wiggledesk_scim.domain.access import OWNER_DELETED
+from wiggledesk_scim.domain.activity import DELETE, LOCKED_OUT
 
 PATCH_OP = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
 ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:"
@@ -60,7 +62,7 @@ def test_json_records_carry_the_request_id_and_token_id_of_each_step(wiggledesk,
     _, tokens, _ = wiggledesk("tokens", "list", "Contoso", "--json")
     assert {r["token_id"] for r in records} == {json.loads(tokens)["id"]}
     assert set(records[0]) == {"time", "event", "member_id", "attributes", "status", "scim_type", "request_id",
-                               "token_id", "team_id", "added", "removed"}
+                               "token_id", "team_id", "added", "removed", "token_owner"}
     assert (records[0]["team_id"], records[0]["added"], records[0]["removed"]) == (None, None, None)
     create = json.loads(wiggledesk("activity", "Contoso", "--json", "--event", "create")[1])
     assert {"userName", "externalId", "active", "emails", ENTERPRISE + "department"} <= set(create["attributes"])
@@ -95,6 +97,22 @@ def test_a_refused_token_is_in_its_organisations_trail(wiggledesk, contoso, scim
     scim.get("/scim/v2/Users", headers=bearer("wdscim_unknown"), status=401)
     records = [json.loads(line) for line in wiggledesk("activity", "Contoso", "--json")[1].splitlines()]
     assert [(r["event"], r["status"]) for r in records] == [("refused", 403)]
+
+
+def test_a_request_that_deletes_the_admin_whose_token_it_uses_says_so_and_how_to_recover(wiggledesk, contoso, scim):
+    """ENTRA.md §2.1: the trail marks the delete of the token's own owner, and the line says how to recover;
+    the token stays, revoked, and is refused saying its owner was deleted."""
+    (ada,) = scim.get("/scim/v2/Users", headers=bearer(contoso)).json["Resources"]
+    scim.delete(f"/scim/v2/Users/{ada['id']}", headers=bearer(contoso), status=204)
+    refused = scim.get("/scim/v2/Users", headers=bearer(contoso), status=401)
+
+    assert refused.json["detail"] == OWNER_DELETED
+    (line,) = wiggledesk("activity", "Contoso", "--event", "delete")[1].splitlines()
+    assert line.endswith(LOCKED_OUT[DELETE])
+    record = json.loads(wiggledesk("activity", "Contoso", "--json", "--event", "delete")[1])
+    assert (record["member_id"], record["token_owner"]) == (ada["id"], True)
+    token = json.loads(wiggledesk("tokens", "list", "Contoso", "--json")[1])
+    assert token["revoked"] is not None
 
 
 def test_prune_deletes_what_is_older_than_the_retention(wiggledesk, ini, cycle):

@@ -197,7 +197,7 @@ class ScimApi:
             raise from_domain(refused) from None
         self.principal = principal
         self._refused_in = principal.organisation_id
-        self._act_for(Source(principal.token_id, request.request_id))
+        self._act_for(Source(principal.token_id, request.request_id, principal.admin_id))
         if self.fair_use is not None:
             wait = self.fair_use.admit(principal.organisation_id)
             if wait:
