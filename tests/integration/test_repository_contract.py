@@ -1249,6 +1249,17 @@ class RepositoryContract(SearchContract):
 
         assert store.run(lambda uow: uow.organisations.list()) == [contoso, twin, fabrikam, adatum]
 
+    def test_organisations_are_found_by_name_ignoring_case_beyond_ascii(self, store, ids, contoso, fabrikam):
+        """named() finds every organisation of that name in any case (Ä as ä: case_key, not SQLite's
+        ASCII-only lower()), by name then id; a name nobody has finds none."""
+        shouting = Organisation(id="00000000-0000-4000-8000-000000000000", name="CONTOSO")
+        doctors = Organisation(id=ids.new_id(), name="Ärzte ohne Grenzen")
+        store.run(lambda uow: (uow.organisations.add(shouting), uow.organisations.add(doctors)))
+
+        assert store.read(lambda uow: uow.organisations.named("contoso")) == [shouting, contoso]
+        assert store.read(lambda uow: uow.organisations.named("ÄRZTE OHNE GRENZEN")) == [doctors]
+        assert store.read(lambda uow: uow.organisations.named("Contoso Ltd")) == []
+
     # -- the activity trail ----------------------------------------------------------------------------
 
     def trail(self, store: Store, organisation: Organisation, **query) -> list[Activity]:

@@ -84,10 +84,11 @@ class Operations:
         """The organisation whose id is ``reference``, else whose name is (exactly, else ignoring case).
         Raises ``NotFound``, or ``InvalidValue`` when the name is ambiguous."""
         with self.uow:
-            organisations = self.uow.organisations.list()
-        found = ([o for o in organisations if o.id == reference]
-                 or [o for o in organisations if o.name == reference]
-                 or [o for o in organisations if o.name.casefold() == reference.casefold()])
+            try:
+                return self.uow.organisations.get(reference)
+            except NotFound:
+                named = self.uow.organisations.named(reference)
+        found = [o for o in named if o.name == reference] or named
         if len(found) > 1:
             raise InvalidValue(f'{len(found)} organisations are called "{reference}"; give the id instead')
         if not found:
