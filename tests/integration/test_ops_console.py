@@ -65,9 +65,9 @@ def testapp(app) -> TestApp:
     return TestApp(app)
 
 
-def onboard(app, name: str, email: str):
+def onboard(app, name: str, email: str, **options):
     container = app.registry[CONTAINER_KEY]
-    return in_unit(container.storage, lambda uow: container.onboard(uow, name, email))
+    return in_unit(container.storage, lambda uow: container.onboard(uow, name, email, **options))
 
 
 @pytest.fixture
@@ -287,7 +287,7 @@ def test_a_name_two_organisations_share_is_a_400_page_asking_for_the_id(testapp,
     """The list links by id; a name typed into the address works only while it names one organisation."""
     onboard(app, "Twins", "one@twins.example")
     assert page(testapp, "/ops/organisations/twins").html.h1.contents[0].strip() == "Twins"
-    onboard(app, "Twins", "two@twins.example")
+    onboard(app, "Twins", "two@twins.example", allow_duplicate_name=True)
 
     response = page(testapp, "/ops/organisations/Twins", status=400)
 

@@ -18,6 +18,7 @@ from .model import ApiToken, Member, Organisation, Team
 from .ports import Clock, TokenAuthority, UnitOfWork
 from .query import Compare, Query, Operator
 from .registry import GROUP, USER
+from .services import members_called
 
 #: The windows the provisioning health shows.
 DAY = timedelta(days=1)
@@ -149,12 +150,7 @@ class Operations:
     def member(self, organisation_id: str, email: str) -> Member:
         """The organisation's member whose userName is ``email`` (ignoring case, as userNames compare),
         else the only one with that e-mail address. Raises ``NotFound`` or ``InvalidValue``."""
-        with self.uow:
-            member = self.uow.members.find(organisation_id, user_name=email)
-            if member is not None:
-                return member
-            by_email = Query(filter=Compare(USER.path("emails.value"), Operator.EQ, email), count=2)
-            found = self.uow.members.search(organisation_id, by_email).resources
+        found = members_called(self.uow, organisation_id, email, most=2)
         if len(found) > 1:
             raise InvalidValue(f"Several members have the e-mail address {email}; use their userName")
         if not found:

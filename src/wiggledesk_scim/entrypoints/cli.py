@@ -1,7 +1,8 @@
 """The ``wiggledesk-scim`` command: ``migrate`` the database schema, ``onboard`` an organisation, manage
 API ``tokens`` (list, issue, revoke) and OAuth ``clients`` (create, list, secrets, revoke, trust),
-organisations' and members' settings (``org``, ``member``), and read or prune the provisioning
-``activity`` trail; ``ops-password`` hashes the ops console's password.
+organisations' and members' settings (``org``, ``member``), add a member (``member add``, an admin for an
+organisation whose only admin left), and read or prune the provisioning ``activity`` trail;
+``ops-password`` hashes the ops console's password.
 
 Reads the same ini as the web app and reuses its wiring (``pyramid.paster.bootstrap`` and the request's
 transaction manager), so a command changes the database exactly as a request would. Failures print one
@@ -23,7 +24,7 @@ from pyramid.paster import bootstrap, get_appsettings, setup_logging
 from ..domain.access import token_shortfalls
 from ..domain.activity import EVENTS, REFUSED, lock_out, membership_change
 from ..domain.credentials import PasswordHash
-from ..domain.errors import DomainError, NotFound
+from ..domain.errors import DomainError, NotFound, OrganisationNameTaken, UniquenessConflict
 from ..domain.oauth import DEFAULT_SECRET_DAYS, MAX_SECRET_DAYS
 from .pyramid_app import SCIM_ROOT, container_of
 from .wiring import OPS_PASSWORD_HASH_KEY, OPS_USERNAME_KEY, AppSettings, SettingsError
@@ -44,7 +45,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "migrate":
             _migrate(args.config_uri)
         elif args.command == "onboard":
-            _onboard(args.config_uri, args.organisation_name, args.admin_email, args.base_url)
+            _onboard(args.config_uri, args.organisation_name, args.admin_email, args.base_url,
+                     args.allow_duplicate_name)
         elif args.command == "tokens":
             _TOKEN_COMMANDS[args.tokens_command](args)
         elif args.command == "clients":
@@ -55,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "org":
             _ORG_COMMANDS[args.org_command](args)
         elif args.command == "member":
-            _member_setting(args)
+            _MEMBER_COMMANDS[args.member_command](args)
         elif args.command == "activity":
             _activity(args)
         elif args.command == "prune-activity":
@@ -85,12 +87,16 @@ def _parser() -> argparse.ArgumentParser:
         "onboard", help="create an organisation, its admin and an API token for Entra",
         description="Create an organisation with API access, its first admin with API access, and "
                     "a token for that admin. Prints the Tenant URLs to enter in Entra, and the "
-                    "Secret Token alone on the last line.")
+                    "Secret Token alone on the last line. A name an organisation has already (ignoring "
+                    "case) is refused: to give an existing organisation a new admin, use `member add`.")
     onboard.add_argument("organisation_name", metavar="ORGANISATION_NAME")
     onboard.add_argument("admin_email", metavar="ADMIN_EMAIL")
     onboard.add_argument("--base-url", metavar="URL",
                          help="the address Entra reaches this service at (default: the ini's "
                               "wiggledesk.public_url, else http://127.0.0.1:6543)")
+    onboard.add_argument("--allow-duplicate-name", action="store_true",
+                         help="create the organisation even if one is called that already (the name then "
+                              "no longer names one organisation: give the id to other commands)")
     tokens = commands.add_parser("tokens", help="list, issue and revoke API tokens",
                                  description="An admin may hold several named tokens, so one can be "
                                              "replaced without downtime. A secret is shown once, when issued.")
@@ -121,11 +127,21 @@ def _parser() -> argparse.ArgumentParser:
     api_access.add_argument("organisation", metavar="ORG", help="the organisation's name or id")
     api_access.add_argument("state", choices=("on", "off"))
 
-    member = commands.add_parser("member", help="switch a member's API access or admin role",
+    member = commands.add_parser("member", help="add a member, switch a member's API access or admin role",
                                  description="A token works only while its admin is an admin with API "
                                              "access; switching either off refuses their tokens from the "
                                              "next request on.")
-    member_commands = member.add_subparsers(dest="member_command", required=True, metavar="SETTING")
+    member_commands = member.add_subparsers(dest="member_command", required=True, metavar="ACTION")
+    member_add = member_commands.add_parser(
+        "add", help="add a member (userName and work e-mail EMAIL), e.g. a new admin",
+        description="Add a member to an existing organisation, as onboard adds its first admin: userName "
+                    "and work e-mail EMAIL, active. With --admin they are an admin with API access, so an "
+                    "organisation whose only admin left gets one back; then issue them a token with "
+                    "`tokens issue`. A member the identity provider created already is made an admin with "
+                    "`member admin` and `member api-access` instead.")
+    member_add.add_argument("organisation", metavar="ORG", help="the organisation's name or id")
+    member_add.add_argument("email", metavar="EMAIL", help="the new member's e-mail address")
+    member_add.add_argument("--admin", action="store_true", help="make them an admin with API access")
     for setting, help_text in (("api-access", "switch the member's API access on or off"),
                                ("admin", "make the member an admin, or not")):
         command = member_commands.add_parser(setting, help=help_text)
@@ -486,6 +502,23 @@ def _org_api_access(args) -> None:
 _ORG_COMMANDS = {"list": _org_list, "show": _org_show, "api-access": _org_api_access}
 
 
+def _member_add(args) -> None:
+    with _transaction(args.config_uri) as (container, uow):
+        with uow:
+            organisation = _organisation(container, uow, args.organisation)
+        try:
+            member = container.add_member(uow, organisation.id, args.email, admin=args.admin)
+        except UniquenessConflict as taken:
+            raise CommandFailed(f"{taken.detail}; to make them an admin, switch `member admin` and "
+                                "`member api-access` on for them") from None
+    if not member.is_admin:
+        print(f"Added {member.user_name} to {organisation.name} (member {member.id}); they are not an admin.")
+        return
+    print(f"Added {member.user_name} to {organisation.name} (member {member.id}) as an admin with API access.")
+    print(f"Next, issue them a token: wiggledesk-scim {args.config_uri} tokens issue {organisation.id} "
+          f"{member.user_name}")
+
+
 def _member_setting(args) -> None:
     on = args.state == "on"
     with _transaction(args.config_uri) as (container, uow):
@@ -503,6 +536,9 @@ def _member_setting(args) -> None:
     else:
         effect = "their tokens are refused from the next request on: " + "; ".join(shortfalls)
     print(f"{member.user_name} of {organisation.name} is {what} (member {member.id}); {effect}.")
+
+
+_MEMBER_COMMANDS = {"add": _member_add, "api-access": _member_setting, "admin": _member_setting}
 
 
 # -- the activity trail ----------------------------------------------------------------------------
@@ -582,14 +618,21 @@ def _migrate(config_uri: str) -> None:
         print(f"The database schema is now at revision {after} (the latest; it was at {before or 'none'}).")
 
 
-def _onboard(config_uri: str, organisation_name: str, admin_email: str, base_url: str | None) -> None:
+def _onboard(config_uri: str, organisation_name: str, admin_email: str, base_url: str | None,
+             allow_duplicate_name: bool) -> None:
     if base_url is not None:
         parts = urlsplit(base_url)
         if parts.scheme not in ("http", "https") or not parts.netloc:
             raise CommandFailed(f"--base-url {base_url!r} must be an address such as "
                                 "https://scim.wiggledesk.example")
     with _transaction(config_uri) as (container, uow):
-        onboarding = container.onboard(uow, organisation_name, admin_email)
+        try:
+            onboarding = container.onboard(uow, organisation_name, admin_email,
+                                           allow_duplicate_name=allow_duplicate_name)
+        except OrganisationNameTaken as taken:
+            raise CommandFailed(f"{taken.detail}; to give it another admin, use `member add "
+                                f"{taken.holders[0]} EMAIL --admin`, or give --allow-duplicate-name to "
+                                "create another organisation of that name") from None
         root = (base_url or container.settings.public_url).rstrip("/")
     organisation = onboarding.organisation
     print(f'Created organisation "{organisation.name}" (id {organisation.id}) with API access, and its '
