@@ -154,6 +154,7 @@ def test_an_admin_deprovisioned_by_entra_loses_their_token(scim, contoso, token_
     lambda scim, req: scim.list_groups(req),
     lambda scim, req: scim.get_group(req, "00000000-0000-4000-8000-000000000099"),
     lambda scim, req: scim.unsupported(req),
+    lambda scim, req: scim.method_not_allowed(req, ("GET", "HEAD")),
     lambda scim, req: scim.unknown_endpoint(req),
     lambda scim, req: scim.get_user(req, "00000000-0000-4000-8000-000000000099"),
 ])
@@ -594,12 +595,29 @@ def test_search_counts_accept_integers_and_numeric_strings(scim, token_a, named_
     assert scim.list_users(scim_request(token_a, query={"count": " "})).body["itemsPerPage"] == 4
 
 
-def test_writing_to_a_discovery_document_is_405(scim, token_a):
-    """Discovery documents are read-only: 405 with Allow: GET, after authentication."""
-    error = refused(lambda: scim.read_only(scim_request(token_a, method="POST", path="/Schemas")))
-    assert (error.status, error.headers) == (405, {"Allow": "GET"})
-    assert "/Schemas" in error.detail
-    assert refused(lambda: scim.read_only(scim_request(None))).status == 401
+@pytest.mark.parametrize("method, path, allowed", [
+    ("PUT", "/Users", ("GET", "HEAD", "POST")),
+    ("POST", "/Schemas", ("GET", "HEAD")),
+])
+def test_a_method_the_endpoint_does_not_have_is_405_allowing_the_ones_it_has(scim, token_a, method, path,
+                                                                             allowed):
+    """RFC 7231 §6.5.5: 405 with Allow listing the endpoint's methods as given, a SCIM error body whose
+    detail names them, after authentication; not 501, which is for what the service does not offer."""
+    error = refused(lambda: scim.method_not_allowed(scim_request(token_a, method=method, path=path), allowed))
+
+    assert (error.status, error.scim_type, error.headers) == (405, None, {"Allow": ", ".join(allowed)})
+    assert error.body() == {"schemas": ["urn:ietf:params:scim:api:messages:2.0:Error"], "status": "405",
+                            "detail": f"{method} is not allowed on {path}, which allows {', '.join(allowed)}"}
+    assert refused(lambda: scim.method_not_allowed(scim_request(None), allowed)).status == 401
+
+
+def test_a_405_is_recorded_in_the_trail_of_the_tokens_organisation(scim, token_a, uow, contoso):
+    """A refused method is a refused request like any other: in the trail, with its status."""
+    refused(lambda: scim.method_not_allowed(scim_request(token_a, method="DELETE", path="/Users"), ("GET",)))
+
+    with uow:
+        (record,) = uow.activity.list(contoso.organisation.id)
+    assert (record.event, record.status, record.scim_type) == ("refused", 405, None)
 
 
 @pytest.mark.parametrize("operation", [{"op": "remove", "path": "active"},

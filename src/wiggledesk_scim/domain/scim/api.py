@@ -13,7 +13,7 @@ import json
 import math
 from dataclasses import dataclass, field, replace
 from functools import cached_property
-from typing import Mapping
+from typing import Mapping, Sequence
 
 
 from ..access import parse_authorization
@@ -535,18 +535,22 @@ class ScimApi:
 
     @_refusals_recorded()
     def unsupported(self, request: ScimRequest) -> ScimResponse:
-        """/Bulk, /Me and methods not offered on an endpoint: 501 (RFC 7644 §3.12)."""
+        """What the service does not offer at all, /Bulk and /Me: 501 (RFC 7644 §3.12), as the
+        ServiceProviderConfig announces."""
         self._organisation(request)
         what = f"{request.method} {request.path}".strip() or "This operation"
         raise ScimError(501, f"{what} is not supported by WiggleDesk's SCIM service")
 
     @_refusals_recorded()
-    def read_only(self, request: ScimRequest) -> ScimResponse:
-        """A write to a discovery document (RFC 7644 §4 defines them for GET only): 405 with Allow.
-        Not a SCIM operation we decline (those are 501), but a method this resource never has."""
+    def method_not_allowed(self, request: ScimRequest, allowed: Sequence[str]) -> ScimResponse:
+        """A method the endpoint does not have (``PUT /Users``, a write to a discovery document): 405
+        with ``Allow`` listing the methods it has (RFC 9110 §15.5.6, formerly RFC 7231 §6.5.5), which the
+        caller derives from what it serves. Not a SCIM feature we decline (those are 501), but a method
+        this resource never has; like every answer under the SCIM root, only once the token is accepted."""
         self._organisation(request)
-        raise ScimError(405, f"{request.path or 'This endpoint'} can only be read, with GET",
-                        headers={"Allow": "GET"})
+        methods = ", ".join(allowed)
+        raise ScimError(405, f"{request.method} is not allowed on {request.path or 'this endpoint'}, which "
+                             f"allows {methods}", headers={"Allow": methods})
 
     @_refusals_recorded()
     def unknown_endpoint(self, request: ScimRequest) -> ScimResponse:
