@@ -208,6 +208,16 @@ def test_a_member_provisioned_over_scim_appears_on_both_pages(testapp, app, cont
     assert row("td")[-1].text.strip() == "API token"  # the token's name, not its secret
 
 
+def test_the_token_tables_last_used_heading_says_it_is_to_the_minute(testapp, contoso):
+    """A token's last use is written at most once per LAST_USED_RESOLUTION, so its heading says how exact
+    it is, in the words the command line uses too."""
+    organisation = page(testapp, f"/ops/organisations/{contoso.organisation.id}")
+
+    headings = [th.text for th in organisation.html.find("table", class_="tokens").thead("th")]
+    assert headings == ["Name", "Id", "Owner", "Created (UTC)", "Last used (UTC, to the minute)", "Expires (UTC)",
+                        "State"]
+
+
 def test_no_token_secret_or_digest_appears_on_any_page(testapp, contoso):
     member_id = provision(testapp, contoso.token, "bjensen@contoso.example")
     testapp.get("/scim/v2/Users/00000000-0000-4000-8000-000000000404",

@@ -9,8 +9,8 @@ from datetime import timedelta
 import pytest
 
 from tests.unit.scim_requests import patch_body, scim_request
-from wiggledesk_scim.domain.access import (LAST_USED_RESOLUTION, TOKEN_PREFIX, AcceptedTokens, StoredTokenAuthority,
-                                           digest, parse_authorization)
+from wiggledesk_scim.domain.access import (LAST_USED_PRECISION, LAST_USED_RESOLUTION, TOKEN_PREFIX, AcceptedTokens,
+                                           StoredTokenAuthority, digest, parse_authorization, precision)
 from wiggledesk_scim.domain.scim.api import ScimApi
 from wiggledesk_scim.domain.scim.errors import ScimError
 from wiggledesk_scim.domain.errors import AccessRefused, InvalidValue, NotFound, TokenNotIssued
@@ -607,3 +607,19 @@ def test_a_ttl_of_zero_remembers_nothing(clock):
     cache = AcceptedTokens(clock, timedelta(0))
     cache.remember("digest", Principal(organisation_id="o", admin_id="a", token_id="t"))
     assert cache.get("digest") is None
+
+
+@pytest.mark.parametrize("resolution, words", [
+    (timedelta(minutes=1), "to the minute"), (timedelta(minutes=5), "within 5 minutes"),
+    (timedelta(seconds=1), "to the second"), (timedelta(seconds=90), "within 90 seconds"),
+    (timedelta(hours=1), "to the hour"), (timedelta(days=2), "within 2 days"),
+    (timedelta(milliseconds=500), "within 0.5 seconds"), (timedelta(0), "exact"),
+])
+def test_how_exact_a_time_written_once_per_resolution_is_is_worded_for_a_heading(resolution, words):
+    """The largest unit that divides the resolution names it: what a heading over such times says."""
+    assert precision(resolution) == words
+
+
+def test_last_used_is_said_to_be_exact_to_its_resolution():
+    """Headings over a token's last use read LAST_USED_PRECISION, worded from LAST_USED_RESOLUTION."""
+    assert LAST_USED_PRECISION == precision(LAST_USED_RESOLUTION) == "to the minute"

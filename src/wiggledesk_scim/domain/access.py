@@ -40,6 +40,26 @@ _NO_TOKEN_DIGEST = "-" * 64
 #: ``last_used`` is written at most this often per token, so that reads do not all become writes.
 LAST_USED_RESOLUTION = timedelta(minutes=1)
 
+#: The units ``precision`` words a resolution in, largest first.
+_UNITS = (("day", 86400), ("hour", 3600), ("minute", 60), ("second", 1))
+
+
+def precision(resolution: timedelta) -> str:
+    """How exact a time written at most once per ``resolution`` is, in words for a heading: "to the minute"
+    for one minute, "within 5 minutes" for five, "exact" for no resolution at all."""
+    seconds = resolution.total_seconds()
+    if seconds <= 0:
+        return "exact"
+    for unit, size in _UNITS:
+        if seconds >= size and seconds % size == 0:
+            count = int(seconds // size)
+            return f"to the {unit}" if count == 1 else f"within {count} {unit}s"
+    return f"within {seconds:g} seconds"
+
+
+#: How exact a token's ``last_used`` is, wherever it is shown: "to the minute" (LAST_USED_RESOLUTION).
+LAST_USED_PRECISION = precision(LAST_USED_RESOLUTION)
+
 NO_TOKEN = "No API token was sent. Paste your WiggleDesk API token into Entra's Secret Token field."
 UNKNOWN_TOKEN = ("This API token is not valid or was revoked. "
                  "Create a new token in WiggleDesk and paste it into Entra.")

@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 
 from pyramid.paster import bootstrap, get_appsettings, setup_logging
 
-from ..domain.access import token_shortfalls
+from ..domain.access import LAST_USED_PRECISION, token_shortfalls
 from ..domain.activity import EVENTS, REFUSED, lock_out, membership_change
 from ..domain.credentials import PasswordHash
 from ..domain.errors import DomainError, NotFound, OrganisationNameTaken, UniquenessConflict
@@ -279,6 +279,10 @@ def _moment(value) -> str | None:
     return None if value is None else value.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+#: The label of a token's last use: written at most once per LAST_USED_RESOLUTION, so it says how exact it is.
+_LAST_USED = f"last used ({LAST_USED_PRECISION})"
+
+
 def _tokens_list(args) -> None:
     with _transaction(args.config_uri) as (container, uow):
         with uow:
@@ -297,7 +301,7 @@ def _tokens_list(args) -> None:
             print(json.dumps(record))
         else:
             print("  ".join([record["id"], record["state"], f'"{token.name}"', record["admin"],
-                             f"created {record['created']}", f"last used {record['last_used'] or 'never'}",
+                             f"created {record['created']}", f"{_LAST_USED} {record['last_used'] or 'never'}",
                              f"expires {record['expires'] or 'never'}"]
                             + ([f"revoked {record['revoked']}"] if token.revoked else [])))
     if not tokens and not args.json:
@@ -486,7 +490,7 @@ def _org_show(args) -> None:
     print(f"  Last 7 days:   {_counts(overview.last_week)}")
     print(f"  Tokens:        {len(overview.tokens) or 'none'}")
     for token in record["tokens"]:
-        print(f'    {token["id"]}  {token["state"]}  "{token["name"]}"  last used {token["last_used"] or "never"}')
+        print(f'    {token["id"]}  {token["state"]}  "{token["name"]}"  {_LAST_USED} {token["last_used"] or "never"}')
 
 
 def _org_api_access(args) -> None:

@@ -10,6 +10,7 @@ import pytest
 from wiggledesk_scim.entrypoints import cli
 
 ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+MOMENT = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ"
 
 
 def get_users(scim, token: str, status: int = 200):
@@ -34,10 +35,12 @@ def test_list_shows_every_token_and_never_a_secret(wiggledesk, contoso, scim):
 
     code, out, err = wiggledesk("tokens", "list", "Contoso")
     assert (code, err) == (0, "")
-    lines = out.strip().splitlines()
-    assert len(lines) == 2 and all(ID.match(line) and " active " in line for line in lines)
-    assert '"API token"' in lines[0] and '"Rotation"' in lines[1] and "last used never" in lines[0]
-    assert "last used never" not in lines[1]
+    first, rotation = out.splitlines()
+    # "last used" says how exact it is: written at most once a minute (access.LAST_USED_RESOLUTION).
+    assert re.fullmatch(rf'{ID.pattern}  active  "API token"  ada@contoso\.example  created {MOMENT}  '
+                        r"last used \(to the minute\) never  expires never", first), first
+    assert re.fullmatch(rf'{ID.pattern}  active  "Rotation"  ada@contoso\.example  created {MOMENT}  '
+                        rf"last used \(to the minute\) {MOMENT}  expires never", rotation), rotation
     for token in (contoso, secret):
         assert token not in out and token[7:15] not in out  # not even a piece of it
 
