@@ -318,8 +318,8 @@ def _tokens_issue(args) -> None:
         authority = container.authority(uow)
         valid_for = None if args.expires_in is None else timedelta(days=args.expires_in)
         token, secret = authority.issue_token(organisation.id, admin.id, name=args.name, valid_for=valid_for)
-    print(f'Issued token {token.id} "{token.name}" for {admin.user_name} of {organisation.name}, '
-          f"expires {_moment(token.expires) or 'never'}.")
+    expiry = "never expires" if token.expires is None else f"expires {_moment(token.expires)}"
+    print(f'Issued token {token.id} "{token.name}" to {admin.user_name} of {organisation.name}; it {expiry}.')
     print("The secret is on the line below; it is shown only this once.")
     print(secret)
 
@@ -499,8 +499,8 @@ def _org_api_access(args) -> None:
         organisation = container.operations(uow).set_api_access(
             _organisation(container, uow, args.organisation).id, on)
     effect = ("its admins' tokens work again from the next request" if on else
-              "every token of it is refused (403) from the next request on")
-    print(f"API access is {_on_off(on)} for {organisation.name}: {effect}.")
+              "every one of its tokens is refused (403) from the next request on")
+    print(f"API access is {_on_off(on)} for {organisation.name}; {effect}.")
 
 
 _ORG_COMMANDS = {"list": _org_list, "show": _org_show, "api-access": _org_api_access}
@@ -530,16 +530,21 @@ def _member_setting(args) -> None:
         organisation = _organisation(container, uow, args.organisation)
         if args.member_command == "admin":
             member = operations.set_member_admin(organisation.id, args.email, on)
-            what = "an admin" if on else "no longer an admin"
         else:
             member = operations.set_member_api_access(organisation.id, args.email, on)
-            what = f"API access {_on_off(on)}"
-    shortfalls = token_shortfalls(organisation, member)
+    who = f"{member.user_name} of {organisation.name}"
+    if args.member_command == "admin":
+        change = f"{who} is {'now' if on else 'no longer'} an admin (member {member.id})"
+    else:
+        change = f"API access is {_on_off(on)} for {who} (member {member.id})"
+    shortfalls = "; ".join(token_shortfalls(organisation, member))
     if not shortfalls:
         effect = "their tokens work from the next request"
+    elif on:
+        effect = f"their tokens are still refused: {shortfalls}"
     else:
-        effect = "their tokens are refused from the next request on: " + "; ".join(shortfalls)
-    print(f"{member.user_name} of {organisation.name} is {what} (member {member.id}); {effect}.")
+        effect = f"their tokens are refused from the next request on: {shortfalls}"
+    print(f"{change}; {effect}.")
 
 
 _MEMBER_COMMANDS = {"add": _member_add, "api-access": _member_setting, "admin": _member_setting}
@@ -585,7 +590,7 @@ def _prune_activity(args) -> None:
     with _transaction(args.config_uri) as (container, uow):
         days = args.older_than or container.settings.activity_retention_days
         pruned = container.operations(uow).prune_activity(timedelta(days=days))
-    print(f"Deleted {pruned} activity records older than {days} days.")
+    print(f"Deleted {pruned} activity {'record' if pruned == 1 else 'records'} older than {days} days.")
 
 
 def _ops_password() -> None:
@@ -619,7 +624,8 @@ def _migrate(config_uri: str) -> None:
     if before == after:
         print(f"The database schema was already at the latest revision, {after}.")
     else:
-        print(f"The database schema is now at revision {after} (the latest; it was at {before or 'none'}).")
+        was = "it had none before" if before is None else f"it was at {before}"
+        print(f"The database schema is now at revision {after}, the latest ({was}).")
 
 
 def _onboard(config_uri: str, organisation_name: str, admin_email: str, base_url: str | None,

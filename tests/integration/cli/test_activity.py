@@ -3,6 +3,7 @@ SCIM API: each step in order, attribute names and never their values, refusals w
 from __future__ import annotations
 
 import json
+import re
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -41,6 +42,14 @@ def test_an_entra_cycle_shows_each_step_in_order_newest_first_with_names_and_no_
     code, out, err = wiggledesk("activity", "Contoso")
     assert (code, err) == (0, "")
     lines = out.strip().splitlines()
+    at, request = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", r"request [0-9a-f-]{36}"
+    expected = [rf"{at}  delete  {cycle}  {request}", rf"{at}  refused  {cycle}  status 400 invalidValue  {request}",
+                rf"{at}  replace  {cycle}  displayName,title  {request}", rf"{at}  restore  {cycle}  active  {request}",
+                rf"{at}  deprovision  {cycle}  active  {request}", rf"{at}  update  {cycle}  displayName  {request}",
+                rf"{at}  create  {cycle}  [\w.:,]+  {request}"]
+    assert len(lines) == len(expected)
+    for line, pattern in zip(lines, expected):
+        assert re.fullmatch(pattern, line), (line, pattern)
     assert [line.split("  ")[1:3] for line in lines] == [
         ["delete", cycle], ["refused", cycle], ["replace", cycle], ["restore", cycle], ["deprovision", cycle],
         ["update", cycle], ["create", cycle]]
@@ -131,6 +140,14 @@ def test_prune_removes_old_records_of_every_organisation(wiggledesk, migrated_en
     assert wiggledesk("prune-activity", "--older-than", "30")[1] == "Deleted 2 activity records older than 30 days.\n"
     events = [line.split("  ")[1] for line in wiggledesk("activity", "Contoso")[1].splitlines()]
     assert events == ["delete", "refused", "replace", "restore", "deprovision"]
+
+
+def test_prune_says_record_for_one(wiggledesk, migrated_engine, cycle):
+    forty_days_ago = datetime.now(timezone.utc) - timedelta(days=40)
+    with migrated_engine.begin() as connection:
+        connection.execute(update(activity).where(activity.c.event == "create").values(at=forty_days_ago))
+    assert wiggledesk("prune-activity", "--older-than", "30") == (
+        0, "Deleted 1 activity record older than 30 days.\n", "")
 
 
 @pytest.mark.parametrize("args, message", [
