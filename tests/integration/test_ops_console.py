@@ -232,6 +232,38 @@ def test_no_token_secret_or_digest_appears_on_any_page(testapp, contoso):
         assert contoso.token[:12] not in response.text
 
 
+def test_an_organisations_clients_show_with_their_secrets_expiries_trust_and_last_use_never_a_secret(
+        app, testapp, contoso):
+    """Issue 16: each OAuth client with its state, trust and last use, and under it each secret's expiry and
+    last use; a secret expiring within 30 days is flagged; no secret, nor a piece of one, is on the page."""
+    container = app.registry[CONTAINER_KEY]
+    created = in_unit(container.storage, lambda uow: container.clients(uow).create_client(
+        contoso.organisation.id, "Entra provisioning"))
+    soon = in_unit(container.storage, lambda uow: container.clients(uow).add_secret(created.client.id, days=10))
+    in_unit(container.storage, lambda uow: container.clients(uow).set_trust(
+        created.client.id, tenant="72f988bf-86f1-41af-91ab-2d7cd011db47", audience="api://AzureADTokenExchange",
+        subject="entra-provisioning"))
+    basic = base64.b64encode(f"{created.client.id}:{created.secret.plaintext}".encode()).decode()
+    testapp.post("/oauth2/token", "grant_type=client_credentials", headers={
+        "Content-Type": "application/x-www-form-urlencoded", "Authorization": f"Basic {basic}"}, status=200)
+
+    response = page(testapp, f"/ops/organisations/{contoso.organisation.id}")
+
+    table = response.html.find("table", class_="clients")
+    (client,) = table.find_all("tr", class_="client")
+    cells = [td.text.strip() for td in client("td")]
+    assert cells[:2] == ["Entra provisioning", created.client.id] and cells[4] == "active"
+    assert cells[3] not in ("", "-", "never")  # it fetched a token
+    assert "72f988bf-86f1-41af-91ab-2d7cd011db47" in cells[5] and "entra-provisioning" in cells[5]
+    secrets = table.find_all("tr", class_="secret")
+    assert [row("td")[0].text.split()[-1] for row in secrets] == [created.secret.secret.id, soon.secret.id]
+    assert [row.find("span", class_="warning") is None for row in secrets] == [True, False]
+    assert re.fullmatch(r"expires in (9|10) days", secrets[1].find("span", class_="warning").text)
+    for secret in (created.secret.plaintext, soon.plaintext):
+        assert secret not in response.text and secret[6:20] not in response.text
+        assert digest(secret) not in response.text
+
+
 def test_the_trail_filters_by_event_member_time_and_limit(testapp, contoso):
     organisation_path = f"/ops/organisations/{contoso.organisation.id}"
     bjensen = provision(testapp, contoso.token, "bjensen@contoso.example")

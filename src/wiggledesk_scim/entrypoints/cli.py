@@ -372,7 +372,8 @@ def _clients_list(args) -> None:
         "revoked": _moment(overview.client.revoked),
         "secrets": [{"id": secret.id, "state": secret.state(now), "created": _moment(secret.created),
                      "expires": _moment(secret.expires), "last_used": _moment(secret.last_used),
-                     "revoked": _moment(secret.revoked)} for secret in overview.secrets],
+                     "revoked": _moment(secret.revoked), "warning": secret.expiry_warning(now)}
+                    for secret in overview.secrets],
         "trust": None if overview.trust is None else {
             "tenant": overview.trust.tenant, "issuer": overview.trust.issuer, "audience": overview.trust.audience,
             "subject": overview.trust.subject, "jwks_uri": overview.trust.jwks_uri},
@@ -387,7 +388,8 @@ def _clients_list(args) -> None:
                         + ([f"revoked {record['revoked']}"] if record["revoked"] else [])))
         for secret in record["secrets"]:
             print("  ".join([f"    secret {secret['id']}", secret["state"], f"expires {secret['expires']}",
-                             f"last used {secret['last_used'] or 'never'}"]))
+                             f"last used {secret['last_used'] or 'never'}"]
+                            + ([f"warning: {secret['warning']}"] if secret["warning"] else [])))
         trust = record["trust"]
         if trust is not None:
             print(f"    trusts tenant {trust['tenant']}, audience {trust['audience']}, subject {trust['subject']}")
