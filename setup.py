@@ -53,6 +53,8 @@ setup(
     extras_require={"testing": tests_require, "conformance": conformance_require},
     entry_points={
         "paste.app_factory": ["main = wiggledesk_scim.entrypoints.pyramid_app:main"],
+        # [server:main] use = egg:wiggledesk-scim#main: waitress, with a one-line refusal of a taken address.
+        "paste.server_runner": ["main = wiggledesk_scim.entrypoints.server:serve"],
         "console_scripts": ["wiggledesk-scim = wiggledesk_scim.entrypoints.cli:main"],
     },
 )

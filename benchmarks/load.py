@@ -38,9 +38,9 @@ PATCH_OP = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
 
 #: What a scenario's requests look like; each kind has a Python and a Lua implementation below.
 KINDS = ("hello", "filter_external_id", "filter_user_name", "get", "patch_active", "post",
-         "group_get", "group_patch_member")
-#: The kinds only the Python generator drives (benchmarks/groups.py's; no Lua for them).
-PYTHON_ONLY = ("group_get", "group_patch_member")
+         "group_get", "group_patch_member", "token")
+#: The kinds only the Python generator drives (benchmarks/groups.py's and the token endpoint's; no Lua).
+PYTHON_ONLY = ("group_get", "group_patch_member", "token")
 
 
 @dataclass
@@ -60,6 +60,8 @@ class Scenario:
     tag: str = ""
     #: The team (SCIM Group) id the ``group_*`` kinds address.
     group: str = ""
+    #: The ``token`` kind's ``Authorization: Basic`` credentials (an OAuth client id and secret).
+    basic: str = ""
 
 
 @dataclass
@@ -109,6 +111,15 @@ def _request(method: str, path: str, token: str, body: bytes | None = None) -> b
     if body is not None:
         lines += ["Content-Type: application/scim+json; charset=utf-8", f"Content-Length: {len(body)}"]
     return ("\r\n".join(lines) + "\r\n\r\n").encode("ascii") + (body or b"")
+
+
+def token_request(basic: str) -> bytes:
+    """Entra's client credentials request (ENTRA.md §2.2): the client id and secret in a Basic header."""
+    body = b"grant_type=client_credentials&scope=scim"
+    lines = ["POST /oauth2/token HTTP/1.1", "Host: 127.0.0.1", "Accept: application/json",
+             "User-Agent: wiggledesk-benchmark", f"Authorization: Basic {basic}",
+             "Content-Type: application/x-www-form-urlencoded", f"Content-Length: {len(body)}"]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("ascii") + body
 
 
 def filter_path(root: str, attribute: str, value: str) -> str:
@@ -177,6 +188,10 @@ def requests_for(scenario: Scenario, worker: int, workers: int) -> Iterator[byte
             yield _request("PATCH", path, token, members_patch_body("Add", [member_id]))
             yield _request("PATCH", path, token, members_patch_body("Remove", [member_id]))
             position += 1
+    elif kind == "token":
+        data = token_request(scenario.basic)
+        while True:
+            yield data
     else:
         raise ValueError(f"unknown scenario kind {kind!r}")
 

@@ -41,6 +41,7 @@ else the Python generator in ``benchmarks/load.py``. Nothing here is part of ``m
 from __future__ import annotations
 
 import argparse
+import base64
 import hashlib
 import http.client
 import json
@@ -59,6 +60,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterator
+from urllib.parse import quote_plus
 
 import load
 
@@ -75,12 +77,13 @@ OTHER_NAMES = ("Fabrikam", "Adatum", "Northwind", "Tailspin", "Woodgrove", "Litw
 CORE = "urn:ietf:params:scim:schemas:core:2.0:User"
 ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
 
-SCENARIOS = ("filter_external_id", "filter_user_name", "get", "patch_active", "post")
+SCENARIOS = ("filter_external_id", "filter_user_name", "get", "patch_active", "post", "filter_oauth", "token")
 LABELS = {"hello": "hello-world (ceiling)", "filter_external_id": "filter externalId eq",
           "filter_user_name": "filter userName eq", "get": "GET /Users/{id}",
-          "patch_active": "PATCH active", "post": "POST /Users"}
+          "patch_active": "PATCH active", "post": "POST /Users",
+          "filter_oauth": "filter by access token", "token": "POST /oauth2/token"}
 EXPECT = {"hello": 200, "filter_external_id": 200, "filter_user_name": 200, "get": 200,
-          "patch_active": 200, "post": 201}
+          "patch_active": 200, "post": 201, "filter_oauth": 200, "token": 200}
 
 #: Issue 5's targets: (scenario, concurrency, figure, "<=" or ">=", bound, what it says).
 #: They are stated for SQLite, N = 10,000, 2 cores, waitress threads = 4.
@@ -262,6 +265,10 @@ class Organisation:
     label: str
     id: str
     token: str
+    #: An OAuth client of the organisation (``clients create``): the Basic credentials of the token
+    #: endpoint's requests, and an access token it issued (fetched once the server is up).
+    basic: str = ""
+    access_token: str = ""
     size: int = 0                                          # members seeded so far (indices 0..size-1)
     ids: list[str] = field(default_factory=list)           # their member ids, by index
     external_ids: list[str] = field(default_factory=list)
@@ -363,7 +370,9 @@ def onboard(ini: Path, label: str, origin: str) -> Organisation:
     found = re.search(r"\(id ([0-9a-f-]{36})\)", output)
     if not found:
         raise Unusable(f"onboard printed no organisation id:\n{output}")
-    return Organisation(label=label, id=found.group(1), token=token)
+    client = json.loads(cli(ini, "clients", "create", found.group(1), "--name", "benchmark", "--json"))
+    pair = f"{quote_plus(client['client_id'])}:{quote_plus(client['client_secret'])}".encode()
+    return Organisation(label=label, id=found.group(1), token=token, basic=base64.b64encode(pair).decode())
 
 
 @dataclass
@@ -389,7 +398,8 @@ def served(postgres: str | None, keep: bool, hello: bool = True) -> Iterator[Ins
         origin = f"http://127.0.0.1:{port}"
         # One organisation sends the whole load: measured without fair use's per-organisation limit,
         # which would answer most of it 429 (it costs what one dictionary look-up does).
-        unlimited = {"wiggledesk.fair_use.rate": "0"}
+        # Access tokens that outlive any run (the longest lifetime Entra's gallery accepts).
+        unlimited = {"wiggledesk.fair_use.rate": "0", "wiggledesk.oauth.access_token_seconds": "21600"}
         if postgres:
             url = stack.enter_context(fresh_postgres_schema(postgres, "wiggledesk_benchmark"))
             ini = ini_copy(directory, port, {"sqlalchemy.url": url, "wiggledesk.auto_migrate": "false", **unlimited})
@@ -451,6 +461,12 @@ def post_template() -> str:
 
 def scenario(kind: str, main: Organisation, tag: str) -> load.Scenario:
     values: list[str] = []
+    if kind == "filter_oauth":
+        # Entra's lookup exactly as filter_external_id, by an access token instead of the API token.
+        return load.Scenario(name=kind, kind="filter_external_id", expect=EXPECT[kind], values=main.external_ids,
+                             token=main.access_token, root=SCIM_ROOT, tag=tag)
+    if kind == "token":
+        return load.Scenario(name=kind, kind=kind, expect=EXPECT[kind], basic=main.basic, tag=tag)
     if kind == "filter_external_id":
         values = main.external_ids
     elif kind == "filter_user_name":
@@ -480,6 +496,19 @@ def _call(port: int, method: str, path: str, token: str = "", body: bytes | None
         connection.close()
 
 
+def _token(port: int, basic: str) -> tuple[int, Any]:
+    """One client credentials request to the token endpoint, as the ``token`` scenario sends it."""
+    with socket.create_connection(("127.0.0.1", port), timeout=60) as connection:
+        connection.sendall(load.token_request(basic))
+        response = http.client.HTTPResponse(connection)
+        response.begin()
+        raw = response.read()
+    try:
+        return response.status, json.loads(raw)
+    except ValueError:
+        return response.status, raw
+
+
 def check(instance: Instance) -> None:
     """One request of each scenario, its answer checked, so a benchmark never measures error pages."""
     port, main = instance.app.port, instance.main
@@ -492,10 +521,14 @@ def check(instance: Instance) -> None:
     if instance.hello is not None:
         status, body = _call(instance.hello.port, "GET", "/")
         expect("hello-world", status == 200 and body == load_hello_body(), (status, body))
-    for kind, attribute, values in (("filter_external_id", "externalId", main.external_ids),
-                                    ("filter_user_name", "userName", main.user_names)):
+    status, body = _token(port, main.basic)
+    expect("token", status == 200 and isinstance(body, dict) and body.get("token_type") == "Bearer", (status, body))
+    main.access_token = body.get("access_token", "") if isinstance(body, dict) else ""
+    for kind, attribute, values, token in (("filter_external_id", "externalId", main.external_ids, main.token),
+                                           ("filter_user_name", "userName", main.user_names, main.token),
+                                           ("filter_oauth", "externalId", main.external_ids, main.access_token)):
         value = values[len(values) // 2]
-        status, body = _call(port, "GET", load.filter_path(SCIM_ROOT, attribute, value), main.token)
+        status, body = _call(port, "GET", load.filter_path(SCIM_ROOT, attribute, value), token)
         expect(kind, status == 200 and isinstance(body, dict) and body.get("totalResults") == 1
                and body["Resources"][0].get(attribute) == value, (status, body))
     member_id = main.ids[len(main.ids) // 3]

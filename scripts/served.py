@@ -40,6 +40,7 @@ def free_port() -> int:
 
 def ini_copy(directory: Path, port: int, settings: dict[str, str]) -> Path:
     """development.ini copied into ``directory``, listening on 127.0.0.1:``port``, ``settings`` replaced
+    (or set, where the ini has the key commented out)
     (as tests/integration/test_server.py copies it)."""
     text = (REPO / "development.ini").read_text()
     text, count = re.subn(r"(?m)^listen = .*$", f"listen = 127.0.0.1:{port}", text)
@@ -47,9 +48,10 @@ def ini_copy(directory: Path, port: int, settings: dict[str, str]) -> Path:
         raise Unusable("development.ini has no single 'listen = ...' line to replace")
     for key, value in settings.items():
         line = f"{key} = {value.replace('%', '%%')}"  # ConfigParser interpolates '%'
-        text, count = re.subn(rf"(?m)^{re.escape(key)} = .*$", lambda _match, line=line: line, text)
+        # A key the ini leaves at its default is there commented out ("# key = default"): set it there.
+        text, count = re.subn(rf"(?m)^(# )?{re.escape(key)} = .*$", lambda _match, line=line: line, text)
         if count != 1:
-            raise Unusable(f"development.ini has no single '{key} = ...' line to replace")
+            raise Unusable(f"development.ini has no single '{key} = ...' line (set or commented out) to replace")
     target = directory / "development.ini"
     target.write_text(text)
     return target

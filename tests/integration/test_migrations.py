@@ -43,7 +43,7 @@ def test_upgrade_of_an_empty_database_reaches_head(empty_engine):
     """Upgrading from nothing creates every table and records the newest revision."""
     reached = migrate.upgrade(empty_engine)
 
-    assert reached == migrate.head_revision() == "0006"
+    assert reached == migrate.head_revision() == "0007"
     assert migrate.is_at_head(empty_engine)
     assert set(inspect(empty_engine).get_table_names()) == {
         "organisations", "members", "member_emails", "member_phone_numbers", "member_addresses", "api_tokens",
@@ -73,6 +73,7 @@ def test_migrations_ship_with_the_package():
     assert (migrate.MIGRATIONS / "versions" / "0004_activity_trail.py").is_file()
     assert (migrate.MIGRATIONS / "versions" / "0005_teams.py").is_file()
     assert (migrate.MIGRATIONS / "versions" / "0006_oauth_clients.py").is_file()
+    assert (migrate.MIGRATIONS / "versions" / "0007_tokens_outlive_their_owner.py").is_file()
 
 
 # -- 0002: search keys and tables ------------------------------------------------------------------
@@ -324,10 +325,10 @@ def test_upgrade_to_0006_keeps_everything_and_adds_oauth_clients(database_url):
                     fields=TeamFields("Tour Guides"), created=START, last_modified=START)
         record = Activity(at=START, organisation_id=CONTOSO, event=REFUSED, member_id=BJENSEN, status=412)
         run(engine, lambda uow: (uow.organisations.add(contoso), uow.members.add(member), uow.tokens.add(token),
-                                 uow.teams.add(team), uow.teams.add_members(CONTOSO, team.id, [BJENSEN]),
-                                 uow.activity.record(record)))
+                                 uow.teams.add(team), uow.teams.add_members(CONTOSO, team.id, [BJENSEN])))
+        write_record_at_0006(engine, record)
 
-        assert migrate.upgrade(engine) == "0006"
+        assert migrate.upgrade(engine) == migrate.head_revision()
 
         def everything(uow):
             return (uow.organisations.get(CONTOSO), uow.members.get(CONTOSO, BJENSEN), token_of(uow, token.digest),
@@ -356,7 +357,64 @@ def test_upgrade_to_0006_keeps_everything_and_adds_oauth_clients(database_url):
 
         assert not {"oauth_clients", "client_secrets", "federated_trusts", "access_tokens"} & set(
             inspect(engine).get_table_names())
-        assert run(engine, everything) == before
+        with engine.connect() as connection:
+            assert [connection.execute(text(f"SELECT count(*) FROM {name}")).scalar_one()
+                    for name in ("organisations", "members", "api_tokens", "teams", "team_members", "activity")
+                    ] == [1, 1, 1, 1, 1, 1]
+    finally:
+        engine.dispose()
+
+
+def write_record_at_0006(engine, record: Activity) -> None:
+    """``record`` as the releases up to 0006 write one: without ``token_owner``."""
+    trail_at_0006 = table("activity", column("at", UtcDateTime), column("organisation_id"), column("event"),
+                          column("member_id"), column("attributes", JSON), column("status"))
+    with engine.begin() as connection:
+        connection.execute(insert(trail_at_0006).values(
+            at=record.at, organisation_id=record.organisation_id, event=record.event, member_id=record.member_id,
+            attributes=list(record.attributes), status=record.status))
+
+
+def test_upgrade_to_0007_lets_tokens_outlive_their_owner_and_marks_lock_outs(database_url):
+    """At 0007 a token stays, revoked, after its owner's hard delete (no foreign key to cascade), and reads
+    as the token of a deleted owner; a record the previous release wrote reads back with ``token_owner``
+    false, and one that sets it keeps it. Downgrading to 0006 deletes the ownerless token (the foreign key
+    comes back) and drops the column, and nothing else."""
+    engine = make_engine(database_url)
+    try:
+        migrate.upgrade(engine, "0006")
+        contoso = Organisation(id=CONTOSO, name="Contoso")
+        member = Member(id=BJENSEN, organisation_id=CONTOSO, created=START, last_modified=START,
+                        fields=MemberFields(user_name="bjensen"), is_admin=True, api_access=True)
+        token = ApiToken(id="00000000-0000-4000-8000-000000000003", organisation_id=CONTOSO, admin_id=BJENSEN,
+                         digest="c0ffee" * 8, created=START)
+        run(engine, lambda uow: (uow.organisations.add(contoso), uow.members.add(member), uow.tokens.add(token)))
+        earlier = Activity(at=START, organisation_id=CONTOSO, event=REFUSED, member_id=BJENSEN, status=401)
+        write_record_at_0006(engine, earlier)
+
+        assert migrate.upgrade(engine) == migrate.head_revision()
+
+        assert run(engine, lambda uow: uow.activity.list(CONTOSO)) == [earlier]
+        deleted = Activity(at=START + timedelta(minutes=1), organisation_id=CONTOSO, event="delete", member_id=BJENSEN,
+                           token_id=token.id, token_owner=True)
+        later = START + timedelta(minutes=1)
+        run(engine, lambda uow: (uow.members.remove(CONTOSO, BJENSEN), uow.tokens.revoke_all_of(CONTOSO, BJENSEN, later),
+                                 uow.activity.record(deleted)))
+        grant = run(engine, lambda uow: uow.tokens.find_grant(token.digest))
+        assert (grant.token.revoked, grant.owner_deleted) == (later, True)
+        assert run(engine, lambda uow: uow.activity.list(CONTOSO)) == [deleted, earlier]
+        with engine.connect() as connection:
+            assert compare_metadata(MigrationContext.configure(connection), metadata) == []
+
+        with engine.begin() as connection:
+            command.downgrade(migrate.alembic_config(connection), "0006")
+
+        assert "token_owner" not in {c["name"] for c in inspect(engine).get_columns("activity")}
+        assert [fk["referred_table"] for fk in inspect(engine).get_foreign_keys("api_tokens")
+                if fk["constrained_columns"] == ["admin_id"]] == ["members"]
+        with engine.connect() as connection:
+            assert [connection.execute(text(f"SELECT count(*) FROM {name}")).scalar_one()
+                    for name in ("organisations", "members", "api_tokens", "activity")] == [1, 0, 0, 2]
     finally:
         engine.dispose()
 

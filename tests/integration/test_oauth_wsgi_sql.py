@@ -59,3 +59,20 @@ def test_revoking_the_client_ends_its_access_tokens_at_the_next_request(app, cli
     in_transaction(app, lambda container, uow: container.clients(uow).revoke_client(client[0]))
     assert users(testapp, token, status=401).headers["WWW-Authenticate"] == (
         'Bearer realm="WiggleDesk", error="invalid_token"')
+
+
+def test_deprovisioning_and_deleting_every_admin_does_not_lock_out_an_organisations_client(app, client):
+    """Issue 16's lock-out, tried with a client: Entra deprovisions and then deletes the onboarded admin (the
+    only person with a token) with the client's access token; the access token, and new ones, keep working."""
+    testapp = TestApp(app)
+    token = post_token(testapp, "grant_type=client_credentials", basic(*client[:2])).json["access_token"]
+    headers = {"Authorization": f"Bearer {token}"}
+    (ada,) = users(testapp, token).json["Resources"]
+    testapp.patch_json(f"/scim/v2/Users/{ada['id']}", {"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                       "Operations": [{"op": "Replace", "path": "active", "value": "False"}]}, headers=headers)
+    assert users(testapp, token).json["Resources"][0]["active"] is False
+    testapp.delete(f"/scim/v2/Users/{ada['id']}", headers=headers, status=204)
+
+    assert users(testapp, token).json["totalResults"] == 0
+    again = post_token(testapp, "grant_type=client_credentials", basic(*client[:2]))
+    assert users(testapp, again.json["access_token"]).json["totalResults"] == 0

@@ -3,7 +3,7 @@
 list, and find the activity of a member Entra has just provisioned over HTTP.
 
 The organisation is onboarded and the password hashed by the ``wiggledesk-scim`` command, so this also
-runs ``ops-password`` as an operator would. The screenshot lands in test-artifacts/ops-console.png.
+runs ``ops-password`` as an operator would. The screenshots land in test-artifacts/ops-console.png and ops-console-clients.png (the OAuth clients).
 Without the browser the test is skipped, saying how to install it, unless WIGGLEDESK_REQUIRE_BROWSER=1
 (CI), which makes that a failure.
 """
@@ -23,6 +23,7 @@ CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
 REQUIRE_BROWSER_VARIABLE = "WIGGLEDESK_REQUIRE_BROWSER"
 SCREENSHOT = REPO / "test-artifacts" / "ops-console.png"
+CLIENTS_SCREENSHOT = REPO / "test-artifacts" / "ops-console-clients.png"
 USERNAME = "support"
 PASSWORD = "Wiggle: desk ops/2026"  # a colon, a space and a slash: each must survive the URL and Basic
 WAIT_SECONDS = 20
@@ -66,6 +67,11 @@ def console(tmp_path):
     assert text.count("[app:main]\n") == 1
     ini.write_text(text.replace("[app:main]\n", f"[app:main]\nops.username = {USERNAME}\n{line}\n"))
     token = onboard(ini, "Contoso", "ada@contoso.example", base, env)
+    # An OAuth client whose secret expires within the console's 30-day warning.
+    client = subprocess.run([str(CLI), str(ini), "clients", "create", "Contoso", "--name", "Entra provisioning",
+                             "--secret-expires-in", "20"], capture_output=True, text=True, timeout=120, env=env,
+                            cwd=tmp_path)
+    assert client.returncode == 0, client.stderr
     server = Server(ini, port, env).start()
     try:
         yield server, token
@@ -126,5 +132,13 @@ def test_support_signs_in_opens_contoso_and_finds_the_member_just_provisioned(ch
     SCREENSHOT.unlink(missing_ok=True)
     assert chromium.save_screenshot(str(SCREENSHOT))
     assert SCREENSHOT.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # The OAuth client and its secret's warning, scrolled into view for a second screenshot.
+    warning = chromium.find_element(By.CSS_SELECTOR, "table.clients tr.secret .warning")
+    assert warning.text in ("expires in 19 days", "expires in 20 days")
+    assert warning.value_of_css_property("color") != chromium.find_element(
+        By.CSS_SELECTOR, "table.clients td").value_of_css_property("color")
+    chromium.execute_script("arguments[0].scrollIntoView({block: 'center'})", warning)
+    CLIENTS_SCREENSHOT.unlink(missing_ok=True)
+    assert chromium.save_screenshot(str(CLIENTS_SCREENSHOT))
     # The server's access log: the organisation's page was answered, after the sign-in's first 401.
     assert "route=ops_organisation status=200" in server.log()

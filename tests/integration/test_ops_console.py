@@ -19,8 +19,8 @@ from webtest import TestApp
 from tests.integration.units import in_unit
 from tests.support import FixedClock
 from wiggledesk_scim.domain.access import digest
-from wiggledesk_scim.domain.activity import (CREATE, EVENTS, REFUSED, TEAM_CREATE, TEAM_DELETE, TEAM_RENAME, UPDATE,
-                                             Activity)
+from wiggledesk_scim.domain.activity import (CREATE, DELETE, DEPROVISION, EVENTS, LOCKED_OUT, REFUSED, TEAM_CREATE,
+                                             TEAM_DELETE, TEAM_RENAME, UPDATE, Activity)
 from wiggledesk_scim.domain.console import TEAMS_LISTED
 from wiggledesk_scim.domain.credentials import OpsCredentials, PasswordHash
 from wiggledesk_scim.domain.model import TeamFields
@@ -65,9 +65,9 @@ def testapp(app) -> TestApp:
     return TestApp(app)
 
 
-def onboard(app, name: str, email: str):
+def onboard(app, name: str, email: str, **options):
     container = app.registry[CONTAINER_KEY]
-    return in_unit(container.storage, lambda uow: container.onboard(uow, name, email))
+    return in_unit(container.storage, lambda uow: container.onboard(uow, name, email, **options))
 
 
 @pytest.fixture
@@ -95,7 +95,7 @@ def trail_rows(response) -> list[tuple[str, str]]:
     if table is None:
         return []
     return [(row.find("span", class_="event").text, row.find_all("td")[2].text.strip())
-            for row in table.tbody.find_all("tr")]
+            for row in table.tbody.find_all("tr") if "lock-out" not in row.get("class", [])]
 
 
 # -- signing in -------------------------------------------------------------------------------------
@@ -208,6 +208,16 @@ def test_a_member_provisioned_over_scim_appears_on_both_pages(testapp, app, cont
     assert row("td")[-1].text.strip() == "API token"  # the token's name, not its secret
 
 
+def test_the_token_tables_last_used_heading_says_it_is_to_the_minute(testapp, contoso):
+    """A token's last use is written at most once per LAST_USED_RESOLUTION, so its heading says how exact
+    it is, in the words the command line uses too."""
+    organisation = page(testapp, f"/ops/organisations/{contoso.organisation.id}")
+
+    headings = [th.text for th in organisation.html.find("table", class_="tokens").thead("th")]
+    assert headings == ["Name", "Id", "Owner", "Created (UTC)", "Last used (UTC, to the minute)", "Expires (UTC)",
+                        "State"]
+
+
 def test_no_token_secret_or_digest_appears_on_any_page(testapp, contoso):
     member_id = provision(testapp, contoso.token, "bjensen@contoso.example")
     testapp.get("/scim/v2/Users/00000000-0000-4000-8000-000000000404",
@@ -220,6 +230,38 @@ def test_no_token_secret_or_digest_appears_on_any_page(testapp, contoso):
         assert contoso.token not in response.text
         assert digest(contoso.token) not in response.text
         assert contoso.token[:12] not in response.text
+
+
+def test_an_organisations_clients_show_with_their_secrets_expiries_trust_and_last_use_never_a_secret(
+        app, testapp, contoso):
+    """Issue 16: each OAuth client with its state, trust and last use, and under it each secret's expiry and
+    last use; a secret expiring within 30 days is flagged; no secret, nor a piece of one, is on the page."""
+    container = app.registry[CONTAINER_KEY]
+    created = in_unit(container.storage, lambda uow: container.clients(uow).create_client(
+        contoso.organisation.id, "Entra provisioning"))
+    soon = in_unit(container.storage, lambda uow: container.clients(uow).add_secret(created.client.id, days=10))
+    in_unit(container.storage, lambda uow: container.clients(uow).set_trust(
+        created.client.id, tenant="72f988bf-86f1-41af-91ab-2d7cd011db47", audience="api://AzureADTokenExchange",
+        subject="entra-provisioning"))
+    basic = base64.b64encode(f"{created.client.id}:{created.secret.plaintext}".encode()).decode()
+    testapp.post("/oauth2/token", "grant_type=client_credentials", headers={
+        "Content-Type": "application/x-www-form-urlencoded", "Authorization": f"Basic {basic}"}, status=200)
+
+    response = page(testapp, f"/ops/organisations/{contoso.organisation.id}")
+
+    table = response.html.find("table", class_="clients")
+    (client,) = table.find_all("tr", class_="client")
+    cells = [td.text.strip() for td in client("td")]
+    assert cells[:2] == ["Entra provisioning", created.client.id] and cells[4] == "active"
+    assert cells[3] not in ("", "-", "never")  # it fetched a token
+    assert "72f988bf-86f1-41af-91ab-2d7cd011db47" in cells[5] and "entra-provisioning" in cells[5]
+    secrets = table.find_all("tr", class_="secret")
+    assert [row("td")[0].text.split()[-1] for row in secrets] == [created.secret.secret.id, soon.secret.id]
+    assert [row.find("span", class_="warning") is None for row in secrets] == [True, False]
+    assert re.fullmatch(r"expires in (9|10) days", secrets[1].find("span", class_="warning").text)
+    for secret in (created.secret.plaintext, soon.plaintext):
+        assert secret not in response.text and secret[6:20] not in response.text
+        assert digest(secret) not in response.text
 
 
 def test_the_trail_filters_by_event_member_time_and_limit(testapp, contoso):
@@ -287,7 +329,7 @@ def test_a_name_two_organisations_share_is_a_400_page_asking_for_the_id(testapp,
     """The list links by id; a name typed into the address works only while it names one organisation."""
     onboard(app, "Twins", "one@twins.example")
     assert page(testapp, "/ops/organisations/twins").html.h1.contents[0].strip() == "Twins"
-    onboard(app, "Twins", "two@twins.example")
+    onboard(app, "Twins", "two@twins.example", allow_duplicate_name=True)
 
     response = page(testapp, "/ops/organisations/Twins", status=400)
 
@@ -398,6 +440,31 @@ def test_a_teams_changes_show_in_the_trail_with_its_id_and_member_counts_never_w
     for value in (bjensen, adele, "bjensen", "adele", "Platform", "e-platform"):
         assert value not in "".join(str(row) for row in team_records)
     assert trail_rows(page(testapp, f"{organisation_path}?event=team_rename")) == [(TEAM_RENAME, f"team {team}")]
+
+
+@pytest.mark.parametrize("operation", ["deprovision", "delete"])
+def test_a_request_that_locks_out_its_own_token_says_so_and_how_to_recover(testapp, contoso, operation):
+    """ENTRA.md §2.1: Entra deprovisioning or deleting the admin whose token it uses is flagged on the record
+    with what happened and how to recover; the token's row then names its owner deactivated or deleted."""
+    headers = {"Authorization": f"Bearer {contoso.token}"}
+    admin = contoso.admin.id
+    if operation == "deprovision":
+        testapp.patch_json(f"/scim/v2/Users/{admin}", {"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                           "Operations": [{"op": "Replace", "path": "active", "value": "False"}]}, headers=headers)
+    else:
+        testapp.delete(f"/scim/v2/Users/{admin}", headers=headers, status=204)
+    testapp.get("/scim/v2/Users", headers=headers, status=401)
+
+    response = page(testapp, f"/ops/organisations/{contoso.organisation.id}")
+
+    event = DEPROVISION if operation == "deprovision" else DELETE
+    assert trail_rows(response)[:2] == [(REFUSED, ""), (event, admin)]
+    (alert,) = response.html.find("table", class_="trail").find_all("tr", class_="lock-out")
+    assert alert.text.strip() == LOCKED_OUT[event]
+    assert alert.find_previous_sibling("tr").find("span", class_="event").text == event
+    (token_row,) = response.html.find("table", class_="tokens").tbody("tr")
+    owner = token_row("td")[2].text
+    assert owner == (f"ada@contoso.example (deactivated)" if operation == "deprovision" else f"{admin} (deleted)")
 
 
 def test_a_refused_request_about_a_team_names_the_team(testapp, contoso):

@@ -1066,21 +1066,35 @@ class RepositoryContract(SearchContract):
 
         assert self.get(store, contoso, again.id) == again
 
-    def test_remove_takes_the_members_tokens_along(self, store, people, ids, clock, contoso):
-        """A deleted admin's tokens stop existing with them; other admins' tokens stay."""
+    def test_tokens_outlive_their_owner_and_revoke_all_of_revokes_only_theirs(self, store, people, ids, clock,
+                                                                              contoso, fabrikam):
+        """ENTRA.md §2.1: removing a member leaves their tokens (no cascade); ``revoke_all_of`` revokes every
+        unrevoked token of that admin in that organisation, keeps an earlier revocation's time, touches no
+        one else's, and says how many it revoked. The grant then reads the owner as deleted."""
         bjensen = people.member(contoso, "bjensen")
         ada = people.member(contoso, "ada@contoso.example")
         self.add(store, bjensen, ada)
+        now = clock.now()
         token = ApiToken(id=ids.new_id(), organisation_id=contoso.id, admin_id=bjensen.id, digest="a" * 64,
-                         created=clock.now())
+                         created=now)
+        old = ApiToken(id=ids.new_id(), organisation_id=contoso.id, admin_id=bjensen.id, digest="c" * 64,
+                       created=now, revoked=now - timedelta(days=1))
         kept = ApiToken(id=ids.new_id(), organisation_id=contoso.id, admin_id=ada.id, digest="b" * 64,
-                        created=clock.now())
-        store.run(lambda uow: (uow.tokens.add(token), uow.tokens.add(kept)))
+                        created=now)
+        store.run(lambda uow: (uow.tokens.add(token), uow.tokens.add(old), uow.tokens.add(kept)))
 
         store.run(lambda uow: uow.members.remove(contoso.id, bjensen.id))
+        assert store.run(lambda uow: token_of(uow, "a" * 64)) == token
+        assert store.run(lambda uow: uow.tokens.revoke_all_of(fabrikam.id, bjensen.id, now)) == 0
+        assert store.run(lambda uow: uow.tokens.revoke_all_of(contoso.id, bjensen.id, now)) == 1
+        assert store.run(lambda uow: uow.tokens.revoke_all_of(contoso.id, bjensen.id, now)) == 0
+        assert store.run(lambda uow: uow.tokens.revoke_all_of(contoso.id, "not an id", now)) == 0
 
-        assert store.run(lambda uow: token_of(uow, "a" * 64)) is None
-        assert store.run(lambda uow: uow.tokens.list_for_organisation(contoso.id)) == [kept]
+        assert store.run(lambda uow: uow.tokens.find_grant(token.digest)) == TokenGrant(
+            token=replace(token, revoked=now), organisation_api_access=contoso.api_access, owner_active=False,
+            owner_is_admin=False, owner_api_access=False, owner_deleted=True)
+        assert store.run(lambda uow: uow.tokens.get(old.id)) == old
+        assert store.run(lambda uow: uow.tokens.get(kept.id)) == kept
 
     # -- tokens ----------------------------------------------------------------------------------------
 
@@ -1234,6 +1248,17 @@ class RepositoryContract(SearchContract):
         store.run(lambda uow: (uow.organisations.add(adatum), uow.organisations.add(twin)))
 
         assert store.run(lambda uow: uow.organisations.list()) == [contoso, twin, fabrikam, adatum]
+
+    def test_organisations_are_found_by_name_ignoring_case_beyond_ascii(self, store, ids, contoso, fabrikam):
+        """named() finds every organisation of that name in any case (Ä as ä: case_key, not SQLite's
+        ASCII-only lower()), by name then id; a name nobody has finds none."""
+        shouting = Organisation(id="00000000-0000-4000-8000-000000000000", name="CONTOSO")
+        doctors = Organisation(id=ids.new_id(), name="Ärzte ohne Grenzen")
+        store.run(lambda uow: (uow.organisations.add(shouting), uow.organisations.add(doctors)))
+
+        assert store.read(lambda uow: uow.organisations.named("contoso")) == [shouting, contoso]
+        assert store.read(lambda uow: uow.organisations.named("ÄRZTE OHNE GRENZEN")) == [doctors]
+        assert store.read(lambda uow: uow.organisations.named("Contoso Ltd")) == []
 
     # -- the activity trail ----------------------------------------------------------------------------
 

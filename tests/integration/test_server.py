@@ -576,6 +576,26 @@ def test_production_refuses_to_start_without_its_database_variable(production):
     assert "WIGGLEDESK_DATABASE_URL, which is not set" in done.stderr
 
 
+@pytest.mark.parametrize("source", ["development.ini", "production.ini"])
+def test_pserve_on_a_taken_port_says_which_address_in_one_line_and_exits_non_zero(tmp_path, source):
+    """`make run` while another process holds the port: no traceback, but one line naming the address and
+    the setting that chose it, and a non-zero exit status."""
+    env = without_database_variable(WIGGLEDESK_DATABASE_URL=f"sqlite:///{tmp_path / 'production.sqlite'}")
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        ini = ini_copy(source, tmp_path, port)
+        done = subprocess.run([str(PSERVE), str(ini)], capture_output=True, text=True, timeout=120, env=env,
+                              cwd=tmp_path)
+
+    assert done.returncode == 1, done.stderr
+    assert "Traceback" not in done.stderr and "Errno" not in done.stderr
+    assert done.stderr.splitlines()[-1] == (
+        f"Cannot listen on 127.0.0.1:{port}: the address is already in use (is another server running?); "
+        f"`listen` in [server:main] of {ini} sets the address.")
+
+
 # -- the command line -----------------------------------------------------------------------------
 
 def test_migrate_creates_a_fresh_database_and_can_be_repeated(production):

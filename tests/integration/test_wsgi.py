@@ -21,6 +21,7 @@ from webob import Request
 from webtest import TestApp
 
 from tests.integration.failures import add_commit_failure_route
+from wiggledesk_scim.domain.access import MALFORMED_AUTHORIZATION
 from wiggledesk_scim.domain.services import MemberService
 from wiggledesk_scim.domain.registry.declaration import MAX_INDEXED_LENGTH
 from wiggledesk_scim.domain.scim.messages import MAX_BODY_BYTES
@@ -410,25 +411,64 @@ def test_a_created_member_is_committed(app, scim, contoso):
 
 # -- what is not offered, and paths that do not exist ------------------------------------------------
 
-@pytest.mark.parametrize("method, path", [
-    ("POST", "/Bulk"), ("GET", "/Me"), ("GET", "/.search"), ("GET", "/Users/.search"),
-    ("PUT", "/Users"), ("DELETE", "/Users"), ("PATCH", "/Users"), ("POST", f"/Users/{NOBODY}"),
-    ("OPTIONS", "/Users"),
-])
-def test_operations_not_offered_answer_501(scim, method, path):
-    """RFC 7644 §3.12: /Bulk, /Me and methods an endpoint does not offer (GET on .search) are 501."""
-    assert_error(scim.request(method, path, {} if method in ("POST", "PUT", "PATCH") else None), 501)
+#: Every SCIM route below a Tenant URL and the methods it has (HEAD as GET): what a 405's Allow must list.
+ROUTE_METHODS = {
+    "/Users": "GET, HEAD, POST",
+    f"/Users/{NOBODY}": "GET, HEAD, PUT, PATCH, DELETE",
+    "/Users/.search": "POST",
+    "/Groups": "GET, HEAD, POST",
+    f"/Groups/{NOBODY}": "GET, HEAD, PUT, PATCH, DELETE",
+    "/Groups/.search": "POST",
+    "/ServiceProviderConfig": "GET, HEAD",
+    "/ResourceTypes": "GET, HEAD",
+    "/ResourceTypes/User": "GET, HEAD",
+    "/Schemas": "GET, HEAD",
+    f"/Schemas/{CORE_USER}": "GET, HEAD",
+    "/.search": "POST",
+}
+METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 
 
-@pytest.mark.parametrize("method, path", [
-    ("DELETE", "/ServiceProviderConfig"), ("POST", "/Schemas"), ("PUT", "/ResourceTypes/User"),
-    ("PATCH", "/Schemas/urn:ietf:params:scim:schemas:core:2.0:User"), ("POST", "/ResourceTypes"),
-])
-def test_discovery_documents_are_read_only(scim, method, path):
-    """RFC 7644 §4 defines discovery for GET only: any other method is 405 with Allow: GET."""
-    response = scim.request(method, path, {} if method in ("POST", "PUT", "PATCH") else None)
+def send_any(scim, method: str, path: str):
+    return scim.request(method, path, {} if method in ("POST", "PUT", "PATCH") else None)
+
+
+def test_a_method_a_route_does_not_have_is_405_allowing_exactly_the_methods_it_answers(scim):
+    """RFC 7231 §6.5.5: a method a route does not have (PUT /Users, GET /.search, a write to a discovery
+    document) is 405 with a SCIM error body and Allow listing the route's methods; none of those is a 405.
+    Every route, under both Tenant URL forms."""
+    for path, allowed in ROUTE_METHODS.items():
+        for method in METHODS:
+            response = send_any(scim, method, path)
+            if method in allowed.split(", "):
+                assert response.status_int != 405, (method, path)
+                continue
+            assert response.status_int == 405, (method, path, response.text)
+            assert response.headers["Allow"] == allowed, (method, path)
+            if method != "HEAD":  # a HEAD answer has no body
+                # /scim/v2/Users/.search is the /scim/v2/Users tree's /.search (routes.py), and named so.
+                named = "/.search" if (scim.tree, path) == ("/scim/v2", "/Users/.search") else path
+                assert assert_error(response, 405)["detail"] == (f"{method} is not allowed on {named}, which "
+                                                                 f"allows {allowed}")
+
+
+def test_a_405_answers_with_a_trailing_slash_too_and_only_after_the_token(scim, testapp):
+    """/Users/ is /Users; without a token a wrong method is a 401 like everything under the SCIM root."""
+    response = scim.request("PUT", "/Users/", {})
     assert_error(response, 405)
-    assert response.headers["Allow"] == "GET"
+    assert response.headers["Allow"] == "GET, HEAD, POST"
+    assert_error(Scim(testapp, None, scim.tree).request("PUT", "/Users", {}), 401)
+
+
+@pytest.mark.parametrize("path", ["/Bulk", "/Me"])
+def test_what_the_service_does_not_offer_is_501_whatever_the_method(scim, path):
+    """RFC 7644 §3.12: /Bulk and /Me are not offered at all (as the ServiceProviderConfig says): 501, no Allow."""
+    for method in METHODS:
+        response = send_any(scim, method, path)
+        assert response.status_int == 501, (method, path)
+        assert "Allow" not in response.headers
+        if method != "HEAD":
+            assert_error(response, 501)
 
 
 
@@ -439,6 +479,21 @@ def test_nothing_under_the_scim_root_answers_without_a_token(testapp, path):
     response = Scim(testapp, None).get(path)
     assert_error(response, 401)
     assert response.headers["WWW-Authenticate"] == 'Bearer realm="WiggleDesk"'
+
+
+@pytest.mark.parametrize(("header", "challenge"), [
+    ("{token}", 'Bearer realm="WiggleDesk"'), ("Basic {token}", 'Bearer realm="WiggleDesk"'),
+    ("Bearer {token} {token}", 'Bearer realm="WiggleDesk", error="invalid_token"')])
+def test_an_authorization_header_not_of_the_form_bearer_token_says_how_it_must_read(testapp, contoso, header,
+                                                                                    challenge):
+    """ENTRA.md §2.1: a token pasted without "Bearer ", under another scheme or doubled is a 401 of its own,
+    which never repeats what was sent."""
+    response = testapp.get("/scim/v2/Users", headers={"Authorization": header.format(token=contoso.token)},
+                           expect_errors=True)
+    body = assert_error(response, 401)
+    assert body["detail"] == MALFORMED_AUTHORIZATION
+    assert response.headers["WWW-Authenticate"] == challenge
+    assert contoso.token not in response.text
 
 
 @pytest.mark.parametrize("path", ["/scim/v2", "/scim/v2/Nothing", "/scim/v2/Users/Users/x/y", "/scim/v2/%FF",

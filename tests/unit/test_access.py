@@ -9,8 +9,8 @@ from datetime import timedelta
 import pytest
 
 from tests.unit.scim_requests import patch_body, scim_request
-from wiggledesk_scim.domain.access import (LAST_USED_RESOLUTION, TOKEN_PREFIX, AcceptedTokens, StoredTokenAuthority,
-                                           digest, parse_authorization)
+from wiggledesk_scim.domain.access import (LAST_USED_PRECISION, LAST_USED_RESOLUTION, TOKEN_PREFIX, AcceptedTokens,
+                                           StoredTokenAuthority, digest, parse_authorization, precision)
 from wiggledesk_scim.domain.scim.api import ScimApi
 from wiggledesk_scim.domain.scim.errors import ScimError
 from wiggledesk_scim.domain.errors import AccessRefused, InvalidValue, NotFound, TokenNotIssued
@@ -21,7 +21,14 @@ NO_TOKEN = "No API token was sent. Paste your WiggleDesk API token into Entra's 
 UNKNOWN_TOKEN = ("This API token is not valid or was revoked. "
                  "Create a new token in WiggleDesk and paste it into Entra.")
 NOT_ADMIN = "The admin who owns this token is no longer an admin. An admin must create a new token."
-DEACTIVATED = "The admin who owns this token is deactivated. An active admin must create a new token."
+DEACTIVATED = ("The admin who owns this token is deactivated (Entra's provisioning may have deprovisioned them). "
+               "Reactivating them restores this token; until then, use another active admin's token or an "
+               "OAuth client.")
+OWNER_DELETED = ("The admin who owned this API token has been deleted (Entra's provisioning may have deleted "
+                 "them), so the token no longer works. Paste another admin's token into Entra, or use an OAuth "
+                 "client, which no one's departure breaks.")
+MALFORMED = ("The Authorization header must read \"Bearer <token>\". Paste only the WiggleDesk token into "
+             "Entra's Secret Token field: Entra adds \"Bearer \" itself.")
 ORGANISATION_OFF = ("API access is switched off for this organisation. "
                     "An admin can switch it on in WiggleDesk's settings.")
 ADMIN_OFF = ("API access is switched off for the admin who owns this token. "
@@ -238,20 +245,31 @@ def test_the_bearer_scheme_is_matched_ignoring_case(header, token):
     assert parse_authorization(header) == token
 
 
-@pytest.mark.parametrize("header", [None, "", "   ", "Bearer", "Bearer ", "Basic x", "Basic d2Rz",
-                                    "Token wdscim_abc", "wdscim_abc", "Bearer wdscim_abc extra",
-                                    "Bearerwdscim_abc"])
-def test_a_missing_or_malformed_header_yields_no_token(header):
-    """No header, an empty one, another scheme or more than one credential yields no token at all."""
+@pytest.mark.parametrize("header", [None, "", "   "])
+def test_no_header_yields_no_token(header):
+    """No header, or a blank one, is no token at all: the refusal then says none was sent."""
     assert parse_authorization(header) is None
 
 
-@pytest.mark.parametrize("header", [None, "", "Basic x", "Bearer"])
-def test_a_request_without_a_bearer_token_is_refused_as_no_token(authority, contoso, header):
-    """Without a usable header the refusal is 401 and says to paste the token into Entra."""
-    refused = refusal(authority, parse_authorization(header))
+@pytest.mark.parametrize(("header", "bearer"), [
+    ("Bearer", True), ("Bearer ", True), ("Bearer wdscim_abc extra", True), ("Basic x", False),
+    ("Basic d2Rz", False), ("Token wdscim_abc", False), ("wdscim_abc", False), ("Bearerwdscim_abc", False)])
+def test_a_header_not_of_the_form_bearer_token_gets_its_own_refusal(header, bearer):
+    """ENTRA.md §2.1: a header that is not ``Bearer <token>`` (a token pasted bare, another scheme, a blank or
+    spaced token) is told how the header must read, not that no token was sent; and it is never echoed.
+    Only a malformed ``Bearer`` counts as a token sent (RFC 6750 §3.1: ``error`` in the challenge)."""
+    with pytest.raises(AccessRefused) as refused:
+        parse_authorization(header)
 
-    assert (refused.detail, refused.forbidden) == (NO_TOKEN, False)
+    assert (refused.value.detail, refused.value.forbidden, refused.value.token_sent) == (MALFORMED, False, bearer)
+    assert "wdscim_abc" not in refused.value.detail
+
+
+def test_a_request_without_a_bearer_token_is_refused_as_no_token(authority, contoso):
+    """Without a header the refusal is 401 and says to paste the token into Entra."""
+    refused = refusal(authority, parse_authorization(None))
+
+    assert (refused.detail, refused.forbidden, refused.token_sent) == (NO_TOKEN, False, False)
 
 
 # -- authenticate ----------------------------------------------------------------------------------------------
@@ -417,17 +435,22 @@ def test_a_token_whose_owner_has_api_access_off_is_forbidden(uow, authority, con
     assert (refused.detail, refused.forbidden) == (ADMIN_OFF, True)
 
 
-def test_a_token_whose_owner_was_deleted_is_refused_as_unknown(members, authority, contoso):
-    """Once its owner is hard-deleted, the token is as unknown as one never issued."""
+def test_a_token_whose_owner_was_deleted_is_revoked_and_refused_saying_so(members, uow, authority, clock, contoso):
+    """ENTRA.md §2.1: an owner's hard delete (perhaps Entra's own) revokes their token, which stays, for the
+    trail; the refusal says the owner was deleted and what to use instead."""
     members.delete(contoso.organisation.id, contoso.admin.id)
 
     refused = refusal(authority, contoso.token)
 
-    assert (refused.detail, refused.forbidden) == (UNKNOWN_TOKEN, False)
+    assert (refused.detail, refused.forbidden, refused.organisation_id) == (OWNER_DELETED, False,
+                                                                            contoso.organisation.id)
+    token = stored_token(uow, contoso.token)
+    assert (token.admin_id, token.revoked) == (contoso.admin.id, clock.now())
 
 
-def test_a_token_left_behind_by_a_vanished_owner_is_refused_as_unknown(uow, authority, clock, contoso):
-    """A stored token whose owner no longer exists (a store that kept it) is refused like an unknown one."""
+def test_a_token_left_behind_by_a_vanished_owner_is_refused_as_their_deleted_owners(uow, authority, contoso):
+    """A token a store kept unrevoked after its owner went (the previous release deleting them during a
+    rolling upgrade) is refused as a deleted owner's, not let in nor told to reactivate anyone."""
     with uow:
         token = uow.tokens.find_by_digest(digest(contoso.token))
         uow.tokens.add(dataclasses.replace(token, admin_id="00000000-0000-4000-8000-999999999999"))
@@ -435,7 +458,7 @@ def test_a_token_left_behind_by_a_vanished_owner_is_refused_as_unknown(uow, auth
 
     refused = refusal(authority, contoso.token)
 
-    assert (refused.detail, refused.forbidden) == (UNKNOWN_TOKEN, False)
+    assert (refused.detail, refused.forbidden) == (OWNER_DELETED, False)
 
 
 def test_switching_off_one_organisation_leaves_the_other_working(uow, authority, contoso, fabrikam):
@@ -584,3 +607,19 @@ def test_a_ttl_of_zero_remembers_nothing(clock):
     cache = AcceptedTokens(clock, timedelta(0))
     cache.remember("digest", Principal(organisation_id="o", admin_id="a", token_id="t"))
     assert cache.get("digest") is None
+
+
+@pytest.mark.parametrize("resolution, words", [
+    (timedelta(minutes=1), "to the minute"), (timedelta(minutes=5), "within 5 minutes"),
+    (timedelta(seconds=1), "to the second"), (timedelta(seconds=90), "within 90 seconds"),
+    (timedelta(hours=1), "to the hour"), (timedelta(days=2), "within 2 days"),
+    (timedelta(milliseconds=500), "within 0.5 seconds"), (timedelta(0), "exact"),
+])
+def test_how_exact_a_time_written_once_per_resolution_is_is_worded_for_a_heading(resolution, words):
+    """The largest unit that divides the resolution names it: what a heading over such times says."""
+    assert precision(resolution) == words
+
+
+def test_last_used_is_said_to_be_exact_to_its_resolution():
+    """Headings over a token's last use read LAST_USED_PRECISION, worded from LAST_USED_RESOLUTION."""
+    assert LAST_USED_PRECISION == precision(LAST_USED_RESOLUTION) == "to the minute"

@@ -9,8 +9,9 @@ import pytest
 from tests.support import START
 from tests.unit.scim_requests import FULL_USER, SEED_USER, patch_body, scim_request
 from wiggledesk_scim.domain.activity import (CREATE, DELETE, DEPROVISION, REFUSED, REPLACE, RESTORE, TEAM_CREATE,
-                                             TEAM_DELETE, TEAM_UPDATE, UPDATE, Activity, attribute_names,
-                                             change_event, membership_change)
+                                             TEAM_DELETE, TEAM_UPDATE, UPDATE, Activity, LOCKED_OUT, Source,
+                                             attribute_names, change_event, lock_out, membership_change)
+from wiggledesk_scim.domain import access
 from wiggledesk_scim.domain.registry import USER
 from wiggledesk_scim.domain.model import Address, EnterpriseInfo, MemberFields, Name
 from wiggledesk_scim.domain.scim.errors import ScimError
@@ -123,11 +124,44 @@ def test_an_entra_cycle_is_recorded_step_by_step_with_names_and_no_values(scim, 
     assert trail[2].attributes == trail[3].attributes == ("active",)
     assert trail[4].attributes == ("displayName", "title")
     assert trail[5].attributes == ()
+    assert not any(a.token_owner for a in trail)  # a member, not the token's owner
     assert {"userName", "externalId", "emails", "name.givenName", URN + "department"} <= set(trail[0].attributes)
     # Names, never values: nothing Entra sent appears in any record.
     text = repr(trail)
     for value in ("adele", "Adele", "Retail Manager", "Director", "contoso.example"):
         assert value not in text
+
+
+@pytest.mark.parametrize(("operation", "event", "detail"), [
+    ("deprovision", DEPROVISION, access.DEACTIVATED), ("delete", DELETE, access.OWNER_DELETED)])
+def test_a_request_that_deprovisions_or_deletes_its_own_tokens_owner_says_so_in_the_trail(
+        scim, uow, contoso, token_a, operation, event, detail):
+    """ENTRA.md §2.1: when Entra deprovisions or deletes the very admin whose token it uses, the trail marks
+    the record and says how to recover; the next request is refused saying what happened."""
+    admin = contoso.admin.id
+    if operation == "deprovision":
+        scim.patch_user(scim_request(token_a, patch_body({"op": "Replace", "path": "active", "value": "False"}),
+                                     method="PATCH"), admin)
+    else:
+        scim.delete_user(scim_request(token_a, method="DELETE"), admin)
+
+    (record,) = _trail(uow, contoso.organisation.id)
+    assert (record.event, record.member_id, record.token_owner) == (event, admin, True)
+    assert lock_out(record) == LOCKED_OUT[event]
+    with pytest.raises(ScimError) as refused:
+        scim.list_users(scim_request(token_a))
+    assert (refused.value.status, refused.value.detail) == (401, detail)
+
+
+def test_only_a_deprovision_or_delete_of_the_tokens_own_owner_locks_it_out():
+    """``Source.locks_out``: the owner's own deprovision or delete; not another member's, not another event,
+    and never for an OAuth client's access token (no owner)."""
+    source = Source(token_id="t", token_owner_id="ada")
+    assert source.locks_out(DEPROVISION, "ada") and source.locks_out(DELETE, "ada")
+    assert not source.locks_out(UPDATE, "ada") and not source.locks_out(RESTORE, "ada")
+    assert not source.locks_out(DELETE, "bob")
+    assert not Source(token_id="t").locks_out(DELETE, "ada")
+    assert lock_out(Activity(at=START, organisation_id="o", event=DELETE)) is None
 
 
 def contoso_token_id(uow, org):

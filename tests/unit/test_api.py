@@ -44,15 +44,29 @@ def refused(call) -> ScimError:
 
 # -- authentication (ENTRA.md §2) -------------------------------------------------------------
 
-@pytest.mark.parametrize("authorization", [None, "", "Bearer", "Bearer ", "Basic YWRhOnNlY3JldA==", "Token abc"])
+@pytest.mark.parametrize("authorization", [None, ""])
 def test_a_request_without_a_bearer_token_is_401(scim, unchanged, authorization):
-    """No Authorization header, or one that is not Bearer <token>, is a 401 that says to paste the token."""
+    """No Authorization header is a 401 that says to paste the token, with no ``error`` in the challenge."""
     headers = {} if authorization is None else {"Authorization": authorization}
     error = refused(lambda: scim.list_users(scim_request(None, headers=headers)))
     assert error.status == 401
     assert error.detail == access.NO_TOKEN
     assert error.headers["WWW-Authenticate"] == 'Bearer realm="WiggleDesk"'
     assert error.scim_type is None
+
+
+@pytest.mark.parametrize(("authorization", "challenge"), [
+    ("Bearer", 'Bearer realm="WiggleDesk", error="invalid_token"'),
+    ("Bearer ", 'Bearer realm="WiggleDesk", error="invalid_token"'),
+    ("Basic YWRhOnNlY3JldA==", 'Bearer realm="WiggleDesk"'),
+    ("Token abc", 'Bearer realm="WiggleDesk"')])
+def test_a_header_that_is_not_bearer_token_is_401_saying_how_it_must_read(scim, unchanged, authorization,
+                                                                           challenge):
+    """ENTRA.md §2.1: an Authorization header that is not ``Bearer <token>`` has its own detail; another
+    scheme is no bearer token sent (RFC 6750 §3.1), a malformed Bearer one refused."""
+    error = refused(lambda: scim.list_users(scim_request(None, headers={"Authorization": authorization})))
+    assert (error.status, error.detail, error.scim_type) == (401, access.MALFORMED_AUTHORIZATION, None)
+    assert error.headers["WWW-Authenticate"] == challenge
 
 
 def test_the_bearer_scheme_is_matched_ignoring_case(scim, token_a):
@@ -140,6 +154,7 @@ def test_an_admin_deprovisioned_by_entra_loses_their_token(scim, contoso, token_
     lambda scim, req: scim.list_groups(req),
     lambda scim, req: scim.get_group(req, "00000000-0000-4000-8000-000000000099"),
     lambda scim, req: scim.unsupported(req),
+    lambda scim, req: scim.method_not_allowed(req, ("GET", "HEAD")),
     lambda scim, req: scim.unknown_endpoint(req),
     lambda scim, req: scim.get_user(req, "00000000-0000-4000-8000-000000000099"),
 ])
@@ -580,12 +595,29 @@ def test_search_counts_accept_integers_and_numeric_strings(scim, token_a, named_
     assert scim.list_users(scim_request(token_a, query={"count": " "})).body["itemsPerPage"] == 4
 
 
-def test_writing_to_a_discovery_document_is_405(scim, token_a):
-    """Discovery documents are read-only: 405 with Allow: GET, after authentication."""
-    error = refused(lambda: scim.read_only(scim_request(token_a, method="POST", path="/Schemas")))
-    assert (error.status, error.headers) == (405, {"Allow": "GET"})
-    assert "/Schemas" in error.detail
-    assert refused(lambda: scim.read_only(scim_request(None))).status == 401
+@pytest.mark.parametrize("method, path, allowed", [
+    ("PUT", "/Users", ("GET", "HEAD", "POST")),
+    ("POST", "/Schemas", ("GET", "HEAD")),
+])
+def test_a_method_the_endpoint_does_not_have_is_405_allowing_the_ones_it_has(scim, token_a, method, path,
+                                                                             allowed):
+    """RFC 7231 §6.5.5: 405 with Allow listing the endpoint's methods as given, a SCIM error body whose
+    detail names them, after authentication; not 501, which is for what the service does not offer."""
+    error = refused(lambda: scim.method_not_allowed(scim_request(token_a, method=method, path=path), allowed))
+
+    assert (error.status, error.scim_type, error.headers) == (405, None, {"Allow": ", ".join(allowed)})
+    assert error.body() == {"schemas": ["urn:ietf:params:scim:api:messages:2.0:Error"], "status": "405",
+                            "detail": f"{method} is not allowed on {path}, which allows {', '.join(allowed)}"}
+    assert refused(lambda: scim.method_not_allowed(scim_request(None), allowed)).status == 401
+
+
+def test_a_405_is_recorded_in_the_trail_of_the_tokens_organisation(scim, token_a, uow, contoso):
+    """A refused method is a refused request like any other: in the trail, with its status."""
+    refused(lambda: scim.method_not_allowed(scim_request(token_a, method="DELETE", path="/Users"), ("GET",)))
+
+    with uow:
+        (record,) = uow.activity.list(contoso.organisation.id)
+    assert (record.event, record.status, record.scim_type) == ("refused", 405, None)
 
 
 @pytest.mark.parametrize("operation", [{"op": "remove", "path": "active"},

@@ -136,6 +136,9 @@ OPS_ONLY: dict[str | tuple[str, str], str] = {
     "adapters/federation.py": "why an assertion was refused: the log only (the client reads BAD_ASSERTION)",
     ("domain/access.py", "StoredTokenAuthority.issue_token"): "tokens are issued from the command line",
     ("domain/services.py", "onboard"): "organisations are onboarded from the command line",
+    ("domain/services.py", "add_member"): "ops add members from the command line",
+    ("domain/services.py", "_check_address"): "the command line's e-mail addresses (onboard, member add)",
+    ("domain/services.py", "_check_storable"): "the command line's texts (onboard, member add)",
     ("domain/oauth.py", "access_token_lifetime"): "a setting, checked at startup",
     ("domain/oauth.py", "_text"): "the CLI's clients commands",
     ("domain/oauth.py", "ClientService"): "the CLI's clients commands",
@@ -173,6 +176,7 @@ NOT_DETAILS = {
     "ACCESS_TOKEN_PREFIX": "how every access token starts",
     "_NO_TOKEN_DIGEST": "a digest no token has",
     "ACCESS_TOKEN_EXPIRED": "the WWW-Authenticate error_description; EXPIRED_ACCESS_TOKEN starts with it",
+    "LAST_USED_PRECISION": "a heading of the CLI's and the console's token lists",
 }
 
 

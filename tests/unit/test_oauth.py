@@ -18,8 +18,8 @@ from wiggledesk_scim.domain.access import (ACCESS_TOKEN_EXPIRED, ACCESS_TOKEN_PR
                                            SECRET_EXPIRED, SECRET_REVOKED, TOKEN_PREFIX, UNKNOWN_ACCESS_TOKEN,
                                            AcceptedTokens, StoredTokenAuthority)
 from wiggledesk_scim.domain.errors import AccessRefused, AssertionRefused, InvalidValue, NotFound
-from wiggledesk_scim.domain.model import (AccessToken, ClientSecret, FederatedTrust, OAuthClient, Principal,
-                                          entra_issuer, entra_jwks_uri)
+from wiggledesk_scim.domain.model import (SECRET_EXPIRY_WARNING, AccessToken, ClientSecret, FederatedTrust,
+                                          OAuthClient, Principal, entra_issuer, entra_jwks_uri)
 from wiggledesk_scim.domain.oauth import (BAD_ASSERTION, BAD_CREDENTIALS, JWT_BEARER, NO_CREDENTIALS,
                                           UNREADABLE_BASIC, ClientService, OAuthError, TokenEndpoint,
                                           access_token_lifetime, is_loopback_host, jwks_uri_problem, parse_basic,
@@ -904,3 +904,17 @@ def test_the_metadata_document_announces_the_token_endpoint_at_the_issuer():
         "token_endpoint_auth_signing_alg_values_supported": ["RS256"],
         "scopes_supported": ["scim"],
     }
+
+
+@pytest.mark.parametrize(("expires_in", "revoked", "warning"), [
+    (timedelta(days=31), False, None), (timedelta(days=30), False, "expires in 30 days"),
+    (timedelta(days=1, hours=2), False, "expires in 1 day"), (timedelta(hours=3), False, "expires today"),
+    (timedelta(days=5), True, None), (timedelta(seconds=0), False, None)])
+def test_a_secret_warns_of_its_expiry_within_thirty_days_while_it_is_active(expires_in, revoked, warning):
+    """The console and ``clients list`` flag an active secret expiring within SECRET_EXPIRY_WARNING; an
+    expired or revoked one has its state instead."""
+    now = START
+    secret = ClientSecret(id="s", client_id="c", digest="d" * 64, created=now - timedelta(days=700),
+                          expires=now + expires_in, revoked=now if revoked else None)
+    assert SECRET_EXPIRY_WARNING == timedelta(days=30)
+    assert secret.expiry_warning(now) == warning

@@ -9,13 +9,13 @@ import pytest
 
 from tests.support import START, FixedClock
 from wiggledesk_scim.domain.access import StoredTokenAuthority, digest
-from wiggledesk_scim.domain.errors import (AccessRefused, InvalidValue, NotFound, UniquenessConflict,
-                                           VersionMismatch)
+from wiggledesk_scim.domain.errors import (AccessRefused, InvalidValue, NotFound, OrganisationNameTaken,
+                                           UniquenessConflict, VersionMismatch)
 from wiggledesk_scim.domain.model import Email, EnterpriseInfo, MemberFields, Name, PhoneNumber
 from wiggledesk_scim.adapters.memory import InMemoryMemberRepository, InMemoryUnitOfWork
 from wiggledesk_scim.domain.query import (Compare, Query, Operator)
 from tests.support import Attribute, COLLECTIONS
-from wiggledesk_scim.domain.services import UPDATE_ATTEMPTS, MemberService, onboard
+from wiggledesk_scim.domain.services import UPDATE_ATTEMPTS, MemberService, add_member, onboard
 
 NEVER_USED_ID = "00000000-0000-4000-8000-999999999999"
 
@@ -482,14 +482,21 @@ def test_delete_frees_the_username_and_external_id(members, contoso):
     assert user_names(members, contoso.organisation.id) == ["ada@contoso.example", "BJensen@Contoso.Example"]
 
 
-def test_delete_removes_the_members_tokens(members, contoso, uow, clock, ids):
-    """A deleted admin's tokens are gone with them and stop working."""
+def test_delete_revokes_the_members_tokens_and_keeps_them(members, contoso, uow, clock, ids):
+    """ENTRA.md §2.1: a deleted admin's tokens are revoked, not deleted (the records stay for the trail and
+    the console), and stop working; a token revoked before keeps its time."""
     authority = StoredTokenAuthority(uow, clock, ids)
+    earlier, _ = authority.issue_token(contoso.organisation.id, contoso.admin.id, name="old")
+    authority.revoke(earlier.id)
+    revoked_before = clock.now()
+    clock.advance(3600)
 
     members.delete(contoso.organisation.id, contoso.admin.id)
 
     with uow:
-        assert uow.tokens.list_for_organisation(contoso.organisation.id) == []
+        tokens = uow.tokens.list_for_organisation(contoso.organisation.id)
+    assert {t.name: (t.admin_id, t.revoked) for t in tokens} == {
+        "API token": (contoso.admin.id, clock.now()), "old": (contoso.admin.id, revoked_before)}
     with pytest.raises(AccessRefused):
         authority.authenticate(contoso.token)
 
@@ -587,3 +594,85 @@ def test_onboarding_refuses_text_no_database_can_store(uow, clock, ids, authorit
     assert caught.value.detail.startswith(detail)
     with uow:
         assert uow.organisations.list() == []
+
+
+@pytest.mark.parametrize("name", ["Contoso", "contoso", "  CONTOSO "])
+def test_onboarding_refuses_a_name_an_organisation_has_ignoring_case_and_names_it(uow, clock, ids, authority,
+                                                                                 contoso, name):
+    """Onboarding run twice is refused: the refusal names the organisation that has the name, and nothing
+    is stored (no second Contoso that would make the name ambiguous everywhere ops type it)."""
+    with uow:
+        before = uow.organisations.list()
+
+    with pytest.raises(OrganisationNameTaken) as refused:
+        onboard(uow, clock, ids, authority, name, "ada@contoso.example")
+
+    assert refused.value.detail == f'Organisation {contoso.organisation.id} is already called "Contoso"'
+    assert refused.value.holders == (contoso.organisation.id,)
+    with uow:
+        assert uow.organisations.list() == before
+
+
+def test_onboarding_may_repeat_a_name_when_told_to_and_then_names_every_holder(uow, clock, ids, authority, contoso):
+    """``allow_duplicate_name`` creates a second organisation of the name; a third attempt names both."""
+    second = onboard(uow, clock, ids, authority, "CONTOSO", "ada@contoso-emea.example", allow_duplicate_name=True)
+
+    assert second.organisation.name == "CONTOSO" and second.organisation.id != contoso.organisation.id
+    with pytest.raises(OrganisationNameTaken) as refused:
+        onboard(uow, clock, ids, authority, "Contoso", "ada@contoso-apac.example")
+    assert refused.value.detail == (f"Organisations {second.organisation.id}, {contoso.organisation.id} are "
+                                    'already called "CONTOSO"')
+
+
+# -- a member added by ops ---------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("admin", [True, False])
+def test_an_added_member_is_made_as_onboarding_makes_the_first_admin(uow, clock, ids, authority, members, contoso,
+                                                                     admin):
+    """userName and primary work e-mail the address, active; an admin with API access only if asked."""
+    clock.advance(60)
+
+    added = add_member(uow, clock, ids, contoso.organisation.id, "grace@contoso.example", admin=admin)
+
+    stored = members.get(contoso.organisation.id, added.id)
+    assert stored == added
+    assert (added.user_name, added.active, added.is_admin, added.api_access) == ("grace@contoso.example", True,
+                                                                                  admin, admin)
+    assert added.fields.emails == (Email("grace@contoso.example", type="work", primary=True),)
+    assert added.created == added.last_modified == clock.now()
+
+
+def test_an_added_admin_can_be_issued_a_token_that_works(uow, clock, ids, authority, contoso):
+    """The way back for an organisation whose only admin left: a new admin, then a token for them."""
+    added = add_member(uow, clock, ids, contoso.organisation.id, "grace@contoso.example", admin=True)
+
+    principal = authority.authenticate(authority.issue(contoso.organisation.id, added.id))
+
+    assert (principal.organisation_id, principal.admin_id) == (contoso.organisation.id, added.id)
+
+
+@pytest.mark.parametrize("email", ["ADA@contoso.example", "adele@contoso.example"])
+def test_an_address_a_member_has_already_is_refused_naming_them(uow, clock, ids, members, contoso, email):
+    """A userName (ignoring case) or an e-mail address a member has already is refused, naming that member;
+    nothing is stored."""
+    adele = members.provision(contoso.organisation.id, MemberFields(
+        user_name="adele", emails=(Email("adele@contoso.example", type="work"),)))
+    holder = {"ADA@contoso.example": contoso.admin, "adele@contoso.example": adele}[email]
+
+    with pytest.raises(UniquenessConflict) as refused:
+        add_member(uow, clock, ids, contoso.organisation.id, email, admin=True)
+
+    assert refused.value.detail == f"{holder.user_name} is already a member of Contoso (member {holder.id})"
+    assert user_names(members, contoso.organisation.id) == ["ada@contoso.example", "adele"]
+
+
+def test_a_member_is_added_to_an_organisation_that_exists_with_an_address(uow, clock, ids, members, contoso):
+    """An unknown organisation is NotFound, a non-address InvalidValue, and neither stores anything."""
+    with pytest.raises(NotFound):
+        add_member(uow, clock, ids, NEVER_USED_ID, "grace@contoso.example", admin=True)
+    with pytest.raises(InvalidValue, match='"grace" is not an e-mail address'):
+        add_member(uow, clock, ids, contoso.organisation.id, "grace", admin=True)
+    with pytest.raises(InvalidValue, match="The member's e-mail address must not contain the NUL character"):
+        add_member(uow, clock, ids, contoso.organisation.id, "grace@contoso.example\x00", admin=True)
+
+    assert user_names(members, contoso.organisation.id) == ["ada@contoso.example"]

@@ -152,3 +152,11 @@ def test_a_body_holding_serialised_lists_is_the_same_json_in_pieces():
     assert json.loads(b"".join(pieces)) == {"Resources": [{"id": "t1", "members": [
         {"value": "a"}, {"value": "b"}, {"value": "c"}]}, {"id": "t2"}], "totalResults": 2}
     assert SerialisedList([piece]) == SerialisedList([piece]) and SerialisedList([piece]) != [piece]
+
+
+def test_a_body_without_serialised_lists_is_one_piece_and_a_lone_surrogate_goes_out_escaped():
+    """Most bodies (every User) are written in one go; one holding what UTF-8 cannot carry (a lone
+    surrogate a client sent) is still written, escaped, rather than failing the response."""
+    assert json_pieces({"id": "u1", "active": True}) == [b'{"id":"u1","active":true}']
+    (piece,) = json_pieces({"displayName": "Ada \ud800"})
+    assert piece == b'{"displayName":"Ada \\ud800"}'

@@ -144,8 +144,6 @@ class InMemoryMemberRepository(MemberRepository):
         for team_id, member_ids in list(self.store.memberships.items()):
             if member_id in member_ids:
                 self.store.memberships[team_id] = member_ids - {member_id}
-        for token_id in [t.id for t in self.store.tokens.values() if t.admin_id == member_id]:
-            del self.store.tokens[token_id]
 
     def count(self, organisation_id: str) -> int:
         return len(self._members_of(organisation_id))
@@ -297,9 +295,12 @@ class InMemoryApiTokenRepository(ApiTokenRepository):
         if token is None:
             return None
         organisation = self.store.organisations.get(token.organisation_id)
-        owner = self.store.members.get(token.admin_id)
-        if organisation is None or owner is None or owner.organisation_id != token.organisation_id:
+        if organisation is None:
             return None
+        owner = self.store.members.get(token.admin_id)
+        if owner is None or owner.organisation_id != token.organisation_id:
+            return TokenGrant(token=token, organisation_api_access=organisation.api_access, owner_active=False,
+                              owner_is_admin=False, owner_api_access=False, owner_deleted=True)
         return TokenGrant(token=token, organisation_api_access=organisation.api_access,
                           owner_active=owner.active, owner_is_admin=owner.is_admin,
                           owner_api_access=owner.api_access)
@@ -319,6 +320,13 @@ class InMemoryApiTokenRepository(ApiTokenRepository):
         token = self.get(token_id)
         if token.revoked is None:
             self.store.tokens[token_id] = replace(token, revoked=at)
+
+    def revoke_all_of(self, organisation_id: str, admin_id: str, at: datetime) -> int:
+        revoking = [token for token in self.store.tokens.values() if token.organisation_id == organisation_id
+                    and token.admin_id == admin_id and token.revoked is None]
+        for token in revoking:
+            self.store.tokens[token.id] = replace(token, revoked=at)
+        return len(revoking)
 
     def list_for_organisation(self, organisation_id: str) -> list[ApiToken]:
         return sorted((t for t in self.store.tokens.values() if t.organisation_id == organisation_id),

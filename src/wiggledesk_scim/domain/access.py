@@ -40,6 +40,26 @@ _NO_TOKEN_DIGEST = "-" * 64
 #: ``last_used`` is written at most this often per token, so that reads do not all become writes.
 LAST_USED_RESOLUTION = timedelta(minutes=1)
 
+#: The units ``precision`` words a resolution in, largest first.
+_UNITS = (("day", 86400), ("hour", 3600), ("minute", 60), ("second", 1))
+
+
+def precision(resolution: timedelta) -> str:
+    """How exact a time written at most once per ``resolution`` is, in words for a heading: "to the minute"
+    for one minute, "within 5 minutes" for five, "exact" for no resolution at all."""
+    seconds = resolution.total_seconds()
+    if seconds <= 0:
+        return "exact"
+    for unit, size in _UNITS:
+        if seconds >= size and seconds % size == 0:
+            count = int(seconds // size)
+            return f"to the {unit}" if count == 1 else f"within {count} {unit}s"
+    return f"within {seconds:g} seconds"
+
+
+#: How exact a token's ``last_used`` is, wherever it is shown: "to the minute" (LAST_USED_RESOLUTION).
+LAST_USED_PRECISION = precision(LAST_USED_RESOLUTION)
+
 NO_TOKEN = "No API token was sent. Paste your WiggleDesk API token into Entra's Secret Token field."
 UNKNOWN_TOKEN = ("This API token is not valid or was revoked. "
                  "Create a new token in WiggleDesk and paste it into Entra.")
@@ -48,7 +68,14 @@ REVOKED = ("This API token was revoked on {when}. Use another of the admin's tok
 EXPIRED = ("This API token expired on {when}. Issue a new one and paste it into Entra; give it a later "
            "expiry, or none.")
 NOT_ADMIN = "The admin who owns this token is no longer an admin. An admin must create a new token."
-DEACTIVATED = "The admin who owns this token is deactivated. An active admin must create a new token."
+DEACTIVATED = ("The admin who owns this token is deactivated (Entra's provisioning may have deprovisioned them). "
+               "Reactivating them restores this token; until then, use another active admin's token or an "
+               "OAuth client.")
+OWNER_DELETED = ("The admin who owned this API token has been deleted (Entra's provisioning may have deleted "
+                 "them), so the token no longer works. Paste another admin's token into Entra, or use an OAuth "
+                 "client, which no one's departure breaks.")
+MALFORMED_AUTHORIZATION = ("The Authorization header must read \"Bearer <token>\". Paste only the WiggleDesk "
+                           "token into Entra's Secret Token field: Entra adds \"Bearer \" itself.")
 ORGANISATION_OFF = ("API access is switched off for this organisation. "
                     "An admin can switch it on in WiggleDesk's settings.")
 ADMIN_OFF = ("API access is switched off for the admin who owns this token. "
@@ -142,13 +169,17 @@ def digest(secret: str) -> str:
 
 
 def parse_authorization(header: str | None) -> str | None:
-    """The token in an ``Authorization: Bearer <token>`` header (scheme case-insensitive, RFC 7235 §2.1)."""
-    if not header:
+    """The token in an ``Authorization: Bearer <token>`` header (scheme case-insensitive, RFC 7235 §2.1);
+    None when there is no header. Raises ``AccessRefused`` (``MALFORMED_AUTHORIZATION``) for a header of
+    another form: a token pasted without "Bearer ", another scheme, a blank or spaced token. Such a header
+    is told apart from none at all, and never echoed (it may be a secret). Another scheme counts as no
+    bearer token sent (RFC 6750 §3.1: no ``error`` in the challenge); a malformed ``Bearer`` as one refused."""
+    if not header or not header.strip():
         return None
     scheme, _, credentials = header.strip().partition(" ")
     credentials = credentials.strip()
     if scheme.lower() != "bearer" or not credentials or " " in credentials:
-        return None
+        raise AccessRefused(MALFORMED_AUTHORIZATION, token_sent=scheme.lower() == "bearer")
     return credentials
 
 
@@ -281,6 +312,9 @@ class StoredTokenAuthority(TokenAuthority):
         """Why a token that exists may not be used, and whether that is a 403 (it is genuine but API
         access is off); None if it may."""
         token = grant.token
+        if grant.owner_deleted:
+            # First: whether the token was also revoked or expired, nothing brings it back.
+            return OWNER_DELETED, False
         if token.revoked is not None:
             return REVOKED.format(when=_day(token.revoked)), False
         if token.expired(now):

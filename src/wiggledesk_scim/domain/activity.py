@@ -46,7 +46,9 @@ class Activity:
     request came with and its X-Request-Id (None for a change made outside a SCIM request).
     ``team_id``: the team a team's event (or a refused request on /Groups) is about; ``added`` and
     ``removed``: how many members a team's change added and took out (None when it changed no
-    membership): counts, never who."""
+    membership): counts, never who. ``token_owner``: a deprovision or delete of the very admin whose API
+    token the request came with, which locks that token out from the next request on
+    (``locks_out_token``)."""
 
     at: datetime
     organisation_id: str
@@ -60,14 +62,38 @@ class Activity:
     team_id: str | None = None
     added: int | None = None
     removed: int | None = None
+    token_owner: bool = False
 
 
 @dataclass(frozen=True)
 class Source:
-    """Where a change comes from: the token a SCIM request presented and the request's id."""
+    """Where a change comes from: the token a SCIM request presented, the request's id, and the admin who
+    owns that token (None for an OAuth client's access token: no person's departure breaks it)."""
 
     token_id: str | None = None
     request_id: str | None = None
+    token_owner_id: str | None = None
+
+    def locks_out(self, event: str, member_id: str) -> bool:
+        """Whether ``event`` on ``member_id`` deactivates or deletes the owner of the token in use: the
+        token is refused from the next request on, and the trail says so."""
+        return event in (DEPROVISION, DELETE) and self.token_owner_id is not None and member_id == self.token_owner_id
+
+
+#: What the CLI and the ops console say beside a record with ``token_owner`` set, by event: what happened
+#: to the token, and how to recover.
+LOCKED_OUT = {
+    DEPROVISION: ("This request deactivated the admin whose API token it came with: that token is refused "
+                  "from the next request on. Reactivate the admin (restore them in Entra, or set them active), "
+                  "or give Entra another admin's token or an OAuth client."),
+    DELETE: ("This request deleted the admin whose API token it came with: their tokens are revoked. Give "
+             "Entra another admin's token, or better an OAuth client, which no one's departure breaks."),
+}
+
+
+def lock_out(activity: Activity) -> str | None:
+    """What a record says about a token it locked out (``LOCKED_OUT``), or None."""
+    return LOCKED_OUT.get(activity.event) if activity.token_owner else None
 
 
 def attribute_names(leaves: Iterable[Leaf]) -> tuple[str, ...]:

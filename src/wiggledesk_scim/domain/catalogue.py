@@ -119,6 +119,10 @@ OWNER_NOT_ADMIN = Refusal(401, access.NOT_ADMIN, "Give the token's owner the adm
                           "of another admin, or an OAuth client.")
 OWNER_DEACTIVATED = Refusal(401, access.DEACTIVATED, "The owner was deactivated, perhaps by this provisioning: "
                             "reactivate them, or use another active admin's token or an OAuth client.")
+OWNER_DELETED = Refusal(401, access.OWNER_DELETED, "Paste another admin's token into Secret Token, or switch to "
+                        "an OAuth client.")
+MALFORMED_AUTHORIZATION = Refusal(401, access.MALFORMED_AUTHORIZATION, "Enter the token alone in Secret Token, "
+                                  "with nothing before it and no spaces in it.")
 UNKNOWN_ACCESS_TOKEN = Refusal(401, access.UNKNOWN_ACCESS_TOKEN, "Entra fetches a new access token by itself; "
                                "if this repeats, check Token Endpoint, Client Identifier and Client Secret.")
 EXPIRED_ACCESS_TOKEN = Refusal(401, access.EXPIRED_ACCESS_TOKEN, "Nothing to do: Entra fetches a new access "
@@ -343,7 +347,8 @@ KEEPS_CHANGING = Refusal(412, "{resource} {id} keeps changing; try again", "Many
 
 # -- SCIM: the request as a whole (405, 413, 415, 429, 500, 501, 503) -----------------------------------
 
-READ_ONLY_ENDPOINT = Refusal(405, "{path} can only be read, with GET", "Read discovery documents with GET.")
+METHOD_NOT_ALLOWED = Refusal(405, "{method} is not allowed on {path}, which allows {allowed}", "Send one of the "
+                             "methods it lists (Allow says them too); Entra never sends another.")
 BODY_TOO_LARGE_SIZED = Refusal(413, "The request body ({size} bytes) is larger than {limit} bytes", "Send less "
                                "per request: split a large group's membership over several PATCH requests.")
 BODY_TOO_LARGE = Refusal(413, "The request body is larger than {limit} bytes", "Send less per request: split a "

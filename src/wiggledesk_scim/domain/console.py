@@ -1,5 +1,6 @@
 """What the ops console shows, one read per page, through ``Operations``: the organisations with their
-provisioning health, and one organisation with its settings, tokens, teams and filtered activity trail.
+provisioning health, and one organisation with its settings, tokens, OAuth clients, teams and filtered
+activity trail.
 
 Kept apart from the web layer so that the filter's rules (which events, which dates, how many records)
 and the page's content are the same wherever they are read, and are tested without a server. What it
@@ -14,6 +15,7 @@ from typing import Mapping
 from .activity import CREATE, DEPROVISION, EVENTS, REFUSED, REPLACE, UPDATE, Activity
 from .errors import InvalidValue, NotFound
 from .model import Member
+from .oauth import ClientOverview, client_overviews
 from .operations import OrganisationOverview, Operations, TeamListing
 
 DEFAULT_LIMIT = 100
@@ -99,6 +101,8 @@ class OrganisationPage:
     owners: Mapping[str, Member]
     teams: TeamListing
     trail: list[Activity] | None
+    #: Its OAuth clients, oldest first, with their secrets (never a secret itself) and trusts.
+    clients: tuple[ClientOverview, ...] = ()
 
 
 class Console:
@@ -116,18 +120,12 @@ class Console:
         is None. Raises ``NotFound``, or ``InvalidValue`` for a name several organisations have."""
         overview = self.operations.overview(reference)
         organisation_id = overview.organisation.id
-        uow = self.operations.uow
-        owners: dict[str, Member] = {}
-        with uow:
-            for admin_id in {token.admin_id for token in overview.tokens}:
-                try:
-                    owners[admin_id] = uow.members.get(organisation_id, admin_id)
-                except NotFound:
-                    pass  # deleted since the tokens were read: the page says "unknown"
+        owners = self.operations.token_owners(organisation_id, overview.tokens)
         teams = self.operations.teams(organisation_id, limit=TEAMS_LISTED)
+        clients = tuple(client_overviews(self.operations.uow, organisation_id))
         trail = None
         if trail_filter is not None:
             trail = self.operations.activity(organisation_id, since=trail_filter.since,
                                              member_id=trail_filter.member_id, event=trail_filter.event,
                                              limit=trail_filter.limit)
-        return OrganisationPage(overview=overview, owners=owners, teams=teams, trail=trail)
+        return OrganisationPage(overview=overview, owners=owners, teams=teams, trail=trail, clients=clients)

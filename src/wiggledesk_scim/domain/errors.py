@@ -27,6 +27,18 @@ class UniquenessConflict(DomainError):
         self.value = value
 
 
+class OrganisationNameTaken(UniquenessConflict):
+    """An organisation was to be created with the name of one that exists, ignoring case. ``name`` is the
+    name as stored; ``holders`` are the ids of the organisations called that (more than one if a name
+    was let repeat before)."""
+
+    def __init__(self, name: str, holders: tuple[str, ...]):
+        which = (f"Organisation {holders[0]} is" if len(holders) == 1 else
+                 f"Organisations {', '.join(holders)} are")
+        super().__init__("name", name, f'{which} already called "{name}"')
+        self.holders = holders
+
+
 class InvalidValue(DomainError):
     """A value the domain's rules refuse."""
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Mapping
 
 
@@ -249,13 +249,16 @@ class ApiToken:
 @dataclass(frozen=True)
 class TokenGrant:
     """A token with everything else that decides whether it may be used, read together: its owner's and
-    its organisation's settings at the time of the read (ENTRA.md §2)."""
+    its organisation's settings at the time of the read (ENTRA.md §2). ``owner_deleted``: the owner is
+    gone (a hard delete revokes their tokens but keeps them, for the trail); the owner's settings then
+    read as all off."""
 
     token: ApiToken
     organisation_api_access: bool
     owner_active: bool
     owner_is_admin: bool
     owner_api_access: bool
+    owner_deleted: bool = False
 
 
 # -- OAuth 2.0 clients (ENTRA.md §2.2, §2.3) ------------------------------------------------------------
@@ -299,6 +302,21 @@ class ClientSecret:
         if self.revoked is not None:
             return "revoked"
         return "expired" if self.expired(now) else "active"
+
+    def expiry_warning(self, now: datetime) -> str | None:
+        """"expires in N days" (or "expires today") for an active secret that expires within
+        ``SECRET_EXPIRY_WARNING``, as the console and ``clients list`` warn; None otherwise."""
+        if self.state(now) != "active" or self.expires - now > SECRET_EXPIRY_WARNING:
+            return None
+        days = (self.expires - now).days
+        if days == 0:
+            return "expires today"
+        return f"expires in {days} day{'' if days == 1 else 's'}"
+
+
+#: How long before a client secret expires the console and ``clients list`` warn that it soon will: time
+#: to add a secret, enter it in Entra and revoke the old one (README, "Rotating a secret").
+SECRET_EXPIRY_WARNING = timedelta(days=30)
 
 
 #: Where Microsoft Entra publishes a tenant's issuer and signing keys (ENTRA.md §2.3).

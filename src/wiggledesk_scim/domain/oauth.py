@@ -348,6 +348,15 @@ class ClientOverview:
     trust: FederatedTrust | None
 
 
+def client_overviews(uow: UnitOfWork, organisation_id: str) -> list[ClientOverview]:
+    """The organisation's clients, oldest first, with their secrets (as stored) and trusts: what
+    ``clients list`` and the ops console show. Raises ``NotFound``."""
+    with uow:
+        uow.organisations.get(organisation_id)
+        return [ClientOverview(client, tuple(uow.clients.secrets_of(client.id)), uow.clients.get_trust(client.id))
+                for client in uow.clients.list_for_organisation(organisation_id)]
+
+
 _GUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 _DOMAIN = re.compile(r"(?=.{1,253}$)([A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}")
 
@@ -468,11 +477,7 @@ class ClientService:
     def list_clients(self, organisation_id: str) -> list[ClientOverview]:
         """The organisation's clients, oldest first, with their secrets (as stored) and trusts. Raises
         ``NotFound``."""
-        with self.uow:
-            self.uow.organisations.get(organisation_id)
-            return [ClientOverview(client, tuple(self.uow.clients.secrets_of(client.id)),
-                                   self.uow.clients.get_trust(client.id))
-                    for client in self.uow.clients.list_for_organisation(organisation_id)]
+        return client_overviews(self.uow, organisation_id)
 
     @staticmethod
     def _secret_lifetime(days: int) -> timedelta:

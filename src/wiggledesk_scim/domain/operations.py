@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Mapping
+from typing import Iterable, Mapping
 
 from .activity import Activity
 from .errors import InvalidValue, NotFound
@@ -18,6 +18,7 @@ from .model import ApiToken, Member, Organisation, Team
 from .ports import Clock, TokenAuthority, UnitOfWork
 from .query import Compare, Query, Operator
 from .registry import GROUP, USER
+from .services import members_called
 
 #: The windows the provisioning health shows.
 DAY = timedelta(days=1)
@@ -84,10 +85,11 @@ class Operations:
         """The organisation whose id is ``reference``, else whose name is (exactly, else ignoring case).
         Raises ``NotFound``, or ``InvalidValue`` when the name is ambiguous."""
         with self.uow:
-            organisations = self.uow.organisations.list()
-        found = ([o for o in organisations if o.id == reference]
-                 or [o for o in organisations if o.name == reference]
-                 or [o for o in organisations if o.name.casefold() == reference.casefold()])
+            try:
+                return self.uow.organisations.get(reference)
+            except NotFound:
+                named = self.uow.organisations.named(reference)
+        found = [o for o in named if o.name == reference] or named
         if len(found) > 1:
             raise InvalidValue(f'{len(found)} organisations are called "{reference}"; give the id instead')
         if not found:
@@ -133,15 +135,22 @@ class Operations:
         return TeamListing(teams=tuple(TeamSummary(team, counts.get(team.id, 0)) for team in page.resources),
                            total=page.total)
 
+    def token_owners(self, organisation_id: str, tokens: Iterable[ApiToken]) -> dict[str, Member]:
+        """The members who own ``tokens``, by id; an owner who was deleted (their tokens stay, revoked) is
+        not there, which the CLI and the console both say."""
+        owners: dict[str, Member] = {}
+        with self.uow:
+            for admin_id in {token.admin_id for token in tokens}:
+                try:
+                    owners[admin_id] = self.uow.members.get(organisation_id, admin_id)
+                except NotFound:
+                    pass
+        return owners
+
     def member(self, organisation_id: str, email: str) -> Member:
         """The organisation's member whose userName is ``email`` (ignoring case, as userNames compare),
         else the only one with that e-mail address. Raises ``NotFound`` or ``InvalidValue``."""
-        with self.uow:
-            member = self.uow.members.find(organisation_id, user_name=email)
-            if member is not None:
-                return member
-            by_email = Query(filter=Compare(USER.path("emails.value"), Operator.EQ, email), count=2)
-            found = self.uow.members.search(organisation_id, by_email).resources
+        found = members_called(self.uow, organisation_id, email, most=2)
         if len(found) > 1:
             raise InvalidValue(f"Several members have the e-mail address {email}; use their userName")
         if not found:

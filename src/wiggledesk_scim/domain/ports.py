@@ -12,7 +12,7 @@ from typing import Callable, Iterable, Iterator, Sequence, TypeVar
 
 from .activity import Activity
 from .model import (AccessToken, AccessTokenGrant, ApiToken, ClientSecret, ClientSecretGrant, FederatedTrust, Member,
-                    OAuthClient, Organisation, Principal, Reference, Team, TokenGrant)
+                    OAuthClient, Organisation, Principal, Reference, Team, TokenGrant, case_key)
 from .query import Page, Query
 from .registry import Leaf
 
@@ -33,6 +33,16 @@ class OrganisationRepository(ABC):
     @abstractmethod
     def list(self) -> list[Organisation]:
         """Every organisation, ordered by name then id."""
+
+    def named(self, name: str) -> list[Organisation]:
+        """Every organisation whose name is ``name`` ignoring case (compared by ``case_key``, as userNames
+        are), ordered by name then id; several if names were let repeat (``onboard --allow-duplicate-name``).
+
+        Compared here, over ``list()``, for every store alike: SQLite's ``lower()`` knows ASCII only, and
+        organisations have no key column to index. There is one per customer, and only ops commands look
+        one up by name, never a SCIM request. A store with such an index may answer from it instead."""
+        key = case_key(name)
+        return [organisation for organisation in self.list() if case_key(organisation.name) == key]
 
 
 class MemberRepository(ABC):
@@ -187,6 +197,11 @@ class ApiTokenRepository(ABC):
     def revoke(self, token_id: str, at: datetime) -> None:
         """Record that the token was revoked at ``at``; raises ``NotFound``. A token revoked already
         keeps its first revocation time."""
+
+    @abstractmethod
+    def revoke_all_of(self, organisation_id: str, admin_id: str, at: datetime) -> int:
+        """Revoke, at ``at``, every token of the admin not revoked yet (those revoked keep their time);
+        how many that was. The tokens stay, naming their owner, after the owner is deleted."""
 
     @abstractmethod
     def list_for_organisation(self, organisation_id: str) -> list[ApiToken]:

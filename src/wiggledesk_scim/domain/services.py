@@ -12,10 +12,10 @@ from typing import Callable
 
 from . import catalogue as c
 from .activity import CREATE, DELETE, REFUSED, REPLACE, UPDATE, Activity, Source, attribute_names, change_event
-from .errors import InvalidValue, NotFound, VersionMismatch
+from .errors import InvalidValue, NotFound, OrganisationNameTaken, UniquenessConflict, VersionMismatch
 from .model import Email, Member, MemberFields, Organisation, unstorable_reason
 from .ports import Clock, IdGenerator, TokenAuthority, UnitOfWork
-from .query import Query, Page
+from .query import Compare, Operator, Page, Query
 from .registry import USER, ResourceType
 
 Edit = Callable[[MemberFields], MemberFields]
@@ -116,16 +116,19 @@ class MemberService:
         return self.update(organisation_id, member_id, lambda fields: replace(fields, active=True))
 
     def delete(self, organisation_id: str, member_id: str, *, expected_version: int | None = None) -> None:
-        """Hard delete: the member is gone, out of every team, and their userName and externalId are free
-        again."""
+        """Hard delete: the member is gone, out of every team, their API tokens revoked, and their userName
+        and externalId are free again."""
         with self.uow:
             now = self.clock.now()
             # If the remove then refuses (gone, or at another version), the unit's work is discarded whole.
             self.uow.teams.leave_all(organisation_id, member_id, now)
             self.uow.members.remove(organisation_id, member_id, expected_version=expected_version)
+            # Revoked, not deleted: the records stay for the trail, and a request with one is told why.
+            self.uow.tokens.revoke_all_of(organisation_id, member_id, now)
             self.uow.activity.record(Activity(at=now, organisation_id=organisation_id, event=DELETE,
                                               member_id=member_id, token_id=self.source.token_id,
-                                              request_id=self.source.request_id))
+                                              request_id=self.source.request_id,
+                                              token_owner=self.source.locks_out(DELETE, member_id)))
             self.uow.commit()
 
     def refused(self, organisation_id: str, status: int, scim_type: str | None, member_id: str | None = None,
@@ -142,7 +145,8 @@ class MemberService:
     def _record(self, event: str, member: Member, attributes: tuple[str, ...]) -> None:
         self.uow.activity.record(Activity(at=member.last_modified, organisation_id=member.organisation_id,
                                           event=event, member_id=member.id, attributes=attributes,
-                                          token_id=self.source.token_id, request_id=self.source.request_id))
+                                          token_id=self.source.token_id, request_id=self.source.request_id,
+                                          token_owner=self.source.locks_out(event, member.id)))
 
     def _check(self, organisation_id: str, fields: MemberFields, previous: MemberFields | None) -> None:
         """The rules a member's fields must keep that the store does not enforce itself. Uniqueness
@@ -174,29 +178,84 @@ class Onboarding:
 
 
 def onboard(uow: UnitOfWork, clock: Clock, ids: IdGenerator, authority: TokenAuthority, organisation_name: str,
-            admin_email: str) -> Onboarding:
+            admin_email: str, *, allow_duplicate_name: bool = False) -> Onboarding:
     """Create an organisation with API access, its first admin (with API access) and that admin's token,
-    issued by ``authority``, which must work in ``uow``'s storage and transaction to find the new admin."""
+    issued by ``authority``, which must work in ``uow``'s storage and transaction to find the new admin.
+
+    A name an organisation has already, ignoring case, is refused (``OrganisationNameTaken``) unless
+    ``allow_duplicate_name``: a second organisation of that name is most often onboarding run twice, and
+    it would make the name ambiguous wherever ops type it. (Two onboardings of one name at the same moment
+    may both pass: names have no unique index, since duplicates may be allowed.)"""
     if not organisation_name.strip():
         raise InvalidValue("The organisation needs a name")
-    if "@" not in admin_email:
-        raise InvalidValue(f'"{admin_email}" is not an e-mail address')
-    for what, text in (("The organisation's name", organisation_name), ("The admin's e-mail address", admin_email)):
-        # What SCIM requests bring is refused by their validation; what the command line brings, here.
-        reason = unstorable_reason(text)
-        if reason is not None:
-            raise InvalidValue(f"{what} {reason}")
+    _check_storable("The organisation's name", organisation_name)
+    _check_address("The admin's e-mail address", admin_email)
+    name = organisation_name.strip()
     with uow:
-        organisation = Organisation(id=ids.new_id(), name=organisation_name.strip(), api_access=True)
+        holders = uow.organisations.named(name)
+        if holders and not allow_duplicate_name:
+            raise OrganisationNameTaken(holders[0].name, tuple(o.id for o in holders))
+        organisation = Organisation(id=ids.new_id(), name=name, api_access=True)
         uow.organisations.add(organisation)
-        now = clock.now()
-        admin = Member(
-            id=ids.new_id(), organisation_id=organisation.id,
-            fields=MemberFields(user_name=admin_email, emails=(Email(value=admin_email, type="work",
-                                                                     primary=True),)),
-            created=now, last_modified=now, is_admin=True, api_access=True,
-        )
-        uow.members.add(admin)
+        admin = _new_member(uow, clock, ids, organisation.id, admin_email, admin=True)
         uow.commit()
     token = authority.issue(organisation.id, admin.id)
     return Onboarding(organisation=organisation, admin=admin, token=token)
+
+
+def add_member(uow: UnitOfWork, clock: Clock, ids: IdGenerator, organisation_id: str, email: str, *,
+               admin: bool) -> Member:
+    """Ops add a member to an existing organisation, as ``onboard`` adds its first admin: userName and work
+    e-mail ``email``, active, and, if ``admin``, an admin with API access (so an organisation whose only
+    admin left gets one back). No token: that is ``TokenAuthority.issue``'s. Raises ``NotFound`` (no such
+    organisation), ``InvalidValue``, or ``UniquenessConflict`` naming the member who already has that
+    userName or e-mail address (an identity provider's member is made an admin by switching settings)."""
+    _check_address("The member's e-mail address", email)
+    with uow:
+        organisation = uow.organisations.get(organisation_id)
+        holder = next(iter(members_called(uow, organisation_id, email)), None)
+        if holder is not None:
+            raise UniquenessConflict("userName", email, f"{holder.user_name} is already a member of "
+                                                        f"{organisation.name} (member {holder.id})")
+        member = _new_member(uow, clock, ids, organisation_id, email, admin=admin)
+        uow.commit()
+    return member
+
+
+def members_called(uow: UnitOfWork, organisation_id: str, email: str, *, most: int = 1) -> tuple[Member, ...]:
+    """How ops name a member: the one whose userName is ``email`` (ignoring case, as userNames compare),
+    else up to ``most`` of those with that e-mail address. In a block of ``uow`` (inside the caller's, if
+    one is open, as in ``add_member``)."""
+    with uow:
+        member = uow.members.find(organisation_id, user_name=email)
+        if member is not None:
+            return (member,)
+        by_email = Query(filter=Compare(USER.path("emails.value"), Operator.EQ, email), count=most)
+        return tuple(uow.members.search(organisation_id, by_email).resources)
+
+
+def _check_address(what: str, email: str) -> None:
+    if "@" not in email:
+        raise InvalidValue(f'"{email}" is not an e-mail address')
+    _check_storable(what, email)
+
+
+def _check_storable(what: str, text: str) -> None:
+    # What SCIM requests bring is refused by their validation; what the command line brings, here.
+    reason = unstorable_reason(text)
+    if reason is not None:
+        raise InvalidValue(f"{what} {reason}")
+
+
+def _new_member(uow: UnitOfWork, clock: Clock, ids: IdGenerator, organisation_id: str, email: str, *,
+                admin: bool) -> Member:
+    """Store a member ops create (not an identity provider): userName and primary work e-mail ``email``,
+    active; an admin with API access if ``admin``. Inside the caller's unit of work."""
+    now = clock.now()
+    member = Member(
+        id=ids.new_id(), organisation_id=organisation_id,
+        fields=MemberFields(user_name=email, emails=(Email(value=email, type="work", primary=True),)),
+        created=now, last_modified=now, is_admin=admin, api_access=admin,
+    )
+    uow.members.add(member)
+    return member

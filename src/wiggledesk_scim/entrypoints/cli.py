@@ -1,7 +1,8 @@
 """The ``wiggledesk-scim`` command: ``migrate`` the database schema, ``onboard`` an organisation, manage
 API ``tokens`` (list, issue, revoke) and OAuth ``clients`` (create, list, secrets, revoke, trust),
-organisations' and members' settings (``org``, ``member``), and read or prune the provisioning
-``activity`` trail; ``ops-password`` hashes the ops console's password.
+organisations' and members' settings (``org``, ``member``), add a member (``member add``, an admin for an
+organisation whose only admin left), and read or prune the provisioning ``activity`` trail;
+``ops-password`` hashes the ops console's password.
 
 Reads the same ini as the web app and reuses its wiring (``pyramid.paster.bootstrap`` and the request's
 transaction manager), so a command changes the database exactly as a request would. Failures print one
@@ -20,10 +21,10 @@ from urllib.parse import urlsplit
 
 from pyramid.paster import bootstrap, get_appsettings, setup_logging
 
-from ..domain.access import token_shortfalls
-from ..domain.activity import EVENTS, REFUSED, membership_change
+from ..domain.access import LAST_USED_PRECISION, token_shortfalls
+from ..domain.activity import EVENTS, REFUSED, lock_out, membership_change
 from ..domain.credentials import PasswordHash
-from ..domain.errors import DomainError, NotFound
+from ..domain.errors import DomainError, NotFound, OrganisationNameTaken, UniquenessConflict
 from ..domain.oauth import DEFAULT_SECRET_DAYS, MAX_SECRET_DAYS
 from .pyramid_app import SCIM_ROOT, container_of
 from .wiring import OPS_PASSWORD_HASH_KEY, OPS_USERNAME_KEY, AppSettings, SettingsError
@@ -44,7 +45,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "migrate":
             _migrate(args.config_uri)
         elif args.command == "onboard":
-            _onboard(args.config_uri, args.organisation_name, args.admin_email, args.base_url)
+            _onboard(args.config_uri, args.organisation_name, args.admin_email, args.base_url,
+                     args.allow_duplicate_name)
         elif args.command == "tokens":
             _TOKEN_COMMANDS[args.tokens_command](args)
         elif args.command == "clients":
@@ -55,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "org":
             _ORG_COMMANDS[args.org_command](args)
         elif args.command == "member":
-            _member_setting(args)
+            _MEMBER_COMMANDS[args.member_command](args)
         elif args.command == "activity":
             _activity(args)
         elif args.command == "prune-activity":
@@ -85,12 +87,16 @@ def _parser() -> argparse.ArgumentParser:
         "onboard", help="create an organisation, its admin and an API token for Entra",
         description="Create an organisation with API access, its first admin with API access, and "
                     "a token for that admin. Prints the Tenant URLs to enter in Entra, and the "
-                    "Secret Token alone on the last line.")
+                    "Secret Token alone on the last line. A name an organisation has already (ignoring "
+                    "case) is refused: to give an existing organisation a new admin, use `member add`.")
     onboard.add_argument("organisation_name", metavar="ORGANISATION_NAME")
     onboard.add_argument("admin_email", metavar="ADMIN_EMAIL")
     onboard.add_argument("--base-url", metavar="URL",
                          help="the address Entra reaches this service at (default: the ini's "
                               "wiggledesk.public_url, else http://127.0.0.1:6543)")
+    onboard.add_argument("--allow-duplicate-name", action="store_true",
+                         help="create the organisation even if one is called that already (the name then "
+                              "no longer names one organisation: give the id to other commands)")
     tokens = commands.add_parser("tokens", help="list, issue and revoke API tokens",
                                  description="An admin may hold several named tokens, so one can be "
                                              "replaced without downtime. A secret is shown once, when issued.")
@@ -121,11 +127,21 @@ def _parser() -> argparse.ArgumentParser:
     api_access.add_argument("organisation", metavar="ORG", help="the organisation's name or id")
     api_access.add_argument("state", choices=("on", "off"))
 
-    member = commands.add_parser("member", help="switch a member's API access or admin role",
+    member = commands.add_parser("member", help="add a member, switch a member's API access or admin role",
                                  description="A token works only while its admin is an admin with API "
                                              "access; switching either off refuses their tokens from the "
                                              "next request on.")
-    member_commands = member.add_subparsers(dest="member_command", required=True, metavar="SETTING")
+    member_commands = member.add_subparsers(dest="member_command", required=True, metavar="ACTION")
+    member_add = member_commands.add_parser(
+        "add", help="add a member (userName and work e-mail EMAIL), e.g. a new admin",
+        description="Add a member to an existing organisation, as onboard adds its first admin: userName "
+                    "and work e-mail EMAIL, active. With --admin they are an admin with API access, so an "
+                    "organisation whose only admin left gets one back; then issue them a token with "
+                    "`tokens issue`. A member the identity provider created already is made an admin with "
+                    "`member admin` and `member api-access` instead.")
+    member_add.add_argument("organisation", metavar="ORG", help="the organisation's name or id")
+    member_add.add_argument("email", metavar="EMAIL", help="the new member's e-mail address")
+    member_add.add_argument("--admin", action="store_true", help="make them an admin with API access")
     for setting, help_text in (("api-access", "switch the member's API access on or off"),
                                ("admin", "make the member an admin, or not")):
         command = member_commands.add_parser(setting, help=help_text)
@@ -263,15 +279,21 @@ def _moment(value) -> str | None:
     return None if value is None else value.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+#: The label of a token's last use: written at most once per LAST_USED_RESOLUTION, so it says how exact it is.
+_LAST_USED = f"last used ({LAST_USED_PRECISION})"
+
+
 def _tokens_list(args) -> None:
     with _transaction(args.config_uri) as (container, uow):
         with uow:
             organisation = _organisation(container, uow, args.organisation)
             tokens = uow.tokens.list_for_organisation(organisation.id)
-            owners = {token.admin_id: uow.members.get(organisation.id, token.admin_id).user_name for token in tokens}
+        owners = container.operations(uow).token_owners(organisation.id, tokens)
         now = container.clock.now()
     for token in tokens:
-        record = {"id": token.id, "name": token.name, "admin": owners[token.admin_id],
+        owner = owners.get(token.admin_id)
+        record = {"id": token.id, "name": token.name,
+                  "admin": owner.user_name if owner is not None else f"{token.admin_id} (deleted)",
                   "state": token.state(now), "created": _moment(token.created),
                   "last_used": _moment(token.last_used), "expires": _moment(token.expires),
                   "revoked": _moment(token.revoked)}
@@ -279,7 +301,7 @@ def _tokens_list(args) -> None:
             print(json.dumps(record))
         else:
             print("  ".join([record["id"], record["state"], f'"{token.name}"', record["admin"],
-                             f"created {record['created']}", f"last used {record['last_used'] or 'never'}",
+                             f"created {record['created']}", f"{_LAST_USED} {record['last_used'] or 'never'}",
                              f"expires {record['expires'] or 'never'}"]
                             + ([f"revoked {record['revoked']}"] if token.revoked else [])))
     if not tokens and not args.json:
@@ -296,8 +318,8 @@ def _tokens_issue(args) -> None:
         authority = container.authority(uow)
         valid_for = None if args.expires_in is None else timedelta(days=args.expires_in)
         token, secret = authority.issue_token(organisation.id, admin.id, name=args.name, valid_for=valid_for)
-    print(f'Issued token {token.id} "{token.name}" for {admin.user_name} of {organisation.name}, '
-          f"expires {_moment(token.expires) or 'never'}.")
+    expiry = "never expires" if token.expires is None else f"expires {_moment(token.expires)}"
+    print(f'Issued token {token.id} "{token.name}" to {admin.user_name} of {organisation.name}; it {expiry}.')
     print("The secret is on the line below; it is shown only this once.")
     print(secret)
 
@@ -350,7 +372,8 @@ def _clients_list(args) -> None:
         "revoked": _moment(overview.client.revoked),
         "secrets": [{"id": secret.id, "state": secret.state(now), "created": _moment(secret.created),
                      "expires": _moment(secret.expires), "last_used": _moment(secret.last_used),
-                     "revoked": _moment(secret.revoked)} for secret in overview.secrets],
+                     "revoked": _moment(secret.revoked), "warning": secret.expiry_warning(now)}
+                    for secret in overview.secrets],
         "trust": None if overview.trust is None else {
             "tenant": overview.trust.tenant, "issuer": overview.trust.issuer, "audience": overview.trust.audience,
             "subject": overview.trust.subject, "jwks_uri": overview.trust.jwks_uri},
@@ -365,7 +388,8 @@ def _clients_list(args) -> None:
                         + ([f"revoked {record['revoked']}"] if record["revoked"] else [])))
         for secret in record["secrets"]:
             print("  ".join([f"    secret {secret['id']}", secret["state"], f"expires {secret['expires']}",
-                             f"last used {secret['last_used'] or 'never'}"]))
+                             f"last used {secret['last_used'] or 'never'}"]
+                            + ([f"warning: {secret['warning']}"] if secret["warning"] else [])))
         trust = record["trust"]
         if trust is not None:
             print(f"    trusts tenant {trust['tenant']}, audience {trust['audience']}, subject {trust['subject']}")
@@ -468,7 +492,7 @@ def _org_show(args) -> None:
     print(f"  Last 7 days:   {_counts(overview.last_week)}")
     print(f"  Tokens:        {len(overview.tokens) or 'none'}")
     for token in record["tokens"]:
-        print(f'    {token["id"]}  {token["state"]}  "{token["name"]}"  last used {token["last_used"] or "never"}')
+        print(f'    {token["id"]}  {token["state"]}  "{token["name"]}"  {_LAST_USED} {token["last_used"] or "never"}')
 
 
 def _org_api_access(args) -> None:
@@ -477,11 +501,28 @@ def _org_api_access(args) -> None:
         organisation = container.operations(uow).set_api_access(
             _organisation(container, uow, args.organisation).id, on)
     effect = ("its admins' tokens work again from the next request" if on else
-              "every token of it is refused (403) from the next request on")
-    print(f"API access is {_on_off(on)} for {organisation.name}: {effect}.")
+              "every one of its tokens is refused (403) from the next request on")
+    print(f"API access is {_on_off(on)} for {organisation.name}; {effect}.")
 
 
 _ORG_COMMANDS = {"list": _org_list, "show": _org_show, "api-access": _org_api_access}
+
+
+def _member_add(args) -> None:
+    with _transaction(args.config_uri) as (container, uow):
+        with uow:
+            organisation = _organisation(container, uow, args.organisation)
+        try:
+            member = container.add_member(uow, organisation.id, args.email, admin=args.admin)
+        except UniquenessConflict as taken:
+            raise CommandFailed(f"{taken.detail}; to make them an admin, switch `member admin` and "
+                                "`member api-access` on for them") from None
+    if not member.is_admin:
+        print(f"Added {member.user_name} to {organisation.name} (member {member.id}); they are not an admin.")
+        return
+    print(f"Added {member.user_name} to {organisation.name} (member {member.id}) as an admin with API access.")
+    print(f"Next, issue them a token: wiggledesk-scim {args.config_uri} tokens issue {organisation.id} "
+          f"{member.user_name}")
 
 
 def _member_setting(args) -> None:
@@ -491,16 +532,24 @@ def _member_setting(args) -> None:
         organisation = _organisation(container, uow, args.organisation)
         if args.member_command == "admin":
             member = operations.set_member_admin(organisation.id, args.email, on)
-            what = "an admin" if on else "no longer an admin"
         else:
             member = operations.set_member_api_access(organisation.id, args.email, on)
-            what = f"API access {_on_off(on)}"
-    shortfalls = token_shortfalls(organisation, member)
+    who = f"{member.user_name} of {organisation.name}"
+    if args.member_command == "admin":
+        change = f"{who} is {'now' if on else 'no longer'} an admin (member {member.id})"
+    else:
+        change = f"API access is {_on_off(on)} for {who} (member {member.id})"
+    shortfalls = "; ".join(token_shortfalls(organisation, member))
     if not shortfalls:
         effect = "their tokens work from the next request"
+    elif on:
+        effect = f"their tokens are still refused: {shortfalls}"
     else:
-        effect = "their tokens are refused from the next request on: " + "; ".join(shortfalls)
-    print(f"{member.user_name} of {organisation.name} is {what} (member {member.id}); {effect}.")
+        effect = f"their tokens are refused from the next request on: {shortfalls}"
+    print(f"{change}; {effect}.")
+
+
+_MEMBER_COMMANDS = {"add": _member_add, "api-access": _member_setting, "admin": _member_setting}
 
 
 # -- the activity trail ----------------------------------------------------------------------------
@@ -515,7 +564,7 @@ def _activity(args) -> None:
                 "event": record.event, "member_id": record.member_id, "attributes": list(record.attributes),
                 "status": record.status, "scim_type": record.scim_type, "request_id": record.request_id,
                 "token_id": record.token_id, "team_id": record.team_id, "added": record.added,
-                "removed": record.removed}
+                "removed": record.removed, "token_owner": record.token_owner}
         if args.json:
             print(json.dumps(line))
             continue
@@ -531,6 +580,9 @@ def _activity(args) -> None:
         if members is not None:
             parts.append(members)
         parts.append(f"request {record.request_id or '-'}")
+        locked_out = lock_out(record)
+        if locked_out is not None:
+            parts.append(locked_out)
         print("  ".join(parts))
     if not records and not args.json:
         print(f"{organisation.name} has no activity matching that.", file=sys.stderr)
@@ -540,7 +592,7 @@ def _prune_activity(args) -> None:
     with _transaction(args.config_uri) as (container, uow):
         days = args.older_than or container.settings.activity_retention_days
         pruned = container.operations(uow).prune_activity(timedelta(days=days))
-    print(f"Deleted {pruned} activity records older than {days} days.")
+    print(f"Deleted {pruned} activity {'record' if pruned == 1 else 'records'} older than {days} days.")
 
 
 def _ops_password() -> None:
@@ -574,17 +626,25 @@ def _migrate(config_uri: str) -> None:
     if before == after:
         print(f"The database schema was already at the latest revision, {after}.")
     else:
-        print(f"The database schema is now at revision {after} (the latest; it was at {before or 'none'}).")
+        was = "it had none before" if before is None else f"it was at {before}"
+        print(f"The database schema is now at revision {after}, the latest ({was}).")
 
 
-def _onboard(config_uri: str, organisation_name: str, admin_email: str, base_url: str | None) -> None:
+def _onboard(config_uri: str, organisation_name: str, admin_email: str, base_url: str | None,
+             allow_duplicate_name: bool) -> None:
     if base_url is not None:
         parts = urlsplit(base_url)
         if parts.scheme not in ("http", "https") or not parts.netloc:
             raise CommandFailed(f"--base-url {base_url!r} must be an address such as "
                                 "https://scim.wiggledesk.example")
     with _transaction(config_uri) as (container, uow):
-        onboarding = container.onboard(uow, organisation_name, admin_email)
+        try:
+            onboarding = container.onboard(uow, organisation_name, admin_email,
+                                           allow_duplicate_name=allow_duplicate_name)
+        except OrganisationNameTaken as taken:
+            raise CommandFailed(f"{taken.detail}; to give it another admin, use `member add "
+                                f"{taken.holders[0]} EMAIL --admin`, or give --allow-duplicate-name to "
+                                "create another organisation of that name") from None
         root = (base_url or container.settings.public_url).rstrip("/")
     organisation = onboarding.organisation
     print(f'Created organisation "{organisation.name}" (id {organisation.id}) with API access, and its '

@@ -1,9 +1,10 @@
 """The SCIM URL tree, mounted once per Tenant URL form (ENTRA.md §1), and which ScimApi call each path reaches.
 
-Every method a route does not offer reaches ``ScimApi.unsupported`` (501 after authentication), except on
-the read-only discovery documents (``ScimApi.read_only``, 405 with ``Allow: GET``); and a
-path no route matches reaches ``ScimApi.unknown_endpoint`` through the not-found view (``views.py``),
-so no request under the SCIM root is answered before its token is checked.
+A method a route does not offer reaches ``ScimApi.method_not_allowed`` (405 after authentication, with
+``Allow`` derived from the route's methods below, by ``views.scim_view``); what the service does not offer
+at all (/Bulk, /Me) reaches ``ScimApi.unsupported`` (501); and a path no route matches reaches
+``ScimApi.unknown_endpoint`` through the not-found view (``views.py``), so no request under the SCIM root
+is answered before its token is checked.
 """
 from __future__ import annotations
 
@@ -15,20 +16,21 @@ from .views import scim_view
 SLASH = "{trailing_slash:/?}"
 
 #: (path below the prefix, route suffix, {HTTP method: ScimApi method}, the matchdict key passed on).
-#: ``None`` as method means every other method; without it, other methods are ``unsupported``. HEAD
-#: is answered as GET.
+#: ``None`` as method means every method (the endpoints we do not offer); otherwise the methods listed are
+#: the route's, the only declaration of them: any other is a 405 whose ``Allow`` lists them. HEAD is
+#: answered (and allowed) as GET.
 _ROUTES = (
     ("/Users", "users", {"GET": "list_users", "POST": "create_user"}, None),
     # Before /Users/{id}: RFC 7644 §3.4.3's query in a body.
     ("/Users/.search", "users_search", {"POST": "search_users"}, None),
     ("/Users/{id}", "user", {"GET": "get_user", "PUT": "replace_user", "PATCH": "patch_user",
                              "DELETE": "delete_user"}, "id"),
-    # Discovery documents are read-only (RFC 7644 §4): any other method is 405 with Allow: GET.
-    ("/ServiceProviderConfig", "service_provider_config", {"GET": "service_provider_config", None: "read_only"}, None),
-    ("/ResourceTypes", "resource_types", {"GET": "list_resource_types", None: "read_only"}, None),
-    ("/ResourceTypes/{name}", "resource_type", {"GET": "get_resource_type", None: "read_only"}, "name"),
-    ("/Schemas", "schemas", {"GET": "list_schemas", None: "read_only"}, None),
-    ("/Schemas/{urn}", "schema", {"GET": "get_schema", None: "read_only"}, "urn"),
+    # Discovery documents are read-only (RFC 7644 §4).
+    ("/ServiceProviderConfig", "service_provider_config", {"GET": "service_provider_config"}, None),
+    ("/ResourceTypes", "resource_types", {"GET": "list_resource_types"}, None),
+    ("/ResourceTypes/{name}", "resource_type", {"GET": "get_resource_type"}, "name"),
+    ("/Schemas", "schemas", {"GET": "list_schemas"}, None),
+    ("/Schemas/{urn}", "schema", {"GET": "get_schema"}, "urn"),
     # Teams (ENTRA.md §14).
     ("/Groups", "groups", {"GET": "list_groups", "POST": "create_group"}, None),
     ("/Groups/.search", "groups_search", {"POST": "search_groups"}, None),

@@ -146,9 +146,15 @@ def internal_error_response(request) -> Response:
 
 # -- the views --------------------------------------------------------------------------------------
 
+#: The order an ``Allow`` header lists methods in: reads first, then writes as RFC 9110 lists them.
+_METHOD_ORDER = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
+
+
 def scim_view(methods: dict[str | None, str], prefix: str, argument: str | None = None):
-    """The one view of a route: ``ScimApi.<methods[request.method]>`` (HEAD as GET; any other method
-    ``methods[None]``, or ``unsupported``), with the matched path segment ``argument`` if given.
+    """The one view of a route: ``ScimApi.<methods[request.method]>`` (HEAD as GET), with the matched
+    path segment ``argument`` if given. Any other method is ``methods[None]`` if the route has one (an
+    endpoint we do not offer), else ``ScimApi.method_not_allowed`` with the methods this view answers as
+    ``Allow``: derived here, from the one table of them, so the header can never disagree with the view.
 
     One view that looks the method up, rather than a view per method with a ``request_method``
     predicate: Pyramid tries such views one after the other and builds an exception (a whole WebOb
@@ -156,20 +162,24 @@ def scim_view(methods: dict[str | None, str], prefix: str, argument: str | None 
     operations = {method: operation for method, operation in methods.items() if method is not None}
     if "GET" in operations:
         operations.setdefault("HEAD", operations["GET"])
-    fallback = methods.get(None, "unsupported")
+    allowed = tuple(sorted(operations, key=_METHOD_ORDER.index))
+    fallback = methods.get(None)
 
     def view(request):
         operation = operations.get(request.method)
         scim_request = to_scim_request(request, prefix)
         if operation is None:
             # The catch-all refuses whatever the path names, so it takes no argument.
+            if fallback is None:
+                return to_response(request.scim.method_not_allowed(scim_request, allowed))
             return to_response(getattr(request.scim, fallback)(scim_request))
         call = getattr(request.scim, operation)
         if argument is None:
             return to_response(call(scim_request))
         return to_response(call(scim_request, request.matchdict[argument]))
 
-    view.__name__ = view.__qualname__ = "scim_" + "_".join(sorted(set(operations.values()) | {fallback}))
+    view.__name__ = view.__qualname__ = "scim_" + "_".join(
+        sorted(set(operations.values()) | {fallback or "method_not_allowed"}))
     return view
 
 

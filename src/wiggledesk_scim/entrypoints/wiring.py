@@ -21,10 +21,11 @@ from ..domain.errors import InvalidValue, StoreUnavailable
 from ..domain.fair_use import FairUse, TokenFailures
 from ..domain.oauth import (DEFAULT_ACCESS_TOKEN_SECONDS, MAX_ACCESS_TOKEN_SECONDS, MIN_ACCESS_TOKEN_SECONDS,
                             ClientService, TokenEndpoint, access_token_lifetime)
+from ..domain.model import Member
 from ..domain.ports import Clock, IdGenerator, UnitOfWork
 from ..domain.scim.api import ScimApi
 from ..domain.operations import Operations
-from ..domain.services import MemberService, Onboarding, onboard
+from ..domain.services import MemberService, Onboarding, add_member, onboard
 from ..domain.teams import TeamService
 
 STORAGE_KEY = "wiggledesk.storage"
@@ -383,8 +384,13 @@ class Container:
 
         return migrate.head_revision(), migrate.shipped_revisions()
 
-    def onboard(self, uow: UnitOfWork, organisation_name: str, admin_email: str) -> Onboarding:
-        return onboard(uow, self.clock, self.ids, self.authority(uow), organisation_name, admin_email)
+    def onboard(self, uow: UnitOfWork, organisation_name: str, admin_email: str, *,
+                allow_duplicate_name: bool = False) -> Onboarding:
+        return onboard(uow, self.clock, self.ids, self.authority(uow), organisation_name, admin_email,
+                       allow_duplicate_name=allow_duplicate_name)
+
+    def add_member(self, uow: UnitOfWork, organisation_id: str, email: str, *, admin: bool) -> Member:
+        return add_member(uow, self.clock, self.ids, organisation_id, email, admin=admin)
 
 
 #: Where the app keeps its container in Pyramid's registry.

@@ -3,6 +3,7 @@ SCIM API: each step in order, attribute names and never their values, refusals w
 from __future__ import annotations
 
 import json
+import re
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -11,6 +12,8 @@ from sqlalchemy import update
 from tests.integration.cli.conftest import bearer
 from tests.support import FULL_USER
 from wiggledesk_scim.adapters.sqlalchemy.tables import activity
+from wiggledesk_scim.domain.access import OWNER_DELETED
+from wiggledesk_scim.domain.activity import DELETE, LOCKED_OUT
 
 PATCH_OP = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
 ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:"
@@ -39,6 +42,14 @@ def test_an_entra_cycle_shows_each_step_in_order_newest_first_with_names_and_no_
     code, out, err = wiggledesk("activity", "Contoso")
     assert (code, err) == (0, "")
     lines = out.strip().splitlines()
+    at, request = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", r"request [0-9a-f-]{36}"
+    expected = [rf"{at}  delete  {cycle}  {request}", rf"{at}  refused  {cycle}  status 400 invalidValue  {request}",
+                rf"{at}  replace  {cycle}  displayName,title  {request}", rf"{at}  restore  {cycle}  active  {request}",
+                rf"{at}  deprovision  {cycle}  active  {request}", rf"{at}  update  {cycle}  displayName  {request}",
+                rf"{at}  create  {cycle}  [\w.:,]+  {request}"]
+    assert len(lines) == len(expected)
+    for line, pattern in zip(lines, expected):
+        assert re.fullmatch(pattern, line), (line, pattern)
     assert [line.split("  ")[1:3] for line in lines] == [
         ["delete", cycle], ["refused", cycle], ["replace", cycle], ["restore", cycle], ["deprovision", cycle],
         ["update", cycle], ["create", cycle]]
@@ -60,7 +71,7 @@ def test_json_records_carry_the_request_id_and_token_id_of_each_step(wiggledesk,
     _, tokens, _ = wiggledesk("tokens", "list", "Contoso", "--json")
     assert {r["token_id"] for r in records} == {json.loads(tokens)["id"]}
     assert set(records[0]) == {"time", "event", "member_id", "attributes", "status", "scim_type", "request_id",
-                               "token_id", "team_id", "added", "removed"}
+                               "token_id", "team_id", "added", "removed", "token_owner"}
     assert (records[0]["team_id"], records[0]["added"], records[0]["removed"]) == (None, None, None)
     create = json.loads(wiggledesk("activity", "Contoso", "--json", "--event", "create")[1])
     assert {"userName", "externalId", "active", "emails", ENTERPRISE + "department"} <= set(create["attributes"])
@@ -97,6 +108,22 @@ def test_a_refused_token_is_in_its_organisations_trail(wiggledesk, contoso, scim
     assert [(r["event"], r["status"]) for r in records] == [("refused", 403)]
 
 
+def test_a_request_that_deletes_the_admin_whose_token_it_uses_says_so_and_how_to_recover(wiggledesk, contoso, scim):
+    """ENTRA.md §2.1: the trail marks the delete of the token's own owner, and the line says how to recover;
+    the token stays, revoked, and is refused saying its owner was deleted."""
+    (ada,) = scim.get("/scim/v2/Users", headers=bearer(contoso)).json["Resources"]
+    scim.delete(f"/scim/v2/Users/{ada['id']}", headers=bearer(contoso), status=204)
+    refused = scim.get("/scim/v2/Users", headers=bearer(contoso), status=401)
+
+    assert refused.json["detail"] == OWNER_DELETED
+    (line,) = wiggledesk("activity", "Contoso", "--event", "delete")[1].splitlines()
+    assert line.endswith(LOCKED_OUT[DELETE])
+    record = json.loads(wiggledesk("activity", "Contoso", "--json", "--event", "delete")[1])
+    assert (record["member_id"], record["token_owner"]) == (ada["id"], True)
+    token = json.loads(wiggledesk("tokens", "list", "Contoso", "--json")[1])
+    assert token["revoked"] is not None
+
+
 def test_prune_deletes_what_is_older_than_the_retention(wiggledesk, ini, cycle):
     code, out, err = wiggledesk("prune-activity")
     assert (code, err) == (0, "") and out == "Deleted 0 activity records older than 90 days.\n"
@@ -113,6 +140,14 @@ def test_prune_removes_old_records_of_every_organisation(wiggledesk, migrated_en
     assert wiggledesk("prune-activity", "--older-than", "30")[1] == "Deleted 2 activity records older than 30 days.\n"
     events = [line.split("  ")[1] for line in wiggledesk("activity", "Contoso")[1].splitlines()]
     assert events == ["delete", "refused", "replace", "restore", "deprovision"]
+
+
+def test_prune_says_record_for_one(wiggledesk, migrated_engine, cycle):
+    forty_days_ago = datetime.now(timezone.utc) - timedelta(days=40)
+    with migrated_engine.begin() as connection:
+        connection.execute(update(activity).where(activity.c.event == "create").values(at=forty_days_ago))
+    assert wiggledesk("prune-activity", "--older-than", "30") == (
+        0, "Deleted 1 activity record older than 30 days.\n", "")
 
 
 @pytest.mark.parametrize("args, message", [

@@ -85,6 +85,20 @@ def test_list_shows_each_client_and_its_secrets_and_never_a_secret(wiggledesk, c
     assert secret not in out and secret[6:14] not in out
 
 
+def test_list_warns_of_a_secret_that_expires_within_30_days(wiggledesk, created):
+    """A secret added for 12 days is flagged on its line (and in --json); the 730-day one is not."""
+    _, out, _ = wiggledesk("clients", "secret", "add", created["client_id"], "--expires-in", "12", "--json")
+    soon = json.loads(out)
+
+    _, out, _ = wiggledesk("clients", "list", "Contoso")
+    _, old_line, new_line = out.strip().splitlines()
+    assert not old_line.endswith("days")
+    assert re.fullmatch(rf'    secret {soon["secret_id"]}  active  expires {soon["expires"]}  last used never  '
+                        rf"warning: expires in 1[12] days", new_line), new_line
+    listing = json.loads(wiggledesk("clients", "list", "Contoso", "--json")[1])
+    assert [s["warning"] is None for s in listing["clients"][0]["secrets"]] == [True, False]
+
+
 def test_list_of_an_organisation_without_clients_says_so_on_stderr(wiggledesk, contoso):
     assert wiggledesk("clients", "list", "Contoso") == (0, "", "Contoso has no OAuth clients.\n")
 

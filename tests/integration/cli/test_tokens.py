@@ -10,6 +10,7 @@ import pytest
 from wiggledesk_scim.entrypoints import cli
 
 ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+MOMENT = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ"
 
 
 def get_users(scim, token: str, status: int = 200):
@@ -20,24 +21,30 @@ def test_issue_prints_the_secret_alone_on_the_last_line_and_it_works(wiggledesk,
     code, out, err = wiggledesk("tokens", "issue", "Contoso", "ada@contoso.example",
                          "--name", "Entra production", "--expires-in", "90")
     assert (code, err) == (0, "")
-    secret = out.strip().splitlines()[-1]
-    assert secret.startswith("wdscim_") and secret not in out.strip().splitlines()[0]
-    assert '"Entra production"' in out
+    issued, shown_once, secret = out.splitlines()
+    assert re.fullmatch(rf'Issued token {ID.pattern} "Entra production" to ada@contoso\.example of Contoso; it '
+                        rf"expires {MOMENT}\.", issued), issued
+    assert shown_once == "The secret is on the line below; it is shown only this once."
+    assert secret.startswith("wdscim_") and secret not in issued
     assert get_users(scim, secret).json["totalResults"] == 1
     assert get_users(scim, contoso).status_int == 200  # the first token still works: rotation without downtime
 
 
 def test_list_shows_every_token_and_never_a_secret(wiggledesk, contoso, scim):
     _, issued, _ = wiggledesk("tokens", "issue", "Contoso", "ada@contoso.example", "--name", "Rotation")
+    assert re.fullmatch(rf'Issued token {ID.pattern} "Rotation" to ada@contoso\.example of Contoso; it never '
+                        r"expires\.", issued.splitlines()[0]), issued
     secret = issued.strip().splitlines()[-1]
     get_users(scim, secret)
 
     code, out, err = wiggledesk("tokens", "list", "Contoso")
     assert (code, err) == (0, "")
-    lines = out.strip().splitlines()
-    assert len(lines) == 2 and all(ID.match(line) and " active " in line for line in lines)
-    assert '"API token"' in lines[0] and '"Rotation"' in lines[1] and "last used never" in lines[0]
-    assert "last used never" not in lines[1]
+    first, rotation = out.splitlines()
+    # "last used" says how exact it is: written at most once a minute (access.LAST_USED_RESOLUTION).
+    assert re.fullmatch(rf'{ID.pattern}  active  "API token"  ada@contoso\.example  created {MOMENT}  '
+                        r"last used \(to the minute\) never  expires never", first), first
+    assert re.fullmatch(rf'{ID.pattern}  active  "Rotation"  ada@contoso\.example  created {MOMENT}  '
+                        rf"last used \(to the minute\) {MOMENT}  expires never", rotation), rotation
     for token in (contoso, secret):
         assert token not in out and token[7:15] not in out  # not even a piece of it
 
@@ -55,7 +62,9 @@ def test_revoke_takes_effect_at_the_next_request_with_a_detail_that_says_so(wigg
 
     code, out, err = wiggledesk("tokens", "revoke", token_id)
 
-    assert (code, err) == (0, "") and token_id in out
+    assert (code, err) == (0, "")
+    assert re.fullmatch(rf'Revoked token {token_id} "API token" at {MOMENT}; it is refused from the next request '
+                        r"on\.\n", out), out
     refused = get_users(scim, contoso, status=401).json
     assert refused["detail"].startswith("This API token was revoked on ")
     _, out, _ = wiggledesk("tokens", "list", "Contoso", "--json")

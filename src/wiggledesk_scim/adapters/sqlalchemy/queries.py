@@ -29,10 +29,10 @@ sort by a sub-attribute, so nothing here checks again.
 """
 from __future__ import annotations
 
-import json
 import threading
 from typing import Any, Callable, Hashable, Iterable, Mapping
 
+import orjson
 from sqlalchemy import (ColumnElement, Integer, Select, Text, and_, bindparam, case, false, func, not_, or_,
                         select, true)
 from sqlalchemy.dialects import postgresql
@@ -223,7 +223,8 @@ class IdList(TypeDecorator):
             return None
         if dialect.name == "postgresql":
             return list(value)
-        return json.dumps(list(value))
+        # Ids only (the repositories pass plausible ids, never a lone surrogate orjson would refuse).
+        return orjson.dumps(list(value)).decode()
 
 
 class _OneOf(FunctionElement):

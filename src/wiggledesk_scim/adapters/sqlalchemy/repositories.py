@@ -133,20 +133,25 @@ _LEAVE_ALL_TEAMS = Prepared(delete(team_members).where(
 
 _INSERT_TOKEN = Prepared(insert(api_tokens))
 # The token check's one read: the token, its owner's and its organisation's settings, by primary keys
-# from the token's unique digest.
+# from the token's unique digest. The owner may be gone (a hard delete revokes their tokens and keeps
+# them): the outer join, and ``owner_id`` NULL.
 _GRANT_BY_DIGEST = Prepared(
     select(api_tokens, organisations.c.api_access.label("organisation_api_access"),
-           members.c.active.label("owner_active"), members.c.is_admin.label("owner_is_admin"),
-           members.c.api_access.label("owner_api_access"))
+           members.c.id.label("owner_id"), members.c.active.label("owner_active"),
+           members.c.is_admin.label("owner_is_admin"), members.c.api_access.label("owner_api_access"))
     .join(organisations, organisations.c.id == api_tokens.c.organisation_id)
-    .join(members, (members.c.id == api_tokens.c.admin_id)
-          & (members.c.organisation_id == api_tokens.c.organisation_id))
+    .outerjoin(members, (members.c.id == api_tokens.c.admin_id)
+               & (members.c.organisation_id == api_tokens.c.organisation_id))
     .where(api_tokens.c.digest == bindparam("b_digest")))
 _TOKEN_BY_ID = Prepared(select(api_tokens).where(api_tokens.c.id == bindparam("b_id")))
 # A token revoked already keeps its first revocation time.
 _REVOKE_TOKEN = Prepared(update(api_tokens).where(api_tokens.c.id == bindparam("b_id"))
                          .values(revoked=func.coalesce(api_tokens.c.revoked, bindparam("v_revoked",
                                                                                        type_=api_tokens.c.revoked.type))))
+_REVOKE_TOKENS_OF_ADMIN = Prepared(
+    update(api_tokens).where((api_tokens.c.organisation_id == bindparam("b_organisation_id"))
+                             & (api_tokens.c.admin_id == bindparam("b_admin_id")) & api_tokens.c.revoked.is_(None))
+    .values(revoked=bindparam("v_revoked", type_=api_tokens.c.revoked.type)))
 MARK_TOKEN_USED = Prepared(update(api_tokens).where(api_tokens.c.id == bindparam("b_id"))
                            .values(last_used=bindparam("v_last_used")))
 
@@ -623,6 +628,10 @@ class SqlAlchemyApiTokenRepository(_Repository, ApiTokenRepository):
         row = self.db.row(_GRANT_BY_DIGEST, {"b_digest": digest})
         if row is None:
             return None
+        if row["owner_id"] is None:
+            return TokenGrant(token=_token(row), organisation_api_access=row["organisation_api_access"],
+                              owner_active=False, owner_is_admin=False, owner_api_access=False,
+                              owner_deleted=True)
         return TokenGrant(token=_token(row), organisation_api_access=row["organisation_api_access"],
                           owner_active=row["owner_active"], owner_is_admin=row["owner_is_admin"],
                           owner_api_access=row["owner_api_access"])
@@ -636,6 +645,12 @@ class SqlAlchemyApiTokenRepository(_Repository, ApiTokenRepository):
     def revoke(self, token_id: str, at: datetime) -> None:
         if not _plausible_id(token_id) or self.db.write(_REVOKE_TOKEN, {"b_id": token_id, "v_revoked": at}) == 0:
             raise NotFound(f"No API token with id {token_id}")
+
+    def revoke_all_of(self, organisation_id: str, admin_id: str, at: datetime) -> int:
+        if not (_plausible_id(organisation_id) and _plausible_id(admin_id)):
+            return 0
+        return self.db.write(_REVOKE_TOKENS_OF_ADMIN, {"b_organisation_id": organisation_id, "b_admin_id": admin_id,
+                                                       "v_revoked": at})
 
     def mark_used(self, token_id: str, at: datetime) -> None:
         if not _plausible_id(token_id):
@@ -858,7 +873,7 @@ def _activity_row(record: Activity) -> dict[str, Any]:
         "request_id": None if record.request_id is None else _clean(record.request_id),
         "status": record.status, "scim_type": None if record.scim_type is None else _clean(record.scim_type),
         "team_id": record.team_id if _plausible_id(record.team_id) else None,
-        "added": record.added, "removed": record.removed,
+        "added": record.added, "removed": record.removed, "token_owner": record.token_owner,
     }
 
 
@@ -870,7 +885,8 @@ def _activity(row) -> Activity:
     return Activity(at=row["at"], organisation_id=row["organisation_id"], event=row["event"],
                     member_id=row["member_id"], attributes=tuple(row["attributes"]), token_id=row["token_id"],
                     request_id=row["request_id"], status=row["status"], scim_type=row["scim_type"],
-                    team_id=row["team_id"], added=row["added"], removed=row["removed"])
+                    team_id=row["team_id"], added=row["added"], removed=row["removed"],
+                    token_owner=row["token_owner"])
 
 
 def _token(row) -> ApiToken:

@@ -47,7 +47,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 from sqlalchemy import (JSON, BigInteger, Boolean, Column, DateTime, ForeignKey, Index, Integer, MetaData, String,
-                        Table, Text)
+                        Table, Text, false)
 from sqlalchemy.types import TypeDecorator
 
 #: The conventional SQLAlchemy naming convention, so every constraint has a stable, predictable name
@@ -232,7 +232,9 @@ api_tokens = Table(
     "api_tokens", metadata,
     Column("id", ID, primary_key=True),
     Column("organisation_id", ID, ForeignKey("organisations.id"), nullable=False),
-    Column("admin_id", ID, ForeignKey("members.id", ondelete="CASCADE"), nullable=False),
+    # No foreign key: a member's hard delete revokes their tokens and keeps them (ENTRA.md §2.1), so a
+    # token may name an owner who is gone; the token check's outer join reads that as "deleted".
+    Column("admin_id", ID, nullable=False),
     Column("digest", String(64), nullable=False),
     Column("created", UtcDateTime, nullable=False),
     Column("last_used", UtcDateTime),
@@ -240,7 +242,7 @@ api_tokens = Table(
     Column("name", Text, nullable=False),
     Column("expires", UtcDateTime),
     Index("uq_api_tokens_digest", "digest", unique=True),
-    # Deleting a member cascades here; without an index PostgreSQL would scan every token to do it.
+    # Deleting a member revokes their tokens: found by this index, not by a scan of every token.
     Index("ix_api_tokens_admin_id", "admin_id"),
     Index("ix_api_tokens_organisation_id_created", "organisation_id", "created"),
 )
@@ -255,7 +257,7 @@ activity = Table(
     # No foreign keys at all. Organisations are never deleted, so one on organisation_id would protect
     # nothing, and it would make the trail able to fail the very write it describes, or to lose a refusal
     # written apart, over bookkeeping. Members are hard-deleted and their trail must stay (it is what
-    # support reads after a delete); tokens go with their admin. So member_id and token_id are plain ids.
+    # support reads after a delete). So member_id and token_id are plain ids.
     Column("organisation_id", ID, nullable=False),
     Column("event", Text, nullable=False),
     Column("member_id", ID),
@@ -270,6 +272,8 @@ activity = Table(
     Column("team_id", ID),
     Column("added", Integer),
     Column("removed", Integer),
+    # A deprovision or delete of the admin whose API token the request came with (it locks that token out).
+    Column("token_owner", Boolean, nullable=False, server_default=false()),
     # One index per way the trail is read, each ending in the order it is read in, so a page of the
     # newest records is a backward index scan that stops after ``limit`` rows, however long the trail:
     # an organisation's trail (and its counts since a time), one member's, and every organisation's

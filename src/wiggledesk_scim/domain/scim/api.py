@@ -13,7 +13,7 @@ import json
 import math
 from dataclasses import dataclass, field, replace
 from functools import cached_property
-from typing import Mapping
+from typing import Mapping, Sequence
 
 
 from .. import catalogue as c
@@ -196,7 +196,7 @@ class ScimApi:
             raise from_domain(refused) from None
         self.principal = principal
         self._refused_in = principal.organisation_id
-        self._act_for(Source(principal.token_id, request.request_id))
+        self._act_for(Source(principal.token_id, request.request_id, principal.admin_id))
         if self.fair_use is not None:
             wait = self.fair_use.admit(principal.organisation_id)
             if wait:
@@ -532,17 +532,22 @@ class ScimApi:
 
     @_refusals_recorded()
     def unsupported(self, request: ScimRequest) -> ScimResponse:
-        """/Bulk, /Me and methods not offered on an endpoint: 501 (RFC 7644 §3.12)."""
+        """What the service does not offer at all, /Bulk and /Me: 501 (RFC 7644 §3.12), as the
+        ServiceProviderConfig announces."""
         self._organisation(request)
         what = f"{request.method} {request.path}".strip() or "This operation"
         raise refuse(c.NOT_SUPPORTED, operation=what)
 
     @_refusals_recorded()
-    def read_only(self, request: ScimRequest) -> ScimResponse:
-        """A write to a discovery document (RFC 7644 §4 defines them for GET only): 405 with Allow.
-        Not a SCIM operation we decline (those are 501), but a method this resource never has."""
+    def method_not_allowed(self, request: ScimRequest, allowed: Sequence[str]) -> ScimResponse:
+        """A method the endpoint does not have (``PUT /Users``, a write to a discovery document): 405
+        with ``Allow`` listing the methods it has (RFC 9110 §15.5.6, formerly RFC 7231 §6.5.5), which the
+        caller derives from what it serves. Not a SCIM feature we decline (those are 501), but a method
+        this resource never has; like every answer under the SCIM root, only once the token is accepted."""
         self._organisation(request)
-        raise refuse(c.READ_ONLY_ENDPOINT, headers={"Allow": "GET"}, path=request.path or "This endpoint")
+        methods = ", ".join(allowed)
+        raise refuse(c.METHOD_NOT_ALLOWED, headers={"Allow": methods}, method=request.method,
+                     path=request.path or "this endpoint", allowed=methods)
 
     @_refusals_recorded()
     def unknown_endpoint(self, request: ScimRequest) -> ScimResponse:

@@ -45,7 +45,15 @@ def _holds_serialised(value) -> bool:
 
 def json_pieces(body) -> list[bytes]:
     """``body`` as compact JSON (``json_bytes``'s bytes, once joined), in pieces: a ``SerialisedList``'s
-    pieces are kept as they are, with the JSON around them built in small pieces of its own."""
+    pieces are kept as they are, with the JSON around them built in small pieces of its own.
+
+    Every body but a team's with its members holds no such list: orjson writes it in one go, refusing at
+    once what it cannot write (a ``SerialisedList``, or a lone surrogate), and only then is the body
+    looked through."""
+    try:
+        return [orjson.dumps(body)]
+    except TypeError:
+        pass
     if not _holds_serialised(body):
         return [json_bytes(body)]
     pieces: list[bytes] = []

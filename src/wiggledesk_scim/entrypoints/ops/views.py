@@ -19,7 +19,8 @@ from pyramid.response import Response
 from pyramid_jinja2 import EXTRAS_CONFIG_PHASE, IJinja2Environment
 from jinja2 import StrictUndefined
 
-from ...domain.activity import EVENTS, membership_change
+from ...domain.access import LAST_USED_PRECISION
+from ...domain.activity import EVENTS, lock_out, membership_change
 from ...domain.console import MAX_LIMIT, Console, Health, TrailFilter
 from ...domain.errors import InvalidValue, NotFound
 from ..request_scope import open_uow
@@ -78,6 +79,8 @@ def _tune(registry) -> None:
     environment.filters["utc"] = _utc
     environment.filters["health"] = Health.of
     environment.filters["membership_change"] = membership_change
+    environment.filters["lock_out"] = lock_out
+    environment.globals["last_used_precision"] = LAST_USED_PRECISION
 
 
 def _utc(moment: datetime | None, absent: str = "never") -> str:
