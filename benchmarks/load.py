@@ -18,6 +18,7 @@ window. The Lua script is generated per run; percentiles come from wrk's own his
 """
 from __future__ import annotations
 
+import base64
 import json
 import math
 import multiprocessing
@@ -32,15 +33,20 @@ from array import array
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator, Sequence
-from urllib.parse import quote
+from urllib.parse import quote, quote_plus
 
 PATCH_OP = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
+SCIM_JSON = "application/scim+json; charset=utf-8"
+FORM = "application/x-www-form-urlencoded"
+#: Entra's request for an access token (RFC 6749 §4.4.2), the client authenticated by its Basic header.
+TOKEN_PATH = "/oauth2/token"
+TOKEN_FORM = b"grant_type=client_credentials&scope=scim"
 
 #: What a scenario's requests look like; each kind has a Python and a Lua implementation below.
-KINDS = ("hello", "filter_external_id", "filter_user_name", "get", "patch_active", "post",
-         "group_get", "group_patch_member", "token")
-#: The kinds only the Python generator drives (benchmarks/groups.py's and the token endpoint's; no Lua).
-PYTHON_ONLY = ("group_get", "group_patch_member", "token")
+KINDS = ("hello", "filter_external_id", "filter_user_name", "get", "patch_active", "post", "token",
+         "group_get", "group_patch_member")
+#: The kinds only the Python generator drives (benchmarks/groups.py's; no Lua for them).
+PYTHON_ONLY = ("group_get", "group_patch_member")
 
 
 @dataclass
@@ -60,7 +66,7 @@ class Scenario:
     tag: str = ""
     #: The team (SCIM Group) id the ``group_*`` kinds address.
     group: str = ""
-    #: The ``token`` kind's ``Authorization: Basic`` credentials (an OAuth client id and secret).
+    #: ``token``: the client's credentials as its ``Authorization: Basic`` value (``basic_credentials``).
     basic: str = ""
 
 
@@ -103,23 +109,28 @@ def run_phase(generator: str, port: int, scenario: Scenario, concurrency: int, w
 
 # -- the requests, in Python --------------------------------------------------------------------------
 
-def _request(method: str, path: str, token: str, body: bytes | None = None) -> bytes:
+def _request(method: str, path: str, token: str, body: bytes | None = None, *, content_type: str = SCIM_JSON,
+             authorization: str | None = None) -> bytes:
+    """The bytes of one request; ``authorization`` (a whole header value) in place of ``Bearer token``."""
     lines = [f"{method} {path} HTTP/1.1", "Host: 127.0.0.1", "Accept: application/scim+json",
              "User-Agent: wiggledesk-benchmark"]
-    if token:
-        lines.append(f"Authorization: Bearer {token}")
+    if authorization is None and token:
+        authorization = f"Bearer {token}"
+    if authorization:
+        lines.append(f"Authorization: {authorization}")
     if body is not None:
-        lines += ["Content-Type: application/scim+json; charset=utf-8", f"Content-Length: {len(body)}"]
+        lines += [f"Content-Type: {content_type}", f"Content-Length: {len(body)}"]
     return ("\r\n".join(lines) + "\r\n\r\n").encode("ascii") + (body or b"")
 
 
+def basic_credentials(client_id: str, secret: str) -> str:
+    """RFC 6749 §2.3.1: the client id and secret each form-urlencoded, joined by a colon, base64."""
+    return base64.b64encode(f"{quote_plus(client_id)}:{quote_plus(secret)}".encode()).decode("ascii")
+
+
 def token_request(basic: str) -> bytes:
-    """Entra's client credentials request (ENTRA.md §2.2): the client id and secret in a Basic header."""
-    body = b"grant_type=client_credentials&scope=scim"
-    lines = ["POST /oauth2/token HTTP/1.1", "Host: 127.0.0.1", "Accept: application/json",
-             "User-Agent: wiggledesk-benchmark", f"Authorization: Basic {basic}",
-             "Content-Type: application/x-www-form-urlencoded", f"Content-Length: {len(body)}"]
-    return ("\r\n".join(lines) + "\r\n\r\n").encode("ascii") + body
+    """``POST /oauth2/token`` as Entra sends it: client credentials, scope scim, the client in Basic."""
+    return _request("POST", TOKEN_PATH, "", TOKEN_FORM, content_type=FORM, authorization=f"Basic {basic}")
 
 
 def filter_path(root: str, attribute: str, value: str) -> str:
@@ -166,6 +177,10 @@ def requests_for(scenario: Scenario, worker: int, workers: int) -> Iterator[byte
             yield _request("PATCH", path, token, off)
             yield _request("PATCH", path, token, on)
             position += 1
+    elif kind == "token":
+        data = token_request(scenario.basic)
+        while True:
+            yield data
     elif kind == "post":
         counter = 0
         while True:
@@ -188,10 +203,6 @@ def requests_for(scenario: Scenario, worker: int, workers: int) -> Iterator[byte
             yield _request("PATCH", path, token, members_patch_body("Add", [member_id]))
             yield _request("PATCH", path, token, members_patch_body("Remove", [member_id]))
             position += 1
-    elif kind == "token":
-        data = token_request(scenario.basic)
-        while True:
-            yield data
     else:
         raise ValueError(f"unknown scenario kind {kind!r}")
 
@@ -387,6 +398,7 @@ local root = %(root)s
 local data_file = %(data_file)s
 local post_body = %(post_body)s
 local tag = %(tag)s
+local basic = %(basic)s
 local threads_total = %(threads)d
 local next_tid = 0
 
@@ -416,6 +428,8 @@ function init(args)
   body_headers["Content-Type"] = "application/scim+json; charset=utf-8"
   patch_off = '{"schemas": ["%(patch_op)s"], "Operations": [{"op": "Replace", "path": "active", "value": "False"}]}'
   patch_on = '{"schemas": ["%(patch_op)s"], "Operations": [{"op": "Replace", "path": "active", "value": "True"}]}'
+  form_headers = {["Accept"] = "application/scim+json", ["User-Agent"] = "wiggledesk-benchmark",
+                  ["Authorization"] = "Basic " .. basic, ["Content-Type"] = %(form)s}
 end
 
 function request()
@@ -433,6 +447,8 @@ function request()
     local id = mine[((position + step - 1) %% #mine) + 1]
     local body = ((counter %% 2) == 1) and patch_off or patch_on
     return wrk.format("PATCH", root .. "/Users/" .. id, body_headers, body)
+  elseif kind == "token" then
+    return wrk.format("POST", %(token_path)s, form_headers, %(token_form)s)
   else -- post
     local unique = tag .. "-" .. tid .. "-" .. counter
     local body = string.gsub(post_body, "@@U@@", unique)
@@ -464,7 +480,8 @@ def _wrk_once(wrk: str, port: int, scenario: Scenario, concurrency: int, seconds
         "name": scenario.name, "kind": _lua_string(scenario.kind), "token": _lua_string(scenario.token),
         "root": _lua_string(scenario.root), "data_file": _lua_string(data_file),
         "post_body": _lua_string(scenario.post_body), "tag": _lua_string(tag), "threads": threads,
-        "patch_op": PATCH_OP})
+        "patch_op": PATCH_OP, "basic": _lua_string(scenario.basic), "form": _lua_string(FORM),
+        "token_path": _lua_string(TOKEN_PATH), "token_form": _lua_string(TOKEN_FORM.decode())})
     done = subprocess.run([wrk, f"-t{threads}", f"-c{concurrency}", f"-d{max(1, round(seconds))}s",
                            "--timeout", "30s", "-s", str(script), f"http://127.0.0.1:{port}/"],
                           capture_output=True, text=True, timeout=seconds + 120)
