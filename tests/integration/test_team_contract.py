@@ -396,6 +396,33 @@ class TeamContract(StoreContract):
             ADA: (Reference(guides.id, "Tour Guides"),)}
         assert self.teams_of(store, contoso) == {}
 
+    def test_teams_of_a_member_just_read_are_the_same_as_read_alone(self, store, clock, ids, contoso, fabrikam,
+                                                                   crew):
+        """A GET reads the member, then their teams, in one unit (the SQL adapter in one SELECT): the same
+        teams in the same order as ``teams_of`` alone (by team id, not by joining); a member in no team has
+        none; and a member read before joining a team, in an earlier unit, does not keep the teams of
+        then."""
+        later_id, earlier_id = "00000000-0000-4000-9000-000000000002", "00000000-0000-4000-9000-000000000001"
+        writers = self.team(clock, ids, contoso, "Writers", id=later_id)
+        guides = self.team(clock, ids, contoso, "Tour Guides", id=earlier_id)
+        theirs = self.team(clock, ids, fabrikam, "Tour Guides")
+        self.add_teams(store, writers, guides, theirs)
+        self.join(store, writers, BJENSEN)
+        self.join(store, guides, BJENSEN)
+        self.join(store, theirs, FABRIKAM_BJENSEN)
+
+        def member_then_teams(member_id):
+            def work(uow):
+                uow.members.get(contoso.id, member_id)
+                return uow.teams.teams_of(contoso.id, [member_id])
+            return store.read(work)
+
+        assert member_then_teams(BJENSEN) == self.teams_of(store, contoso, BJENSEN) == {
+            BJENSEN: (Reference(guides.id, "Tour Guides"), Reference(writers.id, "Writers"))}
+        assert member_then_teams(ADA) == {}
+        self.join(store, guides, ADA)
+        assert member_then_teams(ADA) == {ADA: (Reference(guides.id, "Tour Guides"),)}
+
     def test_member_counts_include_empty_teams_and_only_the_organisations_own(self, store, clock, ids, contoso,
                                                                              fabrikam, crew):
         """One read: each of the organisation's teams named with its number of members, 0 included."""

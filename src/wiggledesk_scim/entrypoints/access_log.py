@@ -131,10 +131,19 @@ def _open_sink(path: str | None) -> "_Stderr | _File":
 
 # -- the lines ----------------------------------------------------------------------------------------
 
+#: The last second ``_utc`` formatted, and its text: requests arriving in the same second share it.
+_last_second: tuple[int, str] = (-1, "")
+
+
 def _utc(moment: float) -> str:
     """ISO 8601 in UTC with milliseconds: ``2026-11-23T09:14:07.123Z``."""
+    global _last_second
     seconds = int(moment)
-    return f"{time.strftime('%Y-%m-%dT%H:%M:%S', time.gmtime(seconds))}.{int((moment - seconds) * 1000):03d}Z"
+    second, text = _last_second  # one tuple, replaced whole: safe across threads
+    if second != seconds:
+        text = time.strftime('%Y-%m-%dT%H:%M:%S', time.gmtime(seconds))
+        _last_second = (seconds, text)
+    return f"{text}.{int((moment - seconds) * 1000):03d}Z"
 
 
 def plain_line(arrived: float, request_id: str, organisation_id: str | None, method: str,

@@ -107,15 +107,24 @@ _REQUEST_ID_KEY = "wiggledesk.request_id"
 
 
 def _retry_attempts(request) -> int | None:
-    """pyramid_retry's activation hook: one attempt only for a body that may be over the limit (a
-    Content-Length above it, or a write's body without one, which ends where the input ends, as a
-    chunked body may be handed over). To try a request again pyramid_retry first copies its body, all of
-    it, and the 413 must come before such a body is read to its end (``views.read_body``)."""
+    """pyramid_retry's activation hook: one attempt only where no transaction can lose a race, and for a
+    body that may be over the limit.
+
+    Only a writing transaction on a storage whose transactions can lose races (PostgreSQL's serialization
+    failures and deadlocks: ``storage.races``) can be tried again with success. A GET or HEAD has no
+    transaction (its reading unit takes no part in one, and a lost connection is a 503 that trying again
+    at once would not mend), and SQLite's and the memory storage's writers take turns; for them a second
+    attempt could never be made, and one attempt spares the request pyramid_retry's copy of its body
+    into a seekable buffer. A body that may be over the limit (a Content-Length above it, or a write's body without one, which
+    ends where the input ends, as a chunked body may be handed over) is not copied either: to try a
+    request again pyramid_retry first copies its body, all of it, and the 413 must come before such a
+    body is read to its end (``views.read_body``)."""
+    if request.method in READING_METHODS or not container_of(request).storage.races:
+        return 1
     environ = request.environ
     length = environ.get("CONTENT_LENGTH")
     if not length:
-        terminated = environ.get("wsgi.input_terminated") and request.method not in READING_METHODS
-        return 1 if terminated else None
+        return 1 if environ.get("wsgi.input_terminated") else None
     try:
         return None if int(length) <= MAX_BODY_BYTES else 1
     except ValueError:

@@ -30,6 +30,7 @@ from .wiring import container_of
 log = logging.getLogger(__name__)
 
 REQUEST_ID_HEADER = "X-Request-Id"
+_REQUEST_ID_LOWER = REQUEST_ID_HEADER.lower()
 
 
 # -- requests and responses -------------------------------------------------------------------------
@@ -273,11 +274,15 @@ def last_resort_tween_factory(handler, registry):
             response = handler(request)
         except Exception as exc:
             response = _log_unexpected(exc, request)
-        headers = response.headers
-        headers[REQUEST_ID_HEADER] = request.request_id
-        for name, value in SECURITY_HEADERS:
-            if name not in headers:
-                headers[name] = value
+        # On the header list itself, in one pass over it: WebOb's ``response.headers`` would go through
+        # the whole list for every header asked about or set.
+        headerlist = response.headerlist
+        present = {name.lower() for name, _ in headerlist}
+        if _REQUEST_ID_LOWER in present:
+            response.headers[REQUEST_ID_HEADER] = request.request_id
+        else:
+            headerlist.append((REQUEST_ID_HEADER, request.request_id))
+        headerlist.extend(header for header in SECURITY_HEADERS if header[0].lower() not in present)
         return response
 
     return last_resort_tween

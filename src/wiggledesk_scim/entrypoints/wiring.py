@@ -295,6 +295,9 @@ class InMemoryStorage:
     transaction manager is not involved, as there is no database to commit to.
     """
 
+    #: No transaction here can lose a race to another (each block holds the store's one lock).
+    races = False
+
     def __init__(self, store: InMemoryStore | None = None):
         self.store = store or InMemoryStore()
 
@@ -313,7 +316,8 @@ class Container:
 
     settings: AppSettings
     #: ``InMemoryStorage`` or ``SqlAlchemyStorage``: ``open(manager, read_only=...)`` gives a request its
-    #: unit of work, and ``unavailable(error)`` says whether an error means the store cannot answer now.
+    #: unit of work, ``unavailable(error)`` says whether an error means the store cannot answer now, and
+    #: ``races`` whether a transaction can lose a race that running it again would win.
     storage: Any
     clock: Clock = field(default_factory=SystemClock)
     ids: IdGenerator = field(default_factory=UuidGenerator)

@@ -176,10 +176,16 @@ class Database:
     the statement rather than after it, so that a statement that fails part-way (an ``executemany``)
     still counts as a write the unit must commit or discard."""
 
-    def __init__(self, dialect: Dialect, connect: Connect, on_write: Callable[[], None]):
+    def __init__(self, dialect: Dialect, connect: Connect, on_write: Callable[[], None], *,
+                 reading: bool = False):
         self.dialect = dialect
         self.connect = connect
         self.on_write = on_write
+        #: In a reading unit (``reading``), what its statements read beside what they were asked for, by
+        #: key, for a later read of the same unit to take instead of a statement of its own (a member's
+        #: teams, read with the member: ``SqlAlchemyMemberRepository.get``). None in a writing unit,
+        #: whose own writes could leave such a read behind.
+        self.seen: dict[Any, Any] | None = {} if reading else None
         self._connection = None
         self._cursor_of_connection = None
 

@@ -32,7 +32,7 @@ from datetime import datetime
 from itertools import product
 from typing import Any, Callable, Iterable, Iterator, Sequence, TypeVar
 
-from sqlalchemy import Integer, bindparam, delete, func, insert, select, update
+from sqlalchemy import JSON, Integer, bindparam, delete, func, insert, select, type_coerce, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from ...domain import catalogue as c
@@ -286,6 +286,29 @@ def _teams_of(dialect: str) -> Prepared:
         .order_by(binary(dialect, teams.c.id))))
 
 
+def _member_with_teams(dialect: str) -> Prepared:
+    """A member's row with its teams in a column of its own (``teams``): a JSON list of ``[team id,
+    display name]``, in no particular order (SQLite before 3.44 cannot order an aggregate); empty, or
+    NULL on PostgreSQL, for a member in no team. One statement where ``get`` and ``teams_of`` are two."""
+    def build() -> Prepared:
+        if dialect == "postgresql":
+            listed = func.json_agg(func.json_build_array(teams.c.id, teams.c.display_name))
+        else:
+            listed = func.json_group_array(func.json_array(teams.c.id, teams.c.display_name))
+        of_member = (select(listed).select_from(team_members.join(teams, teams.c.id == team_members.c.team_id))
+                     .where(team_members.c.member_id == members.c.id,
+                            team_members.c.organisation_id == members.c.organisation_id)
+                     .scalar_subquery())
+        return Prepared(select(*USERS.read_columns, type_coerce(of_member, JSON).label(_TEAMS))
+                        .where(*_MEMBER_KEY))
+    return STATEMENTS.get(("member_with_teams", dialect), build)
+
+
+#: The column of ``_member_with_teams`` that holds the member's teams, and the key they are kept under
+#: in a reading unit's ``Database.seen`` (with the member's id) for ``teams_of`` to find.
+_TEAMS = "teams"
+
+
 def _organisations_by_name(dialect: str) -> Prepared:
     return STATEMENTS.get(("organisations", dialect), lambda: Prepared(select(organisations).order_by(
         binary(dialect, organisations.c.name), binary(dialect, organisations.c.id))))
@@ -424,11 +447,20 @@ class SqlAlchemyMemberRepository(_Repository, MemberRepository):
         self._write_search_rows(member, _SEARCH_TABLES, replacing=False)
 
     def get(self, organisation_id: str, member_id: str) -> Member:
+        """In a reading unit the member's teams come with it, in the same SELECT, for the unit's
+        ``teams.teams_of`` of this member (a GET's ``groups``) to take (``Database.seen``)."""
         row = None
+        seen = self.db.seen
         if _plausible_id(organisation_id) and _plausible_id(member_id):
-            row = self.db.row(_MEMBER_BY_ID, {"b_organisation_id": organisation_id, "b_id": member_id})
+            statement = _MEMBER_BY_ID if seen is None else _member_with_teams(self.dialect)
+            row = self.db.row(statement, {"b_organisation_id": organisation_id, "b_id": member_id})
         if row is None:
             raise NotFound(c.NO_MEMBER.format(id=member_id))
+        if seen is not None:
+            listed = row.pop(_TEAMS) or ()
+            # In order of team id (code point), as ``teams_of`` reads them.
+            seen[_TEAMS, organisation_id, member_id] = tuple(
+                Reference(team_id, display_name) for team_id, display_name in sorted(listed))
         return USERS.resource_of(row)
 
     def find(self, organisation_id: str, *, user_name: str | None = None,
@@ -583,6 +615,11 @@ class SqlAlchemyTeamRepository(_Repository, TeamRepository):
                               lambda rows: read(Reference(row["value"], row["display"]) for row in rows))
 
     def teams_of(self, organisation_id: str, member_ids: Sequence[str]) -> dict[str, tuple[Reference, ...]]:
+        seen = self.db.seen
+        if seen and len(member_ids) == 1 and (_TEAMS, organisation_id, member_ids[0]) in seen:
+            # Read with the member, by this reading unit (``SqlAlchemyMemberRepository.get``).
+            found = seen[_TEAMS, organisation_id, member_ids[0]]
+            return {member_ids[0]: found} if found else {}
         named = _plausible_ids(member_ids)
         if not named or not _plausible_id(organisation_id):
             return {}

@@ -21,6 +21,12 @@ SQLite every SELECT runs in a transaction of its own (no BEGIN), which in WAL mo
 beside any writer and never waits for one. The one write such a request may make, the token's last-use stamp, is
 made in a short transaction of its own (``_apart``), so it never has to upgrade a read transaction; an OAuth
 client's or client secret's last-use stamp, should a reading unit ever record one, goes the same way.
+On SQLite each thread keeps the connection its reading units read on (``_ReadingConnections``), rather
+than taking one from the pool and giving it back per request, which costs more than the look-up the
+request makes: a connection to a file never goes stale, and in autocommit it holds nothing between
+statements (no transaction, no lock, no snapshot). On PostgreSQL a reading unit checks one out of the
+pool per request, so that the pool's pre-ping replaces a connection the server dropped, and the
+pool's rollback on return ends the unit's READ COMMITTED transaction.
 
 Records written apart. A refused request's activity record (``ActivityTrail.record_apart``) must outlive
 the request's rollback, so either unit keeps it until ``close()`` and writes it there, in one short
@@ -193,11 +199,36 @@ def _release(info: dict, writers: threading.Lock) -> None:
         writers.release()
 
 
+class _ReadingConnections:
+    """Each thread's reading connection to a SQLite file, checked out of the engine's pool on the thread's
+    first read and kept (module docstring, "Reading units"); one the driver found broken and invalidated
+    is replaced on the next read. ``pool_size`` plus ``max_overflow`` still bound the writers; a server's
+    threads (waitress's ``threads``) each add one reading connection to that."""
+
+    def __init__(self, engine: Engine):
+        self.engine = engine
+        self._local = threading.local()
+
+    def lease(self):
+        """This thread's pooled connection, valid; not to be closed by the caller."""
+        pooled = getattr(self._local, "pooled", None)
+        if pooled is None or not pooled.is_valid or pooled.dbapi_connection is None:
+            pooled = self._local.pooled = self.engine.raw_connection()
+        return pooled
+
+
 class SqlAlchemyStorage:
     """Opens units of work on one engine: the storage the composition root builds once at startup."""
 
     def __init__(self, engine: Engine):
         self.engine = engine
+        sqlite = engine.dialect.name == "sqlite"
+        #: SQLite's kept reading connections (None on a server database: a reading unit checks one out).
+        self._reading = _ReadingConnections(engine) if sqlite else None
+        #: Whether a transaction can lose a race to another and succeed when run again (a serialization
+        #: failure or a deadlock, ``store_unavailable``'s ``retryable``): on PostgreSQL. SQLite's writers
+        #: take turns on the writer lock (module docstring), so none ever does.
+        self.races = not sqlite
 
     def unavailable(self, error: BaseException) -> StoreUnavailable | None:
         """The ``StoreUnavailable`` that ``error`` means (``prepared.store_unavailable``), or None: for
@@ -213,7 +244,7 @@ class SqlAlchemyStorage:
         The caller closes it (``close()``) when the request is finished.
         """
         if read_only:
-            return SqlAlchemyReadingUnitOfWork(self.engine)
+            return SqlAlchemyReadingUnitOfWork(self.engine, self._reading)
         return SqlAlchemyUnitOfWork(Session(bind=self.engine), transaction_manager)
 
 
@@ -312,11 +343,12 @@ class SqlAlchemyReadingUnitOfWork(UnitOfWork):
     written apart, in a short transaction of its own; any other write is a programming error, refused
     loudly before it reaches the database."""
 
-    def __init__(self, engine: Engine):
+    def __init__(self, engine: Engine, kept: _ReadingConnections | None = None):
         self.engine = engine
+        self._kept = kept
         self._pooled = None
         self._apart_records: list[dict[str, Any]] = []  # written by close(), like the writing unit's
-        db = Database(engine.dialect, self._connection, on_write=self._refuse_write)
+        db = Database(engine.dialect, self._connection, on_write=self._refuse_write, reading=True)
         self.organisations = SqlAlchemyOrganisationRepository(db)
         self.members = SqlAlchemyMemberRepository(db)
         self.teams = SqlAlchemyTeamRepository(db)
@@ -338,13 +370,15 @@ class SqlAlchemyReadingUnitOfWork(UnitOfWork):
         try:
             if self._pooled is not None:
                 pooled, self._pooled = self._pooled, None
-                pooled.close()  # back to the pool, which rolls back
+                if self._kept is None:
+                    pooled.close()  # back to the pool, which rolls back
         finally:
             _write_apart(self.engine, self._apart_records)
 
     def _connection(self):
         if self._pooled is None:
-            self._pooled = _or_store_unavailable(self.engine.dialect, self.engine.raw_connection)
+            checkout = self.engine.raw_connection if self._kept is None else self._kept.lease
+            self._pooled = _or_store_unavailable(self.engine.dialect, checkout)
         return self._pooled.driver_connection, self._pooled.invalidate
 
     def _refuse_write(self) -> None:
