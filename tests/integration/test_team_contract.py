@@ -24,7 +24,7 @@ from wiggledesk_scim.domain.activity import TEAM_CREATE, TEAM_DELETE, TEAM_RENAM
 from wiggledesk_scim.domain.errors import InvalidValue, NotFound, UniquenessConflict, VersionMismatch
 from wiggledesk_scim.domain.model import Member, Organisation, Reference, Team, TeamFields
 from wiggledesk_scim.domain.query import And, AnyValue, Compare, Not, Operator, Or, Page, Present, Query
-from wiggledesk_scim.domain.registry import GROUP
+from wiggledesk_scim.domain.registry import GROUP, USER
 from wiggledesk_scim.domain.services import MemberService
 from wiggledesk_scim.domain.teams import MembershipChange, TeamService
 
@@ -396,12 +396,14 @@ class TeamContract(StoreContract):
             ADA: (Reference(guides.id, "Tour Guides"),)}
         assert self.teams_of(store, contoso) == {}
 
-    def test_teams_of_a_member_just_read_are_the_same_as_read_alone(self, store, clock, ids, contoso, fabrikam,
-                                                                   crew):
-        """A GET reads the member, then their teams, in one unit (the SQL adapter in one SELECT): the same
-        teams in the same order as ``teams_of`` alone (by team id, not by joining); a member in no team has
-        none; and a member read before joining a team, in an earlier unit, does not keep the teams of
-        then."""
+    @pytest.mark.parametrize("read", ["get", "userName eq", "a page of all"])
+    def test_teams_of_members_just_read_are_the_same_as_read_alone(self, store, clock, ids, contoso, fabrikam,
+                                                                   crew, read):
+        """A GET, or Entra's look-up by userName, reads the member, then their teams, in one unit (the
+        SQL adapter in one SELECT); so does a page of several: the same teams in the same order as
+        ``teams_of`` alone (by team id, not by joining); a member in no team has none, and Fabrikam's
+        bjensen (same userName) never Contoso's; and a member read before joining a team, in an
+        earlier unit, does not keep the teams of then."""
         later_id, earlier_id = "00000000-0000-4000-9000-000000000002", "00000000-0000-4000-9000-000000000001"
         writers = self.team(clock, ids, contoso, "Writers", id=later_id)
         guides = self.team(clock, ids, contoso, "Tour Guides", id=earlier_id)
@@ -413,15 +415,24 @@ class TeamContract(StoreContract):
 
         def member_then_teams(member_id):
             def work(uow):
-                uow.members.get(contoso.id, member_id)
-                return uow.teams.teams_of(contoso.id, [member_id])
+                if read == "get":
+                    ids_read = [uow.members.get(contoso.id, member_id).id]
+                else:
+                    user_name = crew[member_id].user_name
+                    found = Compare(USER.path("userName"), Operator.EQ, user_name) if read == "userName eq" else None
+                    page = uow.members.search(contoso.id, Query(filter=found, count=100))
+                    ids_read = [member.id for member in page.resources]
+                    assert member_id in ids_read
+                return uow.teams.teams_of(contoso.id, [member_id]), uow.teams.teams_of(contoso.id, ids_read)
             return store.read(work)
 
-        assert member_then_teams(BJENSEN) == self.teams_of(store, contoso, BJENSEN) == {
+        assert member_then_teams(BJENSEN)[0] == self.teams_of(store, contoso, BJENSEN) == {
             BJENSEN: (Reference(guides.id, "Tour Guides"), Reference(writers.id, "Writers"))}
-        assert member_then_teams(ADA) == {}
+        assert member_then_teams(ADA)[0] == {}
         self.join(store, guides, ADA)
-        assert member_then_teams(ADA) == {ADA: (Reference(guides.id, "Tour Guides"),)}
+        mine, of_all_read = member_then_teams(ADA)
+        assert mine == {ADA: (Reference(guides.id, "Tour Guides"),)}
+        assert of_all_read == self.teams_of(store, contoso, *of_all_read)
 
     def test_member_counts_include_empty_teams_and_only_the_organisations_own(self, store, clock, ids, contoso,
                                                                              fabrikam, crew):

@@ -286,26 +286,45 @@ def _teams_of(dialect: str) -> Prepared:
         .order_by(binary(dialect, teams.c.id))))
 
 
-def _member_with_teams(dialect: str) -> Prepared:
-    """A member's row with its teams in a column of its own (``teams``): a JSON list of ``[team id,
+def _teams_column(dialect: str):
+    """A column of a member's row (``teams``) holding the member's teams: a JSON list of ``[team id,
     display name]``, in no particular order (SQLite before 3.44 cannot order an aggregate); empty, or
-    NULL on PostgreSQL, for a member in no team. One statement where ``get`` and ``teams_of`` are two."""
-    def build() -> Prepared:
-        if dialect == "postgresql":
-            listed = func.json_agg(func.json_build_array(teams.c.id, teams.c.display_name))
-        else:
-            listed = func.json_group_array(func.json_array(teams.c.id, teams.c.display_name))
-        of_member = (select(listed).select_from(team_members.join(teams, teams.c.id == team_members.c.team_id))
-                     .where(team_members.c.member_id == members.c.id,
-                            team_members.c.organisation_id == members.c.organisation_id)
-                     .scalar_subquery())
-        return Prepared(select(*USERS.read_columns, type_coerce(of_member, JSON).label(_TEAMS))
-                        .where(*_MEMBER_KEY))
-    return STATEMENTS.get(("member_with_teams", dialect), build)
+    NULL on PostgreSQL, for a member in no team. In one statement with the member, where reading the
+    member and then ``teams_of`` are two."""
+    if dialect == "postgresql":
+        listed = func.json_agg(func.json_build_array(teams.c.id, teams.c.display_name))
+    else:
+        listed = func.json_group_array(func.json_array(teams.c.id, teams.c.display_name))
+    of_member = (select(listed).select_from(team_members.join(teams, teams.c.id == team_members.c.team_id))
+                 .where(team_members.c.member_id == members.c.id,
+                        team_members.c.organisation_id == members.c.organisation_id)
+                 .scalar_subquery())
+    return type_coerce(of_member, JSON).label(_TEAMS)
 
 
-#: The column of ``_member_with_teams`` that holds the member's teams, and the key they are kept under
-#: in a reading unit's ``Database.seen`` (with the member's id) for ``teams_of`` to find.
+def _member_with_teams(dialect: str) -> Prepared:
+    """A member's row with its teams (``_teams_column``)."""
+    return STATEMENTS.get(("member_with_teams", dialect), lambda: Prepared(
+        select(*USERS.read_columns, _teams_column(dialect)).where(*_MEMBER_KEY)))
+
+
+def _keep_teams(seen: dict, organisation_id: str, row: dict) -> None:
+    """Keep the teams of a row read with ``_teams_column`` for the unit's ``teams_of`` (taking them out
+    of the row), in order of team id (code point), as ``teams_of`` reads them."""
+    listed = row.pop(_TEAMS) or ()
+    seen[_TEAMS, organisation_id, row["id"]] = tuple(
+        Reference(team_id, display_name) for team_id, display_name in sorted(listed))
+
+
+def _one_at_most(mapping: ResourceMapping, filter_plan: tuple | None) -> bool:
+    """Whether a search by ``filter_plan`` matches one resource at most: an equality on a unique
+    attribute (Entra's look-ups, ``externalId eq`` and ``userName eq``)."""
+    return (filter_plan is not None and filter_plan[0] == "test" and filter_plan[1] in mapping.resource.unique
+            and filter_plan[2][0] in ("eq", "text_eq"))
+
+
+#: The column of ``_teams_column``, and the key a member's teams are kept under in a reading unit's
+#: ``Database.seen`` (with the organisation's and the member's id) for ``teams_of`` to find.
 _TEAMS = "teams"
 
 
@@ -347,13 +366,16 @@ def _set_trust(dialect: str) -> Prepared:
 
 
 def _search(dialect: str, mapping: ResourceMapping, filter_plan: tuple | None,
-            order: tuple) -> tuple[Prepared, Prepared]:
+            order: tuple, with_teams: bool = False) -> tuple[Prepared, Prepared]:
+    """The page and count statements of a search; ``with_teams``: each member's teams in the page's rows
+    (``_teams_column``)."""
     def build() -> tuple[Prepared, Prepared]:
-        page, count = build_search(dialect, mapping, filter_plan, order)
+        extra = (_teams_column(dialect),) if with_teams else ()
+        page, count = build_search(dialect, mapping, filter_plan, order, extra)
         return Prepared(page), Prepared(count)
     # Keyed by the resource type as well: with no filter and no sort, a search of members and one of
     # teams have the same plan.
-    return STATEMENTS.get(("search", mapping.resource.name, dialect, filter_plan, order), build)
+    return STATEMENTS.get(("search", mapping.resource.name, dialect, filter_plan, order, with_teams), build)
 
 
 class _Repository:
@@ -374,7 +396,12 @@ class _Repository:
         order = order_plan(query)
         if not _plausible_id(organisation_id):
             return Page(total=0, resources=(), start_index=start)
-        page, count_all = _search(self.dialect, mapping, filter_plan, order)
+        # A reading unit's look-up of one member brings their teams along (the unit's ``teams_of`` takes
+        # them); not a longer page's, whose rows' subqueries the database may run before it sorts and
+        # cuts the page (every match, not the page), where ``teams_of`` is one statement for the page.
+        seen = self.db.seen
+        with_teams = seen is not None and mapping is USERS and _one_at_most(mapping, filter_plan)
+        page, count_all = _search(self.dialect, mapping, filter_plan, order, with_teams)
         parameters = {f"p{index}": value for index, value in enumerate(values)}
         parameters[ORGANISATION] = organisation_id
         count = max(query.count, 0)
@@ -387,6 +414,9 @@ class _Repository:
             total = start - 1 + len(rows)
         else:
             total = self.db.scalar(count_all, parameters)
+        if with_teams:
+            for row in rows:
+                _keep_teams(seen, organisation_id, row)
         return Page(total=total, resources=tuple(mapping.resource_of(row) for row in rows), start_index=start)
 
     def _update(self, mapping: ResourceMapping, resource: Any, expected_version: int,
@@ -457,10 +487,7 @@ class SqlAlchemyMemberRepository(_Repository, MemberRepository):
         if row is None:
             raise NotFound(c.NO_MEMBER.format(id=member_id))
         if seen is not None:
-            listed = row.pop(_TEAMS) or ()
-            # In order of team id (code point), as ``teams_of`` reads them.
-            seen[_TEAMS, organisation_id, member_id] = tuple(
-                Reference(team_id, display_name) for team_id, display_name in sorted(listed))
+            _keep_teams(seen, organisation_id, row)
         return USERS.resource_of(row)
 
     def find(self, organisation_id: str, *, user_name: str | None = None,
