@@ -158,3 +158,36 @@ def test_a_reading_units_token_stamp_is_committed_apart(storage, contoso, ids):
 
     stored = read(storage, lambda uow: token_of(uow, "ab" * 32))
     assert stored.last_used == NOW
+
+
+def test_each_threads_reading_connection_is_kept_and_leaves_the_pool_to_the_writers(sqlite_url, ids):
+    """A thread's reading units all read on one connection, which it keeps, and which takes none of the
+    pool's connections: with a pool of one, threads that have read still leave it to a writer, who
+    neither waits nor fails; another thread reads on a connection of its own."""
+    engine = make_engine(sqlite_url, pool_size=1, max_overflow=0, pool_timeout=1)
+    try:
+        migrate.upgrade(engine)
+        storage = SqlAlchemyStorage(engine)
+        contoso = Organisation(id=ids.new_id(), name="Contoso", api_access=True)
+        write(storage, lambda uow: uow.organisations.add(contoso))
+
+        def connection_read_on():
+            def work(uow):
+                uow.organisations.get(contoso.id)
+                return uow._connection()[0]
+            return read(storage, work)
+
+        mine = connection_read_on()
+        assert connection_read_on() is mine
+        theirs = []
+        reader = threading.Thread(target=lambda: theirs.append(connection_read_on()))
+        reader.start()
+        reader.join(10)
+        assert theirs and theirs[0] is not mine
+        assert engine.pool.checkedout() == 0
+        began = time.monotonic()
+        write(storage, lambda uow: uow.members.add(member(contoso, ids, "ada")))
+        assert time.monotonic() - began < 0.5
+        assert read(storage, lambda uow: [m.user_name for m in uow.members.search(contoso.id, Query()).resources]) == ["ada"]
+    finally:
+        engine.dispose()

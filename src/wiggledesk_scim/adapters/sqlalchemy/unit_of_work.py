@@ -200,10 +200,11 @@ def _release(info: dict, writers: threading.Lock) -> None:
 
 
 class _ReadingConnections:
-    """Each thread's reading connection to a SQLite file, checked out of the engine's pool on the thread's
-    first read and kept (module docstring, "Reading units"); one the driver found broken and invalidated
-    is replaced on the next read. ``pool_size`` plus ``max_overflow`` still bound the writers; a server's
-    threads (waitress's ``threads``) each add one reading connection to that."""
+    """Each thread's reading connection to a SQLite file, made by the engine's pool on the thread's first
+    read (so with the engine's connect-time settings) and then detached from it, so that it takes none of
+    the pool's ``pool_size`` and ``max_overflow``, which stay the writers'; kept (module docstring,
+    "Reading units"). One the driver found broken and invalidated is replaced on the next read. A
+    server's threads (waitress's ``threads``) each add one connection to the pool's."""
 
     def __init__(self, engine: Engine):
         self.engine = engine
@@ -213,7 +214,9 @@ class _ReadingConnections:
         """This thread's pooled connection, valid; not to be closed by the caller."""
         pooled = getattr(self._local, "pooled", None)
         if pooled is None or not pooled.is_valid or pooled.dbapi_connection is None:
-            pooled = self._local.pooled = self.engine.raw_connection()
+            pooled = self.engine.raw_connection()
+            pooled.detach()
+            self._local.pooled = pooled
         return pooled
 
 
@@ -379,7 +382,10 @@ class SqlAlchemyReadingUnitOfWork(UnitOfWork):
         if self._pooled is None:
             checkout = self.engine.raw_connection if self._kept is None else self._kept.lease
             self._pooled = _or_store_unavailable(self.engine.dialect, checkout)
-        return self._pooled.driver_connection, self._pooled.invalidate
+        pooled = self._pooled
+        # A detached connection (SQLite's kept one) no longer names its driver connection; pysqlite's
+        # DBAPI connection is the driver's own.
+        return (pooled.dbapi_connection if pooled.is_detached else pooled.driver_connection), pooled.invalidate
 
     def _refuse_write(self) -> None:
         """``Database.on_write``: its statements are not all in one transaction that could take a write
