@@ -274,20 +274,15 @@ def test_upgrade_to_0005_keeps_everything_and_adds_teams_and_the_trails_team_col
         token = ApiToken(id="00000000-0000-4000-8000-000000000003", organisation_id=CONTOSO, admin_id=BJENSEN,
                          digest="c0ffee" * 8, created=START)
         run(engine, lambda uow: (uow.organisations.add(contoso), uow.members.add(member), uow.tokens.add(token)))
-        trail_at_0004 = table("activity", column("at", UtcDateTime), column("organisation_id"), column("event"),
-                              column("member_id"), column("attributes", JSON))
-        with engine.begin() as connection:
-            # As the 0004 release writes a record: without the columns it does not know.
-            connection.execute(insert(trail_at_0004).values(at=START, organisation_id=CONTOSO, event="create",
-                                                            member_id=BJENSEN, attributes=["userName"]))
+        created = Activity(at=START, organisation_id=CONTOSO, event="create", member_id=BJENSEN,
+                           attributes=("userName",))
+        write_record_as_of(engine, "0004", created)
 
         assert migrate.upgrade(engine) == migrate.head_revision()
 
         def everything(uow):
             return (uow.organisations.get(CONTOSO), uow.members.get(CONTOSO, BJENSEN), token_of(uow, token.digest),
                     uow.activity.list(CONTOSO))
-        created = Activity(at=START, organisation_id=CONTOSO, event="create", member_id=BJENSEN,
-                           attributes=("userName",))
         assert run(engine, everything) == (contoso, member, token, [created])
         team = Team(id="00000000-0000-4000-8000-000000000004", organisation_id=CONTOSO,
                     fields=TeamFields("Tour Guides"), created=START, last_modified=START)
@@ -326,7 +321,7 @@ def test_upgrade_to_0006_keeps_everything_and_adds_oauth_clients(database_url):
         record = Activity(at=START, organisation_id=CONTOSO, event=REFUSED, member_id=BJENSEN, status=412)
         run(engine, lambda uow: (uow.organisations.add(contoso), uow.members.add(member), uow.tokens.add(token),
                                  uow.teams.add(team), uow.teams.add_members(CONTOSO, team.id, [BJENSEN])))
-        write_record_at_0006(engine, record)
+        write_record_as_of(engine, "0006", record)
 
         assert migrate.upgrade(engine) == migrate.head_revision()
 
@@ -365,14 +360,21 @@ def test_upgrade_to_0006_keeps_everything_and_adds_oauth_clients(database_url):
         engine.dispose()
 
 
-def write_record_at_0006(engine, record: Activity) -> None:
-    """``record`` as the releases up to 0006 write one: without ``token_owner``."""
-    trail_at_0006 = table("activity", column("at", UtcDateTime), column("organisation_id"), column("event"),
-                          column("member_id"), column("attributes", JSON), column("status"))
+#: The trail's columns that a release at each revision writes for the records these tests keep: never
+#: one a later revision added (0005: the team columns; 0007: ``token_owner``).
+_TRAIL_COLUMNS_AT = {"0004": ("at", "organisation_id", "event", "member_id", "attributes"),
+                     "0006": ("at", "organisation_id", "event", "member_id", "attributes", "status")}
+_TRAIL_TYPES = {"at": UtcDateTime, "attributes": JSON}
+
+
+def write_record_as_of(engine, revision: str, record: Activity) -> None:
+    """``record`` as the release at ``revision`` writes one: only the columns it knows."""
+    names = _TRAIL_COLUMNS_AT[revision]
+    trail = table("activity", *(column(name, _TRAIL_TYPES.get(name)) for name in names))
+    values = {name: getattr(record, name) for name in names}
+    values["attributes"] = list(record.attributes)
     with engine.begin() as connection:
-        connection.execute(insert(trail_at_0006).values(
-            at=record.at, organisation_id=record.organisation_id, event=record.event, member_id=record.member_id,
-            attributes=list(record.attributes), status=record.status))
+        connection.execute(insert(trail).values(**values))
 
 
 def test_upgrade_to_0007_lets_tokens_outlive_their_owner_and_marks_lock_outs(database_url):
@@ -390,7 +392,7 @@ def test_upgrade_to_0007_lets_tokens_outlive_their_owner_and_marks_lock_outs(dat
                          digest="c0ffee" * 8, created=START)
         run(engine, lambda uow: (uow.organisations.add(contoso), uow.members.add(member), uow.tokens.add(token)))
         earlier = Activity(at=START, organisation_id=CONTOSO, event=REFUSED, member_id=BJENSEN, status=401)
-        write_record_at_0006(engine, earlier)
+        write_record_as_of(engine, "0006", earlier)
 
         assert migrate.upgrade(engine) == migrate.head_revision()
 
