@@ -113,6 +113,12 @@ class TeamContract(StoreContract):
         return Team(id=id or ids.new_id(), organisation_id=organisation.id,
                     fields=TeamFields(display_name, **fields), created=now, last_modified=now)
 
+    def in_creation_order_not_of_id(self, clock, ids, organisation: Organisation) -> tuple[Team, Team]:
+        """Writers, then Tour Guides, made in that order, whose ids sort the other way round."""
+        later_id, earlier_id = "00000000-0000-4000-9000-000000000002", "00000000-0000-4000-9000-000000000001"
+        return (self.team(clock, ids, organisation, "Writers", id=later_id),
+                self.team(clock, ids, organisation, "Tour Guides", id=earlier_id))
+
     def add_teams(self, store: Store, *new_teams: Team) -> None:
         def work(uow):
             for team in new_teams:
@@ -381,9 +387,7 @@ class TeamContract(StoreContract):
     def test_teams_of_lists_each_members_teams_by_team_id(self, store, clock, ids, contoso, crew):
         """One read for several members: each one's teams (id, displayName) in order of team id, not of
         creation; a member in no team, another organisation's or an unknown id is left out."""
-        later_id, earlier_id = "00000000-0000-4000-9000-000000000002", "00000000-0000-4000-9000-000000000001"
-        writers = self.team(clock, ids, contoso, "Writers", id=later_id)
-        guides = self.team(clock, ids, contoso, "Tour Guides", id=earlier_id)
+        writers, guides = self.in_creation_order_not_of_id(clock, ids, contoso)
         analysts = self.team(clock, ids, contoso, "Analysts")
         self.add_teams(store, writers, guides, analysts)
         self.join(store, writers, BJENSEN)
@@ -404,9 +408,7 @@ class TeamContract(StoreContract):
         ``teams_of`` alone (by team id, not by joining); a member in no team has none, and Fabrikam's
         bjensen (same userName) never Contoso's; and a member read before joining a team, in an
         earlier unit, does not keep the teams of then."""
-        later_id, earlier_id = "00000000-0000-4000-9000-000000000002", "00000000-0000-4000-9000-000000000001"
-        writers = self.team(clock, ids, contoso, "Writers", id=later_id)
-        guides = self.team(clock, ids, contoso, "Tour Guides", id=earlier_id)
+        writers, guides = self.in_creation_order_not_of_id(clock, ids, contoso)
         theirs = self.team(clock, ids, fabrikam, "Tour Guides")
         self.add_teams(store, writers, guides, theirs)
         self.join(store, writers, BJENSEN)
@@ -675,6 +677,27 @@ class SqlTeamContract(TeamContract):
         assert len(small_sent) == 4
         assert [small_counted, large_counted, many_counted] == [(2, 2), (3, 2), (500, 500)]
         assert self.counts(store, contoso, small.id, large.id) == {small.id: 2, large.id: 2001}
+
+    def test_a_get_or_a_look_up_reads_the_member_and_their_teams_in_one_statement(self, store, clock, ids,
+                                                                                   contoso, crew):
+        """In a reading unit, a member read by id or by Entra's ``userName eq`` brings their teams along:
+        the ``teams_of`` that follows (a GET's ``groups``) sends nothing. A page of all sends its own."""
+        writers, guides = self.in_creation_order_not_of_id(clock, ids, contoso)
+        self.add_teams(store, writers, guides)
+        self.join(store, writers, BJENSEN)
+        by_user_name = Query(filter=Compare(USER.path("userName"), Operator.EQ, "bjensen"), count=100)
+
+        def teams_after(read):
+            def work(uow):
+                read(uow)
+                return uow.teams.teams_of(contoso.id, [BJENSEN])
+            return work
+
+        for read in (lambda uow: uow.members.get(contoso.id, BJENSEN),
+                     lambda uow: uow.members.search(contoso.id, by_user_name)):
+            assert len(statements_sent(store, teams_after(read), read_only=True)) == 1
+        every = lambda uow: uow.members.search(contoso.id, Query(count=100))  # noqa: E731
+        assert len(statements_sent(store, teams_after(every), read_only=True)) == 2
 
     def test_a_member_leaving_every_team_is_one_statement_per_table(self, store, clock, ids, contoso, crew):
         """leave_all: a read of the member (which locks them where the database has row locks), one UPDATE of

@@ -55,13 +55,15 @@ def race(work: Callable[[int], object], writers: int = WRITERS) -> list[object]:
     return outcomes
 
 
-def statements_sent(store, work: Callable[[UnitOfWork], object]) -> list[tuple[str, object]]:
+def statements_sent(store, work: Callable[[UnitOfWork], object], *,
+                    read_only: bool = False) -> list[tuple[str, object]]:
     """The SQL statements (and parameters) ``work(uow)`` sends in one unit of work of ``store`` (a SQL
-    store of the contract suites), as the adapter's ``prepared.observers`` see them."""
+    store of the contract suites), as the adapter's ``prepared.observers`` see them; with
+    ``read_only``, in a reading unit, as a GET's."""
     sent = []
     prepared.observers.append(lambda statement, parameters: sent.append((statement, parameters)))
     try:
-        store.run(work)
+        store.read(work) if read_only else store.run(work)
     finally:
         prepared.observers.pop()
     return sent

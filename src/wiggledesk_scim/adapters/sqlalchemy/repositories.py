@@ -320,7 +320,7 @@ def _one_at_most(mapping: ResourceMapping, filter_plan: tuple | None) -> bool:
     """Whether a search by ``filter_plan`` matches one resource at most: an equality on a unique
     attribute (Entra's look-ups, ``externalId eq`` and ``userName eq``)."""
     return (filter_plan is not None and filter_plan[0] == "test" and filter_plan[1] in mapping.resource.unique
-            and filter_plan[2][0] in ("eq", "text_eq"))
+            and filter_plan[2][0] == "text_eq")
 
 
 #: The column of ``_teams_column``, and the key a member's teams are kept under in a reading unit's
