@@ -6,6 +6,9 @@ the figures that count are ``run.py``'s (served, as a ratio to the hello-world o
     .venv/bin/python benchmarks/inprocess.py                          # every scenario, CPU µs per request
     .venv/bin/python benchmarks/inprocess.py --scenarios get --profile    # ... and cProfile's top functions
     .venv/bin/python benchmarks/inprocess.py --members 1000 --seconds 1   # a quick look
+    valgrind --tool=cachegrind --cache-sim=yes --cachegrind-out-file=/dev/null \
+        .venv/bin/python benchmarks/inprocess.py --members 1000 --scenarios get --calls 500   # minus --calls 100:
+        # instructions and cache misses of 400 GETs, the same from run to run, whatever the machine's speed
 
 The instance is made as ``run.py`` makes it (development.ini copied, migrated, onboarded, seeded in bulk
 on SQLite), then the app is built from that ini as pserve builds it (``pyramid.paster.get_app``) and
@@ -119,6 +122,9 @@ def main(argv=None) -> int:
     parser.add_argument("--seconds", type=float, default=1.0, help="measured seconds per scenario and round")
     parser.add_argument("--profile", action="store_true", help="then profile each scenario (cProfile)")
     parser.add_argument("--top", type=int, default=35)
+    parser.add_argument("--calls", type=int, metavar="N",
+                        help="instead of timing: make exactly N calls of each scenario, untimed (for counting "
+                             "instructions under valgrind: the difference of two N is the calls' own)")
     args = parser.parse_args(argv)
     kinds = args.scenarios.split(",")
     with ExitStack() as stack:
@@ -132,6 +138,13 @@ def main(argv=None) -> int:
         sys.stderr = open("/dev/null", "w")
         app = get_app(str(instance.ini), "main")
         requests = Requests(instance.main)
+        if args.calls is not None:
+            for kind in kinds:
+                for _ in range(args.calls):
+                    env, expected = requests.next(kind)
+                    if call(app, env) != expected:
+                        raise SystemExit(f"unexpected status for {kind}")
+            return 0
         figures: dict[str, list[float]] = {kind: [] for kind in ["hello", *kinds]}
         for kind in kinds:  # warm every path once
             measure(app, lambda: requests.next(kind), 0.3)

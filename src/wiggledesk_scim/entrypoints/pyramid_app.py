@@ -97,13 +97,15 @@ class AppRequest(Request):
         kept in the environ, so that every attempt at the request (pyramid_retry) logs the same id."""
         request_id = self.environ.get(_REQUEST_ID_KEY)
         if request_id is None:
-            incoming = self.headers.get(REQUEST_ID_HEADER, "")
+            incoming = self.environ.get(_REQUEST_ID_ENVIRON, "")
             request_id = incoming if _SANE_REQUEST_ID.fullmatch(incoming) else new_request_id()
             self.environ[_REQUEST_ID_KEY] = request_id
         return request_id
 
 
 _REQUEST_ID_KEY = "wiggledesk.request_id"
+#: Where WSGI puts the X-Request-Id header (CGI's form of its name), read without WebOb's header view.
+_REQUEST_ID_ENVIRON = "HTTP_" + REQUEST_ID_HEADER.upper().replace("-", "_")
 
 
 def _retry_attempts(request) -> int | None:

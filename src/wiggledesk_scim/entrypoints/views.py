@@ -83,10 +83,11 @@ def read_body(environ) -> bytes:
 
 def _headers(environ) -> dict[str, str]:
     """The request's headers, read from the WSGI environ as WebOb's ``request.headers`` reads them
-    (``HTTP_X_REQUEST_ID`` is ``X-Request-Id``), without building its view of them."""
-    headers = {key[5:].replace("_", "-").title(): value for key, value in environ.items()
-               if key.startswith("HTTP_")}
-    for key, name in (("CONTENT_TYPE", "Content-Type"), ("CONTENT_LENGTH", "Content-Length")):
+    (``HTTP_X_REQUEST_ID`` is ``x-request-id``), without building its view of them; names in lower case,
+    as ``ScimRequest.header`` looks them up."""
+    headers = {key[5:].replace("_", "-").lower(): value for key, value in environ.items()
+               if key[:5] == "HTTP_"}
+    for key, name in (("CONTENT_TYPE", "content-type"), ("CONTENT_LENGTH", "content-length")):
         if environ.get(key):
             headers[name] = environ[key]
     return headers
