@@ -1051,7 +1051,8 @@ def print_targets(title: str, targets: list[Target], summaries: dict, phases: li
 def scaling_mode(args, instances: list[Instance], meta: dict[str, Any]) -> list[dict[str, Any]]:
     """One database and server per size, all served at once, and the runs taken round the sizes (hello,
     then each size, ours and then the peer's), so that a change of the machine's speed during the run
-    touches every size alike."""
+    touches every size alike; the sizes' order turns by one each round, so that none always comes first
+    after the hello-world or behind the same neighbour."""
     generator = meta["generator"]
     kind = "filter_external_id"
     for instance, size in zip(instances, args.sizes, strict=True):
@@ -1067,7 +1068,9 @@ def scaling_mode(args, instances: list[Instance], meta: dict[str, Any]) -> list[
             hello = measure(generator, hello_server, load.Scenario(HELLO, HELLO, 200, tag=tag),
                             concurrency, run, args.warmup, args.duration, HELLO)
             phases.append(hello)
-            for instance, size in zip(instances, args.sizes, strict=True):
+            order = list(zip(instances, args.sizes, strict=True))
+            turn = (run - 1) % len(order)
+            for instance, size in order[turn:] + order[:turn]:
                 phases.append(measure(generator, instance.app, scenario(kind, instance.main, tag), concurrency, run,
                                       args.warmup, args.duration, "app", members=size, ceiling=hello))
                 if instance.peer is not None:
