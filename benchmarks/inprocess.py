@@ -6,9 +6,9 @@ the figures that count are ``run.py``'s (served, as a ratio to the hello-world o
     .venv/bin/python benchmarks/inprocess.py                          # every scenario, CPU µs per request
     .venv/bin/python benchmarks/inprocess.py --scenarios get --profile    # ... and cProfile's top functions
     .venv/bin/python benchmarks/inprocess.py --members 1000 --seconds 1   # a quick look
-    valgrind --tool=cachegrind --cache-sim=yes --cachegrind-out-file=/dev/null \
-        .venv/bin/python benchmarks/inprocess.py --members 1000 --scenarios get --calls 500   # minus --calls 100:
-        # instructions and cache misses of 400 GETs, the same from run to run, whatever the machine's speed
+    valgrind --tool=cachegrind --cache-sim=no --cachegrind-out-file=/dev/null \
+        .venv/bin/python benchmarks/inprocess.py --members 1000 --scenarios get --calls 1100   # minus --calls 100:
+        # the instructions of 1,000 GETs, the same from run to run, whatever the machine's speed
 
 The instance is made as ``run.py`` makes it (development.ini copied, migrated, onboarded, seeded in bulk
 on SQLite), then the app is built from that ini as pserve builds it (``pyramid.paster.get_app``) and
@@ -100,16 +100,21 @@ def call(app, env: dict) -> int:
     return status[0]
 
 
+def checked_call(app, make) -> None:
+    """One call of the next request ``make`` gives; a status other than the one it expects stops the run."""
+    env, expected = make()
+    status = call(app, env)
+    if status != expected:
+        raise SystemExit(f"expected {expected}, got {status} for {env['REQUEST_METHOD']} {env['PATH_INFO']}")
+
+
 def measure(app, make, seconds: float) -> float:
     """CPU µs per request over ``seconds`` of calls."""
     count, began = 0, time.process_time()
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         for _ in range(20):
-            env, expected = make()
-            status = call(app, env)
-            if status != expected:
-                raise SystemExit(f"expected {expected}, got {status} for {env['REQUEST_METHOD']} {env['PATH_INFO']}")
+            checked_call(app, make)
         count += 20
     return (time.process_time() - began) / count * 1e6
 
@@ -141,9 +146,7 @@ def main(argv=None) -> int:
         if args.calls is not None:
             for kind in kinds:
                 for _ in range(args.calls):
-                    env, expected = requests.next(kind)
-                    if call(app, env) != expected:
-                        raise SystemExit(f"unexpected status for {kind}")
+                    checked_call(app, lambda: requests.next(kind))
             return 0
         figures: dict[str, list[float]] = {kind: [] for kind in ["hello", *kinds]}
         for kind in kinds:  # warm every path once
