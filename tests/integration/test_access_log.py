@@ -151,7 +151,7 @@ def test_an_unknown_path_is_logged_without_a_route(app, client, contoso, log_fil
 
 
 def test_an_unexpected_error_is_logged_as_500(client, contoso, log_file, monkeypatch):
-    monkeypatch.setattr(MemberService, "get", _explode)
+    monkeypatch.setattr(MemberService, "rendition", _explode)
     response = client.get(f"/Users/{NOBODY}")
     (line,) = logged(log_file)
     assert_line(line, response, organisation_id=contoso.organisation.id, method="GET", route="scim_user",
@@ -336,7 +336,7 @@ def test_no_token_and_no_attribute_value_reaches_any_log(app, contoso, log_file,
     assert bad.status_int == 400, bad.text
     rejected = client.post("/Users", {"userName": "megan.bowen@contoso.example", "active": "perhaps"})
     assert rejected.status_int == 400, rejected.text
-    monkeypatch.setattr(MemberService, "query", _explode)
+    monkeypatch.setattr(MemberService, "query_renditions", _explode)
     assert client.find("userName", FULL_USER["userName"]).status_int == 500
 
     access_log = log_file.read_text(encoding="utf-8")

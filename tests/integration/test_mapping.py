@@ -8,7 +8,7 @@ import pytest
 
 from wiggledesk_scim.adapters.sqlalchemy import tables
 from tests.integration.test_repository_contract import at, bjensen_fields
-from wiggledesk_scim.adapters.sqlalchemy.mapping import GROUPS, USERS, ResourceMapping, column_name, keyed
+from wiggledesk_scim.adapters.sqlalchemy.mapping import DOCUMENT, GROUPS, USERS, ResourceMapping, column_name, keyed
 from wiggledesk_scim.domain.model import Member, MemberFields, Team, TeamFields
 from wiggledesk_scim.domain.registry import GROUP, RESOURCE_TYPES, USER, Attribute, Schema
 from wiggledesk_scim.domain.registry.declaration import NONE
@@ -34,8 +34,11 @@ def test_every_resource_type_served_has_a_mapping():
 @pytest.mark.parametrize("mapping", MAPPINGS, ids=repr)
 def test_every_column_is_a_stored_attribute_its_key_or_bookkeeping(mapping):
     """A resource type's table holds exactly the registry's leaves (with key twins), the resource object's
-    own columns and its identity: nothing the registry does not explain, nothing it declares missing."""
+    own columns and its identity, and its rendition if it keeps one: nothing the registry does not explain,
+    nothing it declares missing."""
     expected = _leaf_columns(mapping) | set(mapping.own_columns) | {"id", "organisation_id", "created"}
+    if mapping.rendering is not None:
+        expected.add(DOCUMENT)
     assert {column.name for column in mapping.table.c} == expected
 
 

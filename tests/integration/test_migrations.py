@@ -17,12 +17,15 @@ from tests.integration.units import in_unit
 from tests.support import token_of, START
 from wiggledesk_scim.adapters.memory import matches_filter
 from wiggledesk_scim.adapters.sqlalchemy import SqlAlchemyStorage, engine_from_settings, make_engine, migrate
+from wiggledesk_scim.adapters.sqlalchemy.mapping import DOCUMENT, USERS
 from wiggledesk_scim.adapters.sqlalchemy.tables import UtcDateTime, metadata
+from wiggledesk_scim.adapters.sqlalchemy.tables import members as members_table
 from wiggledesk_scim.domain.activity import REFUSED, Activity
 from wiggledesk_scim.domain.model import (AccessToken, AccessTokenGrant, ApiToken, ClientSecret, Email,
                                           FederatedTrust, Member, MemberFields, OAuthClient, Organisation, Reference,
                                           Team, TeamFields)
 from wiggledesk_scim.domain.query import (And, AnyValue, Compare, Query, Operator, Present)
+from wiggledesk_scim.domain.scim.representation import USER_DOCUMENTS
 from tests.support import Attribute, COLLECTIONS
 
 
@@ -43,7 +46,7 @@ def test_upgrade_of_an_empty_database_reaches_head(empty_engine):
     """Upgrading from nothing creates every table and records the newest revision."""
     reached = migrate.upgrade(empty_engine)
 
-    assert reached == migrate.head_revision() == "0007"
+    assert reached == migrate.head_revision() == "0008"
     assert migrate.is_at_head(empty_engine)
     assert set(inspect(empty_engine).get_table_names()) == {
         "organisations", "members", "member_emails", "member_phone_numbers", "member_addresses", "api_tokens",
@@ -74,6 +77,7 @@ def test_migrations_ship_with_the_package():
     assert (migrate.MIGRATIONS / "versions" / "0005_teams.py").is_file()
     assert (migrate.MIGRATIONS / "versions" / "0006_oauth_clients.py").is_file()
     assert (migrate.MIGRATIONS / "versions" / "0007_tokens_outlive_their_owner.py").is_file()
+    assert (migrate.MIGRATIONS / "versions" / "0008_member_documents.py").is_file()
 
 
 # -- 0002: search keys and tables ------------------------------------------------------------------
@@ -112,6 +116,18 @@ def write_bjensen_at_0001(engine) -> None:
             "INSERT INTO member_email_keys (member_id, position, organisation_id, value_key, type_key) "
             "VALUES (:m, 0, :o, 'bjensen@contoso.example', 'work'), (:m, 1, :o, 'babs@jensen.example', 'home')"),
             {"m": BJENSEN, "o": CONTOSO})
+
+
+def add_member_before_0008(uow, member: Member) -> None:
+    """``member`` added in ``uow`` as a release before 0008 adds one: their row without a document (the
+    column is not there yet), and their search rows."""
+    row = USERS.row(member)
+    del row[DOCUMENT]
+    uow.session.execute(insert(members_table).values(**row))
+    for search_table, rows in USERS.search_rows(member):
+        if rows:
+            uow.session.execute(insert(search_table), rows)
+    uow.members.db.on_write()
 
 
 def run(engine, work):
@@ -205,7 +221,7 @@ def test_upgrade_to_0003_names_existing_tokens_and_leaves_them_without_expiry(da
         with engine.begin() as connection:
             connection.execute(text("INSERT INTO organisations (id, name, api_access) VALUES (:id, 'Contoso', :on)"),
                                {"id": CONTOSO, "on": True})
-        run(engine, lambda uow: uow.members.add(member))
+        run(engine, lambda uow: add_member_before_0008(uow, member))
         with engine.begin() as connection:
             connection.execute(text("INSERT INTO api_tokens (id, organisation_id, admin_id, digest, created) "
                                     "VALUES (:id, :org, :admin, :digest, :created)"),
@@ -236,7 +252,7 @@ def test_upgrade_to_0004_keeps_everything_and_starts_an_empty_trail(database_url
                         is_admin=True, api_access=True)
         token = ApiToken(id="00000000-0000-4000-8000-000000000003", organisation_id=CONTOSO, admin_id=BJENSEN,
                          digest="c0ffee" * 8, created=START, name="Entra", expires=START + timedelta(days=90))
-        run(engine, lambda uow: (uow.organisations.add(contoso), uow.members.add(member), uow.tokens.add(token)))
+        run(engine, lambda uow: (uow.organisations.add(contoso), add_member_before_0008(uow, member), uow.tokens.add(token)))
 
         assert migrate.upgrade(engine) == migrate.head_revision()
 
@@ -273,7 +289,7 @@ def test_upgrade_to_0005_keeps_everything_and_adds_teams_and_the_trails_team_col
                         fields=MemberFields(user_name="bjensen"), is_admin=True, api_access=True)
         token = ApiToken(id="00000000-0000-4000-8000-000000000003", organisation_id=CONTOSO, admin_id=BJENSEN,
                          digest="c0ffee" * 8, created=START)
-        run(engine, lambda uow: (uow.organisations.add(contoso), uow.members.add(member), uow.tokens.add(token)))
+        run(engine, lambda uow: (uow.organisations.add(contoso), add_member_before_0008(uow, member), uow.tokens.add(token)))
         created = Activity(at=START, organisation_id=CONTOSO, event="create", member_id=BJENSEN,
                            attributes=("userName",))
         write_record_as_of(engine, "0004", created)
@@ -319,7 +335,7 @@ def test_upgrade_to_0006_keeps_everything_and_adds_oauth_clients(database_url):
         team = Team(id="00000000-0000-4000-8000-000000000004", organisation_id=CONTOSO,
                     fields=TeamFields("Tour Guides"), created=START, last_modified=START)
         record = Activity(at=START, organisation_id=CONTOSO, event=REFUSED, member_id=BJENSEN, status=412)
-        run(engine, lambda uow: (uow.organisations.add(contoso), uow.members.add(member), uow.tokens.add(token),
+        run(engine, lambda uow: (uow.organisations.add(contoso), add_member_before_0008(uow, member), uow.tokens.add(token),
                                  uow.teams.add(team), uow.teams.add_members(CONTOSO, team.id, [BJENSEN])))
         write_record_as_of(engine, "0006", record)
 
@@ -390,7 +406,7 @@ def test_upgrade_to_0007_lets_tokens_outlive_their_owner_and_marks_lock_outs(dat
                         fields=MemberFields(user_name="bjensen"), is_admin=True, api_access=True)
         token = ApiToken(id="00000000-0000-4000-8000-000000000003", organisation_id=CONTOSO, admin_id=BJENSEN,
                          digest="c0ffee" * 8, created=START)
-        run(engine, lambda uow: (uow.organisations.add(contoso), uow.members.add(member), uow.tokens.add(token)))
+        run(engine, lambda uow: (uow.organisations.add(contoso), add_member_before_0008(uow, member), uow.tokens.add(token)))
         earlier = Activity(at=START, organisation_id=CONTOSO, event=REFUSED, member_id=BJENSEN, status=401)
         write_record_as_of(engine, "0006", earlier)
 
@@ -417,6 +433,48 @@ def test_upgrade_to_0007_lets_tokens_outlive_their_owner_and_marks_lock_outs(dat
         with engine.connect() as connection:
             assert [connection.execute(text(f"SELECT count(*) FROM {name}")).scalar_one()
                     for name in ("organisations", "members", "api_tokens", "activity")] == [1, 0, 0, 2]
+    finally:
+        engine.dispose()
+
+
+def test_upgrade_to_0008_keeps_members_and_renders_those_without_a_document(database_url):
+    """A member written before 0008 has no document: a GET renders them from their row, and their next
+    change writes one. Downgrading to 0007 drops the column and nothing else: the member, their search
+    rows and their team stay."""
+    engine = make_engine(database_url)
+    try:
+        migrate.upgrade(engine, "0007")
+        member = Member(id=BJENSEN, organisation_id=CONTOSO, created=START, last_modified=START,
+                        fields=MemberFields(user_name="bjensen", emails=(Email(value="bjensen@contoso.example"),)))
+        team = Team(id="00000000-0000-4000-8000-000000000004", organisation_id=CONTOSO,
+                    fields=TeamFields("Tour Guides"), created=START, last_modified=START)
+        run(engine, lambda uow: (uow.organisations.add(Organisation(id=CONTOSO, name="Contoso")),
+                                 add_member_before_0008(uow, member), uow.teams.add(team),
+                                 uow.teams.add_members(CONTOSO, team.id, [BJENSEN])))
+
+        assert migrate.upgrade(engine) == migrate.head_revision() == "0008"
+
+        def document() -> str | None:
+            with engine.connect() as connection:
+                return connection.execute(select(members_table.c.document)).scalar_one()
+        assert document() is None
+        read = in_unit(SqlAlchemyStorage(engine), lambda uow: uow.members.rendition(CONTOSO, BJENSEN, USER_DOCUMENTS),
+                       read_only=True)
+        assert read == USER_DOCUMENTS.rendition(member)
+        changed = member.with_fields(MemberFields(user_name="bjensen", title="Guide", emails=member.fields.emails),
+                                     START + timedelta(minutes=1))
+        run(engine, lambda uow: uow.members.update(changed, expected_version=1))
+        assert document() == USER_DOCUMENTS.render(changed)
+        with engine.connect() as connection:
+            assert compare_metadata(MigrationContext.configure(connection), metadata) == []
+
+        with engine.begin() as connection:
+            command.downgrade(migrate.alembic_config(connection), "0007")
+
+        assert "document" not in {c["name"] for c in inspect(engine).get_columns("members")}
+        with engine.connect() as connection:
+            assert [connection.execute(text(f"SELECT count(*) FROM {name}")).scalar_one()
+                    for name in ("members", "member_emails", "team_members")] == [1, 1, 1]
     finally:
         engine.dispose()
 

@@ -20,7 +20,7 @@ from typing import Callable, Iterator, TypeVar
 
 import pytest
 import transaction
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from transaction.interfaces import DoomedTransaction
 
 from tests.integration.units import WRITERS, in_unit, race, statements_sent
@@ -37,6 +37,7 @@ from wiggledesk_scim.domain.ports import UnitOfWork
 from wiggledesk_scim.domain.query import (BOOLEAN, DATETIME, OPERATORS_BY_TYPE, And, AnyValue, Compare, Query, Not, Operator, Or, Page, Present)
 from tests.support import COLLECTIONS, SORTABLE, Attribute, token_of
 from wiggledesk_scim.domain.registry import USER
+from wiggledesk_scim.domain.scim.representation import USER_DOCUMENTS, UserDocuments
 from wiggledesk_scim.domain.services import MemberService
 
 T = TypeVar("T")
@@ -621,6 +622,9 @@ class StoreContract:
                             descending=descending)
         return store.read(lambda uow: uow.members.search(organisation.id, query))
 
+    def search_page(self, store: Store, organisation: Organisation, query: Query) -> Page:
+        return store.read(lambda uow: uow.members.search(organisation.id, query))
+
     def user_names(self, page) -> list[str]:
         return [member.user_name for member in page.resources]
 
@@ -822,6 +826,60 @@ class RepositoryContract(SearchContract):
 
         assert stored == ada
         assert stored.fields.name.is_empty() and stored.fields.enterprise.is_empty()
+
+    # -- renditions: what GET and list requests answer with --------------------------------------------
+
+    def renditions_of(self, store, organisation, *members_, rendering=USER_DOCUMENTS):
+        """What ``rendering`` makes of the members as the store holds them now."""
+        return [rendering.rendition(self.get(store, organisation, each.id)) for each in members_]
+
+    def test_a_member_is_rendered_as_stored_after_every_kind_of_write(self, store, people, clock, contoso):
+        """The rendition read is the rendering of the member as stored: once added, after a change of a
+        few attributes (``changes``) and after a whole replacement, whoever renders it."""
+        manager = people.member(contoso, "jsmith")
+        bjensen = people.member(contoso, "bjensen", **bjensen_fields(
+            enterprise=replace(bjensen_fields()["enterprise"], manager_id=manager.id)))
+        self.add(store, manager, bjensen)
+        read = lambda rendering=USER_DOCUMENTS: store.read(
+            lambda uow: uow.members.rendition(contoso.id, bjensen.id, rendering))
+        narrower = UserDocuments(replace(USER, extensions=()))
+
+        assert [read()] == self.renditions_of(store, contoso, bjensen)
+        assert read(narrower) == narrower.rendition(bjensen)
+
+        deactivated = bjensen.with_fields(replace(bjensen.fields, active=False), clock.advance())
+        store.run(lambda uow: uow.members.update(deactivated, expected_version=1,
+                                                 changes=USER.diff(bjensen.fields, deactivated.fields)))
+        assert [read()] == self.renditions_of(store, contoso, deactivated)
+        assert '"active":false' in read().text and read().version == 2
+
+        replaced = deactivated.with_fields(MemberFields(user_name="babs", active=True), clock.advance())
+        store.run(lambda uow: uow.members.update(replaced, expected_version=2))
+        assert [read()] == self.renditions_of(store, contoso, replaced)
+        assert read(narrower) == narrower.rendition(replaced)
+
+    def test_a_page_of_renditions_is_the_page_of_members_rendered(self, store, contoso, population):
+        """``search_renditions`` answers the query ``search`` answers, each member rendered, for Entra's
+        look-ups and for longer pages alike."""
+        for query in (Query(filter=Compare(A.USER_NAME, O.EQ, "BJENSEN")),
+                      Query(filter=Compare(A.EXTERNAL_ID, O.EQ, "no-such-external-id")),
+                      Query(sort_by=A.DISPLAY_NAME, descending=True, start_index=2, count=3),
+                      Query(filter=Or(Compare(A.EMAIL_TYPE, O.EQ, "work"), Compare(A.DISPLAY_NAME, O.CO, "e")))):
+            members_page = self.search_page(store, contoso, query)
+            page = store.read(lambda uow: uow.members.search_renditions(contoso.id, query, USER_DOCUMENTS))
+
+            assert (page.total, page.start_index) == (members_page.total, members_page.start_index)
+            assert list(page.resources) == [USER_DOCUMENTS.rendition(each) for each in members_page.resources]
+
+    @pytest.mark.parametrize("member_id", ["00000000-0000-4000-8000-999999999999", "not-a-uuid", "bjensen\x00"])
+    def test_no_rendition_of_a_member_that_is_not_there(self, store, people, contoso, fabrikam, member_id):
+        """An unknown or malformed id, or another organisation's member, is NotFound, as for ``get``."""
+        bjensen = people.member(contoso, "bjensen")
+        self.add(store, bjensen)
+
+        for organisation, wanted in ((contoso, member_id), (fabrikam, bjensen.id)):
+            with pytest.raises(NotFound):
+                store.read(lambda uow: uow.members.rendition(organisation.id, wanted, USER_DOCUMENTS))
 
     def test_unknown_member_is_not_found(self, store, contoso):
         """Getting an id nobody has raises NotFound."""
@@ -1555,6 +1613,45 @@ class SqlRepositoryContract(RepositoryContract):
 
         assert [store.rows(table) for table in (
             organisations, members, member_emails, member_phone_numbers, member_addresses)] == [1, 1, 2, 2, 2]
+
+    def test_a_members_document_is_written_with_them_and_read_alone(self, store, people, contoso):
+        """The SQL store keeps each member's User document in their row, and a GET reads it alone: one
+        SELECT of the id, the version and the document (and, in a reading unit, the teams)."""
+        bjensen = people.member(contoso, "bjensen", **bjensen_fields())
+        self.add(store, bjensen)
+
+        sent = statements_sent(store, lambda uow: uow.members.rendition(contoso.id, bjensen.id, USER_DOCUMENTS),
+                               read_only=True)
+
+        assert self.document_of(store, bjensen) == USER_DOCUMENTS.render(bjensen)
+        assert len(sent) == 1
+        selected = sent[0][0].lower().split(" from ")[0]
+        assert "document" in selected and "user_name" not in selected and "emails" not in selected
+
+    @pytest.mark.parametrize("left", ["no document", "another form", "an earlier version"])
+    def test_a_document_that_is_not_current_is_rendered_from_the_row(self, store, people, clock, contoso, left):
+        """A row an earlier release wrote (no document, or one of its own form), or changed without
+        rendering it again (the document of the version before), is answered from its columns, for a
+        GET and a page alike; never from the document it holds."""
+        bjensen = people.member(contoso, "bjensen", **bjensen_fields())
+        self.add(store, bjensen)
+        changed = bjensen.with_fields(replace(bjensen.fields, title="Head Tour Guide"), clock.advance())
+        store.run(lambda uow: uow.members.update(changed, expected_version=1))
+        stale = {"no document": None,
+                 "another form": USER_DOCUMENTS.render(changed).replace(USER_DOCUMENTS.form, "f" * 16, 1),
+                 "an earlier version": USER_DOCUMENTS.render(bjensen)}[left]
+        with store.engine.begin() as connection:
+            connection.execute(update(members).where(members.c.id == bjensen.id).values(document=stale))
+
+        fresh = USER_DOCUMENTS.rendition(changed)
+        assert store.read(lambda uow: uow.members.rendition(contoso.id, bjensen.id, USER_DOCUMENTS)) == fresh
+        page = store.read(lambda uow: uow.members.search_renditions(contoso.id, Query(), USER_DOCUMENTS))
+        assert page.resources == (fresh,)
+        assert self.document_of(store, bjensen) == stale   # a read writes nothing
+
+    def document_of(self, store, member) -> str | None:
+        with store.engine.connect() as connection:
+            return connection.execute(select(members.c.document).where(members.c.id == member.id)).scalar_one()
 
     def test_removing_a_member_removes_their_search_rows(self, store, people, contoso):
         """The search rows go with the member (ON DELETE CASCADE)."""

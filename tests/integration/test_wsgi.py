@@ -526,7 +526,7 @@ def _explode(*args, **kwargs):
 
 def test_an_unexpected_error_is_a_bare_logged_500(scim, monkeypatch, caplog):
     """A bug answers RFC 7644's error body naming only the request id; the traceback goes to the log."""
-    monkeypatch.setattr(MemberService, "get", _explode)
+    monkeypatch.setattr(MemberService, "rendition", _explode)
     response = scim.get(f"/Users/{NOBODY}", headers={"X-Request-Id": "entra-4711"})
     assert response.status_int == 500
     assert assert_scim_json(response) == {"schemas": [ERROR], "status": "500",
@@ -587,7 +587,7 @@ def test_every_response_forbids_caching_and_sniffing(testapp, contoso, monkeypat
     outside the SCIM tree and a 500 alike."""
     client = Scim(testapp, contoso.token)
     created = client.post("/Users", SEED_BODY)
-    monkeypatch.setattr(MemberService, "query", _explode)
+    monkeypatch.setattr(MemberService, "query_renditions", _explode)
     responses = [created, client.get(f"/Users/{created.json['id']}"), client.get("/Users/nobody"),
                  Scim(testapp, None).get("/Users"), testapp.get("/nowhere", status=404),
                  client.get(f"/Users/{created.json['id']}", headers={"If-None-Match": created.headers["ETag"]}),
@@ -607,7 +607,7 @@ def test_tokens_never_reach_the_logs(testapp, contoso, monkeypatch, caplog):
     client.get("/Users?filter=userName+eq+%22Example+Username%22")
     client.get("/Nothing")
     Scim(testapp, wrong).get("/Users")
-    monkeypatch.setattr(MemberService, "query", _explode)
+    monkeypatch.setattr(MemberService, "query_renditions", _explode)
     assert client.get("/Users").status_int == 500
     logged = caplog.text + "".join(repr(r.args) for r in caplog.records)
     for secret in (contoso.token, wrong):

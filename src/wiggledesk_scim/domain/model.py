@@ -220,6 +220,16 @@ class Reference:
     display: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class Rendition:
+    """A member as a ``Rendering`` (ports) renders them for reading, with the id and version it was
+    rendered at: what a read answers with, without the member."""
+
+    id: str
+    version: int
+    text: str
+
+
 @dataclass(frozen=True)
 class ApiToken:
     """A bearer token as stored: only the SHA-256 digest of the secret, never the secret itself."""

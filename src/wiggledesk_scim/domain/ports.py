@@ -7,12 +7,13 @@ authority over stored tokens in ``access.py``).
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from dataclasses import replace
 from datetime import datetime
 from typing import Callable, Iterable, Iterator, Sequence, TypeVar
 
 from .activity import Activity
 from .model import (AccessToken, AccessTokenGrant, ApiToken, ClientSecret, ClientSecretGrant, FederatedTrust, Member,
-                    OAuthClient, Organisation, Principal, Reference, Team, TokenGrant, case_key)
+                    OAuthClient, Organisation, Principal, Reference, Rendition, Team, TokenGrant, case_key)
 from .query import Page, Query
 from .registry import Leaf
 
@@ -43,6 +44,33 @@ class OrganisationRepository(ABC):
         one up by name, never a SCIM request. A store with such an index may answer from it instead."""
         key = case_key(name)
         return [organisation for organisation in self.list() if case_key(organisation.name) == key]
+
+
+class Rendering(ABC):
+    """How members are rendered for reading (the SCIM layer's User document), in a form a store may keep
+    beside each member, written with every change of the member, so that reads need not rebuild members.
+
+    Every text ``render`` makes starts with ``head(member.version)``: a store serves a kept text only if it
+    is ``kept`` for the member's stored version, so that a text an earlier release rendered differently
+    (another ``form``), or left behind when it changed the member without rendering it again, is rendered
+    anew, never served."""
+
+    #: What this release's texts are rendered by (``head``).
+    form: str
+
+    @abstractmethod
+    def render(self, member: Member) -> str:
+        """``member``'s text, headed by ``head(member.version)``."""
+
+    def head(self, version: int) -> str:
+        return f"{self.form}:{version}\n"
+
+    def kept(self, text: str | None, version: int) -> bool:
+        """Whether a store's kept ``text`` (None: none) is this rendering's of the member at ``version``."""
+        return text is not None and text.startswith(self.head(version))
+
+    def rendition(self, member: Member) -> Rendition:
+        return Rendition(member.id, member.version, self.render(member))
 
 
 class MemberRepository(ABC):
@@ -79,6 +107,17 @@ class MemberRepository(ABC):
         ``Page.total`` counts every match before paging (RFC 7644 §3.4.2.4); paging happens in the
         store, never after it.
         """
+
+    def rendition(self, organisation_id: str, member_id: str, rendering: Rendering) -> Rendition:
+        """The member as ``rendering`` renders them, as ``get`` raises. Rendered from the member here; a
+        store that keeps a rendering's text beside each member (written with every change of the member)
+        answers from it, without rebuilding the member."""
+        return rendering.rendition(self.get(organisation_id, member_id))
+
+    def search_renditions(self, organisation_id: str, query: Query, rendering: Rendering) -> Page:
+        """``search``'s page with each member as ``rendering`` renders them (``rendition``)."""
+        page = self.search(organisation_id, query)
+        return replace(page, resources=tuple(rendering.rendition(member) for member in page.resources))
 
     @abstractmethod
     def update(self, member: Member, *, expected_version: int, changes: tuple[Leaf, ...] | None = None) -> None:

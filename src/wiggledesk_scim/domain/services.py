@@ -13,8 +13,8 @@ from typing import Callable
 from . import catalogue as c
 from .activity import CREATE, DELETE, REFUSED, REPLACE, UPDATE, Activity, Source, attribute_names, change_event
 from .errors import InvalidValue, NotFound, OrganisationNameTaken, UniquenessConflict, VersionMismatch
-from .model import Email, Member, MemberFields, Organisation, unstorable_reason
-from .ports import Clock, IdGenerator, TokenAuthority, UnitOfWork
+from .model import Email, Member, MemberFields, Organisation, Rendition, unstorable_reason
+from .ports import Clock, IdGenerator, Rendering, TokenAuthority, UnitOfWork
 from .query import Compare, Operator, Page, Query
 from .registry import USER, ResourceType
 
@@ -63,6 +63,16 @@ class MemberService:
     def query(self, organisation_id: str, query: Query) -> Page:
         with self.uow:
             return self.uow.members.search(organisation_id, query)
+
+    def rendition(self, organisation_id: str, member_id: str, rendering: Rendering) -> Rendition:
+        """The member as ``rendering`` renders them (``MemberRepository.rendition``)."""
+        with self.uow:
+            return self.uow.members.rendition(organisation_id, member_id, rendering)
+
+    def query_renditions(self, organisation_id: str, query: Query, rendering: Rendering) -> Page:
+        """``query``'s page with each member as ``rendering`` renders them."""
+        with self.uow:
+            return self.uow.members.search_renditions(organisation_id, query, rendering)
 
     def update(self, organisation_id: str, member_id: str, edit: Edit, *,
                expected_version: int | None = None) -> Member:

@@ -29,8 +29,10 @@ from typing import Any, Callable
 from sqlalchemy import Table
 
 from ...domain.model import Member, Team, case_key
+from ...domain.ports import Rendering
 from ...domain.registry import GROUP, USER, Attribute, Collection, Leaf, Path, ResourceType
 from ...domain.registry.declaration import REFERENCE, STRING
+from ...domain.scim.representation import USER_DOCUMENTS
 from . import tables
 
 #: Each resource type's table, in WiggleDesk's words: a User is a member, a Group a team.
@@ -46,6 +48,9 @@ _IDENTITY = ("id", "organisation_id", "created", "fields")
 
 #: What every change of a resource writes besides the leaves it changes.
 _CHANGE_COLUMNS = ("last_modified", "version")
+
+#: The column holding a resource's rendition (``ResourceMapping.rendering``), written with every change.
+DOCUMENT = "document"
 
 
 def row_name(resource_name: str) -> str:
@@ -122,11 +127,14 @@ def _leaf_columns(leaf: Leaf) -> Columns:
 
 class ResourceMapping:
     """The rows of one resource type, derived once from its declaration: ``resource``, whose resource
-    objects are instances of ``model`` (``Member``, ``Team``: their ``fields`` are ``resource.model``)."""
+    objects are instances of ``model`` (``Member``, ``Team``: their ``fields`` are ``resource.model``).
+    ``rendering``: the rendition kept in each row's ``document`` column, rendered with every write of the
+    row (None: the table has no such column)."""
 
-    def __init__(self, resource: ResourceType, model: type):
+    def __init__(self, resource: ResourceType, model: type, rendering: Rendering | None = None):
         self.resource = resource
         self.model = model
+        self.rendering = rendering
         self.row_name = row_name(resource.name)
         self.table: Table = tables.metadata.tables[TABLES[resource.name]]
         self.own_columns = tuple(field.name for field in dataclasses.fields(model) if field.name not in _IDENTITY)
@@ -139,8 +147,12 @@ class ResourceMapping:
         self.search_tables = tuple(each for each in self.collection_tables.values() if not each.apart)
         self.unique_by_column = {self.filter_column(path): path for path in resource.unique}
         key_twins = {f"{name}_key" for name in self.keyed_columns}
-        #: The columns a resource is read from: everything but the derived ``_key`` twins.
-        self.read_columns = tuple(column for column in self.table.c if column.name not in key_twins)
+        #: The columns a resource is read from: everything but what is derived from it (the ``_key`` twins,
+        #: the rendition).
+        self.read_columns = tuple(column for column in self.table.c
+                                  if column.name not in key_twins and column.name != DOCUMENT)
+        #: The columns a rendition is read from (with the version it must have been rendered at).
+        self.rendition_columns = (self.table.c.id, self.table.c.version, self.table.c[DOCUMENT]) if rendering else ()
         self._readers = self._build_readers()
 
     def __repr__(self) -> str:
@@ -163,6 +175,8 @@ class ResourceMapping:
             row.update(columns(leaf.read(fields)))
         for name in self.own_columns:
             row[name] = getattr(resource, name)
+        if self.rendering is not None:
+            row[DOCUMENT] = self.rendering.render(resource)
         return row
 
     def changed_row(self, resource: Any, changes: tuple[Leaf, ...]) -> dict[str, Any]:
@@ -173,6 +187,8 @@ class ResourceMapping:
             row.update(self.leaf_columns[leaf](leaf.read(fields)))
         for name in _CHANGE_COLUMNS:
             row[name] = getattr(resource, name)
+        if self.rendering is not None:
+            row[DOCUMENT] = self.rendering.render(resource)
         return row
 
     def changed_tables(self, changes: tuple[Leaf, ...] | None) -> list[Table]:
@@ -228,5 +244,5 @@ class ResourceMapping:
 
 
 #: The mappings of the resource types as declared: the ones the SQL storage serves.
-USERS = ResourceMapping(USER, Member)
+USERS = ResourceMapping(USER, Member, USER_DOCUMENTS)
 GROUPS = ResourceMapping(GROUP, Team)

@@ -400,15 +400,16 @@ class _Builder:
 
 
 def build_search(dialect: str, mapping: ResourceMapping, filter_plan: tuple | None,
-                 order: tuple, extra: tuple = ()) -> tuple[Select, Select]:
-    """The page SELECT (``:limit`` resources from ``:offset``; with the ``extra`` columns, if any, after
-    the resource's) and the COUNT of one search shape of the resource type ``mapping`` maps."""
+                 order: tuple, extra: tuple = (), columns: tuple = ()) -> tuple[Select, Select]:
+    """The page SELECT (``:limit`` resources from ``:offset``, each as its ``columns``, by default the
+    resource's ``read_columns``; with the ``extra`` columns, if any, after them) and the COUNT of one search
+    shape of the resource type ``mapping`` maps."""
     builder = _Builder(dialect, mapping)
     table = mapping.table
     where = table.c.organisation_id == bindparam(ORGANISATION)
     if filter_plan is not None:
         where = and_(where, builder.condition(filter_plan, {}))
-    page = (select(*mapping.read_columns, *extra).where(where).order_by(*builder.order(order))
+    page = (select(*(columns or mapping.read_columns), *extra).where(where).order_by(*builder.order(order))
             .limit(bindparam(LIMIT, type_=Integer())).offset(bindparam(OFFSET, type_=Integer())))
     count = select(func.count()).select_from(table).where(where)
     return page, count

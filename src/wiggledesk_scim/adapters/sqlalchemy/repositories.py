@@ -28,6 +28,7 @@ transaction, and the request aborts. No savepoints are taken to save it; nothing
 """
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 from itertools import product
 from typing import Any, Callable, Iterable, Iterator, Sequence, TypeVar
@@ -39,12 +40,13 @@ from ...domain import catalogue as c
 from ...domain.activity import Activity
 from ...domain.errors import InvalidValue, NotFound, UniquenessConflict, VersionMismatch
 from ...domain.model import (UNSTORABLE, AccessToken, AccessTokenGrant, ApiToken, ClientSecret, ClientSecretGrant,
-                             FederatedTrust, Member, OAuthClient, Organisation, Reference, Team, TokenGrant, case_key)
+                             FederatedTrust, Member, OAuthClient, Organisation, Reference, Rendition, Team, TokenGrant,
+                             case_key)
 from ...domain.ports import (AccessTokenRepository, ActivityTrail, ApiTokenRepository, MemberRepository,
-                             OAuthClientRepository, OrganisationRepository, TeamRepository)
+                             OAuthClientRepository, OrganisationRepository, Rendering, TeamRepository)
 from ...domain.query import Query, Page
 from ...domain.registry import Leaf
-from .mapping import GROUPS, USERS, ResourceMapping
+from .mapping import DOCUMENT, GROUPS, USERS, ResourceMapping
 from .prepared import Database, Prepared
 from .queries import (LIMIT, OFFSET, ORGANISATION, StatementCache, binary, build_search, one_of, order_plan, plan,
                       unindexed)
@@ -84,6 +86,7 @@ _UPDATE_ORGANISATION = Prepared(update(organisations).where(organisations.c.id =
 
 _MEMBER_KEY = (members.c.organisation_id == bindparam("b_organisation_id"), members.c.id == bindparam("b_id"))
 _MEMBER_BY_ID = Prepared(select(*USERS.read_columns).where(*_MEMBER_KEY))
+_RENDITION_BY_ID = Prepared(select(*USERS.rendition_columns).where(*_MEMBER_KEY))
 _MEMBER_EXISTS = Prepared(select(members.c.id).where(*_MEMBER_KEY))
 _INSERT_MEMBER = Prepared(insert(members))
 _DELETE_MEMBER = Prepared(delete(members).where(*_MEMBER_KEY))
@@ -308,6 +311,12 @@ def _member_with_teams(dialect: str) -> Prepared:
         select(*USERS.read_columns, _teams_column(dialect)).where(*_MEMBER_KEY)))
 
 
+def _rendition_with_teams(dialect: str) -> Prepared:
+    """A member's rendition (``USERS.rendition_columns``) with their teams (``_teams_column``)."""
+    return STATEMENTS.get(("rendition_with_teams", dialect), lambda: Prepared(
+        select(*USERS.rendition_columns, _teams_column(dialect)).where(*_MEMBER_KEY)))
+
+
 def _keep_teams(seen: dict, organisation_id: str, row: dict) -> None:
     """Keep the teams of a row read with ``_teams_column`` for the unit's ``teams_of`` (taking them out
     of the row), in order of team id (code point), as ``teams_of`` reads them."""
@@ -366,16 +375,18 @@ def _set_trust(dialect: str) -> Prepared:
 
 
 def _search(dialect: str, mapping: ResourceMapping, filter_plan: tuple | None,
-            order: tuple, with_teams: bool = False) -> tuple[Prepared, Prepared]:
+            order: tuple, with_teams: bool = False, renditions: bool = False) -> tuple[Prepared, Prepared]:
     """The page and count statements of a search; ``with_teams``: each member's teams in the page's rows
-    (``_teams_column``)."""
+    (``_teams_column``); ``renditions``: the rows hold the resources' renditions, not the resources."""
     def build() -> tuple[Prepared, Prepared]:
         extra = (_teams_column(dialect),) if with_teams else ()
-        page, count = build_search(dialect, mapping, filter_plan, order, extra)
+        columns = mapping.rendition_columns if renditions else ()
+        page, count = build_search(dialect, mapping, filter_plan, order, extra, columns)
         return Prepared(page), Prepared(count)
     # Keyed by the resource type as well: with no filter and no sort, a search of members and one of
     # teams have the same plan.
-    return STATEMENTS.get(("search", mapping.resource.name, dialect, filter_plan, order, with_teams), build)
+    return STATEMENTS.get(("search", mapping.resource.name, dialect, filter_plan, order, with_teams, renditions),
+                          build)
 
 
 class _Repository:
@@ -387,8 +398,10 @@ class _Repository:
         """Whether the database refused a write for a constraint (a unique index, a foreign key)."""
         return isinstance(error, self.db.dialect.loaded_dbapi.IntegrityError)
 
-    def _search(self, mapping: ResourceMapping, organisation_id: str, query: Query) -> Page:
-        """The page of ``query`` over the resources ``mapping`` maps (``MemberRepository.search``)."""
+    def _search(self, mapping: ResourceMapping, organisation_id: str, query: Query,
+                renditions: bool = False) -> Page:
+        """The page of ``query`` over the resources ``mapping`` maps (``MemberRepository.search``): of
+        their rows, or with ``renditions`` of the rows' ``(id, version, document)`` alone."""
         start = max(query.start_index, 1)
         # Planned before anything runs, so a query the model does not allow fails without SQL.
         values: list[Any] = []
@@ -401,7 +414,7 @@ class _Repository:
         # cuts the page (every match, not the page), where ``teams_of`` is one statement for the page.
         seen = self.db.seen
         with_teams = seen is not None and mapping is USERS and _one_at_most(mapping, filter_plan)
-        page, count_all = _search(self.dialect, mapping, filter_plan, order, with_teams)
+        page, count_all = _search(self.dialect, mapping, filter_plan, order, with_teams, renditions)
         parameters = {f"p{index}": value for index, value in enumerate(values)}
         parameters[ORGANISATION] = organisation_id
         count = max(query.count, 0)
@@ -417,6 +430,8 @@ class _Repository:
         if with_teams:
             for row in rows:
                 _keep_teams(seen, organisation_id, row)
+        if renditions:
+            return Page(total=total, resources=tuple(rows), start_index=start)
         return Page(total=total, resources=tuple(mapping.resource_of(row) for row in rows), start_index=start)
 
     def _update(self, mapping: ResourceMapping, resource: Any, expected_version: int,
@@ -488,6 +503,42 @@ class SqlAlchemyMemberRepository(_Repository, MemberRepository):
             raise NotFound(c.NO_MEMBER.format(id=member_id))
         if seen is not None:
             _keep_teams(seen, organisation_id, row)
+        return USERS.resource_of(row)
+
+    def rendition(self, organisation_id: str, member_id: str, rendering: Rendering) -> Rendition:
+        """The member's kept document if ``rendering`` is the one kept (``USERS.rendering``) and it is
+        current, in one SELECT of three columns (and, in a reading unit, the member's teams, as ``get``
+        reads them); else rendered from the member's row."""
+        if rendering is not USERS.rendering:
+            return super().rendition(organisation_id, member_id, rendering)
+        row = None
+        seen = self.db.seen
+        if _plausible_id(organisation_id) and _plausible_id(member_id):
+            statement = _RENDITION_BY_ID if seen is None else _rendition_with_teams(self.dialect)
+            row = self.db.row(statement, {"b_organisation_id": organisation_id, "b_id": member_id})
+        if row is None:
+            raise NotFound(c.NO_MEMBER.format(id=member_id))
+        if seen is not None:
+            _keep_teams(seen, organisation_id, row)
+        return self._rendered([row], organisation_id, rendering)[0]
+
+    def search_renditions(self, organisation_id: str, query: Query, rendering: Rendering) -> Page:
+        if rendering is not USERS.rendering:
+            return super().search_renditions(organisation_id, query, rendering)
+        page = self._search(USERS, organisation_id, query, renditions=True)
+        return replace(page, resources=self._rendered(page.resources, organisation_id, rendering))
+
+    def _rendered(self, rows: Sequence[dict], organisation_id: str, rendering: Rendering) -> tuple[Rendition, ...]:
+        """The renditions of rows of ``USERS.rendition_columns``: each row's document if it is current,
+        else rendered from the member's row, read again."""
+        kept = rendering.kept
+        return tuple(Rendition(row["id"], row["version"], row[DOCUMENT]) if kept(row[DOCUMENT], row["version"])
+                     else rendering.rendition(self._row_member(organisation_id, row["id"])) for row in rows)
+
+    def _row_member(self, organisation_id: str, member_id: str) -> Member:
+        row = self.db.row(_MEMBER_BY_ID, {"b_organisation_id": organisation_id, "b_id": member_id})
+        if row is None:  # gone since the page was read: in a writing unit only, which nothing reads from
+            raise NotFound(c.NO_MEMBER.format(id=member_id))
         return USERS.resource_of(row)
 
     def find(self, organisation_id: str, *, user_name: str | None = None,

@@ -160,6 +160,10 @@ members = Table(
     Column("created", UtcDateTime, nullable=False),
     Column("last_modified", UtcDateTime, nullable=False),
     Column("version", Integer, nullable=False),
+    # The member as a SCIM User document (domain/scim/representation.UserDocuments), written with every
+    # change of the member; GET and list requests answer from it. NULL (or out of date) in a row an earlier
+    # release wrote: the member is then rendered from the row.
+    Column("document", Text),
     # userName is required, so its key is too (and the unique index below relies on it).
     *(Column(f"{name}_key", Text, nullable=name != "user_name") for name in CASE_INSENSITIVE),
     Index(USER_NAME_INDEX, "organisation_id", "user_name_key", unique=True),

@@ -20,7 +20,7 @@ from .. import catalogue as c
 from ..access import parse_authorization
 from ..activity import Source
 from ..errors import AccessRefused, DomainError, StoreUnavailable
-from ..model import Member, Principal, Team
+from ..model import Member, Principal, Rendition, Team
 from ..ports import TokenAuthority
 from ..query import Query
 from ..registry import GROUP, USER, ResourceType
@@ -32,7 +32,7 @@ from .filter import to_member_filter, to_sort_attribute
 from .groups import compile_group_patch, member_ids, render_members
 from .messages import ListParameters, list_parameters_from_query, list_parameters_from_search, validate_patch
 from .patch import compile_patch
-from .representation import (etag, group_resource, list_response, listed, location, project,
+from .representation import (USER_DOCUMENTS, UserDocuments, etag, group_resource, list_response, listed, location, project,
                              resource_type_document, schema_documents, service_provider_config, user_resource)
 from .schema import validate
 from .translation import fields_from_json
@@ -67,10 +67,11 @@ class ScimRequest:
 
 @dataclass
 class ScimResponse:
-    """``body`` is a JSON-ready dict, or None for a response without a body (204, 304)."""
+    """``body`` is a JSON-ready mapping (a dict, or JSON serialised ahead: ``body.Serialised``), or None for a
+    response without a body (204, 304)."""
 
     status: int
-    body: dict | None = None
+    body: Mapping | None = None
     headers: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -167,6 +168,8 @@ class ScimApi:
         #: The User and Group resource types as declared (domain/registry): what each holds and how it maps.
         self.users = users
         self.groups = groups
+        #: How members are rendered for reading: as the stores keep them, for the User as declared.
+        self.user_documents = USER_DOCUMENTS if users is USER else UserDocuments(users)
         self.authority = authority
         self.max_results = max_results
         #: Each organisation's share of this process (None: no limit).
@@ -257,6 +260,17 @@ class ScimApi:
         return [project(user_resource(m, request.base_url, self.users, groups.get(m.id, ())), attributes,
                         excluded, self.users) for m in members]
 
+    def _user_documents(self, request: ScimRequest, organisation_id: str, documents: Sequence[Rendition],
+                        attributes: str | None, excluded: str | None) -> list:
+        """Members' User documents (``user_documents``) as Users, narrowed; their teams read in one go if
+        the response lists them."""
+        groups = {}
+        if documents and listed("groups", attributes, excluded, self.users)[0]:
+            groups = self._domain(self.teams.teams_of, organisation_id, [each.id for each in documents])
+        base_url, resource = request.base_url, self.user_documents.resource
+        return [project(resource(each, base_url, groups.get(each.id, ())), attributes, excluded, self.users)
+                for each in documents]
+
     def _user_response(self, request: ScimRequest, member: Member, status: int = 200) -> ScimResponse:
         resource, = self._user_resources(request, [member], self._parameter(request, "attributes"),
                                          self._parameter(request, "excludedAttributes"), new=status == 201)
@@ -322,9 +336,9 @@ class ScimApi:
                      descending=order == "descending")
 
     def _users_page(self, request: ScimRequest, organisation_id: str, parameters: ListParameters,
-                    query: Query) -> tuple[int, list[dict]]:
-        page = self._domain(self.members.query, organisation_id, query)
-        return page.total, self._user_resources(request, page.resources, parameters.attributes,
+                    query: Query) -> tuple[int, list]:
+        page = self._domain(self.members.query_renditions, organisation_id, query, self.user_documents)
+        return page.total, self._user_documents(request, organisation_id, page.resources, parameters.attributes,
                                                 parameters.excluded_attributes)
 
     def _list(self, request: ScimRequest, organisation_id: str, parameters: ListParameters) -> ScimResponse:
@@ -335,11 +349,14 @@ class ScimApi:
     @_refusals_recorded(about="member")
     def get_user(self, request: ScimRequest, member_id: str) -> ScimResponse:
         organisation_id = self._organisation(request)
-        member = self._domain(self.members.get, organisation_id, member_id)
+        document = self._domain(self.members.rendition, organisation_id, member_id, self.user_documents)
+        version = etag(document)
         if_none_match = request.header("If-None-Match")
-        if if_none_match and etag(member) in (v.strip() for v in if_none_match.split(",")):
-            return ScimResponse(304, None, {"ETag": etag(member)})
-        return self._user_response(request, member)
+        if if_none_match and version in (v.strip() for v in if_none_match.split(",")):
+            return ScimResponse(304, None, {"ETag": version})
+        resource, = self._user_documents(request, organisation_id, [document], self._parameter(request, "attributes"),
+                                         self._parameter(request, "excludedAttributes"))
+        return ScimResponse(200, resource, {"ETag": version})
 
     @_refusals_recorded()
     def create_user(self, request: ScimRequest) -> ScimResponse:

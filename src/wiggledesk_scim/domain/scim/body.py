@@ -1,8 +1,9 @@
-"""Response bodies as JSON bytes: the one serialiser of every body, and lists serialised ahead in pieces
-(a large team's members) written out without being copied into one more body."""
+"""Response bodies as JSON bytes: the one serialiser of every body, and what is serialised ahead (a large
+team's members, in pieces; a stored User document) written out without being copied into one more body."""
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 
 import orjson
 
@@ -15,9 +16,9 @@ def json_bytes(body: dict) -> bytes:
     booleans, small integers, None). What it refuses (a string with a lone surrogate, which UTF-8
     cannot carry) goes through the standard library, escaped as ``\\udXXX``."""
     try:
-        return orjson.dumps(body)
+        return orjson.dumps(body, default=_fragment)
     except TypeError:
-        return json.dumps(body, separators=(",", ":")).encode("ascii")
+        return json.dumps(body, separators=(",", ":"), default=_as_object).encode("ascii")
 
 
 class SerialisedList:
@@ -31,6 +32,51 @@ class SerialisedList:
 
     def __eq__(self, other) -> bool:
         return isinstance(other, SerialisedList) and other.pieces == self.pieces
+
+
+class Serialised(Mapping):
+    """A JSON object serialised ahead (a stored User document, ``representation.UserDocument``), written
+    out as it is; as a mapping (a test's look, a projection's), it is the object it holds, parsed on first
+    use."""
+
+    __slots__ = ("json", "fragment", "_parsed")
+
+    def __init__(self, json: bytes):
+        self.json = json
+        #: What orjson writes as it is, wherever the object is in a body.
+        self.fragment = orjson.Fragment(json)
+        self._parsed = None
+
+    def _object(self) -> dict:
+        if self._parsed is None:
+            self._parsed = orjson.loads(self.json)
+        return self._parsed
+
+    def __getitem__(self, key):
+        return self._object()[key]
+
+    def __iter__(self):
+        return iter(self._object())
+
+    def __len__(self) -> int:
+        return len(self._object())
+
+    def __repr__(self) -> str:
+        return f"Serialised({self.json!r})"
+
+
+def _fragment(value) -> orjson.Fragment:
+    """orjson's ``default``: a ``Serialised`` object's JSON, as it is (anything else cannot be written)."""
+    if isinstance(value, Serialised):
+        return value.fragment
+    raise TypeError
+
+
+def _as_object(value) -> dict:
+    """The standard library's ``default``: a ``Serialised`` object as the object it holds."""
+    if isinstance(value, Serialised):
+        return dict(value)
+    raise TypeError(f"{type(value).__name__} is not JSON")
 
 
 def _holds_serialised(value) -> bool:
@@ -47,11 +93,13 @@ def json_pieces(body) -> list[bytes]:
     """``body`` as compact JSON (``json_bytes``'s bytes, once joined), in pieces: a ``SerialisedList``'s
     pieces are kept as they are, with the JSON around them built in small pieces of its own.
 
-    Every body but a team's with its members holds no such list: orjson writes it in one go, refusing at
-    once what it cannot write (a ``SerialisedList``, or a lone surrogate), and only then is the body
-    looked through."""
+    Every body but a team's with its members holds no such list: orjson writes it in one go (a
+    ``Serialised`` object as it is), refusing at once what it cannot write (a ``SerialisedList``, or a
+    lone surrogate), and only then is the body looked through."""
+    if isinstance(body, Serialised):
+        return [body.json]
     try:
-        return [orjson.dumps(body)]
+        return [orjson.dumps(body, default=_fragment)]
     except TypeError:
         pass
     if not _holds_serialised(body):

@@ -3,13 +3,19 @@ discovery documents (RFC 7644 §4, RFC 7643 §5–7). Builds JSON-ready dicts; n
 """
 from __future__ import annotations
 
+import hashlib
+import json
+from dataclasses import dataclass
 from datetime import datetime, timezone
+from pathlib import Path
 from urllib.parse import urlsplit
 
 from typing import Sequence
 
-from ..model import Member, Reference, Team
+from ..model import Member, Reference, Rendition, Team
+from ..ports import Rendering
 from ..registry import GROUP, USER, Attribute, ResourceType
+from .body import Serialised, json_bytes
 from .filter import parse_path
 from .errors import ScimError
 from .translation import json_from_fields
@@ -32,7 +38,7 @@ def timestamp(moment: datetime) -> str:
     return moment.isoformat(timespec="seconds")[:19] + "Z"
 
 
-def etag(member: Member | Team) -> str:
+def etag(member: Member | Team | Rendition) -> str:
     """``meta.version`` and the ETag header (RFC 7644 §3.14): weak, changing with every change."""
     return f'W/"{member.version}"'
 
@@ -50,6 +56,60 @@ def user_resource(member: Member, base_url: str, resource_type: ResourceType = U
         resource["groups"] = team_references(groups, base_url)
         resource["meta"] = resource.pop("meta")
     return resource
+
+
+# -- the stored User document ----------------------------------------------------------------------
+
+#: The SCIM root a stored document is rendered on: NUL, which no stored text can hold (``model.UNSTORABLE``),
+#: so that in the document's JSON a string opening with it (``"\u0000``) is a location or a ``$ref``, and
+#: no other string is: a value holding the six characters ``\u0000`` is written ``"…\\u0000``, its
+#: backslash escaped.
+_DOCUMENT_ROOT = "\x00"
+_ROOT_IN_JSON = b'"\\u0000'
+#: Where the member's teams (``groups``, kept apart from the member) go in a document: before ``meta``,
+#: the last key of every resource (``user_resource``).
+_META_IN_JSON = b',"meta":{"resourceType":'
+
+
+def _document_form(resource_type: ResourceType) -> str:
+    """What a stored document was rendered by: a digest of this module, ``translation`` (the rules that
+    render a resource) and the resource type's schemas (what it holds). A release that changes any of them may render
+    differently, so the documents stored by an earlier one are rendered again, not served (``Rendering``)."""
+    digest = hashlib.sha256()
+    here = Path(__file__).parent
+    for module in ("representation.py", "translation.py", "body.py"):
+        digest.update((here / module).read_bytes())
+    digest.update(json.dumps(schema_documents("", (resource_type,)), sort_keys=True).encode())
+    return digest.hexdigest()[:16]
+
+
+class UserDocuments(Rendering):
+    """Members as SCIM User documents, the form a store keeps beside each member (the SQL storage's
+    ``members.document``) and GET and list requests answer from: the JSON of ``user_resource`` on a
+    placeholder SCIM root and without ``groups`` (the member's teams are kept apart from them), which
+    ``json`` fills in for a request; headed by the form of this release (``_document_form``) and the
+    member's version (``Rendering.head``). Of members
+    as the resource type ``resource_type`` (the User as declared, unless a test declares another)."""
+
+    def __init__(self, resource_type: ResourceType = USER) -> None:
+        self.resource_type = resource_type
+        self.form = _document_form(resource_type)
+
+    def render(self, member: Member) -> str:
+        return self.head(member.version) + json_bytes(user_resource(member, _DOCUMENT_ROOT, self.resource_type)).decode()
+
+    def json(self, document: Rendition, base_url: str, groups: Sequence[Reference] = ()) -> bytes:
+        """The User's JSON, as ``json_bytes(user_resource(member, base_url, groups=groups))`` writes it."""
+        text = document.text
+        body = text[text.index("\n") + 1:].encode().replace(_ROOT_IN_JSON, b'"' + json_bytes(base_url)[1:-1])
+        if groups:
+            at = body.rindex(_META_IN_JSON)
+            body = b"".join((body[:at], b',"groups":', json_bytes(team_references(groups, base_url)), body[at:]))
+        return body
+
+    def resource(self, document: Rendition, base_url: str, groups: Sequence[Reference] = ()) -> Serialised:
+        """The User, serialised ahead (``body.Serialised``): a mapping, read on first use."""
+        return Serialised(self.json(document, base_url, groups))
 
 
 def team_references(teams: Sequence[Reference], base_url: str) -> list[dict]:
@@ -278,3 +338,7 @@ def schema_documents(base_url: str, resource_types: tuple[ResourceType, ...] = (
          "meta": {"resourceType": "Schema", "location": f"{base_url}/Schemas/{schema.urn}"}}
         for resource_type in resource_types for schema in resource_type.schemas
     ]
+
+
+#: The User documents of this release.
+USER_DOCUMENTS = UserDocuments()
