@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -72,9 +71,10 @@ _META_IN_JSON = b',"meta":{"resourceType":'
 
 
 def _document_form(resource_type: ResourceType) -> str:
-    """What a stored document was rendered by: a digest of this module, ``translation`` (the rules that
-    render a resource) and the resource type's schemas (what it holds). A release that changes any of them may render
-    differently, so the documents stored by an earlier one are rendered again, not served (``Rendering``)."""
+    """What a stored document was rendered by: a digest of this module, ``translation`` and ``body`` (the
+    rules that render and write a resource) and the resource type's schemas (what it holds). A release that
+    changes any of them may render differently, so the documents an earlier one stored are rendered again,
+    never served (``Rendering.kept``)."""
     digest = hashlib.sha256()
     here = Path(__file__).parent
     for module in ("representation.py", "translation.py", "body.py"):
@@ -88,20 +88,22 @@ class UserDocuments(Rendering):
     ``members.document``) and GET and list requests answer from: the JSON of ``user_resource`` on a
     placeholder SCIM root and without ``groups`` (the member's teams are kept apart from them), which
     ``json`` fills in for a request; headed by the form of this release (``_document_form``) and the
-    member's version (``Rendering.head``). Of members
-    as the resource type ``resource_type`` (the User as declared, unless a test declares another)."""
+    member's version (``Rendering.head``). Of members as the resource type ``resource_type`` (the User as
+    declared, unless a test declares another)."""
 
     def __init__(self, resource_type: ResourceType = USER) -> None:
         self.resource_type = resource_type
         self.form = _document_form(resource_type)
 
     def render(self, member: Member) -> str:
-        return self.head(member.version) + json_bytes(user_resource(member, _DOCUMENT_ROOT, self.resource_type)).decode()
+        resource = user_resource(member, _DOCUMENT_ROOT, self.resource_type)
+        return self.head(member.version) + json_bytes(resource).decode()
 
     def json(self, document: Rendition, base_url: str, groups: Sequence[Reference] = ()) -> bytes:
         """The User's JSON, as ``json_bytes(user_resource(member, base_url, groups=groups))`` writes it."""
         text = document.text
-        body = text[text.index("\n") + 1:].encode().replace(_ROOT_IN_JSON, b'"' + json_bytes(base_url)[1:-1])
+        root = b'"' + json_bytes(base_url)[1:-1]
+        body = text[text.index("\n") + 1:].encode().replace(_ROOT_IN_JSON, root)
         if groups:
             at = body.rindex(_META_IN_JSON)
             body = b"".join((body[:at], b',"groups":', json_bytes(team_references(groups, base_url)), body[at:]))
