@@ -92,3 +92,13 @@ def test_another_declaration_of_the_user_renders_in_another_form():
     assert UserDocuments().form == USER_DOCUMENTS.form
     document = other.rendition(member())
     assert orjson.loads(other.json(document, BASE)) == user_resource(member(), BASE, narrower)
+
+
+def test_what_is_neither_json_nor_serialised_ahead_is_refused():
+    """A body holding something that is not JSON is a bug, refused as such, however it is written."""
+    resource = USER_DOCUMENTS.resource(USER_DOCUMENTS.rendition(member()), BASE)
+
+    assert repr(resource).startswith("Serialised(b'{\"schemas\"") and len(resource) == len(dict(resource))
+    for body in ({"x": object()}, {"x": object(), "y": resource}):
+        with pytest.raises(TypeError):
+            json_bytes(body)
