@@ -13,7 +13,7 @@ from wiggledesk_scim.domain.model import EnterpriseInfo, MemberFields, Name, Ref
 from wiggledesk_scim.domain.ports import Rendering
 from wiggledesk_scim.domain.registry import USER
 from wiggledesk_scim.domain.scim.body import Serialised, json_bytes, json_pieces
-from wiggledesk_scim.domain.scim.representation import (USER_DOCUMENTS, UserDocuments, list_response, project,
+from wiggledesk_scim.domain.scim.representation import (USER_DOCUMENTS, UserDocuments, list_response, listed, project,
                                                         user_resource)
 
 TEAMS = (Reference("0a1b2c3d-0000-4000-8000-000000000001", "Harbour crew"),
@@ -102,3 +102,24 @@ def test_what_is_neither_json_nor_serialised_ahead_is_refused():
     for body in ({"x": object()}, {"x": object(), "y": resource}):
         with pytest.raises(TypeError):
             json_bytes(body)
+
+
+def test_a_member_rendered_again_is_rendered_as_they_are_now():
+    """A write's response reuses the text its store rendered for the same member object; any other
+    member, an equal one or the next version of the same, is rendered from what it holds."""
+    first = member()
+    renamed = member(fields=dataclasses.replace(EVERYTHING, display_name="Barbara"), version=4)
+    texts = [USER_DOCUMENTS.render(each) for each in (first, renamed, first, member(), renamed)]
+
+    assert texts == [UserDocuments().render(each) for each in (first, renamed, first, member(), renamed)]
+    assert texts[0] != texts[1] and '"displayName":"Barbara"' in texts[1]
+
+
+@pytest.mark.parametrize("attributes, excluded, expected", [
+    (None, None, (True, None)), ("", "", (True, None)),
+    (None, "emails", (True, None)), (None, "groups", (False, None)), ("userName", None, (False, None)),
+    ("groups.value", None, (True, frozenset({"value"}))),
+])
+def test_whether_a_response_lists_the_members_teams(attributes, excluded, expected):
+    """The teams are read only for a response that shows them (``listed``), whatever narrows it."""
+    assert listed("groups", attributes, excluded, USER) == expected

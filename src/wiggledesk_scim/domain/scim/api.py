@@ -33,7 +33,7 @@ from .groups import compile_group_patch, member_ids, render_members
 from .messages import ListParameters, list_parameters_from_query, list_parameters_from_search, validate_patch
 from .patch import compile_patch
 from .representation import (USER_DOCUMENTS, UserDocuments, etag, group_resource, list_response, listed, location, project,
-                             resource_type_document, schema_documents, service_provider_config, user_resource)
+                             resource_type_document, schema_documents, service_provider_config)
 from .schema import validate
 from .translation import fields_from_json
 
@@ -250,29 +250,22 @@ class ScimApi:
             return None
         return _version_from_etag(header.split(",")[0])
 
-    def _user_resources(self, request: ScimRequest, members, attributes: str | None,
-                        excluded: str | None, *, new: bool = False) -> list[dict]:
-        """The members as Users, narrowed; their teams read in one go if the response lists them (a
-        ``new`` member is in none)."""
-        groups = {}
-        if members and not new and listed("groups", attributes, excluded, self.users)[0]:
-            groups = self._domain(self.teams.teams_of, members[0].organisation_id, [m.id for m in members])
-        return [project(user_resource(m, request.base_url, self.users, groups.get(m.id, ())), attributes,
-                        excluded, self.users) for m in members]
-
     def _user_documents(self, request: ScimRequest, organisation_id: str, documents: Sequence[Rendition],
-                        attributes: str | None, excluded: str | None) -> list:
+                        attributes: str | None, excluded: str | None, *, new: bool = False) -> list:
         """Members' User documents (``user_documents``) as Users, narrowed; their teams read in one go if
-        the response lists them."""
+        the response lists them (a ``new`` member is in none)."""
         groups = {}
-        if documents and listed("groups", attributes, excluded, self.users)[0]:
+        if documents and not new and listed("groups", attributes, excluded, self.users)[0]:
             groups = self._domain(self.teams.teams_of, organisation_id, [each.id for each in documents])
         base_url, resource = request.base_url, self.user_documents.resource
         return [project(resource(each, base_url, groups.get(each.id, ())), attributes, excluded, self.users)
                 for each in documents]
 
     def _user_response(self, request: ScimRequest, member: Member, status: int = 200) -> ScimResponse:
-        resource, = self._user_resources(request, [member], self._parameter(request, "attributes"),
+        """The member just written as a User: their document as the store just rendered it to keep
+        (``UserDocuments.render`` remembers it), or rendered now."""
+        resource, = self._user_documents(request, member.organisation_id, [self.user_documents.rendition(member)],
+                                         self._parameter(request, "attributes"),
                                          self._parameter(request, "excludedAttributes"), new=status == 201)
         headers = {"ETag": etag(member)}
         if status == 201:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
 from datetime import datetime, timezone
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -94,10 +95,18 @@ class UserDocuments(Rendering):
     def __init__(self, resource_type: ResourceType = USER) -> None:
         self.resource_type = resource_type
         self.form = _document_form(resource_type)
+        #: The member this thread rendered last (a value: the same object renders the same text), and its
+        #: text: a write's response is the document its store rendered to keep, not a second rendering.
+        self._last = threading.local()
 
     def render(self, member: Member) -> str:
+        last = self._last
+        if getattr(last, "member", None) is member:
+            return last.text
         resource = user_resource(member, _DOCUMENT_ROOT, self.resource_type)
-        return self.head(member.version) + json_bytes(resource).decode()
+        text = self.head(member.version) + json_bytes(resource).decode()
+        last.member, last.text = member, text
+        return text
 
     def json(self, document: Rendition, base_url: str, groups: Sequence[Reference] = ()) -> bytes:
         """The User's JSON, as ``json_bytes(user_resource(member, base_url, groups=groups))`` writes it."""
@@ -175,6 +184,8 @@ def listed(name: str, attributes: str | None, excluded: str | None,
     the core schema, and which of its sub-attributes (lower case; None: all). For an attribute kept apart
     (a team's ``members``, a member's ``groups``), asked before it is read, so that a response without it
     never reads it (Entra always sends ``excludedAttributes=members``)."""
+    if not attributes and not excluded:
+        return True, None  # Entra's look-ups and GETs: nothing narrows the response
     lowered = name.lower()
     wanted, unwanted = parse_names(attributes, resource_type), parse_names(excluded, resource_type)
     if wanted:
@@ -200,6 +211,8 @@ def _key(resource: dict, name: str) -> str | None:
 def project(resource: dict, attributes: str | None = None, excluded: str | None = None,
             resource_type: ResourceType = USER) -> dict:
     """``resource`` narrowed by the ``attributes`` / ``excludedAttributes`` query parameters."""
+    if not attributes and not excluded:
+        return resource
     wanted, unwanted = parse_names(attributes, resource_type), parse_names(excluded, resource_type)
     if not wanted and not unwanted:
         return resource
