@@ -470,3 +470,40 @@ def test_hostile_filters_are_refused_quickly(text):
     """Deep nesting, megabyte strings and endless disjunctions are 400 invalidFilter, never a crash."""
     error = refusal(text)
     assert (error.status, error.scim_type) == (400, "invalidFilter")
+
+
+# -- Entra's look-up, read in one match -------------------------------------------------------------
+
+def _tree_or_refusal(parse, text):
+    try:
+        return parse(text)
+    except ScimError as error:
+        return (error.status, error.scim_type, error.detail)
+
+
+_LOOK_UP_PIECES = {
+    "space": ["", " ", "  ", "\t", "\u00a0", "\n"],
+    "path": ["externalId", "userName", "emails.value", "name.givenName", "urn:ietf:params:scim:schemas:core:2.0:User:userName",
+             "not", "NOT", "and", "userName.", "a.b.c", "x$_-:", "émile", "1abc", "_"],
+    "operator": ["eq", "EQ", "Eq", "ne", "eq:", "eqq", "pr"],
+    "string": ['"bjensen"', '""', '"a\\"b"', '"\\u00e9\\n"', '"\\x"', '"tab\there"', '"a\\\\"', '"unclosed',
+               '"two" "strings"', '"x")', "42", "true", '"\\ud800"'],
+}
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_entras_look_up_is_the_tree_the_parser_makes(seed):
+    """Whatever the spacing, case, path or string, a filter shaped like Entra's look-up reads as the tree
+    (or the refusal) the full parser makes of it."""
+    import random
+
+    from wiggledesk_scim.domain.scim.filter import _Parser, parse_filter
+
+    generator = random.Random(seed)
+    for _ in range(200):
+        pick = lambda kind: generator.choice(_LOOK_UP_PIECES[kind])
+        text = (pick("space") + pick("path") + (pick("space") or " ") + pick("operator") + (pick("space") or " ")
+                + pick("string") + pick("space"))
+        if generator.random() < 0.2:
+            text = text.replace(" ", generator.choice(["", "  ", "(", ")"]), 1)
+        assert _tree_or_refusal(parse_filter, text) == _tree_or_refusal(lambda t: _Parser(t).parse(), text), text

@@ -113,6 +113,14 @@ def _tokenise(text: str) -> list[_Token]:
     return tokens
 
 
+def _string(token: str):
+    """A string token's value (JSON's string syntax: RFC 7644 §3.4.2.2)."""
+    try:
+        return json.loads(token)
+    except ValueError:
+        raise refuse(c.FILTER_STRING, text=token) from None
+
+
 def parse_path(text: str) -> AttrPath:
     """``urn:...:User:attribute.sub`` or ``attribute.sub`` -> AttrPath (names and the URN keep the case
     they came in; ``ResourceType.schema_of`` finds a URN in any case). A sub-attribute has no colon, so a
@@ -232,10 +240,7 @@ class _Parser:
     def value(self):
         token = self.next()
         if token.kind == "string":
-            try:
-                return json.loads(token.text)
-            except ValueError:
-                raise refuse(c.FILTER_STRING, text=token.text) from None
+            return _string(token.text)
         if token.kind == "number":
             number = float(token.text)
             return int(number) if number.is_integer() and re.fullmatch(r"-?\d+", token.text) else number
@@ -244,10 +249,20 @@ class _Parser:
         raise refuse(c.FILTER_VALUE, position=token.position + 1, found=repr(token.text))
 
 
+#: The whole of Entra's look-up (``externalId eq "…"``, ``userName eq "…"``): an attribute, ``eq`` and a
+#: string, spaced, in the tokens' own patterns (``_TOKEN``), so that it is the tree the parser makes of it.
+_LOOK_UP = re.compile(r"""\s*(?P<path>[A-Za-z_$][\w:.$-]*)\s+[Ee][Qq]\s+(?P<string>"(?:[^"\\]|\\.)*")\s*""")
+
+
 def parse_filter(text: str) -> Node:
-    """The syntax tree of a SCIM filter; ``invalidFilter`` for anything that is not one."""
+    """The syntax tree of a SCIM filter; ``invalidFilter`` for anything that is not one. Entra's look-up,
+    the filter of every provisioning cycle, is read in one match (``_LOOK_UP``), everything else by the
+    parser; both make the same tree of it."""
     if len(text) > MAX_FILTER_LENGTH:
         raise refuse(c.FILTER_TOO_LONG, limit=MAX_FILTER_LENGTH)
+    look_up = _LOOK_UP.fullmatch(text)
+    if look_up is not None and look_up["path"].lower() != "not":
+        return Comparison(parse_path(look_up["path"]), "eq", _string(look_up["string"]))
     return _Parser(text).parse()
 
 
