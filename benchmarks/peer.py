@@ -153,7 +153,8 @@ def served(instance: bench.Instance, size: int, others: int, other_members: int)
         command += ["--tenant", f"{label.lower()}={bodies}"]
     port, token = bench.free_port(), secrets.token_urlsafe(32)
     ids_file = instance.directory / "peer-ids.json"
-    command += ["--port", str(port), "--token", token, "--ids", str(ids_file)]
+    # "--token=…": a token_urlsafe may start with "-", which argparse would take for an option.
+    command += ["--port", str(port), f"--token={token}", "--ids", str(ids_file)]
     main = bench.Organisation(label="Contoso", id="contoso", token=token,
                               external_ids=[bench.external_id("Contoso", i) for i in range(size)],
                               user_names=[bench.user_name(i) for i in range(size)])
