@@ -1649,6 +1649,18 @@ class SqlRepositoryContract(RepositoryContract):
         assert page.resources == (fresh,)
         assert self.document_of(store, bjensen) == stale   # a read writes nothing
 
+    def test_a_page_leaves_out_a_member_deleted_before_their_row_is_read_again(self, store, people, contoso):
+        """A page row whose document is not current is rendered from the member's row, read again; if the
+        member was deleted in between (a reading unit's statements each see the latest commit), the page
+        leaves them out rather than failing."""
+        bjensen = people.member(contoso, "bjensen")
+        self.add(store, bjensen)
+        gone = {"id": "00000000-0000-4000-8000-999999999999", "version": 1, "document": None}
+        current = {"id": bjensen.id, "version": 1, "document": USER_DOCUMENTS.render(bjensen)}
+
+        assert store.read(lambda uow: uow.members._rendered([gone, current], contoso.id, USER_DOCUMENTS)) == (
+            USER_DOCUMENTS.rendition(bjensen),)
+
     def document_of(self, store, member) -> str | None:
         with store.engine.connect() as connection:
             return connection.execute(select(members.c.document).where(members.c.id == member.id)).scalar_one()

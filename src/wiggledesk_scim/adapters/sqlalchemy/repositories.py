@@ -520,7 +520,10 @@ class SqlAlchemyMemberRepository(_Repository, MemberRepository):
             raise NotFound(c.NO_MEMBER.format(id=member_id))
         if seen is not None:
             _keep_teams(seen, organisation_id, row)
-        return self._rendered([row], organisation_id, rendering)[0]
+        found = self._rendered([row], organisation_id, rendering)
+        if not found:
+            raise NotFound(c.NO_MEMBER.format(id=member_id))
+        return found[0]
 
     def search_renditions(self, organisation_id: str, query: Query, rendering: Rendering) -> Page:
         if rendering is not USERS.rendering:
@@ -530,16 +533,17 @@ class SqlAlchemyMemberRepository(_Repository, MemberRepository):
 
     def _rendered(self, rows: Sequence[dict], organisation_id: str, rendering: Rendering) -> tuple[Rendition, ...]:
         """The renditions of rows of ``USERS.rendition_columns``: each row's document if it is current,
-        else rendered from the member's row, read again."""
-        kept = rendering.kept
-        return tuple(Rendition(row["id"], row["version"], row[DOCUMENT]) if kept(row[DOCUMENT], row["version"])
-                     else rendering.rendition(self._row_member(organisation_id, row["id"])) for row in rows)
-
-    def _row_member(self, organisation_id: str, member_id: str) -> Member:
-        row = self.db.row(_MEMBER_BY_ID, {"b_organisation_id": organisation_id, "b_id": member_id})
-        if row is None:  # gone since the page was read: in a writing unit only, which nothing reads from
-            raise NotFound(c.NO_MEMBER.format(id=member_id))
-        return USERS.resource_of(row)
+        else rendered from the member's row, read again. A member deleted in between (each of a reading
+        unit's statements sees the latest commit) is left out, as a page read a moment later would."""
+        kept, renditions = rendering.kept, []
+        for row in rows:
+            if kept(row[DOCUMENT], row["version"]):
+                renditions.append(Rendition(row["id"], row["version"], row[DOCUMENT]))
+                continue
+            member_row = self.db.row(_MEMBER_BY_ID, {"b_organisation_id": organisation_id, "b_id": row["id"]})
+            if member_row is not None:
+                renditions.append(rendering.rendition(USERS.resource_of(member_row)))
+        return tuple(renditions)
 
     def find(self, organisation_id: str, *, user_name: str | None = None,
              external_id: str | None = None) -> Member | None:

@@ -32,8 +32,8 @@ from .filter import to_member_filter, to_sort_attribute
 from .groups import compile_group_patch, member_ids, render_members
 from .messages import ListParameters, list_parameters_from_query, list_parameters_from_search, validate_patch
 from .patch import compile_patch
-from .representation import (USER_DOCUMENTS, UserDocuments, etag, group_resource, list_response, listed, location, project,
-                             resource_type_document, schema_documents, service_provider_config)
+from .representation import (USER_DOCUMENTS, UserDocuments, etag, group_resource, list_response, listed, location,
+                             project, resource_type_document, schema_documents, service_provider_config)
 from .schema import validate
 from .translation import fields_from_json
 
