@@ -226,3 +226,11 @@ def test_pruning_drops_what_is_older_than_the_retention(operations, uow, clock, 
     assert [a.at for a in operations.activity(org)] == [clock.now() - timedelta(days=89)]
     with pytest.raises(InvalidValue):
         operations.prune_activity(timedelta(0))
+
+
+def test_a_store_that_keeps_no_documents_has_none_to_refresh(operations, contoso):
+    """The in-memory store renders members as they are read, so ``refresh-documents`` finds nothing to do
+    there: nothing rendered, nothing looked at, no more batches."""
+    from wiggledesk_scim.domain.scim.representation import USER_DOCUMENTS
+
+    assert operations.refresh_renditions(USER_DOCUMENTS, None, 10) == (0, 0, None)

@@ -15,7 +15,7 @@ from typing import Iterable, Mapping
 from .activity import Activity
 from .errors import InvalidValue, NotFound
 from .model import ApiToken, Member, Organisation, Team
-from .ports import Clock, TokenAuthority, UnitOfWork
+from .ports import Clock, Rendering, TokenAuthority, UnitOfWork
 from .query import Compare, Query, Operator
 from .registry import GROUP, USER
 from .services import members_called
@@ -195,6 +195,14 @@ class Operations:
         if changed != member and self.authority is not None:
             self.authority.forget_admin(organisation_id, member.id)
         return changed
+
+    def refresh_renditions(self, rendering: Rendering, after: str | None, limit: int) -> tuple[int, int, str | None]:
+        """One batch of ``MemberRepository.refresh_renditions``, in its own unit of work: what an upgrade
+        that renders members differently runs so that reads answer from kept texts again at once."""
+        with self.uow:
+            refreshed = self.uow.members.refresh_renditions(rendering, after, limit)
+            self.uow.commit()
+        return refreshed
 
     def prune_activity(self, keep: timedelta) -> int:
         """Delete the trail's records older than ``keep``, for every organisation; how many."""

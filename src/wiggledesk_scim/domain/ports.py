@@ -119,6 +119,13 @@ class MemberRepository(ABC):
         page = self.search(organisation_id, query)
         return replace(page, resources=tuple(rendering.rendition(member) for member in page.resources))
 
+    def refresh_renditions(self, rendering: Rendering, after: str | None, limit: int) -> tuple[int, int, str | None]:
+        """For a store that keeps ``rendering``'s texts: render again, and keep, those of up to ``limit``
+        members (of every organisation, in the store's order of ids, from the first after ``after``) that are not
+        ``kept`` for the member's version. How many it rendered, how many members it looked at, and the
+        last id looked at (None once there are no more). A store that keeps no texts has none to refresh."""
+        return 0, 0, None
+
     @abstractmethod
     def update(self, member: Member, *, expected_version: int, changes: tuple[Leaf, ...] | None = None) -> None:
         """Replace the stored member with ``member`` if its stored version is still ``expected_version``.

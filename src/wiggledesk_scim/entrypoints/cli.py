@@ -26,8 +26,12 @@ from ..domain.activity import EVENTS, REFUSED, lock_out, membership_change
 from ..domain.credentials import PasswordHash
 from ..domain.errors import DomainError, NotFound, OrganisationNameTaken, UniquenessConflict
 from ..domain.oauth import DEFAULT_SECRET_DAYS, MAX_SECRET_DAYS
+from ..domain.scim.representation import USER_DOCUMENTS
 from .pyramid_app import SCIM_ROOT, container_of
 from .wiring import OPS_PASSWORD_HASH_KEY, OPS_USERNAME_KEY, AppSettings, SettingsError
+
+#: How many members ``refresh-documents`` looks at in one transaction.
+REFRESH_BATCH = 500
 
 EXIT_FAILURE = 1
 #: The most events one ``activity`` command prints.
@@ -62,6 +66,8 @@ def main(argv: list[str] | None = None) -> int:
             _activity(args)
         elif args.command == "prune-activity":
             _prune_activity(args)
+        elif args.command == "refresh-documents":
+            _refresh_documents(args)
         elif args.command == "ops-password":
             _ops_password()
     except (CommandFailed, SettingsError, DomainError) as exc:
@@ -172,6 +178,13 @@ def _parser() -> argparse.ArgumentParser:
                        help="the retention in days, instead of the ini's")
 
     commands.add_parser(
+        "refresh-documents", help="render again the members' stored User documents that are not current",
+        description="Render again, and keep, every member's SCIM User document that this release did not "
+                    "render at the member's current version (rows from before it, or from a release that "
+                    f"renders differently), in batches of {REFRESH_BATCH}, each its own transaction. Until "
+                    "then such members are answered from their columns, more slowly. Safe to repeat and to "
+                    "run while the service serves.")
+    commands.add_parser(
         "ops-password", help="hash a password for the ops console (read from stdin)",
         description="Read a password (typed without echo at a terminal, else the first line of stdin) and "
                     "print the ops.password_hash line to paste into the ini beside ops.username. Needs no "
@@ -255,13 +268,21 @@ def _days(text: str) -> int:
 def _transaction(config_uri: str):
     """The app's container and a unit of work in one transaction, wired as a request is; commits if the
     block ends normally. Needs a database at the head revision."""
+    with _bootstrapped(config_uri) as request:
+        with request.tm:
+            yield container_of(request), request.uow
+
+
+@contextmanager
+def _bootstrapped(config_uri: str):
+    """A script's request of the app (its ``tm`` and ``uow``, wired as a request's), over a database at
+    the head revision; the engine disposed of afterwards."""
     with bootstrap(config_uri) as env:
         request = env["request"]
         container = container_of(request)
         try:
             _require_schema(container, config_uri)
-            with request.tm:
-                yield container, request.uow
+            yield request
         finally:
             if container.engine is not None:
                 container.engine.dispose()  # the command is done with the database
@@ -593,6 +614,21 @@ def _prune_activity(args) -> None:
         days = args.older_than or container.settings.activity_retention_days
         pruned = container.operations(uow).prune_activity(timedelta(days=days))
     print(f"Deleted {pruned} activity {'record' if pruned == 1 else 'records'} older than {days} days.")
+
+
+def _refresh_documents(args) -> None:
+    with _bootstrapped(args.config_uri) as request:
+        operations = container_of(request).operations(request.uow)
+        refreshed = looked_at = 0
+        after = None
+        while True:
+            with request.tm:  # one transaction per batch: writers wait for one batch at most
+                count, seen, after = operations.refresh_renditions(USER_DOCUMENTS, after, REFRESH_BATCH)
+            refreshed, looked_at = refreshed + count, looked_at + seen
+            if after is None:
+                break
+    print(f"Rendered {refreshed} of {looked_at} {'member' if looked_at == 1 else 'members'}' documents again; "
+          f"the others were current.")
 
 
 def _ops_password() -> None:

@@ -88,6 +88,8 @@ _MEMBER_KEY = (members.c.organisation_id == bindparam("b_organisation_id"), memb
 _MEMBER_BY_ID = Prepared(select(*USERS.read_columns).where(*_MEMBER_KEY))
 _RENDITION_BY_ID = Prepared(select(*USERS.rendition_columns).where(*_MEMBER_KEY))
 _MEMBER_EXISTS = Prepared(select(members.c.id).where(*_MEMBER_KEY))
+_KEEP_DOCUMENT = Prepared(update(members).where(*_MEMBER_KEY, members.c.version == bindparam("b_version"))
+                          .values(document=bindparam("v_document")))
 _INSERT_MEMBER = Prepared(insert(members))
 _DELETE_MEMBER = Prepared(delete(members).where(*_MEMBER_KEY))
 _DELETE_MEMBER_AT_VERSION = Prepared(delete(members).where(*_MEMBER_KEY,
@@ -311,6 +313,16 @@ def _member_with_teams(dialect: str) -> Prepared:
         select(*USERS.read_columns, _teams_column(dialect)).where(*_MEMBER_KEY)))
 
 
+def _documents_after(dialect: str) -> Prepared:
+    """Up to ``:b_limit`` members of every organisation with an id after ``:b_after``, in the order of
+    the primary key's index (the database's own collation, for both the comparison and the order, so that
+    the batches neither skip nor repeat a member): their ids, versions and documents."""
+    return STATEMENTS.get(("documents_after", dialect), lambda: Prepared(
+        select(members.c.id, members.c.organisation_id, members.c.version, members.c[DOCUMENT])
+        .where(members.c.id > bindparam("b_after"))
+        .order_by(members.c.id).limit(bindparam("b_limit", type_=Integer()))))
+
+
 def _rendition_with_teams(dialect: str) -> Prepared:
     """A member's rendition (``USERS.rendition_columns``) with their teams (``_teams_column``)."""
     return STATEMENTS.get(("rendition_with_teams", dialect), lambda: Prepared(
@@ -530,6 +542,24 @@ class SqlAlchemyMemberRepository(_Repository, MemberRepository):
             return super().search_renditions(organisation_id, query, rendering)
         page = self._search(USERS, organisation_id, query, renditions=True)
         return replace(page, resources=self._rendered(page.resources, organisation_id, rendering))
+
+    def refresh_renditions(self, rendering: Rendering, after: str | None, limit: int) -> tuple[int, int, str | None]:
+        if rendering is not USERS.rendering:
+            return super().refresh_renditions(rendering, after, limit)
+        rows = self.db.rows(_documents_after(self.dialect), {"b_after": after or "", "b_limit": limit})
+        refreshed = 0
+        for row in rows:
+            if rendering.kept(row[DOCUMENT], row["version"]):
+                continue
+            member_row = self.db.row(_MEMBER_BY_ID, {"b_organisation_id": row["organisation_id"], "b_id": row["id"]})
+            if member_row is None:
+                continue
+            member = USERS.resource_of(member_row)
+            # At the version read: a member changed meanwhile was rendered by that change.
+            refreshed += self.db.write(_KEEP_DOCUMENT, {"b_organisation_id": member.organisation_id, "b_id": member.id,
+                                                        "b_version": member.version,
+                                                        "v_document": rendering.render(member)})
+        return refreshed, len(rows), (rows[-1]["id"] if len(rows) == limit else None)
 
     def _rendered(self, rows: Sequence[dict], organisation_id: str, rendering: Rendering) -> tuple[Rendition, ...]:
         """The renditions of rows of ``USERS.rendition_columns``: each row's document if it is current,
