@@ -504,18 +504,23 @@ class SqlAlchemyMemberRepository(_Repository, MemberRepository):
         self._write_search_rows(member, _SEARCH_TABLES, replacing=False)
 
     def get(self, organisation_id: str, member_id: str) -> Member:
-        """In a reading unit the member's teams come with it, in the same SELECT, for the unit's
+        return USERS.resource_of(self._row(organisation_id, member_id, _MEMBER_BY_ID, _member_with_teams))
+
+    def _row(self, organisation_id: str, member_id: str, statement: Prepared,
+             with_teams: Callable[[str], Prepared]) -> dict:
+        """The member's row as ``statement`` selects it; raises NotFound. In a reading unit, as
+        ``with_teams(dialect)`` selects it: the member's teams come in the same SELECT, for the unit's
         ``teams.teams_of`` of this member (a GET's ``groups``) to take (``Database.seen``)."""
         row = None
         seen = self.db.seen
         if _plausible_id(organisation_id) and _plausible_id(member_id):
-            statement = _MEMBER_BY_ID if seen is None else _member_with_teams(self.dialect)
+            statement = statement if seen is None else with_teams(self.dialect)
             row = self.db.row(statement, {"b_organisation_id": organisation_id, "b_id": member_id})
         if row is None:
             raise NotFound(c.NO_MEMBER.format(id=member_id))
         if seen is not None:
             _keep_teams(seen, organisation_id, row)
-        return USERS.resource_of(row)
+        return row
 
     def rendition(self, organisation_id: str, member_id: str, rendering: Rendering) -> Rendition:
         """The member's kept document if ``rendering`` is the one kept (``USERS.rendering``) and it is
@@ -523,15 +528,7 @@ class SqlAlchemyMemberRepository(_Repository, MemberRepository):
         reads them); else rendered from the member's row."""
         if rendering is not USERS.rendering:
             return super().rendition(organisation_id, member_id, rendering)
-        row = None
-        seen = self.db.seen
-        if _plausible_id(organisation_id) and _plausible_id(member_id):
-            statement = _RENDITION_BY_ID if seen is None else _rendition_with_teams(self.dialect)
-            row = self.db.row(statement, {"b_organisation_id": organisation_id, "b_id": member_id})
-        if row is None:
-            raise NotFound(c.NO_MEMBER.format(id=member_id))
-        if seen is not None:
-            _keep_teams(seen, organisation_id, row)
+        row = self._row(organisation_id, member_id, _RENDITION_BY_ID, _rendition_with_teams)
         found = self._rendered([row], organisation_id, rendering)
         if not found:
             raise NotFound(c.NO_MEMBER.format(id=member_id))
