@@ -145,16 +145,22 @@ TARGETS = [
 
 # -- the served instances ---------------------------------------------------------------------------
 
-def _hello_ini(app_ini: Path, port: int) -> Path:
-    """The application's ini with only ``[app:main]`` replaced by the hello-world, on its own port."""
+def app_ini_copy(app_ini: Path, port: int, name: str, app_section: str) -> Path:
+    """The application's ini with only ``[app:main]``'s body replaced by ``app_section``, on its own port,
+    beside it as ``name``: ``[server:main]`` stays exactly the application's."""
     text = app_ini.read_text()
     start = text.index("[app:main]")
     end = text.index("\n[", start)
-    text = text[:start] + "[app:main]\nuse = call:hello:make_app\n" + text[end:]
+    text = text[:start] + f"[app:main]\n{app_section}\n" + text[end:]
     text = re.sub(r"(?m)^listen = .*$", f"listen = 127.0.0.1:{port}", text)
-    target = app_ini.with_name("hello.ini")
+    target = app_ini.with_name(name)
     target.write_text(text)
     return target
+
+
+def _hello_ini(app_ini: Path, port: int) -> Path:
+    """The application's ini with only ``[app:main]`` replaced by the hello-world, on its own port."""
+    return app_ini_copy(app_ini, port, "hello.ini", "use = call:hello:make_app")
 
 
 class Server:
@@ -1156,6 +1162,12 @@ def _parser() -> argparse.ArgumentParser:
                         help="issue 15's scale figures for SCIM Groups (teams): membership PATCH and GET of a "
                              "10- and a --group-members-member group, a 500-member Add, the whole big group, "
                              "DELETE of a member of 1,000 groups, GET /Groups (benchmarks/groups.py)")
+    parser.add_argument("--floor", action="store_true",
+                        help="issue 18's floor: a ladder of minimal apps (bare WSGI, one-route Pyramid, a token, "
+                             "SQLAlchemy Core, pyramid_tm + zope.sqlalchemy ...) served beside ours and measured "
+                             "in the same runs on GET, PATCH and POST at c = 1, SQLite only (benchmarks/floor.py)")
+    parser.add_argument("--rungs", type=lambda t: [s.strip() for s in t.split(",") if s.strip()], default=None,
+                        metavar="NAME,...", help="with --floor: the rungs to serve (default all)")
     parser.add_argument("--peer", action="store_true",
                         help="also serve the peer, scim2-server (pinned, in benchmarks/.peer-venv, made on first "
                              "use), seeded with the same members, and measure its scenarios in the same runs, "
@@ -1209,13 +1221,24 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--groups and --scaling are separate modes")
     if args.groups and args.peer:
         parser.error("--peer goes with the default mode or --scaling (the peer is not measured with --groups)")
+    if args.floor and (args.groups or args.scaling or args.peer or args.postgres):
+        parser.error("--floor is a mode of its own, on SQLite (no --groups, --scaling, --peer or --postgres)")
+    if args.rungs and not args.floor:
+        parser.error("--rungs goes with --floor")
+    if args.floor:
+        import floor
+
+        unknown_rungs = [r for r in (args.rungs or ()) if r not in floor.RUNG_NAMES]
+        if unknown_rungs:
+            parser.error(f"unknown rungs {unknown_rungs}; choose from {', '.join(floor.RUNG_NAMES)}")
+        args.rungs = args.rungs or list(floor.RUNG_NAMES)
     if args.plot and not args.scaling:
         parser.error("--plot goes with --scaling")
-    args.seed = args.seed or ("bulk" if args.groups else "add")
+    args.seed = args.seed or ("bulk" if args.groups or args.floor else "add")
     if args.scaling:
         args.sizes = args.sizes or ([1000, 10_000, 100_000, 1_000_000] if args.postgres else [1000, 10_000, 100_000])
         args.sizes = sorted(args.sizes)
-    args.concurrency = args.concurrency or ([1] if args.scaling else [1, 8])
+    args.concurrency = args.concurrency or ([1] if args.scaling or args.floor else [1, 8])
     generator = args.generator
     if generator == "auto":
         generator = "wrk" if load.which_wrk() else "python"
@@ -1223,7 +1246,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--generator wrk: wrk is not on PATH")
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
     run_id = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-    mode = "scaling" if args.scaling else "groups" if args.groups else "default"
+    mode = "scaling" if args.scaling else "groups" if args.groups else "floor" if args.floor else "default"
     meta = {"type": "meta", "run_id": run_id, "mode": mode,
             "backend": "postgresql" if args.postgres else "sqlite", "members": args.members,
             "generator": generator, "machine": machine(), **git_state(),
@@ -1253,6 +1276,10 @@ def main(argv: list[str] | None = None) -> int:
                 import groups
 
                 records = groups.groups_mode(args, instances, meta)
+            elif args.floor:
+                import floor
+
+                records = floor.floor_mode(args, instances, meta)
             else:
                 records = (scaling_mode if args.scaling else default_mode)(args, instances, meta)
             meta["seed_seconds"] = round(sum(i.seed_seconds for i in instances), 1)
