@@ -21,7 +21,7 @@ from pyramid_retry import is_last_attempt, mark_error_retryable
 
 from ..domain import catalogue as c
 from ..domain.errors import StoreUnavailable
-from ..domain.scim.api import SCIM_CONTENT_TYPE, ScimRequest, ScimResponse
+from ..domain.scim.api import SCIM_CONTENT_TYPE, LowerCaseHeaders, ScimRequest, ScimResponse
 from ..domain.scim.body import json_bytes
 from ..domain.scim.errors import ERROR_SCHEMA, ScimError, from_domain, refuse
 from ..domain.scim.messages import MAX_BODY_BYTES, payload_too_large
@@ -40,7 +40,7 @@ def to_scim_request(request, prefix: str) -> ScimRequest:
     arrived with (waitress rewrites them from a trusted proxy's X-Forwarded-* headers) and the tree's
     prefix, so that locations point back at the form of Tenant URL the client uses."""
     return ScimRequest(
-        base_url=request.application_url + prefix,
+        base_url=_application_url(request) + prefix,
         headers=_headers(request.environ),
         query=_query(request.environ.get("QUERY_STRING", "")),
         body=read_body(request.environ),
@@ -48,6 +48,25 @@ def to_scim_request(request, prefix: str) -> ScimRequest:
         path=_path_below(request, prefix),
         request_id=request.request_id,
     )
+
+
+#: The application URL (WebOb's ``request.application_url``) of each origin requests arrived at lately,
+#: by what it is made of: a client names the host, so the entries are bounded (cleared when full).
+_APPLICATION_URLS: dict[tuple, str] = {}
+_APPLICATION_URLS_MAX = 256
+
+
+def _application_url(request) -> str:
+    environ = request.environ
+    key = (environ.get("wsgi.url_scheme"), environ.get("HTTP_HOST"), environ.get("SERVER_NAME"),
+           environ.get("SERVER_PORT"), environ.get("SCRIPT_NAME"))
+    url = _APPLICATION_URLS.get(key)
+    if url is None:
+        url = request.application_url
+        if len(_APPLICATION_URLS) >= _APPLICATION_URLS_MAX:
+            _APPLICATION_URLS.clear()
+        _APPLICATION_URLS[key] = url
+    return url
 
 
 #: Where ``read_body`` keeps the body it read, for a second reading (the not-found view's, say).
@@ -81,12 +100,12 @@ def read_body(environ) -> bytes:
     return body
 
 
-def _headers(environ) -> dict[str, str]:
+def _headers(environ) -> LowerCaseHeaders:
     """The request's headers, read from the WSGI environ as WebOb's ``request.headers`` reads them
     (``HTTP_X_REQUEST_ID`` is ``x-request-id``), without building its view of them; names in lower case,
     as ``ScimRequest.header`` looks them up."""
-    headers = {key[5:].replace("_", "-").lower(): value for key, value in environ.items()
-               if key[:5] == "HTTP_"}
+    headers = LowerCaseHeaders({key[5:].replace("_", "-").lower(): value for key, value in environ.items()
+                                if key[:5] == "HTTP_"})
     for key, name in (("CONTENT_TYPE", "content-type"), ("CONTENT_LENGTH", "content-length")):
         if environ.get(key):
             headers[name] = environ[key]

@@ -61,7 +61,8 @@ import json
 import logging
 import threading
 from pathlib import Path
-from typing import Any, Mapping
+from functools import cached_property
+from typing import Any, Callable, Mapping
 
 import orjson
 import zope.sqlalchemy
@@ -261,7 +262,46 @@ class _Block:
         self.committed = False
 
 
-class SqlAlchemyUnitOfWork(UnitOfWork):
+class _Repositories:
+    """A unit's repositories over its ``Database`` (``_db``), each made on first use: a request uses two
+    or three of them. ``_stamp_apart``: how a token's or a client's last-use stamp is written, when not
+    in the unit's own transaction (a reading unit's ``_apart``); None writes it in the unit's."""
+
+    _db: Database
+    _apart_records: list[dict[str, Any]]
+    _stamp_apart: Callable[[Prepared, dict], None] | None = None
+
+    @cached_property
+    def organisations(self) -> SqlAlchemyOrganisationRepository:
+        return SqlAlchemyOrganisationRepository(self._db)
+
+    @cached_property
+    def members(self) -> SqlAlchemyMemberRepository:
+        return SqlAlchemyMemberRepository(self._db)
+
+    @cached_property
+    def teams(self) -> SqlAlchemyTeamRepository:
+        return SqlAlchemyTeamRepository(self._db)
+
+    @cached_property
+    def tokens(self) -> SqlAlchemyApiTokenRepository:
+        return SqlAlchemyApiTokenRepository(self._db, apart=self._stamp_apart)
+
+    @cached_property
+    def activity(self) -> SqlAlchemyActivityTrail:
+        # The records kept apart are written by close() (module docstring).
+        return SqlAlchemyActivityTrail(self._db, self._apart_records.append)
+
+    @cached_property
+    def clients(self) -> SqlAlchemyOAuthClientRepository:
+        return SqlAlchemyOAuthClientRepository(self._db, apart=self._stamp_apart)
+
+    @cached_property
+    def access_tokens(self) -> SqlAlchemyAccessTokenRepository:
+        return SqlAlchemyAccessTokenRepository(self._db)
+
+
+class SqlAlchemyUnitOfWork(_Repositories, UnitOfWork):
     """One Session, whose connection the repositories use, within the transaction manager's
     transactions.
 
@@ -279,14 +319,7 @@ class SqlAlchemyUnitOfWork(UnitOfWork):
         self._blocks: list[_Block] = []
         self._open = None  # the Session's connection in the current transaction
         self._apart_records: list[dict[str, Any]] = []  # written by close() (module docstring)
-        db = Database(session.get_bind().dialect, self._connection, on_write=self._changed)
-        self.organisations = SqlAlchemyOrganisationRepository(db)
-        self.members = SqlAlchemyMemberRepository(db)
-        self.teams = SqlAlchemyTeamRepository(db)
-        self.tokens = SqlAlchemyApiTokenRepository(db)
-        self.activity = SqlAlchemyActivityTrail(db, self._apart_records.append)
-        self.clients = SqlAlchemyOAuthClientRepository(db)
-        self.access_tokens = SqlAlchemyAccessTokenRepository(db)
+        self._db = Database(session.get_bind().dialect, self._connection, on_write=self._changed)
 
     def __enter__(self) -> "SqlAlchemyUnitOfWork":
         self._blocks.append(_Block())
@@ -338,7 +371,7 @@ class SqlAlchemyUnitOfWork(UnitOfWork):
             pass  # an explicit manager outside a transaction: there is nothing to doom
 
 
-class SqlAlchemyReadingUnitOfWork(UnitOfWork):
+class SqlAlchemyReadingUnitOfWork(_Repositories, UnitOfWork):
     """A unit for a request that only reads: one pooled connection, returned by ``close()``. On PostgreSQL
     its statements share one transaction (READ COMMITTED), rolled back by the pool; on SQLite each is
     a transaction of its own (a snapshot read beside any writer), which is the same guarantee. No Session, no part in the
@@ -351,14 +384,8 @@ class SqlAlchemyReadingUnitOfWork(UnitOfWork):
         self._kept = kept
         self._pooled = None
         self._apart_records: list[dict[str, Any]] = []  # written by close(), like the writing unit's
-        db = Database(engine.dialect, self._connection, on_write=self._refuse_write, reading=True)
-        self.organisations = SqlAlchemyOrganisationRepository(db)
-        self.members = SqlAlchemyMemberRepository(db)
-        self.teams = SqlAlchemyTeamRepository(db)
-        self.tokens = SqlAlchemyApiTokenRepository(db, apart=self._apart)
-        self.activity = SqlAlchemyActivityTrail(db, self._apart_records.append)
-        self.clients = SqlAlchemyOAuthClientRepository(db, apart=self._apart)
-        self.access_tokens = SqlAlchemyAccessTokenRepository(db)
+        self._db = Database(engine.dialect, self._connection, on_write=self._refuse_write, reading=True)
+        self._stamp_apart = self._apart
 
     def __enter__(self) -> "SqlAlchemyReadingUnitOfWork":
         return self

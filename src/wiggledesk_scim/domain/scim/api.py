@@ -40,6 +40,11 @@ from .translation import fields_from_json
 SCIM_CONTENT_TYPE = "application/scim+json; charset=utf-8"
 
 
+class LowerCaseHeaders(dict):
+    """A request's headers whose names are all in lower case already (a server gives them so): a
+    ``ScimRequest`` looks a name up in them as it is, without a lower-cased copy of them all."""
+
+
 @dataclass(frozen=True)
 class ScimRequest:
     """``base_url`` is the SCIM root as the client used it, without a trailing slash: for
@@ -55,6 +60,8 @@ class ScimRequest:
 
     def header(self, name: str) -> str | None:
         """The value of header ``name``, in any case; the first given if two differ only in case."""
+        if type(self.headers) is LowerCaseHeaders:
+            return self.headers.get(name.lower())
         return self._by_lower_name.get(name.lower())
 
     @cached_property
