@@ -20,7 +20,7 @@ from tests.integration.test_repository_contract import MemoryStore, SqlStore, St
 from tests.integration.units import WRITERS, race, statements_sent
 from tests.support import START
 from wiggledesk_scim.adapters.sqlalchemy.tables import members, team_members, teams
-from wiggledesk_scim.domain.activity import TEAM_CREATE, TEAM_DELETE, TEAM_RENAME, TEAM_REPLACE
+from wiggledesk_scim.domain.activity import TEAM_CREATE, TEAM_DELETE, TEAM_RENAME, TEAM_REPLACE, UPDATE, Activity
 from wiggledesk_scim.domain.errors import InvalidValue, NotFound, UniquenessConflict, VersionMismatch
 from wiggledesk_scim.domain.model import Member, Organisation, Reference, Team, TeamFields
 from wiggledesk_scim.domain.query import And, AnyValue, Compare, Not, Operator, Or, Page, Present, Query
@@ -400,6 +400,36 @@ class TeamContract(StoreContract):
             ADA: (Reference(guides.id, "Tour Guides"),)}
         assert self.teams_of(store, contoso) == {}
 
+    def test_a_members_teams_read_with_them_follow_the_units_own_team_writes(self, store, clock, ids, contoso, crew):
+        """In a unit that writes, a member read before their team changes (a membership added or taken
+        away, the team renamed, the team deleted) has, at ``teams_of``, the teams as they are now, not
+        as they were when the member was read (the SQL adapter reads them with the member)."""
+        writers, guides = self.in_creation_order_not_of_id(clock, ids, contoso)
+        self.add_teams(store, writers, guides)
+        self.join(store, writers, BJENSEN)
+        renamed = guides.with_fields(TeamFields("Tour Leaders"), clock.advance())
+
+        def by_id(*references: Reference) -> tuple[Reference, ...]:
+            return tuple(sorted(references, key=lambda reference: reference.value))
+
+        def teams_after(change):
+            def work(uow):
+                uow.members.get(contoso.id, BJENSEN)
+                before = uow.teams.teams_of(contoso.id, [BJENSEN])
+                change(uow)
+                return before, uow.teams.teams_of(contoso.id, [BJENSEN])
+            return work
+
+        assert store.run(teams_after(lambda uow: uow.teams.add_members(contoso.id, guides.id, [BJENSEN]))) == (
+            {BJENSEN: (Reference(writers.id, "Writers"),)},
+            {BJENSEN: by_id(Reference(writers.id, "Writers"), Reference(guides.id, "Tour Guides"))})
+        assert store.run(teams_after(lambda uow: uow.teams.update(
+            renamed, expected_version=1, changes=GROUP.diff(guides.fields, renamed.fields))))[1] == {
+            BJENSEN: by_id(Reference(writers.id, "Writers"), Reference(guides.id, "Tour Leaders"))}
+        assert store.run(teams_after(lambda uow: uow.teams.remove_members(contoso.id, writers.id, [BJENSEN])))[1] == {
+            BJENSEN: (Reference(guides.id, "Tour Leaders"),)}
+        assert store.run(teams_after(lambda uow: uow.teams.remove(contoso.id, guides.id)))[1] == {}
+
     @pytest.mark.parametrize("read", ["get", "userName eq", "a page of all"])
     def test_teams_of_members_just_read_are_the_same_as_read_alone(self, store, clock, ids, contoso, fabrikam,
                                                                    crew, read):
@@ -698,6 +728,33 @@ class SqlTeamContract(TeamContract):
             assert len(statements_sent(store, teams_after(read), read_only=True)) == 1
         every = lambda uow: uow.members.search(contoso.id, Query(count=100))  # noqa: E731
         assert len(statements_sent(store, teams_after(every), read_only=True)) == 2
+
+    def test_a_write_reads_the_member_and_their_teams_in_one_statement_too(self, store, clock, ids, contoso, crew):
+        """In a unit that writes (a PATCH's), the member's teams come with the member as well: the
+        ``teams_of`` of the write's response, after the member's UPDATE and the trail's INSERT, sends
+        nothing; after a write to the teams it reads them again."""
+        writers, guides = self.in_creation_order_not_of_id(clock, ids, contoso)
+        self.add_teams(store, writers, guides)
+        self.join(store, writers, BJENSEN)
+
+        def patched(uow):
+            member = uow.members.get(contoso.id, BJENSEN)
+            changed = member.with_fields(replace(member.fields, title="Guide"), clock.advance())
+            uow.members.update(changed, expected_version=member.version,
+                               changes=USER.diff(member.fields, changed.fields))
+            uow.activity.record(Activity(at=clock.advance(), organisation_id=contoso.id, event=UPDATE,
+                                         member_id=BJENSEN))
+            return uow.teams.teams_of(contoso.id, [BJENSEN])
+
+        assert [sql.split()[0] for sql, _ in statements_sent(store, patched)] == ["SELECT", "UPDATE", "INSERT"]
+
+        def joined(uow):
+            uow.members.get(contoso.id, BJENSEN)
+            uow.teams.add_members(contoso.id, guides.id, [BJENSEN])
+            return uow.teams.teams_of(contoso.id, [BJENSEN])
+
+        sent = [sql.split()[0] for sql, _ in statements_sent(store, joined)]
+        assert sent[0] == "SELECT" and sent[-1] == "SELECT" and len(sent) > 2
 
     def test_a_member_leaving_every_team_is_one_statement_per_table(self, store, clock, ids, contoso, crew):
         """leave_all: a read of the member (which locks them where the database has row locks), one UPDATE of

@@ -25,7 +25,7 @@ from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence, TypeVar
 
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.sql import ClauseElement
+from sqlalchemy.sql import ClauseElement, Delete
 
 from ...domain.errors import StoreUnavailable
 
@@ -98,6 +98,10 @@ class Prepared:
 
     def __init__(self, statement: ClauseElement):
         self.statement = statement
+        #: The table an INSERT, UPDATE or DELETE writes (None for a SELECT), and whether it deletes: a
+        #: DELETE's cascades reach further tables (``Database.seen``).
+        self.writes_to: str | None = getattr(getattr(statement, "table", None), "name", None)
+        self.deletes = isinstance(statement, Delete)
         self._compiled: dict[str, _Compiled] = {}
         self._lock = threading.Lock()
 
@@ -177,15 +181,18 @@ class Database:
     still counts as a write the unit must commit or discard."""
 
     def __init__(self, dialect: Dialect, connect: Connect, on_write: Callable[[], None], *,
-                 reading: bool = False):
+                 seen_from: frozenset[str] = frozenset()):
         self.dialect = dialect
         self.connect = connect
         self.on_write = on_write
-        #: In a reading unit (``reading``), what its statements read beside what they were asked for, by
-        #: key, for a later read of the same unit to take instead of a statement of its own (a member's
-        #: teams, read with the member: ``SqlAlchemyMemberRepository.get``). None in a writing unit,
-        #: whose own writes could leave such a read behind.
-        self.seen: dict[Any, Any] | None = {} if reading else None
+        #: What the unit's statements read beside what they were asked for, by key, for a later read of
+        #: the same unit to take instead of a statement of its own (a member's teams, read with the
+        #: member: ``SqlAlchemyMemberRepository.get``). ``seen_from``: the tables it was read from; a
+        #: write to one of them, or any DELETE (whose cascades reach further), forgets all of it, so
+        #: that the unit's own writes never leave it behind. The unit forgets it too when it begins
+        #: another transaction (``forget``).
+        self.seen: dict[Any, Any] = {}
+        self._seen_from = seen_from
         self._connection = None
         self._cursor_of_connection = None
 
@@ -241,16 +248,25 @@ class Database:
 
     def write(self, prepared: Prepared, parameters: Mapping[str, Any]) -> int:
         """Runs an INSERT, UPDATE or DELETE, once ``on_write()`` has let it; the number of rows it touched."""
-        self.on_write()
+        self._before_write(prepared)
         _, cursor = self._run(prepared, parameters)
         return cursor.rowcount
 
     def write_many(self, prepared: Prepared, rows: Sequence[Mapping[str, Any]]) -> int:
         """``write`` for many rows at once (``executemany``); the number of rows touched in all (both
         drivers sum them)."""
-        self.on_write()
+        self._before_write(prepared)
         _, cursor = self._run(prepared, None, many=rows)
         return cursor.rowcount
+
+    def _before_write(self, prepared: Prepared) -> None:
+        self.on_write()
+        if self.seen and (prepared.deletes or prepared.writes_to in self._seen_from):
+            self.seen.clear()
+
+    def forget(self) -> None:
+        """Forget what was ``seen``: for a unit that begins another transaction."""
+        self.seen.clear()
 
     def stream(self, prepared: Prepared, parameters: Mapping[str, Any],
                read: Callable[[Iterator[dict[str, Any]]], T], *, batch: int = STREAM_BATCH) -> T:

@@ -86,7 +86,6 @@ _UPDATE_ORGANISATION = Prepared(update(organisations).where(organisations.c.id =
 
 _MEMBER_KEY = (members.c.organisation_id == bindparam("b_organisation_id"), members.c.id == bindparam("b_id"))
 _MEMBER_BY_ID = Prepared(select(*USERS.read_columns).where(*_MEMBER_KEY))
-_RENDITION_BY_ID = Prepared(select(*USERS.rendition_columns).where(*_MEMBER_KEY))
 _MEMBER_EXISTS = Prepared(select(members.c.id).where(*_MEMBER_KEY))
 _KEEP_DOCUMENT = Prepared(update(members).where(*_MEMBER_KEY, members.c.version == bindparam("b_version"))
                           .values(document=bindparam("v_document")))
@@ -344,9 +343,11 @@ def _one_at_most(mapping: ResourceMapping, filter_plan: tuple | None) -> bool:
             and filter_plan[2][0] == "text_eq")
 
 
-#: The column of ``_teams_column``, and the key a member's teams are kept under in a reading unit's
+#: The column of ``_teams_column``, and the key a member's teams are kept under in the unit's
 #: ``Database.seen`` (with the organisation's and the member's id) for ``teams_of`` to find.
 _TEAMS = "teams"
+#: The tables what a unit keeps in ``Database.seen`` is read from: a write to one of them forgets it.
+SEEN_FROM = frozenset({teams.name, team_members.name})
 
 
 def _organisations_by_name(dialect: str) -> Prepared:
@@ -421,11 +422,11 @@ class _Repository:
         order = order_plan(query)
         if not _plausible_id(organisation_id):
             return Page(total=0, resources=(), start_index=start)
-        # A reading unit's look-up of one member brings their teams along (the unit's ``teams_of`` takes
-        # them); not a longer page's, whose rows' subqueries the database may run before it sorts and
-        # cuts the page (every match, not the page), where ``teams_of`` is one statement for the page.
+        # A look-up of one member brings their teams along (the unit's ``teams_of`` takes them); not a
+        # longer page's, whose rows' subqueries the database may run before it sorts and cuts the page
+        # (every match, not the page), where ``teams_of`` is one statement for the page.
         seen = self.db.seen
-        with_teams = seen is not None and mapping is USERS and _one_at_most(mapping, filter_plan)
+        with_teams = mapping is USERS and _one_at_most(mapping, filter_plan)
         page, count_all = _search(self.dialect, mapping, filter_plan, order, with_teams, renditions)
         parameters = {f"p{index}": value for index, value in enumerate(values)}
         parameters[ORGANISATION] = organisation_id
@@ -504,31 +505,27 @@ class SqlAlchemyMemberRepository(_Repository, MemberRepository):
         self._write_search_rows(member, _SEARCH_TABLES, replacing=False)
 
     def get(self, organisation_id: str, member_id: str) -> Member:
-        return USERS.resource_of(self._row(organisation_id, member_id, _MEMBER_BY_ID, _member_with_teams))
+        return USERS.resource_of(self._row(organisation_id, member_id, _member_with_teams))
 
-    def _row(self, organisation_id: str, member_id: str, statement: Prepared,
-             with_teams: Callable[[str], Prepared]) -> dict:
-        """The member's row as ``statement`` selects it; raises NotFound. In a reading unit, as
-        ``with_teams(dialect)`` selects it: the member's teams come in the same SELECT, for the unit's
-        ``teams.teams_of`` of this member (a GET's ``groups``) to take (``Database.seen``)."""
+    def _row(self, organisation_id: str, member_id: str, with_teams: Callable[[str], Prepared]) -> dict:
+        """The member's row as ``with_teams(dialect)`` selects it, their teams in the same SELECT, kept
+        for the unit's ``teams.teams_of`` of this member (a GET's ``groups``, a write's response) to take
+        (``Database.seen``); raises NotFound."""
         row = None
-        seen = self.db.seen
         if _plausible_id(organisation_id) and _plausible_id(member_id):
-            statement = statement if seen is None else with_teams(self.dialect)
-            row = self.db.row(statement, {"b_organisation_id": organisation_id, "b_id": member_id})
+            row = self.db.row(with_teams(self.dialect), {"b_organisation_id": organisation_id, "b_id": member_id})
         if row is None:
             raise NotFound(c.NO_MEMBER.format(id=member_id))
-        if seen is not None:
-            _keep_teams(seen, organisation_id, row)
+        _keep_teams(self.db.seen, organisation_id, row)
         return row
 
     def rendition(self, organisation_id: str, member_id: str, rendering: Rendering) -> Rendition:
         """The member's kept document if ``rendering`` is the one kept (``USERS.rendering``) and it is
-        current, in one SELECT of three columns (and, in a reading unit, the member's teams, as ``get``
+        current, in one SELECT of three columns (and the member's teams, as ``get``
         reads them); else rendered from the member's row."""
         if rendering is not USERS.rendering:
             return super().rendition(organisation_id, member_id, rendering)
-        row = self._row(organisation_id, member_id, _RENDITION_BY_ID, _rendition_with_teams)
+        row = self._row(organisation_id, member_id, _rendition_with_teams)
         found = self._rendered([row], organisation_id, rendering)
         if not found:
             raise NotFound(c.NO_MEMBER.format(id=member_id))
@@ -726,7 +723,7 @@ class SqlAlchemyTeamRepository(_Repository, TeamRepository):
     def teams_of(self, organisation_id: str, member_ids: Sequence[str]) -> dict[str, tuple[Reference, ...]]:
         seen = self.db.seen
         if seen and len(member_ids) == 1 and (_TEAMS, organisation_id, member_ids[0]) in seen:
-            # Read with the member, by this reading unit (``SqlAlchemyMemberRepository.get``).
+            # Read with the member, by this unit (``SqlAlchemyMemberRepository.get``).
             found = seen[_TEAMS, organisation_id, member_ids[0]]
             return {member_ids[0]: found} if found else {}
         named = _plausible_ids(member_ids)

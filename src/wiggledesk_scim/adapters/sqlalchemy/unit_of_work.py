@@ -74,7 +74,7 @@ from transaction.interfaces import ITransactionManager, NoTransaction
 from ...domain.errors import StoreUnavailable
 from ...domain.ports import UnitOfWork
 from .prepared import Database, Prepared, store_unavailable
-from .repositories import (INSERT_ACTIVITY, SqlAlchemyAccessTokenRepository, SqlAlchemyActivityTrail,
+from .repositories import (INSERT_ACTIVITY, SEEN_FROM, SqlAlchemyAccessTokenRepository, SqlAlchemyActivityTrail,
                            SqlAlchemyApiTokenRepository, SqlAlchemyMemberRepository, SqlAlchemyOAuthClientRepository,
                            SqlAlchemyOrganisationRepository, SqlAlchemyTeamRepository)
 
@@ -319,7 +319,8 @@ class SqlAlchemyUnitOfWork(_Repositories, UnitOfWork):
         self._blocks: list[_Block] = []
         self._open = None  # the Session's connection in the current transaction
         self._apart_records: list[dict[str, Any]] = []  # written by close() (module docstring)
-        self._db = Database(session.get_bind().dialect, self._connection, on_write=self._changed)
+        self._db = Database(session.get_bind().dialect, self._connection, on_write=self._changed,
+                            seen_from=SEEN_FROM)
 
     def __enter__(self) -> "SqlAlchemyUnitOfWork":
         self._blocks.append(_Block())
@@ -354,6 +355,7 @@ class SqlAlchemyUnitOfWork(_Repositories, UnitOfWork):
             self._transaction.join_transaction(self.session)
             dialect = self.session.get_bind().dialect
             connection = self._open = _or_store_unavailable(dialect, self.session.connection)
+            self._db.forget()  # what an earlier transaction read may have changed since
         return connection.connection.driver_connection, connection.invalidate
 
     def _changed(self) -> None:
@@ -384,7 +386,7 @@ class SqlAlchemyReadingUnitOfWork(_Repositories, UnitOfWork):
         self._kept = kept
         self._pooled = None
         self._apart_records: list[dict[str, Any]] = []  # written by close(), like the writing unit's
-        self._db = Database(engine.dialect, self._connection, on_write=self._refuse_write, reading=True)
+        self._db = Database(engine.dialect, self._connection, on_write=self._refuse_write)
         self._stamp_apart = self._apart
 
     def __enter__(self) -> "SqlAlchemyReadingUnitOfWork":
