@@ -11,6 +11,7 @@ import pytest
 from tests.unit.scim_requests import BASE, BASE_USERS, ENTERPRISE, FULL_USER, SEED_USER, patch_body, scim_request
 from wiggledesk_scim.domain import access
 from wiggledesk_scim.domain.oauth import ClientService, TokenEndpoint
+from wiggledesk_scim.domain.scim.api import LowerCaseHeaders, ScimRequest
 from wiggledesk_scim.domain.scim.body import json_bytes
 from wiggledesk_scim.domain.scim.errors import ScimError
 
@@ -53,6 +54,16 @@ def test_a_request_without_a_bearer_token_is_401(scim, unchanged, authorization)
     assert error.detail == access.NO_TOKEN
     assert error.headers["WWW-Authenticate"] == 'Bearer realm="WiggleDesk"'
     assert error.scim_type is None
+
+
+@pytest.mark.parametrize("given", [{"If-Match": 'W/"3"', "AUTHORIZATION": "Bearer a"},
+                                   LowerCaseHeaders({"if-match": 'W/"3"', "authorization": "Bearer a"})])
+def test_a_request_header_is_found_by_its_name_in_any_case(given):
+    """Headers as a client's dict gives them (any case) or as a server gathers them (``LowerCaseHeaders``,
+    names in lower case already) answer the same to a name asked for in any case."""
+    request = ScimRequest(base_url=BASE, headers=given)
+    assert [request.header(name) for name in ("if-match", "IF-MATCH", "Authorization", "If-None-Match")] == [
+        'W/"3"', 'W/"3"', "Bearer a", None]
 
 
 @pytest.mark.parametrize(("authorization", "challenge"), [
