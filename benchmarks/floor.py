@@ -93,7 +93,8 @@ def seed(path: Path, source: Path, organisation_id: str, token: str) -> int:
 _GET = "SELECT document FROM members WHERE id = ?"
 _GET_IN = "SELECT document FROM members WHERE id = ? AND organisation_id = ?"
 _TOKEN = "SELECT digest, organisation_id FROM tokens WHERE digest = ?"
-_UPDATE = "UPDATE members SET version = version + 1 WHERE id = ? AND organisation_id = ?"
+_UPDATE = "UPDATE members SET version = version + 1 WHERE id = ?"
+_UPDATE_IN = "UPDATE members SET version = version + 1 WHERE id = ? AND organisation_id = ?"
 _INSERT = "INSERT INTO members VALUES (?, ?, ?, 1)"
 
 
@@ -126,7 +127,11 @@ def answer(method: str, path: str, body: bytes, organisation_id: str | None, one
     identifier = member_id(path)
     if method == "PATCH":
         json.loads(body)
-        write(_UPDATE, (identifier, organisation_id or ""))
+        # An UPDATE that touches no row would COMMIT nothing, and sync nothing: it must find the member.
+        if organisation_id is None:
+            write(_UPDATE, (identifier,))
+        else:
+            write(_UPDATE_IN, (identifier, organisation_id))
     row = one(_GET, (identifier,)) if organisation_id is None else one(_GET_IN, (identifier, organisation_id))
     if row is None:
         return 404, b'{"status": "404"}'
@@ -398,20 +403,31 @@ def rung_ini(bench, app_ini: Path, rung: str, database: Path, port: int) -> Path
                               f"use = call:floor:make_app\nfloor.rung = {rung}\nfloor.database = {database}")
 
 
-def check(bench, port: int, main, rung: str) -> list[str]:
-    """The problems with one request of each kind the rung is measured on."""
+def check(bench, port: int, main, rung: str, database: Path) -> list[str]:
+    """The problems with one request of each kind the rung is measured on; a write must have written its
+    row (an UPDATE that finds none would commit, and sync, nothing)."""
     problems = []
     member_id = main.ids[len(main.ids) // 3]
     status, body = bench._call(port, "GET", f"{bench.SCIM_ROOT}/Users/{member_id}", main.token)
     if status != 200 or not isinstance(body, dict) or body.get("id") != member_id:
         problems.append(f"{rung} get: {(status, str(body)[:200])}")
     if rung in WRITING_RUNGS:
+        def rows() -> tuple[int, int]:
+            connection = sqlite3.connect(database)
+            try:
+                (version,), (count,) = (connection.execute("SELECT version FROM members WHERE id = ?",
+                                                           (member_id,)).fetchone(),
+                                        connection.execute("SELECT count(*) FROM members").fetchone())
+                return version, count
+            finally:
+                connection.close()
+        before = rows()
         status, _ = bench._call(port, "PATCH", f"{bench.SCIM_ROOT}/Users/{member_id}", main.token, b"{}")
-        if status != 200:
-            problems.append(f"{rung} patch: {status}")
+        if status != 200 or rows()[0] != before[0] + 1:
+            problems.append(f"{rung} patch: {status}, version {before[0]} -> {rows()[0]}")
         status, _ = bench._call(port, "POST", f"{bench.SCIM_ROOT}/Users", main.token, b"{}")
-        if status != 201:
-            problems.append(f"{rung} post: {status}")
+        if status != 201 or rows()[1] != before[1] + 1:
+            problems.append(f"{rung} post: {status}, {before[1]} -> {rows()[1]} members")
     if rung != "wsgi" and rung != "pyramid":
         status, _ = bench._call(port, "GET", f"{bench.SCIM_ROOT}/Users/{member_id}", "not-the-token")
         if status != 401:
@@ -442,7 +458,8 @@ def floor_mode(args, instances, meta) -> list[dict[str, Any]]:
                                   bench.environment(PYTHONPATH=str(bench.HERE)))
             stack.callback(server.stop)
             servers[rung] = server.start()
-        problems = [problem for rung in rungs for problem in check(bench, servers[rung].port, instance.main, rung)]
+        problems = [problem for rung in rungs
+                    for problem in check(bench, servers[rung].port, instance.main, rung, database)]
         if problems:
             raise bench.Unusable("a rung does not answer as expected:\n  " + "\n  ".join(problems))
         entries = [("ours", kind) for kind in KINDS]
