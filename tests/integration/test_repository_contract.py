@@ -1198,6 +1198,35 @@ class RepositoryContract(SearchContract):
             token=replace(token, revoked=revoked_at), organisation_api_access=False, owner_active=False,
             owner_is_admin=False, owner_api_access=False)
 
+    def test_a_grant_read_again_as_a_get_reads_it_follows_each_change_committed_since(self, store, ids, clock,
+                                                                                       contoso, admin):
+        """A GET's token check (a reading unit) asked again and again answers as things stand at each
+        read: a revocation, the owner made inactive, API access switched off is felt by the next one,
+        whatever the store keeps between reads (the SQL stores' reading connection on SQLite keeps
+        a grant while the database is unchanged)."""
+        token = ApiToken(id=ids.new_id(), organisation_id=contoso.id, admin_id=admin.id, digest="c0ffee" * 8,
+                         created=clock.now())
+        store.run(lambda uow: uow.tokens.add(token))
+        grant = TokenGrant(token=token, organisation_api_access=True, owner_active=True, owner_is_admin=True,
+                           owner_api_access=True)
+        read = lambda: store.read(lambda uow: uow.tokens.find_grant(token.digest))  # noqa: E731
+
+        assert read() == grant
+        assert read() == grant
+        used = clock.advance(60)
+        store.run(lambda uow: uow.tokens.mark_used(token.id, used))
+        assert read() == replace(grant, token=replace(token, last_used=used))
+        store.run(lambda uow: uow.members.update(
+            admin.with_fields(dataclasses.replace(admin.fields, active=False), clock.now()),
+            expected_version=admin.version))
+        assert read().owner_active is False
+        store.run(lambda uow: uow.organisations.update(replace(contoso, api_access=False)))
+        assert read().organisation_api_access is False
+        revoked_at = clock.advance(60)
+        store.run(lambda uow: uow.tokens.revoke(token.id, revoked_at))
+        assert read().token.revoked == revoked_at
+        assert store.read(lambda uow: uow.tokens.find_grant("f" * 64)) is None
+
     def test_a_grant_names_only_its_own_organisations_settings(self, store, people, ids, clock, contoso,
                                                                fabrikam, admin):
         """Each token's grant carries its own organisation and owner: switching API access off in one
@@ -1613,6 +1642,27 @@ class SqlRepositoryContract(RepositoryContract):
 
         assert [store.rows(table) for table in (
             organisations, members, member_emails, member_phone_numbers, member_addresses)] == [1, 1, 2, 2, 2]
+
+    def test_a_grant_asked_again_with_nothing_committed_since_is_read_once(self, store, ids, clock, contoso,
+                                                                           admin, database_url):
+        """Each request checks its token: asked again by a GET with nothing committed anywhere since, a
+        grant is read no more on SQLite (only whether the file changed, ``PRAGMA data_version``); on
+        PostgreSQL, which has no such question, it is read each time. A commit reads it again."""
+        token = ApiToken(id=ids.new_id(), organisation_id=contoso.id, admin_id=admin.id, digest="c0ffee" * 8,
+                         created=clock.now())
+        store.run(lambda uow: uow.tokens.add(token))
+        ask = lambda: statements_sent(store, lambda uow: uow.tokens.find_grant(token.digest),  # noqa: E731
+                                      read_only=True)
+        sqlite = database_url.startswith("sqlite")
+
+        first, again = ask(), ask()
+        store.run(lambda uow: uow.tokens.mark_used(token.id, clock.advance(60)))
+        after_a_commit = ask()
+
+        reads_tokens = lambda sent: [sql for sql, _ in sent if "FROM api_tokens" in sql]  # noqa: E731
+        assert len(reads_tokens(first)) == 1 and len(reads_tokens(after_a_commit)) == 1
+        assert len(reads_tokens(again)) == (0 if sqlite else 1)
+        assert [sql for sql, _ in again if "api_tokens" not in sql] == (["PRAGMA data_version"] if sqlite else [])
 
     def test_a_members_document_is_written_with_them_and_read_alone(self, store, people, contoso):
         """The SQL store keeps each member's User document in their row, and a GET reads it alone: one

@@ -2,6 +2,8 @@
 beside a writer, and writers of one process taking turns on a lock that is always given back."""
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 import time
 from datetime import datetime, timezone
@@ -191,3 +193,25 @@ def test_each_threads_reading_connection_is_kept_and_leaves_the_pool_to_the_writ
         assert read(storage, lambda uow: [m.user_name for m in uow.members.search(contoso.id, Query()).resources]) == ["ada"]
     finally:
         engine.dispose()
+
+
+def test_a_grant_kept_by_a_reading_connection_gives_way_to_a_commit_of_another_process(storage, engine, contoso,
+                                                                                       ids):
+    """A reading connection keeps a token's grant while the file is unchanged (``prepared.Unchanged``):
+    another process that revokes the token, or switches the organisation's API access off, on the same
+    file (an ops console, a second app process) is felt by this process's very next read."""
+    admin = member(contoso, ids, "ada")
+    token = ApiToken(id=ids.new_id(), organisation_id=contoso.id, admin_id=admin.id, digest="ab" * 32,
+                     created=NOW)
+    write(storage, lambda uow: (uow.members.add(admin), uow.tokens.add(token)))
+    grant = lambda: read(storage, lambda uow: uow.tokens.find_grant(token.digest))  # noqa: E731
+    assert grant().token.revoked is None and grant().organisation_api_access is True
+
+    def in_another_process(sql: str) -> None:
+        script = "import sqlite3, sys; c = sqlite3.connect(sys.argv[1]); c.execute(sys.argv[2]); c.commit()"
+        subprocess.run([sys.executable, "-c", script, engine.url.database, sql], check=True, timeout=60)
+
+    in_another_process(f"UPDATE organisations SET api_access = 0 WHERE id = '{contoso.id}'")
+    assert grant().organisation_api_access is False
+    in_another_process(f"UPDATE api_tokens SET revoked = '2026-11-23 10:00:00.000000' WHERE id = '{token.id}'")
+    assert grant().token.revoked == datetime(2026, 11, 23, 10, tzinfo=timezone.utc)

@@ -166,6 +166,39 @@ def store_unavailable(dialect: Dialect, error: BaseException, *,
 Connect = Callable[[], "tuple[Any, Callable[[BaseException], None]]"]
 
 
+class Unchanged:
+    """Answers one SQLite connection read, kept for as long as the database file stays as it was then.
+
+    SQLite's ``PRAGMA data_version`` changes on a connection whenever any other connection (of this
+    process or another) has committed to the file since that connection last asked; it does not move
+    for the connection's own writes, so it serves a connection that never writes: a reading unit's
+    kept connection (``unit_of_work._ReadingConnections``), whose token's last-use stamp is written on
+    another one. While the version is the same, nothing anywhere was committed, so an answer read then
+    is still the answer: keeping it changes no result, however soon a revocation follows (it is a
+    commit, and the next request reads again). At most ``CAPACITY`` answers (then it starts over)."""
+
+    CAPACITY = 256
+    __slots__ = ("version", "answers")
+
+    def __init__(self) -> None:
+        self.version: int | None = None
+        self.answers: dict[Any, Any] = {}
+
+    def current(self, version: int) -> dict[Any, Any]:
+        """The answers kept at ``version`` (the connection's data_version now): all forgotten if the file
+        changed since they were read."""
+        if version != self.version:
+            self.answers.clear()
+            self.version = version
+        elif len(self.answers) >= self.CAPACITY:
+            self.answers.clear()
+        return self.answers
+
+
+#: The statement that says whether a SQLite file changed since a connection last asked (``Unchanged``).
+_DATA_VERSION = "PRAGMA data_version"
+
+
 class Database:
     """The statements of one unit of work, on the DBAPI connection ``connect()`` returns.
 
@@ -181,10 +214,12 @@ class Database:
     still counts as a write the unit must commit or discard."""
 
     def __init__(self, dialect: Dialect, connect: Connect, on_write: Callable[[], None], *,
-                 seen_from: frozenset[str] = frozenset()):
+                 seen_from: frozenset[str] = frozenset(), unchanged: Callable[[], Unchanged | None] | None = None):
         self.dialect = dialect
         self.connect = connect
         self.on_write = on_write
+        #: The ``Unchanged`` answers of the connection ``connect()`` gave last, if it keeps any (``kept``).
+        self._unchanged = unchanged
         #: What the unit's statements read beside what they were asked for, by key, for a later read of
         #: the same unit to take instead of a statement of its own (a member's teams, read with the
         #: member: ``SqlAlchemyMemberRepository.get``). ``seen_from``: the tables it was read from; a
@@ -196,14 +231,19 @@ class Database:
         self._connection = None
         self._cursor_of_connection = None
 
-    def _run(self, prepared: Prepared, parameters: Mapping[str, Any] | None,
-             many: Iterable[Mapping[str, Any]] | None = None):
-        compiled = prepared.compiled(self.dialect)
+    def _cursor(self):
+        """The unit's connection now, its cursor, and how to invalidate the connection."""
         connection, invalidate = self.connect()
         cursor = self._cursor_of_connection
         if connection is not self._connection or cursor is None:
             cursor = self._cursor_of_connection = connection.cursor()
             self._connection = connection
+        return connection, cursor, invalidate
+
+    def _run(self, prepared: Prepared, parameters: Mapping[str, Any] | None,
+             many: Iterable[Mapping[str, Any]] | None = None):
+        compiled = prepared.compiled(self.dialect)
+        connection, cursor, invalidate = self._cursor()
         try:
             if many is not None:
                 sent = [compiled.parameters(each) for each in many]
@@ -263,6 +303,32 @@ class Database:
         self.on_write()
         if self.seen and (prepared.deletes or prepared.writes_to in self._seen_from):
             self.seen.clear()
+
+    def kept(self, key: Any, read: Callable[[], T]) -> T:
+        """``read()``, or what it answered before on this connection if the database is unchanged since
+        (``Unchanged``), ``key`` naming the question; where the connection keeps no answers (a writing
+        unit's, any unit's on PostgreSQL) simply ``read()``. An answer of None is not kept."""
+        unchanged = self._unchanged
+        if unchanged is None:
+            return read()
+        connection, cursor, invalidate = self._cursor()
+        answers = unchanged()
+        if answers is None:
+            return read()
+        for observer in observers:
+            observer(_DATA_VERSION, ())
+        try:
+            (version,), = cursor.execute(_DATA_VERSION).fetchall()
+        except self.dialect.loaded_dbapi.Error as error:
+            self._cursor_of_connection = None
+            self._failed(error, connection, cursor, invalidate)
+        answers = answers.current(version)
+        answer = answers.get(key)
+        if answer is None:
+            answer = read()
+            if answer is not None:
+                answers[key] = answer
+        return answer
 
     def forget(self) -> None:
         """Forget what was ``seen``: for a unit that begins another transaction."""

@@ -768,6 +768,11 @@ class SqlAlchemyApiTokenRepository(_Repository, ApiTokenRepository):
     def find_grant(self, digest: str) -> TokenGrant | None:
         if not _storable(digest):
             return None
+        # Asked on every request: a reading unit's connection on SQLite keeps the answer while the
+        # database is unchanged (``Database.kept``).
+        return self.db.kept((_GRANT_BY_DIGEST, digest), lambda: self._grant(digest))
+
+    def _grant(self, digest: str) -> TokenGrant | None:
         row = self.db.row(_GRANT_BY_DIGEST, {"b_digest": digest})
         if row is None:
             return None
@@ -906,6 +911,10 @@ class SqlAlchemyAccessTokenRepository(_Repository, AccessTokenRepository):
     def grant_by_digest(self, digest: str) -> AccessTokenGrant | None:
         if not _storable(digest):
             return None
+        # As ``find_grant``: kept by a reading unit's connection on SQLite while the database is unchanged.
+        return self.db.kept((_ACCESS_GRANT_BY_DIGEST, digest), lambda: self._grant(digest))
+
+    def _grant(self, digest: str) -> AccessTokenGrant | None:
         row = self.db.row(_ACCESS_GRANT_BY_DIGEST, {"b_digest": digest})
         # A token issued under a secret that is gone counts as no token (as in memory); the secret's foreign
         # key cascades, so only a row deleted meanwhile could show it.

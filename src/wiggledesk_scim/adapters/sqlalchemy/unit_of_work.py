@@ -24,9 +24,10 @@ client's or client secret's last-use stamp, should a reading unit ever record on
 On SQLite each thread keeps the connection its reading units read on (``_ReadingConnections``), rather
 than taking one from the pool and giving it back per request, which costs more than the look-up the
 request makes: a connection to a file never goes stale, and in autocommit it holds nothing between
-statements (no transaction, no lock, no snapshot). On PostgreSQL a reading unit checks one out of the
-pool per request, so that the pool's pre-ping replaces a connection the server dropped, and the
-pool's rollback on return ends the unit's READ COMMITTED transaction.
+statements (no transaction, no lock, no snapshot); it keeps the token grants it read while the file is
+unchanged (``prepared.Unchanged``: SQLite says whether anything was committed since). On PostgreSQL a
+reading unit checks one out of the pool per request, so that the pool's pre-ping replaces a connection
+the server dropped, and the pool's rollback on return ends the unit's READ COMMITTED transaction.
 
 Records written apart. A refused request's activity record (``ActivityTrail.record_apart``) must outlive
 the request's rollback, so either unit keeps it until ``close()`` and writes it there, in one short
@@ -73,7 +74,7 @@ from transaction.interfaces import ITransactionManager, NoTransaction
 
 from ...domain.errors import StoreUnavailable
 from ...domain.ports import UnitOfWork
-from .prepared import Database, Prepared, store_unavailable
+from .prepared import Database, Prepared, Unchanged, store_unavailable
 from .repositories import (INSERT_ACTIVITY, SEEN_FROM, SqlAlchemyAccessTokenRepository, SqlAlchemyActivityTrail,
                            SqlAlchemyApiTokenRepository, SqlAlchemyMemberRepository, SqlAlchemyOAuthClientRepository,
                            SqlAlchemyOrganisationRepository, SqlAlchemyTeamRepository)
@@ -213,12 +214,19 @@ class _ReadingConnections:
 
     def lease(self):
         """This thread's pooled connection, valid; not to be closed by the caller."""
-        pooled = getattr(self._local, "pooled", None)
+        local = self._local
+        pooled = getattr(local, "pooled", None)
         if pooled is None or not pooled.is_valid or pooled.dbapi_connection is None:
             pooled = self.engine.raw_connection()
             pooled.detach()
-            self._local.pooled = pooled
+            local.pooled = pooled
+            local.unchanged = Unchanged()
         return pooled
+
+    def unchanged(self) -> Unchanged | None:
+        """The answers this thread's connection keeps while the file is unchanged (``prepared.Unchanged``):
+        a new connection starts with none."""
+        return getattr(self._local, "unchanged", None)
 
 
 class SqlAlchemyStorage:
@@ -386,7 +394,8 @@ class SqlAlchemyReadingUnitOfWork(_Repositories, UnitOfWork):
         self._kept = kept
         self._pooled = None
         self._apart_records: list[dict[str, Any]] = []  # written by close(), like the writing unit's
-        self._db = Database(engine.dialect, self._connection, on_write=self._refuse_write)
+        self._db = Database(engine.dialect, self._connection, on_write=self._refuse_write,
+                            unchanged=None if kept is None else kept.unchanged)
         self._stamp_apart = self._apart
 
     def __enter__(self) -> "SqlAlchemyReadingUnitOfWork":
