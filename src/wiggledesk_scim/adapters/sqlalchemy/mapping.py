@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 from sqlalchemy import Table
 
@@ -196,10 +196,14 @@ class ResourceMapping:
         return [each.table for each in self.search_tables
                 if changes is None or any(leaf.attribute is each.collection.attribute for leaf in changes)]
 
-    def search_rows(self, resource: Any) -> list[tuple[Table, list[dict[str, Any]]]]:
-        """Each search table with the rows it holds for ``resource``: one per value, keys lowered in Python."""
+    def search_rows(self, resource: Any,
+                    tables: Sequence[Table] | None = None) -> list[tuple[Table, list[dict[str, Any]]]]:
+        """Each search table (of ``tables``, when given) with the rows it holds for ``resource``: one per
+        value, keys lowered in Python."""
         found = []
         for each in self.search_tables:
+            if tables is not None and each.table not in tables:
+                continue
             rows = []
             for position, entry in enumerate(each.collection.entries(resource)):
                 row = {each.owner: resource.id, "organisation_id": resource.organisation_id, "position": position}

@@ -624,9 +624,7 @@ class SqlAlchemyMemberRepository(_Repository, MemberRepository):
     def _write_search_rows(self, member: Member, tables: list, *, replacing: bool) -> None:
         """Make the search tables in ``tables`` hold exactly ``member``'s values (a new member has none to
         delete)."""
-        for table, rows in USERS.search_rows(member):
-            if table not in tables:
-                continue
+        for table, rows in USERS.search_rows(member, tables):
             if replacing:
                 self.db.write(_DELETE_SEARCH_ROWS[table.name], {"b_member_id": member.id})
             if rows:
