@@ -13,6 +13,7 @@ from datetime import timedelta
 from typing import Any, Callable
 
 import pytest
+import transaction
 from sqlalchemy import create_engine, func, select
 from sqlalchemy.pool import NullPool
 
@@ -159,3 +160,66 @@ def test_a_reading_units_token_stamp_is_still_written_apart(storage, look):
     in_unit(storage, lambda uow: uow.tokens.mark_used(TOKEN.id, LATER), read_only=True)
 
     assert look(select(api_tokens.c.last_used)) == [(LATER,)]
+
+
+def _opened(storage):
+    """A writing unit of ``storage`` and the manager whose transactions it joins."""
+    manager = transaction.TransactionManager(explicit=True)
+    return manager, storage.open(manager)
+
+
+def test_a_closed_units_session_serves_the_next_unit_its_thread_opens(storage, look):
+    """A unit closed once its transaction ended gives its Session back; the thread's next unit writes on
+    it, joined to its own manager, which commits the write."""
+    manager, first = _opened(storage)
+    with manager:
+        with first:
+            first.organisations.add(CONTOSO)
+            first.commit()
+    first.close()
+
+    manager, second = _opened(storage)
+    with manager:
+        with second:
+            second.members.add(ADA)
+            second.commit()
+    second.close()
+
+    assert second.session is first.session
+    assert look(select(members.c.user_name)) == [("ada@contoso.example",)]
+
+
+def test_a_unit_closed_inside_its_transaction_keeps_its_session_from_the_next(storage, look):
+    """Closed while its manager's transaction is still open, a unit's Session stays joined to it: the
+    next unit gets another, whose write its own manager commits, and the first transaction's abort
+    takes back only what it wrote."""
+    manager, first = _opened(storage)
+    manager.begin()
+    with first:
+        first.organisations.add(CONTOSO)
+        first.commit()
+    first.close()
+
+    other, second = _opened(storage)
+    with other:
+        with second:
+            second.organisations.add(replace(CONTOSO, name="Contoso (again)"))
+            second.commit()
+    second.close()
+    manager.abort()
+
+    assert second.session is not first.session
+    assert look(select(organisations.c.name)) == [("Contoso (again)",)]
+
+
+def test_a_closed_unit_refuses_more_work_and_closing_it_again_does_nothing(storage, look):
+    manager, uow = _opened(storage)
+    uow.close()
+    uow.close()
+
+    with pytest.raises(RuntimeError, match="closed"):
+        with manager:
+            with uow:
+                uow.organisations.add(CONTOSO)
+
+    assert look(select(organisations.c.name)) == []

@@ -29,6 +29,13 @@ unchanged (``prepared.Unchanged``: SQLite says whether anything was committed si
 reading unit checks one out of the pool per request, so that the pool's pre-ping replaces a connection
 the server dropped, and the pool's rollback on return ends the unit's READ COMMITTED transaction.
 
+Sessions. A writing unit's Session is made once and then kept for the thread's next writing unit: a
+closed unit gives it back to its storage (``SqlAlchemyStorage.open``), and a thread's next unit takes it
+again rather than building another, as every write used to, with its identity map, its event dispatch
+and the reference cycles the garbage collector then has to find. Closed, a Session holds no connection,
+no transaction and no object; a unit closed while the manager's transaction it joined is still open (so
+zope.sqlalchemy still counts its Session as joined to it) keeps it instead, and the Session goes with it.
+
 Records written apart. A refused request's activity record (``ActivityTrail.record_apart``) must outlive
 the request's rollback, so either unit keeps it until ``close()`` and writes it there, in one short
 transaction of its own, once the unit's own connection is back in the pool: on SQLite that connection
@@ -237,6 +244,8 @@ class SqlAlchemyStorage:
         sqlite = engine.dialect.name == "sqlite"
         #: SQLite's kept reading connections (None on a server database: a reading unit checks one out).
         self._reading = _ReadingConnections(engine) if sqlite else None
+        #: Each thread's idle Sessions (``_idle_sessions``).
+        self._idle = threading.local()
         #: Whether a transaction can lose a race to another and succeed when run again (a serialization
         #: failure or a deadlock, ``store_unavailable``'s ``retryable``): on PostgreSQL. SQLite's writers
         #: take turns on the writer lock (module docstring), so none ever does.
@@ -257,7 +266,17 @@ class SqlAlchemyStorage:
         """
         if read_only:
             return SqlAlchemyReadingUnitOfWork(self.engine, self._reading)
-        return SqlAlchemyUnitOfWork(Session(bind=self.engine), transaction_manager)
+        idle = self._idle_sessions()
+        session = idle.pop() if idle else Session(bind=self.engine)
+        return SqlAlchemyUnitOfWork(session, transaction_manager, idle.append)
+
+    def _idle_sessions(self) -> list[Session]:
+        """This thread's Sessions that a closed unit gave back (module docstring, "Sessions")."""
+        local = self._idle
+        sessions = getattr(local, "sessions", None)
+        if sessions is None:
+            sessions = local.sessions = []
+        return sessions
 
 
 class _Block:
@@ -314,11 +333,17 @@ class SqlAlchemyUnitOfWork(_Repositories, UnitOfWork):
     transactions.
 
     May be entered again and again (and nested), within one transaction or across several: each
-    transaction the manager begins is joined afresh.
+    transaction the manager begins is joined afresh. Once closed, it is done with: ``give_back`` (the
+    storage's, ``SqlAlchemyStorage.open``) takes its Session for the next unit the thread opens, provided
+    the last transaction the unit joined has ended, so that the Session is joined to none.
     """
 
-    def __init__(self, session: Session, transaction_manager: ITransactionManager):
+    def __init__(self, session: Session, transaction_manager: ITransactionManager,
+                 give_back: Callable[[Session], None] | None = None):
         self.session = session
+        self._give_back = give_back
+        self._joined = None  # the manager's transaction the unit joined last
+        self._closed = False
         self.transaction_manager = transaction_manager
         # zope.sqlalchemy's developer interface, used directly: the unit joins its Session to the
         # manager's transaction itself (``_connection``) rather than through Session events, since
@@ -347,20 +372,39 @@ class SqlAlchemyUnitOfWork(_Repositories, UnitOfWork):
 
     def close(self) -> None:
         """Release the Session (and its connection), then write the activity records kept apart; for the
-        request's finished callback."""
+        request's finished callback. Closing it again does nothing."""
+        if self._closed:
+            return
+        self._closed = True
         try:
             self.session.close()
         finally:
             _write_apart(self.session.get_bind(), self._apart_records)
+        if self._give_back is not None and not self._in_transaction():
+            # Closed: it holds no connection, no transaction, no object.
+            self._give_back(self.session)
+
+    def _in_transaction(self) -> bool:
+        """Whether the manager's transaction this unit joined last is still the current one (not
+        committed, not aborted): zope.sqlalchemy then still counts the Session as joined to it."""
+        if self._joined is None:
+            return False
+        try:
+            return self.transaction_manager.get() is self._joined
+        except NoTransaction:
+            return False
 
     def _connection(self):
         """The DBAPI connection of the Session's transaction, joined to the manager's current one (the
         manager ends both: COMMIT if written, else ROLLBACK). Begun, with the dialect's BEGIN, on first
         use."""
+        if self._closed:
+            raise RuntimeError("This unit of work is closed; open another")
         connection = self._open
         if connection is None or connection.closed:
             # A new transaction: the last one's connection went back to the pool when it ended.
             self._transaction.join_transaction(self.session)
+            self._joined = self.transaction_manager.get()
             dialect = self.session.get_bind().dialect
             connection = self._open = _or_store_unavailable(dialect, self.session.connection)
             self._db.forget()  # what an earlier transaction read may have changed since
