@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import json
 
+import colander
 import pytest
 
 from tests.support import ADELE_FIELDS, FULL_USER
 from wiggledesk_scim.domain.model import Address, Email, EnterpriseInfo, MemberFields, Name, PhoneNumber
 from wiggledesk_scim.domain.scim.errors import ScimError
 from wiggledesk_scim.domain.scim.messages import MAX_PATCH_OPERATIONS, PatchOperation, validate_patch
-from wiggledesk_scim.domain.scim.schema import validate
+from wiggledesk_scim.domain.registry import USER
+from wiggledesk_scim.domain.scim.schema import StrictMapping, _colander_schema, normalise, validate
 from wiggledesk_scim.domain.scim.translation import fields_from_json, json_from_fields
 
 CORE = "urn:ietf:params:scim:schemas:core:2.0:User"
@@ -489,3 +491,46 @@ def test_unknown_keys_of_the_enterprise_extension_are_ignored():
     """An enterprise key we do not know is dropped, like any unknown attribute (ENTRA.md §7b)."""
     user = validate({"userName": "bjensen", ENTERPRISE: {"department": "Retail", "shoeSize": "44"}})
     assert fields_from_json(user).enterprise == EnterpriseInfo(department="Retail")
+
+
+# -- colander ------------------------------------------------------------------------------------
+
+class _ColandersOwnMapping(StrictMapping):
+    """A JSON object deserialised by colander's own ``Mapping``, every child in turn."""
+
+    def deserialize(self, node, cstruct):
+        if cstruct is not colander.null and not isinstance(cstruct, dict):
+            return super().deserialize(node, cstruct)  # the same refusal
+        return colander.Mapping.deserialize(self, node, cstruct)
+
+
+def _as_colander_would(schema: colander.SchemaNode) -> colander.SchemaNode:
+    copy, nodes = schema.clone(), []
+    nodes.append(copy)
+    while nodes:
+        node = nodes.pop()
+        if isinstance(node.typ, StrictMapping):
+            node.typ = _ColandersOwnMapping()
+        nodes.extend(node.children)
+    return copy
+
+
+def _outcome(schema: colander.SchemaNode, payload: dict):
+    try:
+        return schema.deserialize(normalise(payload))
+    except colander.Invalid as error:
+        return error.asdict()
+
+
+@pytest.mark.parametrize("payload", [
+    FULL_USER, SEED_MAPPING_POST, {"userName": "bjensen"}, {}, {"displayName": "Babs"},
+    {"userName": 3, "name": {"givenName": 3, "familyName": "Jensen"},
+     "emails": [{"value": 3}, {"type": "work"}, {"value": "b@contoso.example", "primary": "maybe"}]},
+    {"userName": "bjensen", ENTERPRISE: {"department": 3, "manager": {"value": 3}, "costCenter": "x" * 2000}},
+    {"userName": "bjensen", "addresses": [{"locality": 3}, {"region": "Leeds", "primary": "no"}], "name": "x"},
+])
+def test_an_object_deserialises_as_colanders_own_mapping_would(payload):
+    """StrictMapping gives an absent attribute its ``missing`` without deserialising null: the same
+    attributes, defaults included, and the same complaints at the same places as colander's Mapping."""
+    schema = _colander_schema(USER)
+    assert _outcome(schema, payload) == _outcome(_as_colander_would(schema), payload)

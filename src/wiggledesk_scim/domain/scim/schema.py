@@ -179,13 +179,32 @@ class ScimBoolean(colander.SchemaType):
 
 
 class StrictMapping(colander.Mapping):
+    """A JSON object; keys no child names are ignored. Deserialised as colander's ``Mapping`` does,
+    except that a child with no value and a ``missing`` to give is given it at once rather than after
+    deserialising ``null`` (what every type here answers for it; ``_node`` declares no ``drop``), since
+    most of a payload's attributes are absent. A complaint hands the whole object to colander's own
+    ``Mapping``, which gathers every child's under its position."""
+
     def __init__(self):
         super().__init__(unknown="ignore")
 
     def deserialize(self, node, cstruct):
-        if cstruct is not colander.null and not isinstance(cstruct, dict):
+        if cstruct is colander.null:
+            return colander.null
+        if not isinstance(cstruct, dict):
             raise colander.Invalid(node, c.NOT_AN_OBJECT.problem(got=describe(cstruct)))
-        return super().deserialize(node, cstruct)
+        result = {}
+        for child in node.children:
+            name = child.name
+            value = cstruct.get(name, colander.null)
+            if value is colander.null and child.missing is not colander.required:
+                result[name] = child.missing
+                continue
+            try:
+                result[name] = child.deserialize(value)
+            except colander.Invalid:
+                return super().deserialize(node, cstruct)
+        return result
 
 
 class StrictSequence(colander.Sequence):
