@@ -10,7 +10,8 @@ Fixtures, all function-scoped so every test starts from an empty database:
   (CI), which makes it a failure instead.
 - ``postgres_icu_url``: the same, in a database (created once per run, dropped at its end) whose default
   collation is ICU's English one, which orders "émile" before "zoe": proof that the storage orders by
-  code point whatever the database's collation. Skipped if the server cannot create one.
+  code point whatever the database's collation. Skipped if the server cannot create one (PostgreSQL
+  before 15, or built without ICU), unless ``WIGGLEDESK_REQUIRE_POSTGRES=1``, which makes it a failure.
 - ``database_url``: parametrised over both, ids ``sqlite`` and ``postgresql`` (marked ``postgres``).
 - ``migrated_engine``: an engine (``make_engine``) on ``database_url``, migrated to head, disposed after.
 
@@ -84,7 +85,10 @@ def postgres_icu_server(postgres_server: URL) -> Iterator[URL]:
     except DBAPIError as error:
         admin.dispose()
         first_line = (str(error.orig).strip().splitlines() or ["no details"])[0]
-        pytest.skip(f"cannot create a database with an ICU collation ({first_line})")
+        reason = f"cannot create a database with an ICU collation ({first_line})"
+        if os.environ.get(REQUIRE_POSTGRES_VARIABLE) == "1":
+            pytest.fail(f"{reason}; {REQUIRE_POSTGRES_VARIABLE}=1 forbids skipping its tests.")
+        pytest.skip(reason)
     try:
         yield postgres_server.set(database=database)
     finally:
