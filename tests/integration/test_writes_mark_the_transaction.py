@@ -168,22 +168,19 @@ def _opened(storage):
     return manager, storage.open(manager)
 
 
+def _written(storage, work: Work):
+    """The unit ``in_unit`` ran ``work`` in: committed by its own manager, then closed."""
+    def run(uow):
+        work(uow)
+        return uow
+    return in_unit(storage, run)
+
+
 def test_a_closed_units_session_serves_the_next_unit_its_thread_opens(storage, look):
     """A unit closed once its transaction ended gives its Session back; the thread's next unit writes on
     it, joined to its own manager, which commits the write."""
-    manager, first = _opened(storage)
-    with manager:
-        with first:
-            first.organisations.add(CONTOSO)
-            first.commit()
-    first.close()
-
-    manager, second = _opened(storage)
-    with manager:
-        with second:
-            second.members.add(ADA)
-            second.commit()
-    second.close()
+    first = _written(storage, lambda uow: uow.organisations.add(CONTOSO))
+    second = _written(storage, lambda uow: uow.members.add(ADA))
 
     assert second.session is first.session
     assert look(select(members.c.user_name)) == [("ada@contoso.example",)]
@@ -200,12 +197,7 @@ def test_a_unit_closed_inside_its_transaction_keeps_its_session_from_the_next(st
         first.commit()
     first.close()
 
-    other, second = _opened(storage)
-    with other:
-        with second:
-            second.organisations.add(replace(CONTOSO, name="Contoso (again)"))
-            second.commit()
-    second.close()
+    second = _written(storage, lambda uow: uow.organisations.add(replace(CONTOSO, name="Contoso (again)")))
     manager.abort()
 
     assert second.session is not first.session
